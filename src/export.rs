@@ -115,6 +115,7 @@ pub fn export(
     // Stage 1: scan.
     progress.phase("Scanning", 0, 0);
     let scan = source.scan()?;
+    test_pause("CAMROLL_TEST_PAUSE_AFTER_SCAN_MS");
     let items = scan.items;
     summary.scanned = items.len() as u64;
     summary.skipped = scan.skipped;
@@ -948,5 +949,13 @@ fn verify_written(d: &mut Dest, summary: &mut ExportSummary, progress: &dyn Prog
             path: d.summary.path.clone(),
             warning: e.to_string(),
         });
+    }
+}
+
+/// Fault-injection hook for tests: sleeps for the milliseconds named by `var`
+/// (so a test can change the source between stages). Unset in normal use.
+fn test_pause(var: &str) {
+    if let Some(ms) = std::env::var(var).ok().and_then(|v| v.parse::<u64>().ok()) {
+        std::thread::sleep(Duration::from_millis(ms));
     }
 }
