@@ -190,7 +190,7 @@ pub fn parse_exif_datetime(s: &str) -> Option<NaiveDateTime> {
 
 fn plausible(d: NaiveDateTime) -> bool {
     d.year() >= 1900
-        && d != NaiveDateTime::UNIX_EPOCH
+        && d != DateTime::UNIX_EPOCH.naive_utc()
         && d.and_utc().timestamp() < Utc::now().timestamp() + 86_400
 }
 
