@@ -251,3 +251,32 @@ pub async fn within<T>(secs: u64, f: impl std::future::Future<Output = T>) -> T 
         .await
         .expect("step finished in time")
 }
+
+/// Opens, reads (1 MiB requests) and closes a file with raw AFC operations, so a
+/// connection dropped mid-way is just an error (the crate's file type asserts on that).
+pub async fn afc_read_raw(
+    afc: &mut idevice::afc::AfcClient,
+    path: &str,
+) -> Result<Vec<u8>, idevice::IdeviceError> {
+    use idevice::afc::opcode::AfcOpcode;
+    let mut hp = 1u64.to_le_bytes().to_vec();
+    hp.extend_from_slice(path.as_bytes());
+    let res = afc.send_op(AfcOpcode::FileOpen, hp, vec![]).await?;
+    let handle = u64::from_le_bytes(res.header_payload[..8].try_into().expect("8 bytes"));
+    let mut out = Vec::new();
+    let result = loop {
+        let mut hp = handle.to_le_bytes().to_vec();
+        hp.extend_from_slice(&(1u64 << 20).to_le_bytes());
+        match afc.send_op(AfcOpcode::Read, hp, vec![]).await {
+            Ok(p) if p.payload.is_empty() => break Ok(()),
+            Ok(p) => out.extend_from_slice(&p.payload),
+            Err(e) => break Err(e),
+        }
+    };
+    let closed = afc
+        .send_op(AfcOpcode::FileClose, handle.to_le_bytes().to_vec(), vec![])
+        .await;
+    result?;
+    closed?;
+    Ok(out)
+}
