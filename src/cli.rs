@@ -2,9 +2,15 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 
-use crate::error::EXIT_FATAL;
+use chrono::FixedOffset;
+use clap::{Args, Parser, Subcommand};
+
+use crate::error::{EXIT_FATAL, EXIT_OK, EXIT_PARTIAL};
+use crate::export::{self, ExportOptions};
+use crate::source::folder::FolderSource;
+use crate::{progress, verify};
 
 /// Get every original photo and video off an iPhone (or out of a folder) into
 /// archives you control, and prove they are complete.
@@ -17,6 +23,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Copy originals from a source into one or more archives, filed by capture date, deduplicated and verified.
+    Export(ExportArgs),
+    /// Re-hash every file of one or more archives and report what is missing, corrupt or unlisted.
+    Verify(VerifyArgs),
     /// Show what camroll reads from files: kind, capture time and its source, and the folder it would be filed in.
     Inspect(crate::media::inspect::InspectArgs),
     /// Serve a simulated iPhone (usbmuxd + lockdownd + AFC) over a media folder, or generate one.
@@ -34,6 +44,8 @@ pub fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
+        Command::Export(a) => run_export(a),
+        Command::Verify(a) => run_verify(a),
         Command::Inspect(a) => crate::media::inspect::run(a),
         Command::Sim(a) => crate::sim::run(a),
     };
@@ -44,6 +56,101 @@ pub fn main() -> ExitCode {
             ExitCode::from(EXIT_FATAL)
         }
     }
+}
+
+/// `camroll export`
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Where the photos come from: a folder (an ifuse mount, a copied DCIM, an SD card).
+    #[arg(long, value_name = "SOURCE")]
+    pub from: PathBuf,
+    /// An archive folder to file into (created if missing). Repeat for several archives: the source is read once.
+    #[arg(long = "to", value_name = "ARCHIVE", required = true)]
+    pub to: Vec<PathBuf>,
+    /// Print the plan (what goes where, duplicates, renames) and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Skip reading every written file back to check its hash.
+    #[arg(long)]
+    pub no_verify: bool,
+    /// Time zone for videos that record only UTC, e.g. +02:00 (default: this machine's).
+    #[arg(long, value_name = "OFFSET", value_parser = parse_timezone)]
+    pub timezone: Option<FixedOffset>,
+    /// Files read in parallel (default: the number of CPUs).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Print one JSON object on stdout instead of the human summary.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `camroll verify`
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Archives to verify.
+    #[arg(required = true, value_name = "ARCHIVE")]
+    pub archives: Vec<PathBuf>,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+fn parse_timezone(s: &str) -> Result<FixedOffset, String> {
+    crate::media::date::parse_offset(s)
+        .and_then(FixedOffset::east_opt)
+        .ok_or_else(|| format!("'{s}' is not a UTC offset like +02:00 or -05:30"))
+}
+
+fn run_export(a: ExportArgs) -> anyhow::Result<u8> {
+    let progress = progress::for_stderr(a.quiet || a.json);
+    let source = FolderSource::new(&a.from)?;
+    let opts = ExportOptions {
+        destinations: a.to,
+        dry_run: a.dry_run,
+        verify: !a.no_verify,
+        timezone: a.timezone,
+        jobs: a.jobs,
+    };
+    let summary = export::export(&source, &opts, progress.as_ref())?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print!("{}", summary.human());
+    }
+    Ok(match summary.outcome {
+        "ok" => EXIT_OK,
+        "failed" => EXIT_FATAL,
+        _ => EXIT_PARTIAL,
+    })
+}
+
+fn run_verify(a: VerifyArgs) -> anyhow::Result<u8> {
+    let progress = progress::for_stderr(a.quiet || a.json);
+    for p in &a.archives {
+        if !p.is_dir() {
+            anyhow::bail!(
+                "{}: no such archive folder. Check the path (is the disk mounted?)",
+                p.display()
+            );
+        }
+    }
+    let reports = verify::verify(&a.archives, progress.as_ref());
+    let problems: usize = reports.iter().map(|r| r.findings.len()).sum();
+    if a.json {
+        let v = serde_json::json!({ "archives": reports, "problems": problems, "outcome": if problems == 0 { "ok" } else { "problems" } });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        for r in &reports {
+            print!("{}", r.human());
+        }
+    }
+    Ok(if problems == 0 { EXIT_OK } else { EXIT_PARTIAL })
 }
 
 #[cfg(test)]

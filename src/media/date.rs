@@ -70,8 +70,14 @@ impl CaptureTime {
     /// time is read in the machine's zone.
     pub fn to_system_time(&self) -> SystemTime {
         let utc: Option<DateTime<Utc>> = match self.offset_seconds.and_then(FixedOffset::east_opt) {
-            Some(off) => off.from_local_datetime(&self.local).single().map(|d| d.with_timezone(&Utc)),
-            None => Local.from_local_datetime(&self.local).earliest().map(|d| d.with_timezone(&Utc)),
+            Some(off) => off
+                .from_local_datetime(&self.local)
+                .single()
+                .map(|d| d.with_timezone(&Utc)),
+            None => Local
+                .from_local_datetime(&self.local)
+                .earliest()
+                .map(|d| d.with_timezone(&Utc)),
         };
         let utc = utc.unwrap_or_else(|| Utc.from_utc_datetime(&self.local));
         SystemTime::from(utc)
@@ -123,7 +129,11 @@ pub struct MediaInfo {
 
 /// Reads the capture time (and pairing identifiers) of one file.
 pub fn read_media_info<R: Read + Seek>(r: &mut R, kind: Kind, opts: &DateOptions) -> MediaInfo {
-    let mut info = MediaInfo { capture: None, content_identifier: None, problems: Vec::new() };
+    let mut info = MediaInfo {
+        capture: None,
+        content_identifier: None,
+        problems: Vec::new(),
+    };
     match kind {
         Kind::QuickTime | Kind::Mp4 => read_quicktime(r, opts, &mut info),
         Kind::Aae => {}
@@ -148,7 +158,9 @@ fn read_exif<R: Read + Seek>(r: &mut R, info: &mut MediaInfo) {
     let ascii = |tag: Tag| -> Option<String> {
         let f = ex.get_field(tag, In::PRIMARY)?;
         match &f.value {
-            Value::Ascii(v) => v.first().map(|s| String::from_utf8_lossy(s).trim().to_string()),
+            Value::Ascii(v) => v
+                .first()
+                .map(|s| String::from_utf8_lossy(s).trim().to_string()),
             _ => None,
         }
     };
@@ -158,7 +170,11 @@ fn read_exif<R: Read + Seek>(r: &mut R, info: &mut MediaInfo) {
             info.capture = Some(CaptureTime {
                 local,
                 offset_seconds: offset,
-                offset_source: if offset.is_some() { OffsetSource::Recorded } else { OffsetSource::Unknown },
+                offset_source: if offset.is_some() {
+                    OffsetSource::Recorded
+                } else {
+                    OffsetSource::Unknown
+                },
                 source: DateSource::ExifDateTimeOriginal,
             });
         }
@@ -231,7 +247,10 @@ fn read_quicktime<R: Read + Seek>(r: &mut R, opts: &DateOptions, info: &mut Medi
             info.content_identifier = Some(v.clone());
         }
     }
-    if let Some((_, v)) = keys.iter().find(|(k, _)| k == "com.apple.quicktime.creationdate") {
+    if let Some((_, v)) = keys
+        .iter()
+        .find(|(k, _)| k == "com.apple.quicktime.creationdate")
+    {
         if let Ok(d) = DateTime::parse_from_str(v.trim(), "%Y-%m-%dT%H:%M:%S%z") {
             if plausible(d.naive_local()) {
                 info.capture = Some(CaptureTime {
@@ -270,7 +289,12 @@ fn read_quicktime<R: Read + Seek>(r: &mut R, opts: &DateOptions, info: &mut Medi
 }
 
 /// Finds a top-level box by type between `start` and `end`: (payload offset, payload length).
-fn find_box<R: Read + Seek>(r: &mut R, mut pos: u64, end: u64, want: &[u8; 4]) -> Option<(u64, u64)> {
+fn find_box<R: Read + Seek>(
+    r: &mut R,
+    mut pos: u64,
+    end: u64,
+    want: &[u8; 4],
+) -> Option<(u64, u64)> {
     while pos + 8 <= end {
         r.seek(SeekFrom::Start(pos)).ok()?;
         let mut h = [0u8; 16];
@@ -303,7 +327,10 @@ fn children(data: &[u8]) -> Vec<([u8; 4], &[u8])> {
         let size = u32::from_be_bytes(data[pos..pos + 4].try_into().unwrap_or([0; 4])) as usize;
         let ty: [u8; 4] = data[pos + 4..pos + 8].try_into().unwrap_or([0; 4]);
         let (size, header) = if size == 1 && pos + 16 <= data.len() {
-            (u64::from_be_bytes(data[pos + 8..pos + 16].try_into().unwrap_or([0; 8])) as usize, 16)
+            (
+                u64::from_be_bytes(data[pos + 8..pos + 16].try_into().unwrap_or([0; 8])) as usize,
+                16,
+            )
         } else if size == 0 {
             (data.len() - pos, 8)
         } else {
@@ -335,7 +362,12 @@ fn quicktime_keys(moov: &[u8]) -> Vec<(String, String)> {
         if &t == b"meta" {
             metas.push(p);
         } else if &t == b"udta" {
-            metas.extend(children(p).into_iter().filter(|(t, _)| t == b"meta").map(|(_, p)| p));
+            metas.extend(
+                children(p)
+                    .into_iter()
+                    .filter(|(t, _)| t == b"meta")
+                    .map(|(_, p)| p),
+            );
         }
     }
     for meta in metas {
@@ -355,7 +387,8 @@ fn quicktime_keys(moov: &[u8]) -> Vec<(String, String)> {
                 let mut names = Vec::new();
                 let mut pos = 8usize;
                 while pos + 8 <= p.len() {
-                    let sz = u32::from_be_bytes(p[pos..pos + 4].try_into().unwrap_or([0; 4])) as usize;
+                    let sz =
+                        u32::from_be_bytes(p[pos..pos + 4].try_into().unwrap_or([0; 4])) as usize;
                     if sz < 8 || pos + sz > p.len() {
                         break;
                     }
@@ -368,9 +401,12 @@ fn quicktime_keys(moov: &[u8]) -> Vec<(String, String)> {
         if let Some((_, ilst)) = kids.iter().find(|(t, _)| t == b"ilst") {
             for (t, item) in children(ilst) {
                 let idx = u32::from_be_bytes(t) as usize;
-                let Some(name) = idx.checked_sub(1).and_then(|i| keys.get(i)) else { continue };
+                let Some(name) = idx.checked_sub(1).and_then(|i| keys.get(i)) else {
+                    continue;
+                };
                 if let Some((_, d)) = children(item).into_iter().find(|(t, _)| t == b"data") {
-                    if d.len() >= 8 && u32::from_be_bytes(d[0..4].try_into().unwrap_or([0; 4])) == 1 {
+                    if d.len() >= 8 && u32::from_be_bytes(d[0..4].try_into().unwrap_or([0; 4])) == 1
+                    {
                         out.push((name.clone(), String::from_utf8_lossy(&d[8..]).into_owned()));
                     }
                 }

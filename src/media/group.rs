@@ -32,8 +32,8 @@ impl Group {
 }
 
 const STILL_EXT: &[&str] = &[
-    "heic", "heif", "hif", "jpg", "jpeg", "png", "gif", "webp", "tif", "tiff", "dng", "cr2", "cr3", "nef", "arw",
-    "raf", "orf", "rw2",
+    "heic", "heif", "hif", "jpg", "jpeg", "png", "gif", "webp", "tif", "tiff", "dng", "cr2", "cr3",
+    "nef", "arw", "raf", "orf", "rw2",
 ];
 const RAW_EXT: &[&str] = &["dng", "cr2", "cr3", "nef", "arw", "raf", "orf", "rw2"];
 const VIDEO_EXT: &[&str] = &["mov", "mp4", "m4v", "3gp"];
@@ -94,7 +94,9 @@ pub fn group_by_name(items: &[(&str, &str)]) -> Vec<Group> {
             .map(|(i, _, _)| *i);
         let Some(primary) = primary else {
             // Orphans: each is filed by its own date.
-            groups.extend(idxs.iter().map(|&i| Group { members: vec![(i, Role::Primary)] }));
+            groups.extend(idxs.iter().map(|&i| Group {
+                members: vec![(i, Role::Primary)],
+            }));
             continue;
         };
         let primary_is_still = STILL_EXT.contains(&split_name(items[primary].1).1.as_str());
@@ -110,7 +112,9 @@ pub fn group_by_name(items: &[(&str, &str)]) -> Vec<Group> {
                 (None, e) if VIDEO_EXT.contains(&e) && primary_is_still => Role::LivePhotoMovie,
                 (None, e) if STILL_EXT.contains(&e) || VIDEO_EXT.contains(&e) => Role::Companion,
                 _ => {
-                    groups.push(Group { members: vec![(*i, Role::Primary)] });
+                    groups.push(Group {
+                        members: vec![(*i, Role::Primary)],
+                    });
                     continue;
                 }
             };
@@ -128,7 +132,12 @@ mod tests {
     fn roles(items: &[(&str, &str)]) -> Vec<Vec<(String, Role)>> {
         group_by_name(items)
             .into_iter()
-            .map(|g| g.members.into_iter().map(|(i, r)| (items[i].1.to_string(), r)).collect())
+            .map(|g| {
+                g.members
+                    .into_iter()
+                    .map(|(i, r)| (items[i].1.to_string(), r))
+                    .collect()
+            })
             .collect()
     }
 
@@ -150,7 +159,10 @@ mod tests {
 
     #[test]
     fn same_stem_in_another_folder_is_another_group() {
-        let g = roles(&[("DCIM/100APPLE", "IMG_0001.JPG"), ("DCIM/101APPLE", "IMG_0001.MOV")]);
+        let g = roles(&[
+            ("DCIM/100APPLE", "IMG_0001.JPG"),
+            ("DCIM/101APPLE", "IMG_0001.MOV"),
+        ]);
         assert_eq!(g.len(), 2);
     }
 

@@ -1,0 +1,1 @@
+//! The fixture camera roll (see docs/fixtures.md).
