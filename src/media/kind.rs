@@ -85,7 +85,11 @@ pub fn sniff(head: &[u8], ext: Option<&str>) -> Option<Kind> {
             }
             b"crx " => Some(Kind::Raw),
             b"qt  " => Some(Kind::QuickTime),
-            _ => Some(if ext.as_deref() == Some("mov") { Kind::QuickTime } else { Kind::Mp4 }),
+            _ => Some(if ext.as_deref() == Some("mov") {
+                Kind::QuickTime
+            } else {
+                Kind::Mp4
+            }),
         };
     }
     // QuickTime movies without `ftyp` (Live Photo movies pulled over AFC can start so).
@@ -104,7 +108,9 @@ fn looks_like_plist(head: &[u8]) -> bool {
         .position(|b| !b.is_ascii_whitespace() && *b != 0xEF && *b != 0xBB && *b != 0xBF)
         .map(|i| &head[i..])
         .unwrap_or(&[]);
-    trimmed.starts_with(b"<?xml") || trimmed.starts_with(b"<plist") || trimmed.starts_with(b"bplist")
+    trimmed.starts_with(b"<?xml")
+        || trimmed.starts_with(b"<plist")
+        || trimmed.starts_with(b"bplist")
 }
 
 #[cfg(test)]
@@ -113,14 +119,23 @@ mod tests {
 
     #[test]
     fn a_jpeg_named_heic_is_a_jpeg() {
-        assert_eq!(sniff(&[0xFF, 0xD8, 0xFF, 0xE1, 0, 0], Some("HEIC")), Some(Kind::Jpeg));
+        assert_eq!(
+            sniff(&[0xFF, 0xD8, 0xFF, 0xE1, 0, 0], Some("HEIC")),
+            Some(Kind::Jpeg)
+        );
     }
 
     #[test]
     fn heif_brands_are_heif_and_qt_is_quicktime() {
         assert_eq!(sniff(b"\0\0\0\x18ftypheic\0\0\0\0", None), Some(Kind::Heif));
-        assert_eq!(sniff(b"\0\0\0\x14ftypqt  \0\0\0\0", None), Some(Kind::QuickTime));
-        assert_eq!(sniff(b"\0\0\0\x08wide\0\0\0\0mdat", Some("MOV")), Some(Kind::QuickTime));
+        assert_eq!(
+            sniff(b"\0\0\0\x14ftypqt  \0\0\0\0", None),
+            Some(Kind::QuickTime)
+        );
+        assert_eq!(
+            sniff(b"\0\0\0\x08wide\0\0\0\0mdat", Some("MOV")),
+            Some(Kind::QuickTime)
+        );
     }
 
     #[test]
@@ -131,7 +146,10 @@ mod tests {
 
     #[test]
     fn aae_needs_plist_content() {
-        assert_eq!(sniff(b"<?xml version=\"1.0\"?><plist>", Some("AAE")), Some(Kind::Aae));
+        assert_eq!(
+            sniff(b"<?xml version=\"1.0\"?><plist>", Some("AAE")),
+            Some(Kind::Aae)
+        );
         assert_eq!(sniff(b"<?xml version=\"1.0\"?><plist>", Some("txt")), None);
     }
 }
