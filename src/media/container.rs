@@ -281,7 +281,7 @@ fn tiff<R: Read + Seek>(r: &mut R, m: &mut StillMeta) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::super::exif_read::tests::{ascii_val, TiffBuilder};
     use super::*;
     use std::io::Cursor;

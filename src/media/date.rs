@@ -530,3 +530,470 @@ pub fn capture_or_fallback(
 pub fn fallback_capture(mtime: Option<SystemTime>) -> CaptureTime {
     CaptureTime::from_system_time(mtime.unwrap_or(UNIX_EPOCH), DateSource::FileMtime)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::bmff::tests::{bx, keys_meta, mvhd};
+    use super::super::container::tests::jpeg_with;
+    use super::super::exif_read::tests::{apple_makernote, ascii_val, rationals, TiffBuilder};
+    use super::*;
+    use std::io::Cursor;
+
+    fn dt(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").unwrap()
+    }
+
+    fn jpeg_info(t: TiffBuilder, xmp: Option<&str>) -> MediaInfo {
+        let f = jpeg_with(&t.build(), xmp.map(str::as_bytes), &[0xFF, 0xDA, 0, 2]);
+        read_media_info(&mut Cursor::new(f), Kind::Jpeg, &DateOptions::default())
+    }
+
+    fn movie_info(moov: Vec<u8>, tz: Option<i32>) -> MediaInfo {
+        let f = [
+            bx(b"ftyp", b"qt  \0\0\0\0"),
+            bx(b"mdat", &[0; 64]),
+            bx(b"moov", &moov),
+        ]
+        .concat();
+        let opts = DateOptions {
+            timezone: tz.and_then(FixedOffset::east_opt),
+        };
+        read_media_info(&mut Cursor::new(f), Kind::QuickTime, &opts)
+    }
+
+    fn qt_secs(s: &str) -> u32 {
+        (dt(s).and_utc().timestamp() + 2_082_844_800) as u32
+    }
+
+    #[test]
+    fn date_time_original_with_subseconds_and_offset_comes_first() {
+        let t = TiffBuilder::new()
+            .ifd0(0x0132, ascii_val("2020:05:15 10:00:00"))
+            .exif(0x9003, ascii_val("2019:06:09 12:57:32"))
+            .exif(0x9291, ascii_val("45"))
+            .exif(0x9011, ascii_val("+02:00"))
+            .exif(0x9004, ascii_val("2019:06:09 12:57:40"));
+        let c = jpeg_info(t, Some(r#"<d xmp:CreateDate="2001-01-01T00:00:00"/>"#))
+            .capture
+            .unwrap();
+        assert_eq!(c.local, dt("2019-06-09T12:57:32.45"));
+        assert_eq!(
+            (c.offset_seconds, c.offset_source),
+            (Some(7200), OffsetSource::Recorded)
+        );
+        assert_eq!(c.source, DateSource::ExifDateTimeOriginal);
+        assert_eq!(c.display(), "2019-06-09T12:57:32+02:00");
+    }
+
+    #[test]
+    fn a_bogus_original_falls_through_to_digitized_with_its_offset() {
+        let t = TiffBuilder::new()
+            .exif(0x9003, ascii_val("0000:00:00 00:00:00"))
+            .exif(0x9011, ascii_val("+09:00"))
+            .exif(0x9004, ascii_val("2011:07:19 11:36:38"))
+            .exif(0x9012, ascii_val("-03:00"));
+        let i = jpeg_info(t, None);
+        let c = i.capture.unwrap();
+        assert_eq!(
+            (c.source, c.local),
+            (DateSource::ExifDateTimeDigitized, dt("2011-07-19T11:36:38"))
+        );
+        assert_eq!(c.offset_seconds, Some(-3 * 3600));
+        assert!(
+            i.problems.iter().any(|p| p.contains("DateTimeOriginal")),
+            "{:?}",
+            i.problems
+        );
+    }
+
+    #[test]
+    fn empty_exif_dates_fall_through_to_xmp_in_its_order() {
+        let t = TiffBuilder::new()
+            .ifd0(0x0132, ascii_val("2020:05:15 10:00:00"))
+            .exif(0x9003, ascii_val(""))
+            .exif(0x9004, ascii_val("    :  :     :  :  "));
+        let xmp = r#"<d xmp:CreateDate="2001-01-01T00:00:00" photoshop:DateCreated="2022-01-10T15:15:44.31"/>"#;
+        let c = jpeg_info(t, Some(xmp)).capture.unwrap();
+        assert_eq!(c.source, DateSource::XmpPhotoshopDateCreated);
+        assert_eq!(c.local, dt("2022-01-10T15:15:44.31"));
+        assert_eq!(c.offset_source, OffsetSource::Unknown);
+    }
+
+    #[test]
+    fn xmp_create_date_with_a_nonstandard_zone_is_read() {
+        let t = TiffBuilder::new().ifd0(0x0132, ascii_val("2024-04-22T14:38:09GMT+2"));
+        let c = jpeg_info(
+            t,
+            Some("<xmp:CreateDate>2024:04:22 14:38:09.526GMT+02:00</xmp:CreateDate>"),
+        )
+        .capture
+        .unwrap();
+        assert_eq!(
+            (c.source, c.offset_seconds),
+            (DateSource::XmpCreateDate, Some(7200))
+        );
+        assert_eq!(c.folder(), "2024/04");
+    }
+
+    #[test]
+    fn modify_date_is_used_only_when_nothing_else_is_there() {
+        let t = TiffBuilder::new()
+            .ifd0(0x0132, ascii_val("2018:12:05 13:32:01"))
+            .exif(0x9010, ascii_val("-05:00"));
+        let c = jpeg_info(t, None).capture.unwrap();
+        assert_eq!(
+            (c.source, c.local),
+            (DateSource::ExifModifyDate, dt("2018-12-05T13:32:01"))
+        );
+        assert_eq!(c.offset_seconds, Some(-18000));
+    }
+
+    #[test]
+    fn dates_in_the_future_or_before_1900_fall_through_but_1965_is_fine() {
+        let t = TiffBuilder::new()
+            .exif(0x9003, ascii_val("2999:01:01 00:00:00"))
+            .exif(0x9004, ascii_val("1899:01:01 00:00:00"))
+            .ifd0(0x0132, ascii_val("1965:03:01 10:00:00"));
+        let c = jpeg_info(t, None).capture.unwrap();
+        assert_eq!(
+            (c.source, c.local),
+            (DateSource::ExifModifyDate, dt("1965-03-01T10:00:00"))
+        );
+    }
+
+    #[test]
+    fn no_date_at_all_gives_no_capture_and_the_fallbacks_decide() {
+        let i = jpeg_info(TiffBuilder::new().ifd0(0x010f, ascii_val("Canon")), None);
+        assert!(i.capture.is_none());
+        let mtime = UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000);
+        let by_name = capture_or_fallback(&i, "Screenshot 2019-05-21 at 10.45.52.png", Some(mtime));
+        assert_eq!(
+            (by_name.source, by_name.local),
+            (DateSource::FileName, dt("2019-05-21T10:45:52"))
+        );
+        let by_time = capture_or_fallback(&i, "no-exif.jpg", Some(mtime));
+        assert_eq!(by_time.source, DateSource::FileMtime);
+        assert!(by_time.source.is_fallback());
+        assert_eq!(by_time.to_system_time(), mtime);
+    }
+
+    fn gps(t: TiffBuilder, date: &str, h: u32, m: u32, s100: u32) -> TiffBuilder {
+        t.gps(0x001d, ascii_val(date))
+            .gps(0x0007, rationals(&[(h, 1), (m, 1), (s100, 100)]))
+    }
+
+    #[test]
+    fn a_missing_offset_is_inferred_from_gps_time() {
+        let t = gps(
+            TiffBuilder::new().exif(0x9003, ascii_val("2019:06:09 12:57:32")),
+            "2019:06:09",
+            10,
+            57,
+            2945,
+        );
+        let c = jpeg_info(t, None).capture.unwrap();
+        assert_eq!(
+            (c.offset_seconds, c.offset_source),
+            (Some(7200), OffsetSource::Gps)
+        );
+        // UTC on the next calendar day, fix 11 s stale: -07:00.
+        let t = gps(
+            TiffBuilder::new().exif(0x9003, ascii_val("2018:04:10 18:28:03")),
+            "2018:04:11",
+            1,
+            27,
+            5200,
+        );
+        let c = jpeg_info(t, None).capture.unwrap();
+        assert_eq!(c.offset_seconds, Some(-7 * 3600));
+        assert_eq!(c.folder(), "2018/04");
+        // Half-hour zones survive the rounding (India, +05:30, fix 33 s stale).
+        let t = gps(
+            TiffBuilder::new().exif(0x9003, ascii_val("2020:01:01 17:30:00")),
+            "2020:01:01",
+            11,
+            59,
+            2700,
+        );
+        assert_eq!(
+            jpeg_info(t, None).capture.unwrap().offset_seconds,
+            Some(5 * 3600 + 1800)
+        );
+    }
+
+    #[test]
+    fn gps_is_not_used_when_implausible_or_incomplete_or_an_offset_is_recorded() {
+        let base = || TiffBuilder::new().exif(0x9003, ascii_val("2021:04:10 11:44:00"));
+        // Stale by three days: beyond ±14 h.
+        let c = jpeg_info(gps(base(), "2021:04:07", 10, 44, 0), None)
+            .capture
+            .unwrap();
+        assert_eq!(
+            (c.offset_seconds, c.offset_source),
+            (None, OffsetSource::Unknown)
+        );
+        // GPS date without GPS time.
+        let c = jpeg_info(base().gps(0x001d, ascii_val("2021:04:10")), None)
+            .capture
+            .unwrap();
+        assert_eq!(c.offset_seconds, None);
+        // Malformed GPS date ("YYYY:MM:DD HH:MM:SS").
+        let c = jpeg_info(gps(base(), "2021:04:10 11:44:00", 11, 44, 0), None)
+            .capture
+            .unwrap();
+        assert_eq!(c.offset_seconds, None);
+        // A recorded offset wins over GPS.
+        let t = gps(
+            base().exif(0x9011, ascii_val("+01:00")),
+            "2021:04:10",
+            8,
+            44,
+            0,
+        );
+        let c = jpeg_info(t, None).capture.unwrap();
+        assert_eq!(
+            (c.offset_seconds, c.offset_source),
+            (Some(3600), OffsetSource::Recorded)
+        );
+    }
+
+    #[test]
+    fn new_years_eve_is_filed_by_local_time_not_utc() {
+        let t = TiffBuilder::new()
+            .exif(0x9003, ascii_val("2019:12:31 23:30:00"))
+            .exif(0x9011, ascii_val("-05:00"));
+        let c = jpeg_info(t, None).capture.unwrap();
+        assert_eq!(c.folder(), "2019/12");
+        assert_eq!(c.utc(), Some(dt("2020-01-01T04:30:00")));
+    }
+
+    #[test]
+    fn apple_content_identifier_comes_from_the_makernote() {
+        let t = TiffBuilder::new()
+            .exif(0x9003, ascii_val("2021:04:10 11:44:00"))
+            .exif(0x927c, (7, apple_makernote("ID-1")));
+        assert_eq!(
+            jpeg_info(t, None).content_identifier.as_deref(),
+            Some("ID-1")
+        );
+    }
+
+    #[test]
+    fn quicktime_creationdate_wins_over_mvhd() {
+        let moov = [
+            mvhd(qt_secs("2015-12-12T08:59:26")),
+            keys_meta(&[
+                (
+                    "com.apple.quicktime.creationdate",
+                    "2015-01-19T12:45:11-0800",
+                ),
+                ("com.apple.quicktime.content.identifier", "ABC-123"),
+            ]),
+        ]
+        .concat();
+        let i = movie_info(moov, None);
+        let c = i.capture.unwrap();
+        assert_eq!(
+            (c.source, c.local),
+            (DateSource::QuickTimeCreationDate, dt("2015-01-19T12:45:11"))
+        );
+        assert_eq!(
+            (c.offset_seconds, c.offset_source),
+            (Some(-8 * 3600), OffsetSource::Recorded)
+        );
+        assert_eq!(c.folder(), "2015/01");
+        assert_eq!(i.content_identifier.as_deref(), Some("ABC-123"));
+    }
+
+    #[test]
+    fn keys_in_udta_meta_are_read_too() {
+        let moov = bx(
+            b"udta",
+            &keys_meta(&[(
+                "com.apple.quicktime.creationdate",
+                "2019-07-24T11:25:40+0300",
+            )]),
+        );
+        assert_eq!(
+            movie_info(moov, None).capture.unwrap().offset_seconds,
+            Some(3 * 3600)
+        );
+    }
+
+    #[test]
+    fn mvhd_is_utc_made_local_with_the_given_zone() {
+        let i = movie_info(mvhd(qt_secs("2023-09-22T16:35:02")), Some(7200));
+        let c = i.capture.unwrap();
+        assert_eq!(
+            (c.source, c.local),
+            (DateSource::QuickTimeMvhd, dt("2023-09-22T18:35:02"))
+        );
+        assert_eq!(
+            (c.offset_seconds, c.offset_source),
+            (Some(7200), OffsetSource::Assumed)
+        );
+    }
+
+    #[test]
+    fn a_zero_or_epoch_mvhd_falls_through_to_tkhd_then_mdhd() {
+        let tkhd = |secs: u32| {
+            bx(
+                b"tkhd",
+                &[&[0u8, 0, 0, 0][..], &secs.to_be_bytes(), &[0; 80]].concat(),
+            )
+        };
+        let mdhd = |secs: u32| {
+            bx(
+                b"mdia",
+                &bx(
+                    b"mdhd",
+                    &[&[0u8, 0, 0, 0][..], &secs.to_be_bytes(), &[0; 16]].concat(),
+                ),
+            )
+        };
+        let moov = [
+            mvhd(0),
+            bx(
+                b"trak",
+                &[
+                    tkhd(qt_secs("1970-01-01T00:00:00")),
+                    mdhd(qt_secs("2020-02-02T10:00:00")),
+                ]
+                .concat(),
+            ),
+        ]
+        .concat();
+        let c = movie_info(moov, Some(0)).capture.unwrap();
+        assert_eq!(
+            (c.source, c.local),
+            (DateSource::QuickTimeMdhd, dt("2020-02-02T10:00:00"))
+        );
+        let none = movie_info([mvhd(0), bx(b"trak", &tkhd(0))].concat(), None);
+        assert!(none.capture.is_none());
+    }
+
+    #[test]
+    fn sony_recorded_zone_localises_mvhd() {
+        let mut mtdt = 1u16.to_be_bytes().to_vec();
+        mtdt.extend_from_slice(&[0, 12, 0, 0, 0, 0x0b, 0xd5, 0xc4, 0, 0, 0, 60]);
+        let uuid = [
+            &[
+                0x55, 0x53, 0x4d, 0x54, 0x21, 0xd2, 0x4f, 0xce, 0xbb, 0x88, 0x69, 0x5c, 0xfa, 0xc9,
+                0xc7, 0x40,
+            ][..],
+            &bx(b"MTDT", &mtdt),
+        ]
+        .concat();
+        let moov = [mvhd(qt_secs("2026-04-26T09:25:15")), bx(b"uuid", &uuid)].concat();
+        let c = movie_info(moov, Some(-5 * 3600)).capture.unwrap();
+        assert_eq!(
+            (c.local, c.offset_seconds),
+            (dt("2026-04-26T10:25:15"), Some(3600))
+        );
+        assert_eq!(c.offset_source, OffsetSource::Recorded);
+    }
+
+    #[test]
+    fn a_live_photo_movie_with_only_mvhd_takes_its_stills_offset() {
+        let movie = movie_info(mvhd(qt_secs("2023-07-12T11:17:12")), Some(-4 * 3600))
+            .capture
+            .unwrap();
+        let still = CaptureTime {
+            local: dt("2023-07-12T12:17:10"),
+            offset_seconds: Some(3600),
+            offset_source: OffsetSource::Recorded,
+            source: DateSource::ExifDateTimeOriginal,
+        };
+        let c = localize_for_group(&still, &movie);
+        assert_eq!(
+            (c.local, c.offset_seconds),
+            (dt("2023-07-12T12:17:12"), Some(3600))
+        );
+        assert_eq!(
+            (c.offset_source, c.source),
+            (OffsetSource::Group, DateSource::QuickTimeMvhd)
+        );
+        // A still whose offset is unknown or assumed changes nothing.
+        let vague = CaptureTime {
+            offset_seconds: None,
+            offset_source: OffsetSource::Unknown,
+            ..still
+        };
+        assert_eq!(localize_for_group(&vague, &movie), movie);
+        // A recorded local time is never shifted.
+        assert_eq!(still.relocalize(-3600), still);
+    }
+
+    #[test]
+    fn canon_cr3_dates_come_from_the_cmt_blocks() {
+        let cmt2 = TiffBuilder::new()
+            .ifd0(0x9003, ascii_val("2025:09:06 20:24:47"))
+            .ifd0(0x9011, ascii_val("-08:00"))
+            .build();
+        let mut uuid = vec![
+            0x85, 0xc0, 0xb6, 0x87, 0x82, 0x0f, 0x11, 0xe0, 0x81, 0x11, 0xf4, 0xce, 0x46, 0x2b,
+            0x6a, 0x48,
+        ];
+        uuid.extend(bx(
+            b"CMT1",
+            &TiffBuilder::new()
+                .ifd0(0x0132, ascii_val("2025:09:07 04:24:47"))
+                .build(),
+        ));
+        uuid.extend(bx(b"CMT2", &cmt2));
+        let moov = [bx(b"uuid", &uuid), mvhd(qt_secs("2025-09-07T04:24:47"))].concat();
+        let f = [bx(b"ftyp", b"crx \0\0\0\x01crx isom"), bx(b"moov", &moov)].concat();
+        let c = read_media_info(&mut Cursor::new(f), Kind::Raw, &DateOptions::default())
+            .capture
+            .unwrap();
+        assert_eq!(
+            (c.source, c.local),
+            (DateSource::ExifDateTimeOriginal, dt("2025-09-06T20:24:47"))
+        );
+        assert_eq!(
+            (c.offset_seconds, c.folder()),
+            (Some(-8 * 3600), "2025/09".to_string())
+        );
+    }
+
+    #[test]
+    fn dates_in_file_names() {
+        for (name, want) in [
+            (
+                "Screenshot 2019-05-21 at 10.45.52.png",
+                "2019-05-21T10:45:52",
+            ),
+            ("telegram_2020-01-30_09-57-18.jpg", "2020-01-30T09:57:18"),
+            ("IMG_20190512_171353.jpg", "2019-05-12T17:13:53"),
+            ("PXL_20231006_205351123.jpg", "2023-10-06T20:53:51"),
+            ("2021-04-10 11.44.00.heic", "2021-04-10T11:44:00"),
+        ] {
+            let c = date_from_name(name).unwrap_or_else(|| panic!("{name}"));
+            assert_eq!(
+                (c.local, c.source),
+                (dt(want), DateSource::FileName),
+                "{name}"
+            );
+        }
+        for name in [
+            "IMG_0001.JPG",
+            "no-exif.jpg",
+            "12345678901234.jpg",
+            "2019-13-45 10.00.00.jpg",
+            "ééé2019",
+        ] {
+            assert!(date_from_name(name).is_none(), "{name}");
+        }
+    }
+
+    #[test]
+    fn aae_sidecars_have_no_date_of_their_own() {
+        let f = b"<?xml version=\"1.0\"?><plist><dict><key>adjustmentTimestamp</key><date>2019-06-09T10:59:22Z</date></dict></plist>";
+        let i = read_media_info(
+            &mut Cursor::new(f.to_vec()),
+            Kind::Aae,
+            &DateOptions::default(),
+        );
+        assert!(i.capture.is_none());
+    }
+}
