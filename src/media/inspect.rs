@@ -35,7 +35,7 @@ pub struct InspectArgs {
     /// Zone for videos whose only date is UTC (mvhd) and that have no still to
     /// take the zone from, e.g. `+02:00`, `-0530`, `UTC`. Default: this
     /// machine's zone.
-    #[arg(long, value_name = "OFFSET")]
+    #[arg(long, value_name = "OFFSET", allow_hyphen_values = true)]
     pub timezone: Option<String>,
 }
 
