@@ -562,3 +562,62 @@ fn padded_movie_reaches_the_exact_size_in_memory_and_sparse_on_disk() {
         ffmpeg_decodes(&path);
     }
 }
+
+#[test]
+fn stills_pad_to_an_exact_size_and_still_decode() {
+    for target in [150_000u64, 3_000_000, 65_537 * 3 + 2_000] {
+        let spec = StillSpec {
+            size_target: Some(target),
+            ..full_still()
+        };
+        let j = synth::jpeg(&spec);
+        assert_eq!(j.len() as u64, target);
+        let img = image::load_from_memory_with_format(&j, image::ImageFormat::Jpeg)
+            .expect("padded JPEG decodes");
+        assert_eq!((img.width(), img.height()), (64, 48));
+        check_still_exif(&j);
+        let h = synth::heic(&spec);
+        assert_eq!(h.len() as u64, target);
+        let ctx = libheif_rs::HeifContext::read_from_bytes(&h).expect("padded HEIC parses");
+        let handle = ctx.primary_image_handle().unwrap();
+        libheif_rs::LibHeif::new()
+            .decode(
+                &handle,
+                libheif_rs::ColorSpace::Rgb(libheif_rs::RgbChroma::Rgb),
+                None,
+            )
+            .expect("padded HEIC decodes");
+        check_still_exif(&h);
+        if target == 150_000 && have("exiftool") {
+            let dir = tempfile::tempdir().unwrap();
+            check_exiftool_still(&write_temp(dir.path(), "p.jpg", &j));
+            check_exiftool_still(&write_temp(dir.path(), "p.heic", &h));
+        }
+    }
+    // Too small a target is ignored rather than producing a broken file.
+    let natural = synth::jpeg(&full_still()).len() as u64;
+    assert_eq!(
+        synth::jpeg(&StillSpec {
+            size_target: Some(natural + 3),
+            ..full_still()
+        })
+        .len() as u64,
+        natural
+    );
+}
+
+#[test]
+fn uuids_from_seeds_are_stable_and_well_formed() {
+    let a = synth::uuid_from_seed(1);
+    assert_eq!(a, synth::uuid_from_seed(1));
+    assert_ne!(a, synth::uuid_from_seed(2));
+    let parts: Vec<&str> = a.split('-').collect();
+    assert_eq!(
+        parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
+        [8, 4, 4, 4, 12]
+    );
+    assert!(a
+        .chars()
+        .all(|c| c == '-' || c.is_ascii_digit() || c.is_ascii_uppercase()));
+    assert!(parts[2].starts_with('4'));
+}
