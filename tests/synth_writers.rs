@@ -621,3 +621,90 @@ fn uuids_from_seeds_are_stable_and_well_formed() {
         .all(|c| c == '-' || c.is_ascii_digit() || c.is_ascii_uppercase()));
     assert!(parts[2].starts_with('4'));
 }
+
+/// Top-level boxes of a movie: (type, payload start, end). Panics unless they tile the file exactly.
+fn top_level_boxes(b: &[u8]) -> Vec<([u8; 4], usize, usize)> {
+    let mut out = Vec::new();
+    let mut pos = 0usize;
+    while pos < b.len() {
+        let size32 = u32::from_be_bytes(b[pos..pos + 4].try_into().unwrap()) as usize;
+        let ty: [u8; 4] = b[pos + 4..pos + 8].try_into().unwrap();
+        let (size, hdr) = if size32 == 1 {
+            (
+                u64::from_be_bytes(b[pos + 8..pos + 16].try_into().unwrap()) as usize,
+                16,
+            )
+        } else {
+            (size32, 8)
+        };
+        assert!(
+            size >= hdr && pos + size <= b.len(),
+            "box {:?} at {pos} overruns the file",
+            String::from_utf8_lossy(&ty)
+        );
+        out.push((ty, pos + hdr, pos + size));
+        pos += size;
+    }
+    out
+}
+
+/// Every `stco` chunk offset, found by walking moov/trak/mdia/minf/stbl.
+fn chunk_offsets(b: &[u8], start: usize, end: usize, out: &mut Vec<u64>) {
+    let mut pos = start;
+    while pos + 8 <= end {
+        let size = u32::from_be_bytes(b[pos..pos + 4].try_into().unwrap()) as usize;
+        let ty = &b[pos + 4..pos + 8];
+        assert!(size >= 8 && pos + size <= end);
+        match ty {
+            b"trak" | b"mdia" | b"minf" | b"stbl" => chunk_offsets(b, pos + 8, pos + size, out),
+            b"stco" => {
+                let n = u32::from_be_bytes(b[pos + 12..pos + 16].try_into().unwrap()) as usize;
+                for i in 0..n {
+                    let p = pos + 16 + 4 * i;
+                    out.push(u32::from_be_bytes(b[p..p + 4].try_into().unwrap()) as u64);
+                }
+            }
+            _ => {}
+        }
+        pos += size;
+    }
+}
+
+#[test]
+fn movie_structure_is_consistent_for_every_lead_and_container() {
+    let specs = [
+        (VideoContainer::QuickTime, live_movie(MovieLead::Ftyp)),
+        (VideoContainer::QuickTime, live_movie(MovieLead::Wide)),
+        (
+            VideoContainer::QuickTime,
+            VideoSpec {
+                size_target: Some(100_000),
+                ..live_movie(MovieLead::Mdat)
+            },
+        ),
+        (VideoContainer::Mp4, VideoSpec::bare(3)),
+    ];
+    for (container, spec) in specs {
+        let mut c = Cursor::new(Vec::new());
+        let n = synth::write_video(&mut c, container, &spec).unwrap();
+        let b = c.into_inner();
+        assert_eq!(n as usize, b.len());
+        let boxes = top_level_boxes(&b);
+        let names: Vec<String> = boxes
+            .iter()
+            .map(|(t, _, _)| String::from_utf8_lossy(t).into_owned())
+            .collect();
+        let (_, mdat_start, mdat_end) = *boxes.iter().find(|(t, _, _)| t == b"mdat").expect("mdat");
+        let (_, moov_start, moov_end) = *boxes.iter().find(|(t, _, _)| t == b"moov").expect("moov");
+        assert_eq!(names.last().map(String::as_str), Some("moov"), "{names:?}");
+        let mut offsets = Vec::new();
+        chunk_offsets(&b, moov_start, moov_end, &mut offsets);
+        assert!(!offsets.is_empty());
+        for o in offsets {
+            assert!(
+                (mdat_start as u64..mdat_end as u64).contains(&o),
+                "chunk offset {o} outside mdat {mdat_start}..{mdat_end} ({names:?})"
+            );
+        }
+    }
+}
