@@ -53,8 +53,8 @@ pub struct ExportOptions {
 pub enum ExportError {
     #[error(transparent)]
     Source(#[from] SourceError),
-    #[error("{path}: {source}")]
-    Archive { path: PathBuf, source: ArchiveError },
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
     #[error("no destination given: add --to <ARCHIVE>")]
     NoDestination,
 }
@@ -115,6 +115,7 @@ pub fn export(
     // Stage 1: scan.
     progress.phase("Scanning", 0, 0);
     let scan = source.scan()?;
+    test_pause("CAMROLL_TEST_PAUSE_AFTER_SCAN_MS");
     let items = scan.items;
     summary.scanned = items.len() as u64;
     summary.skipped = scan.skipped;
@@ -128,23 +129,14 @@ pub fn export(
 
     let mut dests = Vec::new();
     for path in &opts.destinations {
-        let archive =
-            Archive::open_for_export(path, &source_id, opts.dry_run).map_err(|source| {
-                ExportError::Archive {
-                    path: path.clone(),
-                    source,
-                }
-            })?;
+        let archive = Archive::open_for_export(path, &source_id, opts.dry_run)?;
         let run = if opts.dry_run {
             0
         } else {
             archive
                 .catalog
                 .start_run("export", Some(&source_id))
-                .map_err(|e| ExportError::Archive {
-                    path: path.clone(),
-                    source: e.into(),
-                })?
+                .map_err(ArchiveError::from)?
         };
         let summary = DestinationSummary {
             path: path.display().to_string(),
@@ -230,7 +222,7 @@ pub fn export(
         .num_threads(jobs)
         .build()
         .ok();
-    let (tx, rx) = crossbeam_channel::bounded::<Vec<MemberResult>>(jobs * 4);
+    let (tx, rx) = crossbeam_channel::bounded::<(usize, Vec<MemberResult>)>(jobs * 4);
     let mut placer = Placer {
         items: &items,
         source_id: &source_id,
@@ -252,10 +244,10 @@ pub fn export(
         let work = &work;
         scope.spawn(move || {
             let run = || {
-                work.par_iter().for_each_init(
+                work.par_iter().enumerate().for_each_init(
                     || (tx.clone(), Vec::new()),
-                    |(tx, buf), group| {
-                        let _ = tx.send(ctx.ingest_group(group, buf));
+                    |(tx, buf), (n, group)| {
+                        let _ = tx.send((n, ctx.ingest_group(group, buf)));
                     },
                 )
             };
@@ -265,8 +257,17 @@ pub fn export(
             }
             drop(tx);
         });
-        for results in rx.iter() {
-            placer.place_group(&mut dests, &ctx, results);
+        // Place in scan order whatever order reads finish in, so names
+        // (collision suffixes) are deterministic. Early arrivals wait as
+        // staging files on the destination disk, not in memory.
+        let mut waiting: std::collections::BTreeMap<usize, Vec<MemberResult>> = Default::default();
+        let mut next = 0usize;
+        for (n, results) in rx.iter() {
+            waiting.insert(n, results);
+            while let Some(results) = waiting.remove(&next) {
+                placer.place_group(&mut dests, ctx, results);
+                next += 1;
+            }
         }
     });
     placer.flush(&mut dests, true);
@@ -948,5 +949,13 @@ fn verify_written(d: &mut Dest, summary: &mut ExportSummary, progress: &dyn Prog
             path: d.summary.path.clone(),
             warning: e.to_string(),
         });
+    }
+}
+
+/// Fault-injection hook for tests: sleeps for the milliseconds named by `var`
+/// (so a test can change the source between stages). Unset in normal use.
+fn test_pause(var: &str) {
+    if let Some(ms) = std::env::var(var).ok().and_then(|v| v.parse::<u64>().ok()) {
+        std::thread::sleep(Duration::from_millis(ms));
     }
 }
