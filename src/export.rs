@@ -327,6 +327,7 @@ pub fn export(
         }
     }
     progress.finish();
+    summary.library = source.library_report();
     summary.destinations = dests.into_iter().map(|d| d.summary).collect();
     summary.outcome = if summary.is_ok() {
         "ok"
@@ -481,10 +482,18 @@ impl IngestCtx<'_> {
                 },
             },
         };
-        let mut capture = info
-            .capture
-            .take()
-            .unwrap_or_else(|| media::date::fallback_capture(item.mtime));
+        // No date in the file: what the source knows (the phone's library), else the file's time.
+        let hint = self.source.capture_hint(item);
+        let mut capture = match (info.capture.take(), hint) {
+            (Some(c), Some(h)) if c.source.is_utc() => match h.offset_seconds {
+                // A UTC-only video time: localise it with the zone the library recorded.
+                Some(off) if h.offset_source == media::OffsetSource::Recorded => c.relocalize(off),
+                _ => c,
+            },
+            (Some(c), _) => c,
+            (None, Some(h)) => h,
+            (None, None) => media::date::fallback_capture(item.mtime),
+        };
         // A Live Photo movie dated only in UTC takes its still's zone.
         if role == Role::LivePhotoMovie {
             if let Some((p, p_id)) = &primary {
