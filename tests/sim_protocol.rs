@@ -411,3 +411,19 @@ fn the_in_process_api_serves_until_stopped() {
     drop(sim);
     assert!(!sock.exists(), "socket file removed on stop");
 }
+
+#[test]
+fn listen_flag_binds_the_given_address() {
+    let media = media_fixture();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("probe")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let want = format!("127.0.0.1:{port}");
+    let sim = SimProc::start(media.path(), &["--listen", &want]);
+    assert_eq!(sim.addr, want);
+    let mut s = connect(&sim.addr);
+    let (h, _) = mux(&mut s, 3, &dict(&[("MessageType", "ListDevices".into())]));
+    assert_eq!(h[3], 3);
+}
