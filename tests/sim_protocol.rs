@@ -410,6 +410,25 @@ fn the_in_process_api_serves_until_stopped() {
     }));
     drop(sim);
     assert!(!sock.exists(), "socket file removed on stop");
+
+    // Starting and stopping from inside a tokio runtime (as async tests do) works too.
+    rt().block_on(async {
+        let sim = Simulator::start(SimConfig::new(media.path())).expect("start in async code");
+        let mut mux = sim
+            .usbmux_address()
+            .to_idevice()
+            .connect(1)
+            .await
+            .expect("usbmuxd");
+        assert_eq!(mux.get_devices().await.expect("list").len(), 1);
+        sim.stop();
+    });
+    let mut bad = SimConfig::new(media.path());
+    bad.faults.io_error = vec!["[".into()];
+    assert!(
+        Simulator::start(bad).is_err(),
+        "a bad glob is an error, not a panic"
+    );
 }
 
 #[test]
