@@ -171,7 +171,10 @@ fn run_devices(a: DevicesArgs) -> anyhow::Result<u8> {
     let addr = usbmux_addr(a.usbmux.as_deref())?;
     let phones = list_devices(&addr)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "devices": phones }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "devices": phones }))?
+        );
     } else if phones.is_empty() {
         println!("No iPhone connected. Connect it with a cable, unlock it and tap Trust; on Linux, make sure usbmuxd is running.");
     } else {
