@@ -3,7 +3,6 @@
 //! and fault the simulator offers.
 
 mod common;
-#[allow(dead_code)]
 mod sim_support;
 
 use std::collections::{HashMap, HashSet};
