@@ -31,6 +31,8 @@ pub enum Command {
     Verify(VerifyArgs),
     /// List the connected iPhones: UDID, name, model, iOS version, connection, trusted, locked.
     Devices(DevicesArgs),
+    /// Try camroll with no iPhone: export a simulated iPhone's camera roll into ./camroll-demo/archive and verify it.
+    Demo(crate::demo::DemoArgs),
     /// Show what camroll reads from files: kind, capture time and its source, and the folder it would be filed in.
     Inspect(crate::media::inspect::InspectArgs),
     /// Serve a simulated iPhone (usbmuxd + lockdownd + AFC) over a media folder, or generate one.
@@ -51,6 +53,7 @@ pub fn main() -> ExitCode {
         Command::Export(a) => run_export(a),
         Command::Verify(a) => run_verify(a),
         Command::Devices(a) => run_devices(a),
+        Command::Demo(a) => crate::demo::run(a),
         Command::Inspect(a) => crate::media::inspect::run(a),
         Command::Sim(a) => crate::sim::run(a),
     };

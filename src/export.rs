@@ -914,11 +914,16 @@ impl Placer<'_> {
     }
 
     /// Makes placed files durable, then commits their catalog rows.
+    /// With `force` (end of the run) the open transaction always ends, even
+    /// with nothing pending, so later statements run in autocommit mode.
     fn flush(&mut self, dests: &mut [Dest], force: bool) {
-        if self.dry_run || self.pending == 0 {
+        if self.dry_run {
             return;
         }
-        if !force && self.pending < BATCH_FILES && self.last_commit.elapsed() < BATCH_TIME {
+        if !force
+            && (self.pending == 0
+                || (self.pending < BATCH_FILES && self.last_commit.elapsed() < BATCH_TIME))
+        {
             return;
         }
         for d in dests.iter_mut() {

@@ -10,6 +10,7 @@
 
 pub mod archive;
 pub mod cli;
+pub mod demo;
 pub mod error;
 pub mod export;
 pub mod ingest;
