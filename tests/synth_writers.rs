@@ -89,7 +89,7 @@ fn ascii(ex: &exif::Exif, tag: exif::Tag) -> String {
     }
 }
 
-fn check_still_exif(bytes: &[u8]) {
+fn check_still_exif(bytes: &[u8], kind: Kind) {
     use exif::Tag;
     let ex = exif_fields(bytes);
     assert_eq!(ascii(&ex, Tag::Make), "Apple");
@@ -113,11 +113,16 @@ fn check_still_exif(bytes: &[u8]) {
         exif::Value::Undefined(b, _) => assert!(b.starts_with(b"Apple iOS\0\0\x01MM")),
         v => panic!("MakerNote: {v:?}"),
     }
-    let info = read_media_info(&mut Cursor::new(bytes), Kind::Jpeg, &DateOptions::default());
+    let info = read_media_info(&mut Cursor::new(bytes), kind, &DateOptions::default());
     let c = info.capture.expect("camroll reads a capture time");
     assert_eq!(c.display(), "2023-07-14T18:22:05+02:00");
     assert_eq!(c.source, DateSource::ExifDateTimeOriginal);
     assert_eq!(c.offset_source, OffsetSource::Recorded);
+    assert_eq!(
+        info.content_identifier.as_deref(),
+        Some("8D3F2C1A-4B5E-4F60-9A7B-1C2D3E4F5A6B"),
+        "camroll reads the MakerNote ContentIdentifier"
+    );
 }
 
 fn check_exiftool_still(path: &Path) {
@@ -166,7 +171,7 @@ fn jpeg_decodes_and_its_exif_reads_back_exactly() {
     let img =
         image::load_from_memory_with_format(&bytes, image::ImageFormat::Jpeg).expect("decodes");
     assert_eq!((img.width(), img.height()), (64, 48));
-    check_still_exif(&bytes);
+    check_still_exif(&bytes, Kind::Jpeg);
     if have("exiftool") {
         let dir = tempfile::tempdir().unwrap();
         check_exiftool_still(&write_temp(dir.path(), "a.jpg", &bytes));
@@ -247,7 +252,7 @@ fn heic_decodes_with_libheif_and_its_exif_reads_back_exactly() {
     // The template is not a flat picture: decoded pixels vary.
     let first = &plane.data[..3];
     assert!(plane.data.chunks(3).take(48 * 64).any(|p| p != first));
-    check_still_exif(&bytes);
+    check_still_exif(&bytes, Kind::Heif);
     if have("exiftool") {
         let dir = tempfile::tempdir().unwrap();
         check_exiftool_still(&write_temp(dir.path(), "a.heic", &bytes));
@@ -575,7 +580,7 @@ fn stills_pad_to_an_exact_size_and_still_decode() {
         let img = image::load_from_memory_with_format(&j, image::ImageFormat::Jpeg)
             .expect("padded JPEG decodes");
         assert_eq!((img.width(), img.height()), (64, 48));
-        check_still_exif(&j);
+        check_still_exif(&j, Kind::Jpeg);
         let h = synth::heic(&spec);
         assert_eq!(h.len() as u64, target);
         let ctx = libheif_rs::HeifContext::read_from_bytes(&h).expect("padded HEIC parses");
@@ -587,7 +592,7 @@ fn stills_pad_to_an_exact_size_and_still_decode() {
                 None,
             )
             .expect("padded HEIC decodes");
-        check_still_exif(&h);
+        check_still_exif(&h, Kind::Heif);
         if target == 150_000 && have("exiftool") {
             let dir = tempfile::tempdir().unwrap();
             check_exiftool_still(&write_temp(dir.path(), "p.jpg", &j));
