@@ -158,11 +158,14 @@ fn check_exiftool_still(path: &Path) {
         &j["ContentIdentifier"]
     };
     assert_eq!(id, "8D3F2C1A-4B5E-4F60-9A7B-1C2D3E4F5A6B", "{j}");
-    let w = exiftool_json(path, &["-Warning", "-Error"]);
-    assert!(
-        w.get("Error").is_none() && w.get("Warning").is_none(),
-        "exiftool complains: {w}"
-    );
+    assert_exiftool_validates(path);
+}
+
+/// `exiftool -validate`: structure and required tags are as the specs want.
+fn assert_exiftool_validates(path: &Path) {
+    let w = exiftool_json(path, &["-validate", "-Warning", "-Error"]);
+    assert_eq!(w["Validate"], "OK", "exiftool -validate complains: {w}");
+    assert!(w.get("Error").is_none(), "exiftool complains: {w}");
 }
 
 #[test]
@@ -323,6 +326,7 @@ fn png_decodes_with_exif_and_xmp_dates() {
         assert_eq!(j["DateCreated"], "2023:12:31 23:30:00-05:00");
         assert_eq!(j["CreateDate"], "2023:12:31 23:30:00-05:00");
         assert!(j.get("Warning").is_none(), "{j}");
+        assert_exiftool_validates(&p);
     }
 }
 
@@ -469,6 +473,7 @@ fn mov_reads_back_creationdate_offset_and_content_identifier() {
                 assert_eq!(j["TrackCreateDate"], "2023:07:14 16:22:05+00:00");
                 assert_eq!(j["MediaCreateDate"], "2023:07:14 16:22:05+00:00");
                 assert!(j.get("Warning").is_none(), "{j}");
+                assert_exiftool_validates(&p);
             }
         }
     }
@@ -509,6 +514,9 @@ fn mp4_has_mvhd_time_only_and_opens() {
         assert_eq!(v["format"]["tags"]["major_brand"], "mp42");
         assert_eq!(v["streams"][0]["codec_name"], "h264");
         ffmpeg_decodes(&p);
+        if have("exiftool") {
+            assert_exiftool_validates(&p);
+        }
     }
 }
 
