@@ -348,13 +348,40 @@ fn aae_is_an_apple_adjustments_plist() {
     assert_eq!(d["adjustmentFormatVersion"].as_string(), Some("1.5"));
     let date = d["adjustmentTimestamp"].as_date().unwrap();
     assert_eq!(DateTime::<Utc>::from(std::time::SystemTime::from(date)), ts);
-    // adjustmentData: raw DEFLATE (stored blocks) of a binary plist.
+    // adjustmentData: raw DEFLATE (stored blocks) of the edits as JSON, as Photos writes it.
     let data = d["adjustmentData"].as_data().unwrap();
     assert_eq!(data[0], 1, "one final stored block");
     let len = u16::from_le_bytes([data[1], data[2]]) as usize;
     assert_eq!(!u16::from_le_bytes([data[3], data[4]]) as usize, len);
-    let inner: plist::Value = plist::from_bytes(&data[5..5 + len]).expect("inner bplist");
-    assert!(inner.as_dictionary().unwrap().contains_key("adjustments"));
+    assert_eq!(data.len(), 5 + len);
+    let inner: serde_json::Value = serde_json::from_slice(&data[5..]).expect("inner JSON");
+    assert_eq!(inner["formatVersion"], 1);
+    assert_eq!(inner["metadata"]["masterWidth"], 4032);
+    assert!(inner["adjustments"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty()));
+    if Command::new("python3")
+        .arg("-c")
+        .arg("pass")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        // A real inflater agrees (python's zlib, raw deflate).
+        let dir = tempfile::tempdir().unwrap();
+        let p = write_temp(dir.path(), "IMG_0001.AAE", &bytes);
+        let out = Command::new("python3")
+            .arg("-c")
+            .arg("import plistlib,zlib,sys,json; d=plistlib.load(open(sys.argv[1],'rb')); print(json.loads(zlib.decompress(d['adjustmentData'],-15))['formatVersion'])")
+            .arg(&p)
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "1",
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     assert_ne!(bytes, synth::aae(&AaeSpec::new(4, ts)));
 }
 
