@@ -13,6 +13,7 @@
 //! ```
 
 mod afc;
+pub mod bench;
 pub mod generate;
 mod lockdown;
 mod pairing;
@@ -126,6 +127,9 @@ pub struct ServeArgs {
 pub enum SimCommand {
     /// Write a realistic camera roll (DCIM, PhotoData/Photos.sqlite, edits, iCloud-only assets).
     Generate(generate::GenerateArgs),
+    /// Read a tree over AFC as fast as possible (the benchmark client of scripts/bench-sim).
+    #[command(hide = true)]
+    BenchRead(bench::BenchReadArgs),
 }
 
 fn secs(s: Option<f64>) -> Option<Duration> {
@@ -166,8 +170,10 @@ impl ServeArgs {
 }
 
 pub fn run(args: SimArgs) -> anyhow::Result<u8> {
-    if let Some(SimCommand::Generate(g)) = args.command {
-        return generate::run(g);
+    match args.command {
+        Some(SimCommand::Generate(g)) => return generate::run(g),
+        Some(SimCommand::BenchRead(b)) => return bench::run(b),
+        None => {}
     }
     let cfg = args.serve.config()?;
     let sim = Simulator::start(cfg)?;

@@ -416,22 +416,42 @@ impl Simulator {
         let dev = build_device(cfg)?;
         let udid = dev.id.udid.clone();
         let name = dev.cfg.name.clone();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("camroll-sim")
-            .enable_all()
-            .build()
-            .map_err(|e| SimError::Runtime(e.to_string()))?;
-        let listener = rt.block_on(Listener::bind(&listen))?;
-        let address = listener.address()?;
-        let (tx, rx) = oneshot::channel();
-        let unix_path = match &address {
-            UsbmuxAddress::Unix(p) => Some(p.clone()),
-            UsbmuxAddress::Tcp(_) => None,
-        };
+        let (tx, rx) = oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<UsbmuxAddress, SimError>>();
+        // Everything async happens on the server thread: calling `block_on` here would
+        // panic when the caller is itself inside a tokio runtime (e.g. a #[tokio::test]).
         let thread = std::thread::Builder::new()
             .name("camroll-sim".into())
             .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("camroll-sim")
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(SimError::Runtime(e.to_string())));
+                        return;
+                    }
+                };
+                let bound = rt.block_on(async {
+                    let l = Listener::bind(&listen).await?;
+                    let a = l.address()?;
+                    Ok::<_, SimError>((l, a))
+                });
+                let (listener, address) = match bound {
+                    Ok(x) => x,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let unix_path = match &address {
+                    UsbmuxAddress::Unix(p) => Some(p.clone()),
+                    UsbmuxAddress::Tcp(_) => None,
+                };
+                let _ = ready_tx.send(Ok(address));
                 rt.block_on(async move {
                     // Trusting later is the user tapping "Trust": announce it like usbmuxd does.
                     if let Some(after) = dev
@@ -459,6 +479,17 @@ impl Simulator {
                 }
             })
             .map_err(|e| SimError::Runtime(e.to_string()))?;
+        let address = match ready_rx.recv() {
+            Ok(Ok(a)) => a,
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                return Err(e);
+            }
+            Err(_) => {
+                let _ = thread.join();
+                return Err(SimError::Runtime("the server thread ended early".into()));
+            }
+        };
         Ok(Simulator {
             address,
             udid,
