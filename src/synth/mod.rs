@@ -96,9 +96,9 @@ impl StillSpec {
     }
 
     /// What an iPhone writes: Apple/`model`, the three dates equal to `taken`,
-    /// the offset when given, and GPS time in UTC when the offset is known.
-    /// Sub-seconds are left out (set `subsec` to add them), so the capture
-    /// instant is exactly `taken`.
+    /// the offset when given, GPS time in UTC when the offset is known, and
+    /// SubSecTimeOriginal `format!("{:03}", seed % 1000)` (milliseconds camroll
+    /// adds to the capture instant; set `subsec: None` for whole seconds).
     pub fn iphone(
         seed: u64,
         model: &str,
@@ -116,6 +116,7 @@ impl StillSpec {
             model: Some(model.into()),
             software: Some("17.1.2".into()),
             taken: Some(taken),
+            subsec: Some(format!("{:03}", seed % 1000)),
             offset,
             digitized: Some(taken),
             modified: Some(taken),
