@@ -87,7 +87,7 @@ pub struct ExportArgs {
     /// Time zone for videos that record only UTC, e.g. +02:00 (default: this machine's).
     #[arg(long, value_name = "OFFSET", value_parser = parse_timezone)]
     pub timezone: Option<FixedOffset>,
-    /// Files read in parallel (default: the number of CPUs).
+    /// Files read in parallel (default: the number of CPUs, at least 4: readers mostly wait on I/O).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
     /// Print one JSON object on stdout instead of the human summary.

@@ -212,12 +212,15 @@ pub fn export(
         },
         progress,
     };
+    // Readers spend most of their time waiting on I/O (fsync, the phone), so
+    // more of them than cores keeps the disks busy.
     let jobs = opts
         .jobs
         .unwrap_or_else(|| {
             std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2)
+                .max(4)
         })
         .max(1);
     let pool = rayon::ThreadPoolBuilder::new()
