@@ -108,8 +108,15 @@ pub fn read_range<R: Read + Seek>(
     if len > cap {
         return Err(format!("{len} bytes is more than the {cap}-byte limit"));
     }
+    // Claims beyond the end of the stream are refused before allocating, so a
+    // hostile length costs nothing; `len <= cap` bounds the rest.
+    let end = r.seek(SeekFrom::End(0)).map_err(|e| e.to_string())?;
+    if offset.checked_add(len).is_none_or(|e| e > end) {
+        return Err(format!(
+            "truncated ({len} bytes claimed at {offset}, the file has {end})"
+        ));
+    }
     r.seek(SeekFrom::Start(offset)).map_err(|e| e.to_string())?;
-    // `len <= cap` bounds the allocation; a short file gives a short read.
     let mut data = vec![0u8; len as usize];
     let n = read_fully(r, &mut data).map_err(|e| e.to_string())?;
     if n < data.len() {
