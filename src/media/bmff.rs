@@ -226,6 +226,9 @@ impl MovieMeta {
     }
 }
 
+/// The key under which a classic `udta/©day` date is listed in [`MovieMeta::keys`].
+pub const DAY_KEY: &str = "udta.\u{a9}day";
+
 const SONY_USMT: [u8; 16] = [
     0x55, 0x53, 0x4d, 0x54, 0x21, 0xd2, 0x4f, 0xce, 0xbb, 0x88, 0x69, 0x5c, 0xfa, 0xc9, 0xc7, 0x40,
 ];
@@ -273,9 +276,18 @@ pub fn read_movie<R: Read + Seek>(r: &mut R) -> MovieMeta {
             },
             b"udta" => match read_payload(r, b, MAX_IN_MEMORY) {
                 Ok(p) => {
-                    for (t, meta) in children(&p) {
+                    for (t, item) in children(&p) {
                         if &t == b"meta" {
-                            m.keys.extend(keys_from_meta(meta));
+                            m.keys.extend(keys_from_meta(item));
+                        } else if &t == b"\xA9day" {
+                            // Classic user data: (u16 length, u16 language, text).
+                            let len = be16(item, 0).unwrap_or(0) as usize;
+                            if let Some(text) = item.get(4..4 + len) {
+                                m.keys.push((
+                                    DAY_KEY.into(),
+                                    String::from_utf8_lossy(text).into_owned(),
+                                ));
+                            }
                         }
                     }
                 }
@@ -747,6 +759,18 @@ pub(crate) mod tests {
         let f = bx(b"moov", &bx(b"trak", &trak));
         let m = read_movie(&mut Cursor::new(f));
         assert_eq!((m.mvhd, m.tkhd, m.mdhd), (None, vec![7], vec![9]));
+    }
+
+    #[test]
+    fn classic_udta_day_is_read() {
+        let mut day = 24u16.to_be_bytes().to_vec();
+        day.extend_from_slice(&[0x15, 0xc7]);
+        day.extend_from_slice(b"2015-01-19T12:45:11-0800");
+        let f = bx(b"moov", &bx(b"udta", &bx(b"\xA9day", &day)));
+        assert_eq!(
+            read_movie(&mut Cursor::new(f)).key(DAY_KEY),
+            Some("2015-01-19T12:45:11-0800")
+        );
     }
 
     #[test]

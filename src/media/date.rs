@@ -45,6 +45,8 @@ pub enum DateSource {
     /// IFD0 DateTime ("ModifyDate"): often the date of an edit, hence last.
     ExifModifyDate,
     QuickTimeCreationDate,
+    /// Classic QuickTime user data `©day` (older iPhones, cameras).
+    QuickTimeUserDataDay,
     QuickTimeMvhd,
     QuickTimeTkhd,
     QuickTimeMdhd,
@@ -66,6 +68,7 @@ impl DateSource {
             DateSource::XmpExifDateTimeOriginal => "XMP exif:DateTimeOriginal",
             DateSource::ExifModifyDate => "EXIF ModifyDate (IFD0 DateTime)",
             DateSource::QuickTimeCreationDate => "QuickTime com.apple.quicktime.creationdate",
+            DateSource::QuickTimeUserDataDay => "QuickTime user data \u{a9}day",
             DateSource::QuickTimeMvhd => "QuickTime mvhd creation time (UTC)",
             DateSource::QuickTimeTkhd => "QuickTime tkhd creation time (UTC)",
             DateSource::QuickTimeMdhd => "QuickTime mdhd creation time (UTC)",
@@ -400,15 +403,23 @@ fn movie_capture(m: &bmff::MovieMeta, opts: &DateOptions, info: &mut MediaInfo) 
     info.content_identifier = m
         .key("com.apple.quicktime.content.identifier")
         .map(|s| s.trim().to_string());
-    if let Some(v) = m.key("com.apple.quicktime.creationdate") {
+    let keyed = [
+        (
+            "com.apple.quicktime.creationdate",
+            DateSource::QuickTimeCreationDate,
+        ),
+        (bmff::DAY_KEY, DateSource::QuickTimeUserDataDay),
+    ];
+    for (key, source) in keyed {
+        let Some(v) = m.key(key) else { continue };
         match parse_loose(v) {
             Some((local, off)) => {
-                info.capture = Some(with_offset(local, off, DateSource::QuickTimeCreationDate));
+                info.capture = Some(with_offset(local, off, source));
                 return;
             }
             None => info
                 .problems
-                .push(format!("QuickTime creationdate {v:?} is not a usable date")),
+                .push(format!("{} {v:?} is not a usable date", source.as_str())),
         }
     }
     let candidates = m
@@ -818,6 +829,24 @@ mod tests {
             movie_info(moov, None).capture.unwrap().offset_seconds,
             Some(3 * 3600)
         );
+    }
+
+    #[test]
+    fn udta_day_is_used_before_mvhd() {
+        let mut day = 24u16.to_be_bytes().to_vec();
+        day.extend_from_slice(&[0x15, 0xc7]);
+        day.extend_from_slice(b"2015-01-19T12:45:11-0800");
+        let moov = [
+            mvhd(qt_secs("2015-12-12T08:59:26")),
+            bx(b"udta", &bx(b"\xA9day", &day)),
+        ]
+        .concat();
+        let c = movie_info(moov, None).capture.unwrap();
+        assert_eq!(
+            (c.source, c.local),
+            (DateSource::QuickTimeUserDataDay, dt("2015-01-19T12:45:11"))
+        );
+        assert_eq!(c.offset_seconds, Some(-8 * 3600));
     }
 
     #[test]
