@@ -399,8 +399,8 @@ pub fn keys_from_meta(meta: &[u8]) -> Vec<(String, String)> {
         };
         for (dt, d) in children(item) {
             // `data`: type indicator (1 = UTF-8), locale, then the value.
-            if &dt == b"data" && be32(d, 0) == Some(1) {
-                out.push((name.clone(), String::from_utf8_lossy(&d[8..]).into_owned()));
+            if let (b"data", Some(1), Some(text)) = (&dt, be32(d, 0), d.get(8..)) {
+                out.push((name.clone(), String::from_utf8_lossy(text).into_owned()));
                 break;
             }
         }
@@ -797,6 +797,22 @@ pub(crate) mod tests {
         g.extend_from_slice(&(1u64 << 40).to_be_bytes());
         let h = read_heif(&mut Cursor::new(g));
         assert!(h.exif.is_none());
+    }
+
+    #[test]
+    fn a_data_box_shorter_than_its_header_is_ignored() {
+        // keys: one key; ilst item 1 holds a 4-byte `data` box (type 1, no locale).
+        let mut keys = vec![0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 9];
+        keys.extend_from_slice(b"mdtak");
+        let meta = [
+            bx(b"keys", &keys),
+            bx(
+                b"ilst",
+                &bx(&1u32.to_be_bytes(), &bx(b"data", &[0, 0, 0, 1])),
+            ),
+        ]
+        .concat();
+        assert!(keys_from_meta(&meta).is_empty());
     }
 
     #[test]

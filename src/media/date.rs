@@ -174,7 +174,8 @@ impl CaptureTime {
 
     /// The UTC instant, when the offset is known.
     pub fn utc(&self) -> Option<NaiveDateTime> {
-        Some(self.local - Duration::seconds(i64::from(self.offset_seconds?)))
+        self.local
+            .checked_sub_signed(Duration::seconds(i64::from(self.offset_seconds?)))
     }
 
     /// Re-expresses a time that was UTC in the file (`mvhd`/`tkhd`/`mdhd`,
@@ -185,11 +186,13 @@ impl CaptureTime {
         if !(self.source.is_utc() && self.offset_source == OffsetSource::Assumed) {
             return *self;
         }
-        let (Some(utc), true) = (self.utc(), offset_seconds.abs() <= 14 * 3600) else {
-            return *self;
-        };
+        let local = self
+            .utc()
+            .filter(|_| offset_seconds.abs() <= 14 * 3600)
+            .and_then(|utc| utc.checked_add_signed(Duration::seconds(i64::from(offset_seconds))));
+        let Some(local) = local else { return *self };
         CaptureTime {
-            local: utc + Duration::seconds(i64::from(offset_seconds)),
+            local,
             offset_seconds: Some(offset_seconds),
             offset_source: OffsetSource::Group,
             source: self.source,
@@ -387,7 +390,9 @@ pub fn gps_offset(
     if !(0.0..86_401.0).contains(&secs) {
         return None;
     }
-    let utc = d.and_hms_opt(0, 0, 0)? + Duration::milliseconds((secs * 1000.0).round() as i64);
+    let utc = d
+        .and_hms_opt(0, 0, 0)?
+        .checked_add_signed(Duration::milliseconds((secs * 1000.0).round() as i64))?;
     if !plausible(utc) {
         return None;
     }
@@ -455,7 +460,10 @@ fn movie_capture(m: &bmff::MovieMeta, opts: &DateOptions, info: &mut MediaInfo) 
             ),
         };
         info.capture = Some(CaptureTime {
-            local: utc.naive_utc() + Duration::seconds(i64::from(off)),
+            local: utc
+                .naive_utc()
+                .checked_add_signed(Duration::seconds(i64::from(off)))
+                .unwrap_or(utc.naive_utc()),
             offset_seconds: Some(off),
             offset_source,
             source,
