@@ -10,6 +10,7 @@
 
 pub mod archive;
 pub mod cli;
+pub mod demo;
 pub mod error;
 pub mod export;
 pub mod ingest;
@@ -18,4 +19,5 @@ pub mod progress;
 pub mod report;
 pub mod sim;
 pub mod source;
+pub mod synth;
 pub mod verify;

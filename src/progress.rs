@@ -1,1 +1,91 @@
-//! (being built)
+//! Progress reporting behind a trait, so the pipeline never touches the
+//! terminal: bars on stderr when it is a terminal (indicatif), nothing otherwise.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+pub trait Progress: Send + Sync {
+    /// A new phase ("Copying", "Verifying") with its totals (0 = unknown).
+    fn phase(&self, name: &str, items: u64, bytes: u64);
+    /// Work done since the last call.
+    fn advance(&self, items: u64, bytes: u64);
+    /// A diagnostic line on stderr that does not garble the bar.
+    fn message(&self, line: &str);
+    fn finish(&self);
+}
+
+/// Prints diagnostics, draws nothing (stderr is not a terminal).
+pub struct PlainProgress;
+
+impl Progress for PlainProgress {
+    fn phase(&self, _: &str, _: u64, _: u64) {}
+    fn advance(&self, _: u64, _: u64) {}
+    fn message(&self, line: &str) {
+        eprintln!("{line}");
+    }
+    fn finish(&self) {}
+}
+
+/// Items, bytes, MB/s and ETA on stderr.
+pub struct BarProgress {
+    bar: ProgressBar,
+    items_total: std::sync::atomic::AtomicU64,
+    items_done: std::sync::atomic::AtomicU64,
+}
+
+impl Progress for BarProgress {
+    fn phase(&self, name: &str, items: u64, bytes: u64) {
+        self.bar.reset();
+        self.bar.set_prefix(name.to_string());
+        self.bar.set_length(bytes.max(1));
+        self.bar.set_message(format!("0/{items} items"));
+        self.bar.set_position(0);
+        // The item total rides in the message; bytes drive the bar, rate and ETA.
+        self.items_total
+            .store(items, std::sync::atomic::Ordering::Relaxed);
+        self.items_done
+            .store(0, std::sync::atomic::Ordering::Relaxed);
+    }
+    fn advance(&self, items: u64, bytes: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let done = self.items_done.fetch_add(items, Relaxed) + items;
+        self.bar.inc(bytes);
+        self.bar
+            .set_message(format!("{done}/{} items", self.items_total.load(Relaxed)));
+    }
+    fn message(&self, line: &str) {
+        self.bar.suspend(|| eprintln!("{line}"));
+    }
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl BarProgress {
+    fn new() -> BarProgress {
+        let bar = ProgressBar::with_draw_target(Some(1), ProgressDrawTarget::stderr());
+        let style = ProgressStyle::with_template(
+            "{prefix:>10} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        bar.set_style(style);
+        bar.enable_steady_tick(Duration::from_millis(200));
+        BarProgress {
+            bar,
+            items_total: Default::default(),
+            items_done: Default::default(),
+        }
+    }
+}
+
+/// Bars when stderr is a terminal and `quiet` is off; plain diagnostics otherwise.
+pub fn for_stderr(quiet: bool) -> Box<dyn Progress> {
+    if !quiet && std::io::stderr().is_terminal() {
+        Box::new(BarProgress::new())
+    } else {
+        Box::new(PlainProgress)
+    }
+}

@@ -1,1 +1,253 @@
-//! (being built)
+//! An archive: plain `YYYY/MM/` folders with the original files, a
+//! `BLAKE3SUMS` check-file, and `.camroll/` (catalog, lock, staging). The
+//! on-disk contract is in `docs/archive-format.md`.
+
+pub mod catalog;
+pub mod layout;
+pub mod lock;
+pub mod sums;
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use thiserror::Error;
+
+use catalog::{Catalog, CatalogError, SourceRecord};
+use layout::NamePlanner;
+use lock::{ArchiveLock, LockError};
+
+/// The directory inside an archive that holds camroll's own files.
+pub const CAMROLL_DIR: &str = ".camroll";
+pub const STAGING_DIR: &str = "staging";
+
+#[derive(Debug, Error)]
+pub enum ArchiveError {
+    #[error("{path}: is a file, not a folder. Give the folder the archive should live in (it is created if missing)")]
+    NotADirectory { path: PathBuf },
+    #[error("{path}: cannot create or open the archive folder: {source}. Check the disk is mounted and writable")]
+    Create { path: PathBuf, source: io::Error },
+    #[error("{path}: no camroll archive here (no .camroll/catalog.sqlite). Check the path, or run `camroll rebuild` to recreate the catalog from the files")]
+    NotAnArchive { path: PathBuf },
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+}
+
+/// An archive opened by a run.
+pub struct Archive {
+    pub root: PathBuf,
+    pub catalog: Catalog,
+    _lock: Option<ArchiveLock>,
+    /// hash → archived path, from the catalog plus what this run placed.
+    pub by_hash: HashMap<String, String>,
+    pub planner: NamePlanner,
+    /// What the catalog knows of the current source: relative path → record.
+    pub source_items: HashMap<String, SourceRecord>,
+    /// Staging files found (and removed) when the archive was opened.
+    pub leftovers_removed: u64,
+    staging_seq: AtomicU64,
+    /// Folders changed since the last [`Archive::sync_dirs`].
+    dirty_dirs: HashSet<PathBuf>,
+}
+
+impl Archive {
+    /// Opens (creating it when missing) an archive for an export from `source_id`:
+    /// takes the lock, removes staging leftovers of killed runs, loads the catalog.
+    /// With `dry_run`, nothing is created or written.
+    pub fn open_for_export(
+        root: &Path,
+        source_id: &str,
+        dry_run: bool,
+    ) -> Result<Archive, ArchiveError> {
+        if root.exists() && !root.is_dir() {
+            return Err(ArchiveError::NotADirectory {
+                path: root.to_path_buf(),
+            });
+        }
+        let camroll = root.join(CAMROLL_DIR);
+        let staging = camroll.join(STAGING_DIR);
+        let mut lock = None;
+        let mut leftovers_removed = 0;
+        let catalog = if dry_run {
+            if !camroll.join(catalog::CATALOG_FILE).exists() {
+                return Archive::empty(root);
+            }
+            Catalog::open(root, false)?
+        } else {
+            let create = |p: &Path| {
+                fs::create_dir_all(p).map_err(|source| ArchiveError::Create {
+                    path: p.to_path_buf(),
+                    source,
+                })
+            };
+            create(&staging)?;
+            lock = Some(ArchiveLock::acquire(&camroll)?);
+            leftovers_removed = remove_leftovers(&staging);
+            Catalog::open(root, true)?
+        };
+        let mut archive = Archive {
+            root: root.to_path_buf(),
+            by_hash: catalog.files_by_hash()?,
+            source_items: catalog.source_items(source_id)?,
+            catalog,
+            _lock: lock,
+            planner: NamePlanner::default(),
+            leftovers_removed,
+            staging_seq: AtomicU64::new(0),
+            dirty_dirs: HashSet::new(),
+        };
+        for (_, path, _) in archive.catalog.all_files()? {
+            archive.planner.add_listed(&path);
+        }
+        Ok(archive)
+    }
+
+    fn empty(root: &Path) -> Result<Archive, ArchiveError> {
+        // A dry run against an archive that does not exist yet: an in-memory catalog.
+        let catalog = Catalog::open_in_memory()?;
+        Ok(Archive {
+            root: root.to_path_buf(),
+            catalog,
+            _lock: None,
+            by_hash: HashMap::new(),
+            planner: NamePlanner::default(),
+            source_items: HashMap::new(),
+            leftovers_removed: 0,
+            staging_seq: AtomicU64::new(0),
+            dirty_dirs: HashSet::new(),
+        })
+    }
+
+    pub fn staging_dir(&self) -> PathBuf {
+        self.root.join(CAMROLL_DIR).join(STAGING_DIR)
+    }
+
+    /// A fresh staging path (same filesystem as the archive, so the final rename is atomic).
+    pub fn new_staging_path(&self) -> PathBuf {
+        let n = self.staging_seq.fetch_add(1, Ordering::Relaxed);
+        self.staging_dir()
+            .join(format!("{}-{n}.part", std::process::id()))
+    }
+
+    /// Moves a staged file to `folder/name`, never replacing an existing file.
+    pub fn place(&mut self, staged: &Path, folder: &str, name: &str) -> io::Result<()> {
+        let dir = self.root.join(folder);
+        if !dir.is_dir() {
+            fs::create_dir_all(&dir)?;
+            // New folders must survive a crash too: their parents change.
+            let mut p = dir.as_path();
+            while let Some(parent) = p.parent() {
+                self.dirty_dirs.insert(parent.to_path_buf());
+                if parent == self.root {
+                    break;
+                }
+                p = parent;
+            }
+        }
+        rename_no_replace(staged, &dir.join(name))?;
+        self.dirty_dirs.insert(dir);
+        Ok(())
+    }
+
+    /// fsyncs every folder changed since the last call, so renames are durable
+    /// before their catalog rows commit.
+    pub fn sync_dirs(&mut self) -> io::Result<()> {
+        for d in self.dirty_dirs.drain() {
+            File::open(&d)?.sync_all()?;
+        }
+        Ok(())
+    }
+
+    /// Rewrites BLAKE3SUMS from the catalog.
+    pub fn write_sums(&self) -> Result<(), ArchiveError> {
+        let entries = self
+            .catalog
+            .all_files()?
+            .into_iter()
+            .map(|(h, p, _)| (h, p))
+            .collect();
+        sums::write(&self.root, entries).map_err(|e| match e {
+            sums::SumsError::Write { path, source } | sums::SumsError::Read { path, source } => {
+                ArchiveError::Create { path, source }
+            }
+            sums::SumsError::Parse { path, .. } => ArchiveError::Create {
+                path,
+                source: io::Error::other("unexpected parse error"),
+            },
+        })
+    }
+}
+
+/// Removes what killed runs left in staging; returns how many files.
+fn remove_leftovers(staging: &Path) -> u64 {
+    let mut n = 0;
+    if let Ok(rd) = fs::read_dir(staging) {
+        for e in rd.flatten() {
+            if fs::remove_file(e.path()).is_ok() {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+/// `rename(2)` that fails with `AlreadyExists` instead of replacing a file.
+pub fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        let f = CString::new(from.as_os_str().as_bytes()).map_err(io::Error::other)?;
+        let t = CString::new(to.as_os_str().as_bytes()).map_err(io::Error::other)?;
+        // SAFETY: valid NUL-terminated paths; AT_FDCWD resolves them like rename(2).
+        let rc = unsafe {
+            libc::renameat2(
+                libc::AT_FDCWD,
+                f.as_ptr(),
+                libc::AT_FDCWD,
+                t.as_ptr(),
+                libc::RENAME_NOREPLACE,
+            )
+        };
+        if rc == 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        // Filesystems without RENAME_NOREPLACE (some FUSE, older kernels) fall
+        // through to check-then-rename, safe under the archive lock.
+        if !matches!(
+            err.raw_os_error(),
+            Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::ENOTSUP)
+        ) {
+            return Err(err);
+        }
+    }
+    if to.symlink_metadata().is_ok() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{} already exists", to.display()),
+        ));
+    }
+    fs::rename(from, to)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn place_never_replaces_an_existing_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        fs::write(&a, b"new").unwrap();
+        fs::write(&b, b"old").unwrap();
+        let err = rename_no_replace(&a, &b).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&b).unwrap(), b"old");
+    }
+}

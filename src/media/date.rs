@@ -52,6 +52,9 @@ pub enum DateSource {
     QuickTimeMdhd,
     /// The still this item belongs with (Live Photo movie, sidecar, render).
     GroupPrimary,
+    /// The capture date and zone the phone's Photos library recorded
+    /// (Photos.sqlite), for files that carry none.
+    PhotosLibrary,
     /// A date and time in the file name: a fallback, not metadata.
     FileName,
     /// The file's own modification time: a fallback, not metadata.
@@ -73,6 +76,7 @@ impl DateSource {
             DateSource::QuickTimeTkhd => "QuickTime tkhd creation time (UTC)",
             DateSource::QuickTimeMdhd => "QuickTime mdhd creation time (UTC)",
             DateSource::GroupPrimary => "the photo it belongs with",
+            DateSource::PhotosLibrary => "the iPhone's Photos library (Photos.sqlite)",
             DateSource::FileName => "date in the file name (fallback)",
             DateSource::FileMtime => "file modification time (fallback)",
         }

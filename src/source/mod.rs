@@ -1,1 +1,95 @@
-//! (being built)
+//! Sources yield items: files with a path relative to the source, a size and
+//! a modification time, that can be opened for reading. A folder (an ifuse
+//! mount, a copied DCIM, an SD card) or the iPhone over AFC.
+
+pub mod device;
+pub mod folder;
+pub mod library;
+
+use std::io::{Read, Seek};
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use serde::Serialize;
+use thiserror::Error;
+
+/// Something that can be read and seeked (capture dates may sit at the end of a movie).
+pub trait ReadSeek: Read + Seek + Send {}
+impl<T: Read + Seek + Send> ReadSeek for T {}
+
+/// One file on a source.
+#[derive(Debug, Clone)]
+pub struct SourceItem {
+    /// Relative to the source root, `/`-separated, as text (non-UTF-8 bytes as `%XX`).
+    pub rel_path: String,
+    /// The folder part of `rel_path` ("" at the root): groups never span folders.
+    pub dir: String,
+    /// The file name as text.
+    pub name: String,
+    pub size: u64,
+    pub mtime: Option<SystemTime>,
+    /// Where the source finds it (absolute path for a folder, AFC path on a device).
+    pub locator: PathBuf,
+}
+
+impl SourceItem {
+    /// Nanoseconds since the Unix epoch (0 when unknown), for incremental re-runs.
+    pub fn mtime_ns(&self) -> i64 {
+        self.mtime
+            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos() as i64)
+            .unwrap_or(0)
+    }
+}
+
+/// Something the source lists but camroll leaves alone, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    pub path: String,
+    pub reason: String,
+}
+
+/// What a scan found.
+#[derive(Debug, Default)]
+pub struct Scan {
+    pub items: Vec<SourceItem>,
+    pub skipped: Vec<Skipped>,
+    /// Items that could not be listed (unreadable folders…): (path, error).
+    pub failed: Vec<(String, String)>,
+}
+
+#[derive(Debug, Error)]
+pub enum SourceError {
+    #[error("{path}: cannot read the source: {source}. Check the path exists and you may read it")]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: is not a folder. Give the folder holding the photos (e.g. the DCIM folder or its parent)")]
+    NotAFolder { path: PathBuf },
+    #[error("{path}: cannot open: {source}")]
+    Open {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// A place photos come from.
+pub trait Source: Send + Sync {
+    /// A stable identity for incremental re-runs, e.g. `folder:/media/sd/DCIM`.
+    fn id(&self) -> String;
+    /// Lists every file (without reading any).
+    fn scan(&self) -> Result<Scan, SourceError>;
+    /// Opens an item for reading.
+    fn open(&self, item: &SourceItem) -> Result<Box<dyn ReadSeek>, SourceError>;
+    /// A capture time the source knows for an item whose file carries none
+    /// (the phone's Photos library).
+    fn capture_hint(&self, _item: &SourceItem) -> Option<crate::media::CaptureTime> {
+        None
+    }
+    /// What the source's own catalogue says beyond its files (the phone's
+    /// library: cloud-only originals, Recently Deleted…), after a scan.
+    fn library_report(&self) -> Option<library::LibraryReport> {
+        None
+    }
+}

@@ -1,0 +1,376 @@
+//! `ARCHIVE/.camroll/catalog.sqlite`: every archived file, every source item
+//! seen, every run. The catalog speeds camroll up and explains the archive,
+//! but the archive never depends on it: the files and `BLAKE3SUMS` are enough
+//! to rebuild it.
+//!
+//! A `files` row is committed only after its file is renamed into place and
+//! its folder fsynced, so the catalog never lists a file that is not there.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use thiserror::Error;
+
+use crate::media::CaptureTime;
+
+pub const CATALOG_FILE: &str = "catalog.sqlite";
+const SCHEMA_VERSION: i64 = 1;
+
+#[derive(Debug, Error)]
+#[error("{path}: catalog error: {source}. If the catalog is damaged, `camroll rebuild` recreates it from the files and BLAKE3SUMS")]
+pub struct CatalogError {
+    pub path: PathBuf,
+    #[source]
+    pub source: rusqlite::Error,
+}
+
+/// An archived file as the catalog records it.
+#[derive(Debug, Clone)]
+pub struct FileRecord {
+    /// Relative to the archive root, `/`-separated.
+    pub path: String,
+    pub hash: String,
+    pub size: u64,
+    pub kind: Option<String>,
+    pub capture: Option<CaptureTime>,
+    /// The name the file had on its source.
+    pub original_name: String,
+    pub source: String,
+    pub source_path: String,
+    pub role: Option<String>,
+}
+
+/// A source item seen before: (source, relative path) with size and mtime → hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceRecord {
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub hash: String,
+}
+
+pub struct Catalog {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Catalog {
+    /// Opens (creating when `create`) the catalog in `ARCHIVE/.camroll/`.
+    pub fn open(archive_root: &Path, create: bool) -> Result<Catalog, CatalogError> {
+        let path = archive_root.join(".camroll").join(CATALOG_FILE);
+        let flags = if create {
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
+        } else {
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+        };
+        let err = |source| CatalogError {
+            path: path.clone(),
+            source,
+        };
+        let conn = Connection::open_with_flags(&path, flags).map_err(err)?;
+        // WAL + FULL: a committed row survives a crash or power loss.
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL;
+             PRAGMA synchronous=FULL;
+             PRAGMA busy_timeout=5000;
+             CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS files(
+                 path TEXT PRIMARY KEY,
+                 hash TEXT NOT NULL,
+                 size INTEGER NOT NULL,
+                 kind TEXT,
+                 capture_local TEXT,
+                 capture_offset INTEGER,
+                 offset_source TEXT,
+                 date_source TEXT,
+                 original_name TEXT NOT NULL,
+                 source TEXT NOT NULL,
+                 source_path TEXT NOT NULL,
+                 role TEXT,
+                 added_run INTEGER,
+                 added_at TEXT NOT NULL,
+                 verified_at TEXT);
+             CREATE INDEX IF NOT EXISTS files_hash ON files(hash);
+             CREATE TABLE IF NOT EXISTS source_items(
+                 source TEXT NOT NULL,
+                 rel_path TEXT NOT NULL,
+                 size INTEGER NOT NULL,
+                 mtime_ns INTEGER NOT NULL,
+                 hash TEXT NOT NULL,
+                 run INTEGER,
+                 seen_at TEXT NOT NULL,
+                 PRIMARY KEY(source, rel_path));
+             CREATE TABLE IF NOT EXISTS runs(
+                 id INTEGER PRIMARY KEY,
+                 command TEXT NOT NULL,
+                 source TEXT,
+                 started TEXT NOT NULL,
+                 ended TEXT,
+                 scanned INTEGER, copied INTEGER, duplicates INTEGER, already_archived INTEGER,
+                 skipped INTEGER, failed INTEGER, bytes_copied INTEGER,
+                 outcome TEXT);",
+        )
+        .map_err(err)?;
+        conn.execute(
+            "INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', ?1)",
+            params![SCHEMA_VERSION.to_string()],
+        )
+        .map_err(err)?;
+        Ok(Catalog { conn, path })
+    }
+
+    fn err(&self, source: rusqlite::Error) -> CatalogError {
+        CatalogError {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// All archived files: hash → path (the first path when a hash appears twice).
+    pub fn files_by_hash(&self) -> Result<HashMap<String, String>, CatalogError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT hash, path FROM files ORDER BY path")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(|e| self.err(e))?;
+        let mut out = HashMap::new();
+        for row in rows {
+            let (h, p) = row.map_err(|e| self.err(e))?;
+            out.entry(h).or_insert(p);
+        }
+        Ok(out)
+    }
+
+    /// Every archived file's (hash, path, size), ordered by path.
+    pub fn all_files(&self) -> Result<Vec<(String, String, u64)>, CatalogError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT hash, path, size FROM files ORDER BY path")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// The source items recorded for one source: relative path → record.
+    pub fn source_items(
+        &self,
+        source: &str,
+    ) -> Result<HashMap<String, SourceRecord>, CatalogError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT rel_path, size, mtime_ns, hash FROM source_items WHERE source = ?1")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![source], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    SourceRecord {
+                        size: r.get::<_, i64>(1)? as u64,
+                        mtime_ns: r.get(2)?,
+                        hash: r.get(3)?,
+                    },
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<HashMap<_, _>, _>>()
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn begin(&mut self) -> Result<(), CatalogError> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn commit(&mut self) -> Result<(), CatalogError> {
+        if self.conn.is_autocommit() {
+            return Ok(());
+        }
+        self.conn.execute_batch("COMMIT").map_err(|e| self.err(e))
+    }
+
+    pub fn insert_file(&self, f: &FileRecord, run: i64) -> Result<(), CatalogError> {
+        let c = f.capture.as_ref();
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO files(path, hash, size, kind, capture_local, capture_offset, offset_source,
+                   date_source, original_name, source, source_path, role, added_run, added_at)
+                 VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                params![
+                    f.path,
+                    f.hash,
+                    f.size as i64,
+                    f.kind,
+                    c.map(|c| c.local.format("%Y-%m-%dT%H:%M:%S%.f").to_string()),
+                    c.and_then(|c| c.offset_seconds),
+                    c.map(|c| enum_text(&c.offset_source)),
+                    c.map(|c| c.source.as_str()),
+                    f.original_name,
+                    f.source,
+                    f.source_path,
+                    f.role,
+                    run,
+                    now_text(),
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    pub fn remove_file(&self, path: &str) -> Result<(), CatalogError> {
+        self.conn
+            .execute("DELETE FROM files WHERE path = ?1", params![path])
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Forgets the source items that led to `hash`, so the next run reads them again.
+    pub fn forget_source_items_with_hash(&self, hash: &str) -> Result<(), CatalogError> {
+        self.conn
+            .execute("DELETE FROM source_items WHERE hash = ?1", params![hash])
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    pub fn record_source_item(
+        &self,
+        source: &str,
+        rel_path: &str,
+        rec: &SourceRecord,
+        run: i64,
+    ) -> Result<(), CatalogError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO source_items(source, rel_path, size, mtime_ns, hash, run, seen_at)
+                 VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![source, rel_path, rec.size as i64, rec.mtime_ns, rec.hash, run, now_text()],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Notes that these files were read back and matched their hash now.
+    pub fn mark_verified(&mut self, paths: &[String]) -> Result<(), CatalogError> {
+        let now = now_text();
+        let tx = self.conn.transaction().map_err(|e| CatalogError {
+            path: self.path.clone(),
+            source: e,
+        })?;
+        {
+            let mut stmt = tx
+                .prepare("UPDATE files SET verified_at = ?1 WHERE path = ?2")
+                .map_err(|e| CatalogError {
+                    path: self.path.clone(),
+                    source: e,
+                })?;
+            for p in paths {
+                stmt.execute(params![now, p]).map_err(|e| CatalogError {
+                    path: self.path.clone(),
+                    source: e,
+                })?;
+            }
+        }
+        tx.commit().map_err(|e| CatalogError {
+            path: self.path.clone(),
+            source: e,
+        })
+    }
+
+    pub fn start_run(&self, command: &str, source: Option<&str>) -> Result<i64, CatalogError> {
+        self.conn
+            .execute(
+                "INSERT INTO runs(command, source, started) VALUES(?1, ?2, ?3)",
+                params![command, source, now_text()],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn finish_run(
+        &self,
+        run: i64,
+        counts: &RunCounts,
+        outcome: &str,
+    ) -> Result<(), CatalogError> {
+        self.conn
+            .execute(
+                "UPDATE runs SET ended = ?2, scanned = ?3, copied = ?4, duplicates = ?5, already_archived = ?6,
+                   skipped = ?7, failed = ?8, bytes_copied = ?9, outcome = ?10 WHERE id = ?1",
+                params![
+                    run,
+                    now_text(),
+                    counts.scanned as i64,
+                    counts.copied as i64,
+                    counts.duplicates as i64,
+                    counts.already_archived as i64,
+                    counts.skipped as i64,
+                    counts.failed as i64,
+                    counts.bytes_copied as i64,
+                    outcome
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// The path of the file with this hash, if archived.
+    pub fn path_of_hash(&self, hash: &str) -> Result<Option<String>, CatalogError> {
+        self.conn
+            .query_row(
+                "SELECT path FROM files WHERE hash = ?1 ORDER BY path LIMIT 1",
+                params![hash],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+}
+
+/// Counts stored with each run.
+#[derive(Debug, Default, Clone)]
+pub struct RunCounts {
+    pub scanned: u64,
+    pub copied: u64,
+    pub duplicates: u64,
+    pub already_archived: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub bytes_copied: u64,
+}
+
+fn enum_text<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+pub fn now_text() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+impl Catalog {
+    /// An empty catalog in memory (dry runs against an archive that does not exist yet).
+    pub fn open_in_memory() -> Result<Catalog, CatalogError> {
+        let dir = PathBuf::from(":memory:");
+        let conn = Connection::open_in_memory().map_err(|source| CatalogError {
+            path: dir.clone(),
+            source,
+        })?;
+        let cat = Catalog { conn, path: dir };
+        cat.conn
+            .execute_batch(
+                "CREATE TABLE files(path TEXT PRIMARY KEY, hash TEXT NOT NULL, size INTEGER NOT NULL);
+                 CREATE TABLE source_items(source TEXT, rel_path TEXT, size INTEGER, mtime_ns INTEGER, hash TEXT);",
+            )
+            .map_err(|e| cat.err(e))?;
+        Ok(cat)
+    }
+}

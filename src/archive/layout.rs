@@ -1,0 +1,275 @@
+//! Where a file goes in the archive: `YYYY/MM/<original file name>`, made
+//! safe for every filesystem an archive may live on, with a deterministic
+//! `~N` suffix when a different file already has the name.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsStr;
+use std::path::Path;
+
+use unicode_normalization::UnicodeNormalization;
+
+/// The longest file name (in bytes) that every common filesystem accepts.
+const MAX_NAME_BYTES: usize = 255;
+
+/// Makes a source file name safe for any archive filesystem (ext4, APFS,
+/// exFAT, FAT32, NTFS) while keeping it recognisable. Deterministic, so every
+/// destination gets the same name.
+///
+/// - bytes that are not UTF-8 become `%XX`;
+/// - `/ \ : * ? " < > |`, NUL and control characters become `_`;
+/// - leading/trailing spaces and dots are trimmed (Windows drops them);
+/// - `.`/`..`/empty become `_`; Windows device names (`CON`, `COM1`…) get a `_` prefix;
+/// - over 255 bytes, the stem is shortened (on a character boundary), keeping the extension.
+pub fn safe_file_name(raw: &OsStr) -> String {
+    let text = os_to_text(raw);
+    let mut name: String = text
+        .chars()
+        .map(|c| {
+            if c.is_control() || "/\\:*?\"<>|".contains(c) {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    name = name.trim_matches(|c| c == ' ' || c == '.').to_string();
+    if name.is_empty() {
+        name = "_".into();
+    }
+    let stem_upper = name
+        .split('.')
+        .next()
+        .unwrap_or("")
+        .trim_end()
+        .to_ascii_uppercase();
+    const RESERVED: &[&str] = &["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"];
+    let numbered = (stem_upper.starts_with("COM") || stem_upper.starts_with("LPT"))
+        && stem_upper.len() == 4
+        && stem_upper.as_bytes()[3].is_ascii_digit();
+    if RESERVED.contains(&stem_upper.as_str()) || numbered {
+        name.insert(0, '_');
+    }
+    if name.len() > MAX_NAME_BYTES {
+        let (stem, ext) = split_ext(&name);
+        let keep = MAX_NAME_BYTES.saturating_sub(ext.len());
+        let mut cut = keep.min(stem.len());
+        while !stem.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        name = format!("{}{}", &stem[..cut], ext);
+    }
+    name
+}
+
+/// A name as text: UTF-8 as is, other bytes as `%XX`.
+pub fn os_to_text(raw: &OsStr) -> String {
+    if let Some(s) = raw.to_str() {
+        return s.to_string();
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let bytes = raw.as_bytes();
+        let mut out = String::new();
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            match std::str::from_utf8(rest) {
+                Ok(s) => {
+                    out.push_str(s);
+                    break;
+                }
+                Err(e) => {
+                    let (good, bad) = rest.split_at(e.valid_up_to());
+                    out.push_str(std::str::from_utf8(good).unwrap_or_default());
+                    let n = e.error_len().unwrap_or(bad.len()).max(1);
+                    for b in &bad[..n] {
+                        out.push_str(&format!("%{b:02X}"));
+                    }
+                    rest = &bad[n..];
+                }
+            }
+        }
+        out
+    }
+    #[cfg(not(unix))]
+    {
+        raw.to_string_lossy().into_owned()
+    }
+}
+
+/// (`IMG_0001`, `.JPG`); a name without a dot (or only a leading one) has no extension.
+pub fn split_ext(name: &str) -> (&str, &str) {
+    match name.rfind('.') {
+        Some(i) if i > 0 => (&name[..i], &name[i..]),
+        _ => (name, ""),
+    }
+}
+
+/// The name with the collision suffix `~k` (k ≥ 2) before the extension.
+pub fn with_suffix(name: &str, k: u32) -> String {
+    if k <= 1 {
+        return name.to_string();
+    }
+    let (stem, ext) = split_ext(name);
+    format!("{stem}~{k}{ext}")
+}
+
+/// The key two names collide on: case-insensitive and Unicode-normalised,
+/// because exFAT, APFS and NTFS treat `IMG_0001.JPG` and `img_0001.jpg` (and
+/// NFC/NFD spellings) as one name. Applied on every destination so archives
+/// stay copyable to any of them.
+pub fn fold(name: &str) -> String {
+    name.nfc().collect::<String>().to_lowercase()
+}
+
+/// Tracks which names are taken in each archive folder (by the catalog, by
+/// files on disk, and by this run's plan) and hands out free ones.
+#[derive(Debug, Default)]
+pub struct NamePlanner {
+    /// folder → folded name → the actual name and whether the catalog lists it.
+    folders: HashMap<String, HashMap<String, Taken>>,
+    /// Folders whose on-disk names have been read.
+    loaded: HashSet<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Taken {
+    pub name: String,
+    /// Listed in the catalog (else: found on disk only, or planned this run).
+    pub listed: bool,
+}
+
+/// What to do with one name candidate.
+pub enum Candidate<'a> {
+    Free,
+    /// Taken by a file on disk that the catalog does not list: it may be this
+    /// very file, left by a run that was killed between rename and record.
+    Unlisted(&'a str),
+    Taken,
+}
+
+impl NamePlanner {
+    /// Registers a catalogued path (`YYYY/MM/name`).
+    pub fn add_listed(&mut self, path: &str) {
+        let (folder, name) = path.rsplit_once('/').unwrap_or(("", path));
+        self.folders.entry(folder.to_string()).or_default().insert(
+            fold(name),
+            Taken {
+                name: name.to_string(),
+                listed: true,
+            },
+        );
+    }
+
+    /// Loads a folder's on-disk names the first time it is planned into.
+    pub fn load_folder(&mut self, root: &Path, folder: &str) {
+        if !self.loaded.insert(folder.to_string()) {
+            return;
+        }
+        let entry = self.folders.entry(folder.to_string()).or_default();
+        if let Ok(rd) = std::fs::read_dir(root.join(folder)) {
+            for e in rd.flatten() {
+                let name = os_to_text(&e.file_name());
+                entry.entry(fold(&name)).or_insert(Taken {
+                    name,
+                    listed: false,
+                });
+            }
+        }
+    }
+
+    pub fn check(&self, folder: &str, name: &str) -> Candidate<'_> {
+        match self.folders.get(folder).and_then(|f| f.get(&fold(name))) {
+            None => Candidate::Free,
+            Some(t) if !t.listed => Candidate::Unlisted(&t.name),
+            Some(_) => Candidate::Taken,
+        }
+    }
+
+    /// Marks a name as used (placed or adopted in this run).
+    pub fn take(&mut self, folder: &str, name: &str) {
+        self.folders.entry(folder.to_string()).or_default().insert(
+            fold(name),
+            Taken {
+                name: name.to_string(),
+                listed: true,
+            },
+        );
+    }
+
+    /// Forgets a name (a placed file that failed verification was removed).
+    pub fn release(&mut self, folder: &str, name: &str) {
+        if let Some(f) = self.folders.get_mut(folder) {
+            f.remove(&fold(name));
+        }
+    }
+}
+
+/// Folds the names of a set so a group's members never collide with each other.
+pub fn distinct_folded(names: &[String]) -> bool {
+    let mut seen = HashSet::new();
+    names.iter().all(|n| seen.insert(fold(n)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ordinary_names_are_kept() {
+        assert_eq!(safe_file_name(OsStr::new("IMG_0001.HEIC")), "IMG_0001.HEIC");
+        assert_eq!(
+            safe_file_name(OsStr::new("Screenshot 2019-05-21 at 10.45.52.png")),
+            "Screenshot 2019-05-21 at 10.45.52.png"
+        );
+    }
+
+    #[test]
+    fn hostile_names_are_made_safe_and_recognisable() {
+        assert_eq!(safe_file_name(OsStr::new("a:b*c?.jpg")), "a_b_c_.jpg");
+        assert_eq!(safe_file_name(OsStr::new("..")), "_");
+        assert_eq!(safe_file_name(OsStr::new(" photo.jpg. ")), "photo.jpg");
+        assert_eq!(safe_file_name(OsStr::new("CON.jpg")), "_CON.jpg");
+        assert_eq!(safe_file_name(OsStr::new("com1")), "_com1");
+        assert_eq!(safe_file_name(OsStr::new("a\nb.jpg")), "a_b.jpg");
+        let long = format!("{}.JPG", "é".repeat(200));
+        let safe = safe_file_name(OsStr::new(&long));
+        assert!(safe.len() <= 255 && safe.ends_with(".JPG"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn non_utf8_bytes_become_percent_escapes() {
+        use std::os::unix::ffi::OsStrExt;
+        assert_eq!(
+            safe_file_name(OsStr::from_bytes(b"IMG_\xff01.JPG")),
+            "IMG_%FF01.JPG"
+        );
+    }
+
+    #[test]
+    fn suffix_goes_before_the_extension() {
+        assert_eq!(with_suffix("IMG_0001.JPG", 2), "IMG_0001~2.JPG");
+        assert_eq!(with_suffix("IMG_0001.JPG", 1), "IMG_0001.JPG");
+        assert_eq!(with_suffix("README", 3), "README~3");
+    }
+
+    #[test]
+    fn names_collide_regardless_of_case_and_normalisation() {
+        let mut p = NamePlanner::default();
+        p.add_listed("2023/01/IMG_0001.JPG");
+        assert!(matches!(
+            p.check("2023/01", "img_0001.jpg"),
+            Candidate::Taken
+        ));
+        p.add_listed("2023/01/Caf\u{e9}.jpg");
+        assert!(matches!(
+            p.check("2023/01", "Cafe\u{301}.JPG"),
+            Candidate::Taken
+        ));
+        assert!(matches!(
+            p.check("2023/02", "IMG_0001.JPG"),
+            Candidate::Free
+        ));
+    }
+}

@@ -1,0 +1,184 @@
+//! `ARCHIVE/BLAKE3SUMS`: every archived file as `<hash>  <path>`, in b3sum's
+//! exact check-file format, so `cd ARCHIVE && b3sum --check BLAKE3SUMS`
+//! verifies the archive without camroll.
+//!
+//! Format (b3sum's, see its `what_does_check_do.md`): one line per file,
+//! 64 lowercase hex digits, two spaces, the path relative to the archive with
+//! `/` separators, `\n`. A path containing `\` or a newline is escaped
+//! (`\` → `\\`, newline → `\n`, carriage return → `\r`) and its line starts
+//! with a single `\`. Lines are sorted by path so the file diffs well.
+//! camroll's own names never contain control characters (see `layout`), so
+//! escaping only ever applies to `\`.
+
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+/// File name of the check-file at the archive root.
+pub const SUMS_FILE: &str = "BLAKE3SUMS";
+
+#[derive(Debug, Error)]
+pub enum SumsError {
+    #[error("{path}: cannot read: {source}. Run `camroll rebuild` if the file is damaged")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: cannot write: {source}. Check the archive disk is mounted and writable")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}, line {line}: not a BLAKE3SUMS line ({why}). The file may be damaged: `camroll verify` compares it with the catalog")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        why: &'static str,
+    },
+}
+
+/// One check-file line for `path` (relative, `/`-separated).
+pub fn format_line(hash_hex: &str, path: &str) -> String {
+    if path.contains(['\\', '\n', '\r']) {
+        let escaped = path
+            .replace('\\', "\\\\")
+            .replace('\n', "\\n")
+            .replace('\r', "\\r");
+        format!("\\{hash_hex}  {escaped}\n")
+    } else {
+        format!("{hash_hex}  {path}\n")
+    }
+}
+
+/// Parses one line (without its trailing newline) into (hash, path).
+pub fn parse_line(line: &str) -> Result<(String, String), &'static str> {
+    let (escaped, rest) = match line.strip_prefix('\\') {
+        Some(r) => (true, r),
+        None => (false, line),
+    };
+    let hash = rest.get(..64).ok_or("too short")?;
+    if !hash
+        .bytes()
+        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    {
+        return Err("hash is not 64 lowercase hex digits");
+    }
+    let path = rest[64..]
+        .strip_prefix("  ")
+        .ok_or("no two spaces after the hash")?;
+    if path.is_empty() {
+        return Err("empty path");
+    }
+    if !escaped {
+        return Ok((hash.to_string(), path.to_string()));
+    }
+    let mut out = String::with_capacity(path.len());
+    let mut chars = path.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('\\') => out.push('\\'),
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            _ => return Err("bad escape"),
+        }
+    }
+    Ok((hash.to_string(), out))
+}
+
+/// Rewrites the check-file atomically (temp file, fsync, rename, fsync dir).
+/// `entries` are (hash hex, path); they are written sorted by path.
+pub fn write(root: &Path, mut entries: Vec<(String, String)>) -> Result<(), SumsError> {
+    entries.sort_by(|a, b| a.1.cmp(&b.1));
+    let path = root.join(SUMS_FILE);
+    let tmp = root.join(".camroll").join("BLAKE3SUMS.tmp");
+    let err = |source| SumsError::Write {
+        path: path.clone(),
+        source,
+    };
+    let file = File::create(&tmp).map_err(err)?;
+    let mut w = BufWriter::new(file);
+    for (hash, p) in &entries {
+        w.write_all(format_line(hash, p).as_bytes()).map_err(err)?;
+    }
+    let file = w.into_inner().map_err(|e| err(e.into_error()))?;
+    file.sync_all().map_err(err)?;
+    fs::rename(&tmp, &path).map_err(err)?;
+    File::open(root).and_then(|d| d.sync_all()).map_err(err)?;
+    Ok(())
+}
+
+/// Reads the check-file: (hash, path) per line.
+pub fn read(root: &Path) -> Result<Vec<(String, String)>, SumsError> {
+    let path = root.join(SUMS_FILE);
+    let file = File::open(&path).map_err(|source| SumsError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let mut out = Vec::new();
+    for (i, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|source| SumsError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        if line.is_empty() {
+            continue;
+        }
+        let entry = parse_line(&line).map_err(|why| SumsError::Parse {
+            path: path.clone(),
+            line: i + 1,
+            why,
+        })?;
+        out.push(entry);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: &str = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262";
+
+    // ===== Success cases =====
+    #[test]
+    fn plain_paths_are_written_as_b3sum_does() {
+        assert_eq!(
+            format_line(H, "2023/01/IMG_0001.JPG"),
+            format!("{H}  2023/01/IMG_0001.JPG\n")
+        );
+    }
+
+    #[test]
+    fn backslashes_and_newlines_are_escaped_with_a_leading_backslash() {
+        let line = format_line(H, "2023/01/a\\b\nc.jpg");
+        assert_eq!(line, format!("\\{H}  2023/01/a\\\\b\\nc.jpg\n"));
+        assert_eq!(
+            parse_line(line.trim_end_matches('\n')).unwrap(),
+            (H.to_string(), "2023/01/a\\b\nc.jpg".to_string())
+        );
+    }
+
+    #[test]
+    fn spaces_in_names_survive_a_round_trip() {
+        let line = format_line(H, "2019/05/Screenshot 2019-05-21 at 10.45.52.png");
+        assert_eq!(
+            parse_line(line.trim_end()).unwrap().1,
+            "2019/05/Screenshot 2019-05-21 at 10.45.52.png"
+        );
+    }
+
+    // ===== Failure cases =====
+    #[test]
+    fn damaged_lines_are_rejected() {
+        assert!(parse_line("abc  x").is_err());
+        assert!(parse_line(&format!("{H} x")).is_err());
+        assert!(parse_line(&format!("{}  x", H.to_uppercase())).is_err());
+        assert!(parse_line(&format!("\\{H}  a\\qb")).is_err());
+    }
+}
