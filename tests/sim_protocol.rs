@@ -446,3 +446,51 @@ fn listen_flag_binds_the_given_address() {
     let (h, _) = mux(&mut s, 3, &dict(&[("MessageType", "ListDevices".into())]));
     assert_eq!(h[3], 3);
 }
+
+#[test]
+fn pair_records_can_be_saved_read_and_deleted_through_usbmuxd() {
+    let media = media_fixture();
+    let sim = SimProc::start(media.path(), &["--untrusted"]);
+    let mut s = connect(&sim.addr);
+    let read = |s: &mut TcpStream| {
+        let (_, b) = mux(
+            s,
+            2,
+            &dict(&[
+                ("MessageType", "ReadPairRecord".into()),
+                ("PairRecordID", sim.udid.clone().into()),
+            ]),
+        );
+        parse(&b)
+    };
+    assert_eq!(
+        read(&mut s)["Number"].as_unsigned_integer(),
+        Some(2),
+        "untrusted: none"
+    );
+    let (_, b) = mux(
+        &mut s,
+        3,
+        &dict(&[
+            ("MessageType", "SavePairRecord".into()),
+            ("PairRecordID", sim.udid.clone().into()),
+            ("PairRecordData", Value::Data(b"saved by a host".to_vec())),
+            ("DeviceID", 1u64.into()),
+        ]),
+    );
+    assert_eq!(parse(&b)["Number"].as_unsigned_integer(), Some(0));
+    assert_eq!(
+        read(&mut s)["PairRecordData"].as_data(),
+        Some(&b"saved by a host"[..])
+    );
+    let (_, b) = mux(
+        &mut s,
+        4,
+        &dict(&[
+            ("MessageType", "DeletePairRecord".into()),
+            ("PairRecordID", sim.udid.clone().into()),
+        ]),
+    );
+    assert_eq!(parse(&b)["Number"].as_unsigned_integer(), Some(0));
+    assert_eq!(read(&mut s)["Number"].as_unsigned_integer(), Some(2));
+}
