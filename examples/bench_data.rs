@@ -31,8 +31,15 @@ impl Rng {
 
 fn jpeg(i: u64, pad: usize, rng: &mut Rng) -> Vec<u8> {
     let day = NaiveDate::from_ymd_opt(2015, 1, 1).unwrap() + chrono::Days::new(i % 3000);
-    let taken = day.and_hms_opt((i % 24) as u32, (i % 60) as u32, 0).unwrap();
-    let mut v = synth::jpeg(&StillSpec::iphone(i, "iPhone 13", taken, FixedOffset::east_opt(3600)));
+    let taken = day
+        .and_hms_opt((i % 24) as u32, (i % 60) as u32, 0)
+        .unwrap();
+    let mut v = synth::jpeg(&StillSpec::iphone(
+        i,
+        "iPhone 13",
+        taken,
+        FixedOffset::east_opt(3600),
+    ));
     let start = v.len();
     v.resize(start + pad, 0);
     rng.fill(&mut v[start..]);
@@ -40,7 +47,10 @@ fn jpeg(i: u64, pad: usize, rng: &mut Rng) -> Vec<u8> {
 }
 
 fn movie(path: &Path, seed: u64, mib: u64, rng: &mut Rng) -> std::io::Result<()> {
-    let taken = FixedOffset::east_opt(7200).unwrap().with_ymd_and_hms(2023, 7, 14, 18, 0, seed as u32 % 60).unwrap();
+    let taken = FixedOffset::east_opt(7200)
+        .unwrap()
+        .with_ymd_and_hms(2023, 7, 14, 18, 0, seed as u32 % 60)
+        .unwrap();
     let head = synth::mov(&VideoSpec::iphone(seed, "iPhone 13", taken));
     let mut w = BufWriter::with_capacity(1 << 20, File::create(path)?);
     // A valid movie header, then an `mdat`-sized random tail: real-looking I/O, no sparse holes.
@@ -71,12 +81,20 @@ fn main() -> std::io::Result<()> {
                 if i % 1000 == 0 {
                     fs::create_dir_all(&dir)?;
                 }
-                fs::write(dir.join(format!("IMG_{:04}.JPG", i % 10000)), jpeg(i, pad, &mut rng))?;
+                fs::write(
+                    dir.join(format!("IMG_{:04}.JPG", i % 10000)),
+                    jpeg(i, pad, &mut rng),
+                )?;
             }
             if mode == "mixed" {
                 let dir = out.join("DCIM/100APPLE");
                 for v in 0..num(4, 3) {
-                    movie(&dir.join(format!("IMG_9{v:03}.MOV")), 10_000 + v, num(5, 120), &mut rng)?;
+                    movie(
+                        &dir.join(format!("IMG_9{v:03}.MOV")),
+                        10_000 + v,
+                        num(5, 120),
+                        &mut rng,
+                    )?;
                 }
             }
         }

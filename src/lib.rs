@@ -17,6 +17,6 @@ pub mod media;
 pub mod progress;
 pub mod report;
 pub mod sim;
-pub mod synth;
 pub mod source;
+pub mod synth;
 pub mod verify;

@@ -18,29 +18,50 @@ fn files_go_into_local_capture_month_with_their_original_names() {
     let t = tmp();
     let src = t.path().join("src");
     // New Year's Eve in Tokyo: 2022-12-31 23:30 local is 14:30 UTC; the folder is the local month.
-    write(&src.join("DCIM/100APPLE/IMG_0001.JPG"), &iphone_jpeg(1, dt(2022, 12, 31, 23, 30, 0), 9));
+    write(
+        &src.join("DCIM/100APPLE/IMG_0001.JPG"),
+        &iphone_jpeg(1, dt(2022, 12, 31, 23, 30, 0), 9),
+    );
     // A movie whose local creationdate says 2023-01-01 00:10 (+01:00), i.e. 2022 in UTC.
-    write(&src.join("DCIM/100APPLE/IMG_0002.MOV"), &iphone_mov(2, dt(2023, 1, 1, 0, 10, 0), 1));
+    write(
+        &src.join("DCIM/100APPLE/IMG_0002.MOV"),
+        &iphone_mov(2, dt(2023, 1, 1, 0, 10, 0), 1),
+    );
     let a = t.path().join("a");
     let (code, json, stderr) = export_json(&src, &[&a], &[]);
     assert_eq!(code, 0, "{json}\n{stderr}");
-    assert_eq!(archived_files(&a), vec!["2022/12/IMG_0001.JPG", "2023/01/IMG_0002.MOV"]);
+    assert_eq!(
+        archived_files(&a),
+        vec!["2022/12/IMG_0001.JPG", "2023/01/IMG_0002.MOV"]
+    );
     assert_eq!(json["copied"], 2);
     assert_eq!(json["verified"], 2);
     // Bit-exact copies.
-    assert_eq!(fs::read(a.join("2022/12/IMG_0001.JPG")).unwrap(), fs::read(src.join("DCIM/100APPLE/IMG_0001.JPG")).unwrap());
+    assert_eq!(
+        fs::read(a.join("2022/12/IMG_0001.JPG")).unwrap(),
+        fs::read(src.join("DCIM/100APPLE/IMG_0001.JPG")).unwrap()
+    );
 }
 
 #[test]
 fn the_archived_file_mtime_is_its_capture_time() {
     let t = tmp();
     let src = t.path().join("src");
-    write(&src.join("IMG_0001.JPG"), &iphone_jpeg(1, dt(2021, 6, 5, 14, 0, 0), 2));
+    write(
+        &src.join("IMG_0001.JPG"),
+        &iphone_jpeg(1, dt(2021, 6, 5, 14, 0, 0), 2),
+    );
     let a = t.path().join("a");
     let (code, _, _) = export_json(&src, &[&a], &[]);
     assert_eq!(code, 0);
-    let mtime = fs::metadata(a.join("2021/06/IMG_0001.JPG")).unwrap().modified().unwrap();
-    let expected = SystemTime::UNIX_EPOCH + Duration::from_secs(dt(2021, 6, 5, 12, 0, 0).and_utc().timestamp() as u64);
+    let mtime = fs::metadata(a.join("2021/06/IMG_0001.JPG"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    // 14:00 at +02:00 is 12:00 UTC; the synthetic iPhone writes SubSecTimeOriginal "001" for seed 1.
+    let expected = SystemTime::UNIX_EPOCH
+        + Duration::from_secs(dt(2021, 6, 5, 12, 0, 0).and_utc().timestamp() as u64)
+        + Duration::from_millis(1);
     assert_eq!(mtime, expected);
 }
 
@@ -48,14 +69,33 @@ fn the_archived_file_mtime_is_its_capture_time() {
 fn a_live_photo_movie_and_sidecar_follow_their_still_into_its_month() {
     let t = tmp();
     let src = t.path().join("src/DCIM/100APPLE");
-    write(&src.join("IMG_0100.JPG"), &iphone_jpeg(1, dt(2023, 1, 31, 23, 59, 58), 1));
+    write(
+        &src.join("IMG_0100.JPG"),
+        &iphone_jpeg(1, dt(2023, 1, 31, 23, 59, 58), 1),
+    );
     // The movie's own date is in February.
-    write(&src.join("IMG_0100.MOV"), &iphone_mov(2, dt(2023, 2, 1, 0, 0, 1), 1));
-    write(&src.join("IMG_0100.AAE"), &camroll::synth::aae(&camroll::synth::AaeSpec::new(3, dt(2023, 3, 1, 10, 0, 0).and_utc())));
+    write(
+        &src.join("IMG_0100.MOV"),
+        &iphone_mov(2, dt(2023, 2, 1, 0, 0, 1), 1),
+    );
+    write(
+        &src.join("IMG_0100.AAE"),
+        &camroll::synth::aae(&camroll::synth::AaeSpec::new(
+            3,
+            dt(2023, 3, 1, 10, 0, 0).and_utc(),
+        )),
+    );
     let a = t.path().join("a");
     let (code, json, _) = export_json(&t.path().join("src"), &[&a], &[]);
     assert_eq!(code, 0, "{json}");
-    assert_eq!(archived_files(&a), vec!["2023/01/IMG_0100.AAE", "2023/01/IMG_0100.JPG", "2023/01/IMG_0100.MOV"]);
+    assert_eq!(
+        archived_files(&a),
+        vec![
+            "2023/01/IMG_0100.AAE",
+            "2023/01/IMG_0100.JPG",
+            "2023/01/IMG_0100.MOV"
+        ]
+    );
 }
 
 #[test]
@@ -75,7 +115,11 @@ fn duplicates_are_not_written_again_and_the_summary_names_the_archived_file() {
     assert_eq!(json["copied"], 0);
     assert_eq!(json["duplicates"], 2);
     let dups = json["duplicate_files"].as_array().unwrap();
-    assert!(dups.iter().all(|d| d["archived_as"] == "2020/05/IMG_0007.JPG"), "{json}");
+    assert!(
+        dups.iter()
+            .all(|d| d["archived_as"] == "2020/05/IMG_0007.JPG"),
+        "{json}"
+    );
     assert_eq!(archived_files(&a), vec!["2020/05/IMG_0007.JPG"]);
 }
 
@@ -83,17 +127,34 @@ fn duplicates_are_not_written_again_and_the_summary_names_the_archived_file() {
 fn a_different_file_with_a_taken_name_gets_a_tilde_suffix_and_groups_keep_one_stem() {
     let t = tmp();
     let src = t.path().join("src");
-    write(&src.join("100APPLE/IMG_0001.JPG"), &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2));
-    write(&src.join("200APPLE/IMG_0001.JPG"), &iphone_jpeg(2, dt(2023, 7, 2, 9, 0, 0), 2));
-    write(&src.join("200APPLE/IMG_0001.MOV"), &iphone_mov(3, dt(2023, 7, 2, 9, 0, 0), 2));
+    write(
+        &src.join("100APPLE/IMG_0001.JPG"),
+        &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2),
+    );
+    write(
+        &src.join("200APPLE/IMG_0001.JPG"),
+        &iphone_jpeg(2, dt(2023, 7, 2, 9, 0, 0), 2),
+    );
+    write(
+        &src.join("200APPLE/IMG_0001.MOV"),
+        &iphone_mov(3, dt(2023, 7, 2, 9, 0, 0), 2),
+    );
     // Differs only by case from a taken name: the same name on exFAT/APFS/NTFS.
-    write(&src.join("300APPLE/img_0001.jpg"), &iphone_jpeg(4, dt(2023, 7, 3, 9, 0, 0), 2));
+    write(
+        &src.join("300APPLE/img_0001.jpg"),
+        &iphone_jpeg(4, dt(2023, 7, 3, 9, 0, 0), 2),
+    );
     let a = t.path().join("a");
     let (code, json, _) = export_json(&src, &[&a], &[]);
     assert_eq!(code, 0, "{json}");
     assert_eq!(
         archived_files(&a),
-        vec!["2023/07/IMG_0001.JPG", "2023/07/IMG_0001~2.JPG", "2023/07/IMG_0001~2.MOV", "2023/07/img_0001~3.jpg"]
+        vec![
+            "2023/07/IMG_0001.JPG",
+            "2023/07/IMG_0001~2.JPG",
+            "2023/07/IMG_0001~2.MOV",
+            "2023/07/img_0001~3.jpg"
+        ]
     );
     // Deterministic: a fresh archive gets the same names.
     let b = t.path().join("b");
@@ -105,7 +166,10 @@ fn a_different_file_with_a_taken_name_gets_a_tilde_suffix_and_groups_keep_one_st
 fn a_rerun_skips_recorded_items_without_reading_them() {
     let t = tmp();
     let src = t.path().join("src");
-    let f = write(&src.join("IMG_0001.JPG"), &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2));
+    let f = write(
+        &src.join("IMG_0001.JPG"),
+        &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2),
+    );
     let a = t.path().join("a");
     assert_eq!(export_json(&src, &[&a], &[]).0, 0);
     // Change the bytes but keep size and mtime: only a run that reads the file would notice.
@@ -114,7 +178,12 @@ fn a_rerun_skips_recorded_items_without_reading_them() {
     let n = bytes.len();
     bytes[n - 3] ^= 0xFF;
     fs::write(&f, &bytes).unwrap();
-    fs::File::options().write(true).open(&f).unwrap().set_modified(mtime).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&f)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
     let (code, json, _) = export_json(&src, &[&a], &[]);
     assert_eq!(code, 0);
     assert_eq!(json["already_archived"], 1);
@@ -126,16 +195,31 @@ fn a_rerun_skips_recorded_items_without_reading_them() {
 fn several_destinations_are_each_complete_and_independent() {
     let t = tmp();
     let src = t.path().join("src");
-    write(&src.join("IMG_0001.JPG"), &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2));
-    write(&src.join("IMG_0002.MOV"), &iphone_mov(2, dt(2023, 8, 1, 9, 0, 0), 2));
+    write(
+        &src.join("IMG_0001.JPG"),
+        &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2),
+    );
+    write(
+        &src.join("IMG_0002.MOV"),
+        &iphone_mov(2, dt(2023, 8, 1, 9, 0, 0), 2),
+    );
     let (a, b) = (t.path().join("a"), t.path().join("b"));
     let (code, json, _) = export_json(&src, &[&a, &b], &[]);
     assert_eq!(code, 0, "{json}");
     assert_eq!(json["destinations"].as_array().unwrap().len(), 2);
     for d in [&a, &b] {
-        assert_eq!(archived_files(d), vec!["2023/07/IMG_0001.JPG", "2023/08/IMG_0002.MOV"]);
+        assert_eq!(
+            archived_files(d),
+            vec!["2023/07/IMG_0001.JPG", "2023/08/IMG_0002.MOV"]
+        );
         assert!(d.join(".camroll/catalog.sqlite").is_file());
-        assert_eq!(fs::read_to_string(d.join("BLAKE3SUMS")).unwrap().lines().count(), 2);
+        assert_eq!(
+            fs::read_to_string(d.join("BLAKE3SUMS"))
+                .unwrap()
+                .lines()
+                .count(),
+            2
+        );
     }
     // A destination added later gets everything; the first one is not touched again.
     let c = t.path().join("c");
@@ -150,47 +234,113 @@ fn blake3sums_passes_b3sum_check_without_camroll() {
     let Some(b3sum) = tool("b3sum") else { return };
     let t = tmp();
     let src = t.path().join("src");
-    write(&src.join("IMG_0001.JPG"), &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2));
-    write(&src.join("Screenshot 2019-05-21 at 10.45.52.JPG"), &iphone_jpeg(2, dt(2019, 5, 21, 10, 45, 52), 2));
-    write(&src.join("back\\slash.jpg"), &iphone_jpeg(3, dt(2019, 5, 21, 10, 45, 52), 2));
-    write(&src.join("Cafe\u{301}.jpg"), &iphone_jpeg(4, dt(2019, 5, 21, 10, 45, 52), 2));
+    write(
+        &src.join("IMG_0001.JPG"),
+        &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2),
+    );
+    write(
+        &src.join("Screenshot 2019-05-21 at 10.45.52.JPG"),
+        &iphone_jpeg(2, dt(2019, 5, 21, 10, 45, 52), 2),
+    );
+    write(
+        &src.join("back\\slash.jpg"),
+        &iphone_jpeg(3, dt(2019, 5, 21, 10, 45, 52), 2),
+    );
+    write(
+        &src.join("Cafe\u{301}.jpg"),
+        &iphone_jpeg(4, dt(2019, 5, 21, 10, 45, 52), 2),
+    );
     let a = t.path().join("a");
     assert_eq!(export_json(&src, &[&a], &[]).0, 0);
-    let out = std::process::Command::new(b3sum).arg("--check").arg("BLAKE3SUMS").current_dir(&a).output().unwrap();
+    let out = std::process::Command::new(b3sum)
+        .arg("--check")
+        .arg("BLAKE3SUMS")
+        .current_dir(&a)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(stdout.lines().filter(|l| l.ends_with(": OK")).count(), 4, "{stdout}");
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.lines().filter(|l| l.ends_with(": OK")).count(),
+        4,
+        "{stdout}"
+    );
 }
 
 #[test]
 fn dry_run_prints_the_plan_and_writes_nothing() {
     let t = tmp();
     let src = t.path().join("src");
-    write(&src.join("a/IMG_0001.JPG"), &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2));
-    write(&src.join("b/IMG_0001.JPG"), &iphone_jpeg(2, dt(2023, 7, 1, 9, 0, 0), 2));
-    write(&src.join("b/dup.JPG"), &iphone_jpeg(2, dt(2023, 7, 1, 9, 0, 0), 2));
+    write(
+        &src.join("a/IMG_0001.JPG"),
+        &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2),
+    );
+    write(
+        &src.join("b/IMG_0001.JPG"),
+        &iphone_jpeg(2, dt(2023, 7, 1, 9, 0, 0), 2),
+    );
+    write(
+        &src.join("c/copy.JPG"),
+        &iphone_jpeg(2, dt(2023, 7, 1, 9, 0, 0), 2),
+    );
     let a = t.path().join("a");
-    let (code, stdout, _) = run(&["export", "--dry-run", "--from", src.to_str().unwrap(), "--to", a.to_str().unwrap()]);
+    let (code, stdout, _) = run(&[
+        "export",
+        "--dry-run",
+        "--from",
+        src.to_str().unwrap(),
+        "--to",
+        a.to_str().unwrap(),
+    ]);
     assert_eq!(code, 0, "{stdout}");
     assert!(!a.exists(), "dry run created the archive");
-    assert!(stdout.contains("a/IMG_0001.JPG -> 2023/07/IMG_0001.JPG"), "{stdout}");
-    assert!(stdout.contains("b/IMG_0001.JPG -> 2023/07/IMG_0001~2.JPG"), "{stdout}");
-    assert!(stdout.contains("duplicate"), "{stdout}");
+    assert!(
+        stdout.contains("a/IMG_0001.JPG -> 2023/07/IMG_0001.JPG"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("b/IMG_0001.JPG -> 2023/07/IMG_0001~2.JPG"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("duplicate c/copy.JPG -> 2023/07/IMG_0001~2.JPG"),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn json_summary_has_every_documented_key() {
     let t = tmp();
     let src = t.path().join("src");
-    write(&src.join("IMG_0001.JPG"), &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2));
+    write(
+        &src.join("IMG_0001.JPG"),
+        &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2),
+    );
     write(&src.join("notes.txt"), b"not a photo");
     let (code, json, _) = export_json(&src, &[&t.path().join("a")], &[]);
     assert_eq!(code, 0);
-    for key in ["scanned", "copied", "duplicates", "already_archived", "skipped", "failed", "bytes_copied", "verified", "destinations"] {
+    for key in [
+        "scanned",
+        "copied",
+        "duplicates",
+        "already_archived",
+        "skipped",
+        "failed",
+        "bytes_copied",
+        "verified",
+        "destinations",
+    ] {
         assert!(json.get(key).is_some(), "missing {key}: {json}");
     }
     assert_eq!(json["skipped"][0]["path"], "notes.txt");
-    assert_eq!(json["skipped"][0]["reason"], "not a photo or video (content not recognised)");
+    assert_eq!(
+        json["skipped"][0]["reason"],
+        "not a photo or video (content not recognised)"
+    );
     assert_eq!(json["scanned"], 2);
 }
 
@@ -198,9 +348,15 @@ fn json_summary_has_every_documented_key() {
 fn content_decides_the_kind_and_hidden_files_and_symlinks_are_left_out() {
     let t = tmp();
     let src = t.path().join("src");
-    write(&src.join("IMG_0001.HEIC"), &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2)); // a JPEG named .HEIC
+    write(
+        &src.join("IMG_0001.HEIC"),
+        &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2),
+    ); // a JPEG named .HEIC
     write(&src.join("fake.jpg"), b"plain text pretending");
-    write(&src.join(".hidden.jpg"), &iphone_jpeg(2, dt(2023, 7, 1, 9, 0, 0), 2));
+    write(
+        &src.join(".hidden.jpg"),
+        &iphone_jpeg(2, dt(2023, 7, 1, 9, 0, 0), 2),
+    );
     write(&src.join(".camroll/catalog.sqlite"), b"x");
     #[cfg(unix)]
     {
@@ -211,12 +367,32 @@ fn content_decides_the_kind_and_hidden_files_and_symlinks_are_left_out() {
     let (code, json, _) = export_json(&src, &[&a], &[]);
     assert_eq!(code, 0, "{json}");
     assert_eq!(archived_files(&a), vec!["2023/07/IMG_0001.HEIC"]);
-    let skipped: Vec<String> = json["skipped"].as_array().unwrap().iter().map(|s| format!("{}: {}", s["path"].as_str().unwrap(), s["reason"].as_str().unwrap())).collect();
-    assert!(skipped.contains(&"fake.jpg: not a photo or video (content not recognised)".to_string()), "{skipped:?}");
+    let skipped: Vec<String> = json["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            format!(
+                "{}: {}",
+                s["path"].as_str().unwrap(),
+                s["reason"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(
+        skipped.contains(&"fake.jpg: not a photo or video (content not recognised)".to_string()),
+        "{skipped:?}"
+    );
     #[cfg(unix)]
     {
-        assert!(skipped.contains(&"link.jpg: symbolic link (not followed)".to_string()), "{skipped:?}");
-        assert!(skipped.contains(&"loop: symbolic link (not followed)".to_string()), "{skipped:?}");
+        assert!(
+            skipped.contains(&"link.jpg: symbolic link (not followed)".to_string()),
+            "{skipped:?}"
+        );
+        assert!(
+            skipped.contains(&"loop: symbolic link (not followed)".to_string()),
+            "{skipped:?}"
+        );
     }
 }
 
@@ -224,13 +400,22 @@ fn content_decides_the_kind_and_hidden_files_and_symlinks_are_left_out() {
 fn an_empty_file_fails_with_guidance_and_the_rest_go_through() {
     let t = tmp();
     let src = t.path().join("src");
-    write(&src.join("IMG_0001.JPG"), &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2));
+    write(
+        &src.join("IMG_0001.JPG"),
+        &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2),
+    );
     write(&src.join("IMG_0002.JPG"), b"");
     let a = t.path().join("a");
     let (code, json, stderr) = export_json(&src, &[&a], &[]);
     assert_eq!(code, 1);
     assert_eq!(json["failed"][0]["path"], "IMG_0002.JPG");
-    assert!(json["failed"][0]["error"].as_str().unwrap().contains("empty file"), "{json}");
+    assert!(
+        json["failed"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("empty file"),
+        "{json}"
+    );
     assert!(stderr.contains("IMG_0002.JPG"), "{stderr}");
     assert_eq!(archived_files(&a), vec!["2023/07/IMG_0001.JPG"]);
 }
@@ -240,22 +425,34 @@ fn truncated_media_is_archived_bit_exact_with_a_warning() {
     let t = tmp();
     let src = t.path().join("src");
     let full = iphone_mov(1, dt(2023, 7, 1, 9, 0, 0), 2);
-    // Cut inside the movie: its moov (with the dates) is gone.
-    write(&src.join("IMG_0001.MOV"), &full[..full.len() / 3]);
+    // Cut inside the movie's moov box (its index and dates).
+    let moov = full.windows(4).position(|w| w == b"moov").unwrap();
+    let cut = &full[..moov + 12];
+    write(&src.join("IMG_0001.MOV"), cut);
     let a = t.path().join("a");
     let (code, json, _) = export_json(&src, &[&a], &[]);
     assert_eq!(code, 0, "{json}");
     let files = archived_files(&a);
     assert_eq!(files.len(), 1);
-    assert_eq!(fs::read(a.join(&files[0])).unwrap(), &full[..full.len() / 3]);
-    assert!(json["warnings"].as_array().unwrap().iter().any(|w| w["path"] == "IMG_0001.MOV"), "{json}");
+    assert_eq!(fs::read(a.join(&files[0])).unwrap(), cut);
+    assert!(
+        json["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["path"] == "IMG_0001.MOV"),
+        "{json}"
+    );
 }
 
 #[test]
 fn names_that_are_not_utf8_or_are_nfd_are_archived_recognisably() {
     let t = tmp();
     let src = t.path().join("src");
-    write(&src.join("Cafe\u{301}.jpg"), &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2));
+    write(
+        &src.join("Cafe\u{301}.jpg"),
+        &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2),
+    );
     #[cfg(unix)]
     {
         use std::os::unix::ffi::OsStrExt;
@@ -266,21 +463,42 @@ fn names_that_are_not_utf8_or_are_nfd_are_archived_recognisably() {
     let (code, json, _) = export_json(&src, &[&a], &[]);
     assert_eq!(code, 0, "{json}");
     let files = archived_files(&a);
-    assert!(files.contains(&"2023/07/Cafe\u{301}.jpg".to_string()), "{files:?}");
+    assert!(
+        files.contains(&"2023/07/Cafe\u{301}.jpg".to_string()),
+        "{files:?}"
+    );
     #[cfg(unix)]
-    assert!(files.contains(&"2023/07/IMG_%FF01.JPG".to_string()), "{files:?}");
+    assert!(
+        files.contains(&"2023/07/IMG_%FF01.JPG".to_string()),
+        "{files:?}"
+    );
 }
 
 #[test]
 fn a_destination_that_is_a_file_or_a_missing_source_exits_2() {
     let t = tmp();
     let src = t.path().join("src");
-    write(&src.join("IMG_0001.JPG"), &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2));
+    write(
+        &src.join("IMG_0001.JPG"),
+        &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2),
+    );
     let file = write(&t.path().join("not-a-dir"), b"x");
-    let (code, _, stderr) = run(&["export", "--from", src.to_str().unwrap(), "--to", file.to_str().unwrap()]);
+    let (code, _, stderr) = run(&[
+        "export",
+        "--from",
+        src.to_str().unwrap(),
+        "--to",
+        file.to_str().unwrap(),
+    ]);
     assert_eq!(code, 2);
     assert!(stderr.contains("is a file, not a folder"), "{stderr}");
-    let (code, _, stderr) = run(&["export", "--from", t.path().join("nope").to_str().unwrap(), "--to", t.path().join("a").to_str().unwrap()]);
+    let (code, _, stderr) = run(&[
+        "export",
+        "--from",
+        t.path().join("nope").to_str().unwrap(),
+        "--to",
+        t.path().join("a").to_str().unwrap(),
+    ]);
     assert_eq!(code, 2);
     assert!(stderr.contains("nope"), "{stderr}");
     let (code, _, _) = run(&["export", "--from", src.to_str().unwrap()]);
@@ -292,17 +510,27 @@ fn a_locked_archive_is_refused_with_a_clear_message() {
     let Some(flock) = tool("flock") else { return };
     let t = tmp();
     let src = t.path().join("src");
-    write(&src.join("IMG_0001.JPG"), &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2));
+    write(
+        &src.join("IMG_0001.JPG"),
+        &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2),
+    );
     let a = t.path().join("a");
     fs::create_dir_all(a.join(".camroll")).unwrap();
     let mut holder = std::process::Command::new(flock)
+        .arg("--close")
         .arg(a.join(".camroll/lock"))
         .args(["sleep", "30"])
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    let (code, _, stderr) = run(&["export", "--from", src.to_str().unwrap(), "--to", a.to_str().unwrap()]);
+    let (code, _, stderr) = run(&[
+        "export",
+        "--from",
+        src.to_str().unwrap(),
+        "--to",
+        a.to_str().unwrap(),
+    ]);
     holder.kill().unwrap();
     holder.wait().unwrap();
     assert_eq!(code, 2);
@@ -315,13 +543,29 @@ fn a_locked_archive_is_refused_with_a_clear_message() {
 fn files_that_change_or_vanish_after_the_scan_fail_cleanly_and_the_rest_go_through() {
     let t = tmp();
     let src = t.path().join("src");
-    write(&src.join("IMG_0001.JPG"), &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2));
-    let grows = write(&src.join("IMG_0002.JPG"), &iphone_jpeg(2, dt(2023, 7, 1, 9, 0, 0), 2));
-    let vanishes = write(&src.join("IMG_0003.JPG"), &iphone_jpeg(3, dt(2023, 7, 1, 9, 0, 0), 2));
+    write(
+        &src.join("IMG_0001.JPG"),
+        &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2),
+    );
+    let grows = write(
+        &src.join("IMG_0002.JPG"),
+        &iphone_jpeg(2, dt(2023, 7, 1, 9, 0, 0), 2),
+    );
+    let vanishes = write(
+        &src.join("IMG_0003.JPG"),
+        &iphone_jpeg(3, dt(2023, 7, 1, 9, 0, 0), 2),
+    );
     let a = t.path().join("a");
     let child = camroll()
         .env("CAMROLL_TEST_PAUSE_AFTER_SCAN_MS", "1500")
-        .args(["export", "--json", "--from", src.to_str().unwrap(), "--to", a.to_str().unwrap()])
+        .args([
+            "export",
+            "--json",
+            "--from",
+            src.to_str().unwrap(),
+            "--to",
+            a.to_str().unwrap(),
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -333,26 +577,54 @@ fn files_that_change_or_vanish_after_the_scan_fail_cleanly_and_the_rest_go_throu
     let (code, stdout, _) = decode(child.wait_with_output().unwrap());
     let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(code, 1, "{json}");
-    let failed: Vec<(&str, &str)> = json["failed"].as_array().unwrap().iter().map(|f| (f["path"].as_str().unwrap(), f["error"].as_str().unwrap())).collect();
-    assert!(failed.iter().any(|(p, e)| *p == "IMG_0002.JPG" && e.contains("changed while being read")), "{failed:?}");
-    assert!(failed.iter().any(|(p, _)| *p == "IMG_0003.JPG"), "{failed:?}");
+    let failed: Vec<(&str, &str)> = json["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["path"].as_str().unwrap(), f["error"].as_str().unwrap()))
+        .collect();
+    assert!(
+        failed
+            .iter()
+            .any(|(p, e)| *p == "IMG_0002.JPG" && e.contains("changed while being read")),
+        "{failed:?}"
+    );
+    assert!(
+        failed.iter().any(|(p, _)| *p == "IMG_0003.JPG"),
+        "{failed:?}"
+    );
     assert_eq!(archived_files(&a), vec!["2023/07/IMG_0001.JPG"]);
-    assert_eq!(fs::read_dir(a.join(".camroll/staging")).unwrap().count(), 0, "no staging leftovers");
+    assert_eq!(
+        fs::read_dir(a.join(".camroll/staging")).unwrap().count(),
+        0,
+        "no staging leftovers"
+    );
     // The next run completes the work.
     let (code, json, _) = export_json(&src, &[&a], &[]);
     assert_eq!(code, 0, "{json}");
-    assert_eq!(archived_files(&a), vec!["2023/07/IMG_0001.JPG", "2023/07/IMG_0002.JPG"]);
+    assert_eq!(
+        archived_files(&a),
+        vec!["2023/07/IMG_0001.JPG", "2023/07/IMG_0002.JPG"]
+    );
 }
 
 #[test]
 fn an_unreadable_file_is_reported_and_the_rest_go_through() {
-    let Some(setpriv) = tool("setpriv") else { return };
+    let Some(setpriv) = tool("setpriv") else {
+        return;
+    };
     use std::os::unix::fs::PermissionsExt;
     let t = tmp();
     fs::set_permissions(t.path(), fs::Permissions::from_mode(0o777)).unwrap();
     let src = t.path().join("src");
-    write(&src.join("IMG_0001.JPG"), &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2));
-    let locked = write(&src.join("IMG_0002.JPG"), &iphone_jpeg(2, dt(2023, 7, 1, 9, 0, 0), 2));
+    write(
+        &src.join("IMG_0001.JPG"),
+        &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2),
+    );
+    let locked = write(
+        &src.join("IMG_0002.JPG"),
+        &iphone_jpeg(2, dt(2023, 7, 1, 9, 0, 0), 2),
+    );
     fs::set_permissions(&src, fs::Permissions::from_mode(0o755)).unwrap();
     fs::set_permissions(src.join("IMG_0001.JPG"), fs::Permissions::from_mode(0o644)).unwrap();
     fs::set_permissions(&locked, fs::Permissions::from_mode(0o000)).unwrap();
@@ -361,12 +633,27 @@ fn an_unreadable_file_is_reported_and_the_rest_go_through() {
     let is_root = unsafe { libc::geteuid() } == 0;
     let mut cmd = if is_root {
         let mut c = std::process::Command::new(setpriv);
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_camroll")]);
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_camroll"),
+        ]);
         c
     } else {
         camroll()
     };
-    let out = cmd.args(["export", "--json", "--from", src.to_str().unwrap(), "--to", a.to_str().unwrap()]).output().unwrap();
+    let out = cmd
+        .args([
+            "export",
+            "--json",
+            "--from",
+            src.to_str().unwrap(),
+            "--to",
+            a.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
     let (code, stdout, stderr) = decode(out);
     assert_eq!(code, 1, "{stdout}{stderr}");
     let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
@@ -378,16 +665,26 @@ fn an_unreadable_file_is_reported_and_the_rest_go_through() {
 #[test]
 fn a_full_destination_stops_cleanly_while_the_other_completes() {
     if unsafe { libc::geteuid() } != 0 {
-        assert!(!tools_required(), "this test mounts a small tmpfs and needs root");
+        assert!(
+            !tools_required(),
+            "this test mounts a small tmpfs and needs root"
+        );
         eprintln!("skipping: mounting a small tmpfs needs root");
         return;
     }
     let t = tmp();
     let small = t.path().join("small");
     fs::create_dir_all(&small).unwrap();
-    let mounted = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"]).arg(&small).status().unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+        .arg(&small)
+        .status()
+        .unwrap();
     if !mounted.success() {
-        assert!(!tools_required(), "cannot mount a tmpfs for the ENOSPC test");
+        assert!(
+            !tools_required(),
+            "cannot mount a tmpfs for the ENOSPC test"
+        );
         eprintln!("skipping: cannot mount tmpfs here");
         return;
     }
@@ -400,19 +697,43 @@ fn a_full_destination_stops_cleanly_while_the_other_completes() {
     let _guard = Unmount(&small);
     let src = t.path().join("src");
     for i in 0..6u64 {
-        let mut spec = camroll::synth::VideoSpec::iphone(i, "iPhone 13", off(2).from_local_datetime(&dt(2023, 7, 1, 9, 0, i as u32)).unwrap());
+        let mut spec = camroll::synth::VideoSpec::iphone(
+            i,
+            "iPhone 13",
+            off(2)
+                .from_local_datetime(&dt(2023, 7, 1, 9, 0, i as u32))
+                .unwrap(),
+        );
         spec.size_target = Some(700 * 1024);
-        write(&src.join(format!("IMG_000{i}.MOV")), &camroll::synth::mov(&spec));
+        write(
+            &src.join(format!("IMG_000{i}.MOV")),
+            &camroll::synth::mov(&spec),
+        );
     }
     let big = t.path().join("big");
     let (code, json, _) = export_json(&src, &[&small, &big], &["--jobs", "1"]);
     assert_eq!(code, 1, "{json}");
-    assert!(json["destinations"][0]["error"].as_str().unwrap().contains("No space left"), "{json}");
-    assert_eq!(archived_files(&big).len(), 6, "the other destination completes");
+    assert!(
+        json["destinations"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("No space left"),
+        "{json}"
+    );
+    assert_eq!(
+        archived_files(&big).len(),
+        6,
+        "the other destination completes"
+    );
     // Nothing half-written in the full one: everything there verifies.
     let (code, stdout, _) = run(&["verify", small.to_str().unwrap()]);
     assert_eq!(code, 0, "{stdout}");
-    assert_eq!(fs::read_dir(small.join(".camroll/staging")).unwrap().count(), 0);
+    assert_eq!(
+        fs::read_dir(small.join(".camroll/staging"))
+            .unwrap()
+            .count(),
+        0
+    );
 }
 
 use chrono::TimeZone;
@@ -427,19 +748,40 @@ fn an_export_killed_at_any_point_is_completed_by_the_next_run() {
         let mut spec = camroll::synth::StillSpec::iphone(i, "iPhone 13", taken, Some(off(2)));
         spec.width = 512;
         spec.height = 384;
-        write(&src.join(format!("DCIM/{}APPLE/IMG_{:04}.JPG", 100 + i / 50, i)), &camroll::synth::jpeg(&spec));
+        write(
+            &src.join(format!("DCIM/{}APPLE/IMG_{:04}.JPG", 100 + i / 50, i)),
+            &camroll::synth::jpeg(&spec),
+        );
         n += 1;
     }
     for i in 0..3u64 {
-        let mut spec = camroll::synth::VideoSpec::iphone(1000 + i, "iPhone 13", off(2).from_local_datetime(&dt(2023, 6, 1, 9, 0, i as u32)).unwrap());
+        let mut spec = camroll::synth::VideoSpec::iphone(
+            1000 + i,
+            "iPhone 13",
+            off(2)
+                .from_local_datetime(&dt(2023, 6, 1, 9, 0, i as u32))
+                .unwrap(),
+        );
         spec.size_target = Some(24 << 20);
-        write(&src.join(format!("DCIM/100APPLE/IMG_9{i:03}.MOV")), &camroll::synth::mov(&spec));
+        write(
+            &src.join(format!("DCIM/100APPLE/IMG_9{i:03}.MOV")),
+            &camroll::synth::mov(&spec),
+        );
         n += 1;
     }
     let (a, b) = (t.path().join("a"), t.path().join("b"));
     for delay_ms in [30u64, 90, 200, 400, 700, 1100] {
         let mut child = camroll()
-            .args(["export", "--quiet", "--from", src.to_str().unwrap(), "--to", a.to_str().unwrap(), "--to", b.to_str().unwrap()])
+            .args([
+                "export",
+                "--quiet",
+                "--from",
+                src.to_str().unwrap(),
+                "--to",
+                a.to_str().unwrap(),
+                "--to",
+                b.to_str().unwrap(),
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -453,10 +795,63 @@ fn an_export_killed_at_any_point_is_completed_by_the_next_run() {
     for d in [&a, &b] {
         let files = archived_files(d);
         assert_eq!(files.len(), n, "every item exactly once in {}", d.display());
-        assert!(files.iter().all(|f| !f.contains('~')), "no item archived twice: {files:?}");
+        assert!(
+            files.iter().all(|f| !f.contains('~')),
+            "no item archived twice: {files:?}"
+        );
         assert_eq!(fs::read_dir(d.join(".camroll/staging")).unwrap().count(), 0);
         let (code, stdout, _) = run(&["verify", d.to_str().unwrap()]);
         assert_eq!(code, 0, "{stdout}");
-        assert_eq!(fs::read_to_string(d.join("BLAKE3SUMS")).unwrap().lines().count(), n);
+        assert_eq!(
+            fs::read_to_string(d.join("BLAKE3SUMS"))
+                .unwrap()
+                .lines()
+                .count(),
+            n
+        );
     }
+}
+
+#[test]
+fn a_movie_whose_content_identifier_differs_from_its_namesake_still_is_filed_on_its_own() {
+    use camroll::synth::{jpeg, mov, StillSpec, VideoSpec};
+    let t = tmp();
+    let src = t.path().join("src");
+    let mut still = StillSpec::iphone(1, "iPhone 13", dt(2023, 1, 31, 23, 0, 0), Some(off(1)));
+    still.content_identifier = Some("AAAAAAAA-1111-2222-3333-444444444444".into());
+    let mut movie = VideoSpec::iphone(
+        2,
+        "iPhone 13",
+        off(1)
+            .from_local_datetime(&dt(2023, 3, 5, 10, 0, 0))
+            .unwrap(),
+    );
+    movie.content_identifier = Some("BBBBBBBB-1111-2222-3333-444444444444".into());
+    write(&src.join("IMG_0100.JPG"), &jpeg(&still));
+    write(&src.join("IMG_0100.MOV"), &mov(&movie));
+    // A real pair, matching identifiers, movie dated in the next month.
+    let mut still2 = StillSpec::iphone(3, "iPhone 13", dt(2023, 1, 31, 23, 59, 59), Some(off(1)));
+    still2.content_identifier = Some("CCCCCCCC-1111-2222-3333-444444444444".into());
+    let mut movie2 = VideoSpec::iphone(
+        4,
+        "iPhone 13",
+        off(1)
+            .from_local_datetime(&dt(2023, 2, 1, 0, 0, 1))
+            .unwrap(),
+    );
+    movie2.content_identifier = still2.content_identifier.clone();
+    write(&src.join("IMG_0200.JPG"), &jpeg(&still2));
+    write(&src.join("IMG_0200.MOV"), &mov(&movie2));
+    let a = t.path().join("a");
+    let (code, json, _) = export_json(&src, &[&a], &[]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(
+        archived_files(&a),
+        vec![
+            "2023/01/IMG_0100.JPG",
+            "2023/01/IMG_0200.JPG",
+            "2023/01/IMG_0200.MOV",
+            "2023/03/IMG_0100.MOV"
+        ]
+    );
 }

@@ -29,8 +29,17 @@ pub fn decode(out: Output) -> (i32, String, String) {
 }
 
 /// `camroll export --json --from src --to d…`, parsed.
-pub fn export_json(src: &Path, dests: &[&Path], extra: &[&str]) -> (i32, serde_json::Value, String) {
-    let mut args: Vec<String> = vec!["export".into(), "--json".into(), "--from".into(), src.display().to_string()];
+pub fn export_json(
+    src: &Path,
+    dests: &[&Path],
+    extra: &[&str],
+) -> (i32, serde_json::Value, String) {
+    let mut args: Vec<String> = vec![
+        "export".into(),
+        "--json".into(),
+        "--from".into(),
+        src.display().to_string(),
+    ];
     for d in dests {
         args.push("--to".into());
         args.push(d.display().to_string());
@@ -38,12 +47,16 @@ pub fn export_json(src: &Path, dests: &[&Path], extra: &[&str]) -> (i32, serde_j
     args.extend(extra.iter().map(|s| s.to_string()));
     let out = camroll().args(&args).output().expect("camroll runs");
     let (code, stdout, stderr) = decode(out);
-    let json = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("bad JSON ({e}): {stdout}\nstderr: {stderr}"));
+    let json = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("bad JSON ({e}): {stdout}\nstderr: {stderr}"));
     (code, json, stderr)
 }
 
 pub fn dt(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> NaiveDateTime {
-    NaiveDate::from_ymd_opt(y, mo, d).unwrap().and_hms_opt(h, mi, s).unwrap()
+    NaiveDate::from_ymd_opt(y, mo, d)
+        .unwrap()
+        .and_hms_opt(h, mi, s)
+        .unwrap()
 }
 
 pub fn off(hours: i32) -> FixedOffset {
@@ -58,7 +71,12 @@ pub fn write(path: &Path, bytes: &[u8]) -> PathBuf {
 
 /// An iPhone JPEG taken at `taken` (local) with offset `offset_h`.
 pub fn iphone_jpeg(seed: u64, taken: NaiveDateTime, offset_h: i32) -> Vec<u8> {
-    synth::jpeg(&StillSpec::iphone(seed, "iPhone 13", taken, Some(off(offset_h))))
+    synth::jpeg(&StillSpec::iphone(
+        seed,
+        "iPhone 13",
+        taken,
+        Some(off(offset_h)),
+    ))
 }
 
 /// An iPhone movie with `com.apple.quicktime.creationdate` at `taken` local, offset `offset_h`.
@@ -74,7 +92,13 @@ pub fn archived_files(root: &Path) -> Vec<String> {
         .filter_entry(|e| e.file_name() != ".camroll")
         .flatten()
         .filter(|e| e.file_type().is_file())
-        .map(|e| e.path().strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/"))
+        .map(|e| {
+            e.path()
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/")
+        })
         .filter(|p| p != "BLAKE3SUMS")
         .collect();
     v.sort();
@@ -89,7 +113,9 @@ pub fn tools_required() -> bool {
 /// `Some(path)` of a tool on PATH; panics when missing and required, else prints why the test skips.
 pub fn tool(name: &str) -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file())
+        std::env::split_paths(&paths)
+            .map(|p| p.join(name))
+            .find(|p| p.is_file())
     });
     if found.is_none() {
         assert!(!tools_required(), "{name} is required (CAMROLL_REQUIRE_TOOLS=1) but not installed: run scripts/setup test");
