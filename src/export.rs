@@ -280,7 +280,8 @@ pub fn export(
     // Stage 6: verify what was written.
     if opts.verify && !opts.dry_run {
         let total: u64 = dests.iter().map(|d| d.written.len() as u64).sum();
-        progress.phase("Verifying", total, 0);
+        let bytes: u64 = dests.iter().map(|d| d.summary.bytes_copied).sum();
+        progress.phase("Verifying", total, bytes);
         for d in dests.iter_mut() {
             verify_written(d, &mut summary, progress);
         }
