@@ -645,3 +645,106 @@ pub fn run(a: CheckArgs) -> anyhow::Result<u8> {
         EXIT_PARTIAL
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::{export, ExportOptions};
+    use crate::progress::PlainProgress;
+    use crate::source::{ReadSeek, Scan, SourceError};
+    use crate::synth::{self, StillSpec};
+
+    /// A folder source whose items named `*FAIL*` cannot be read (an
+    /// optimised-storage placeholder on a phone), and which a device source
+    /// would accompany with its library view.
+    struct Flaky(FolderSource);
+
+    impl Source for Flaky {
+        fn id(&self) -> String {
+            self.0.id()
+        }
+        fn scan(&self) -> Result<Scan, SourceError> {
+            self.0.scan()
+        }
+        fn open(&self, item: &SourceItem) -> Result<Box<dyn ReadSeek>, SourceError> {
+            if item.name.contains("FAIL") {
+                return Err(SourceError::Open {
+                    path: item.rel_path.clone(),
+                    source: std::io::Error::other("I/O error (placeholder)"),
+                });
+            }
+            self.0.open(item)
+        }
+    }
+
+    fn photo(dir: &Path, name: &str, seed: u64) {
+        let bytes = synth::jpeg(&StillSpec::iphone(
+            seed,
+            "iPhone 15",
+            chrono::NaiveDate::from_ymd_opt(2024, 5, 6)
+                .and_then(|d| d.and_hms_opt(7, 8, 9))
+                .unwrap(),
+            None,
+        ));
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+
+    #[test]
+    fn the_library_view_and_unreadable_items_keep_the_verdict_from_all_safe() {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        photo(&src, "IMG_0001.JPG", 1);
+        photo(&src, "IMG_0002.JPG", 2);
+        let archives = vec![t.path().join("a"), t.path().join("b")];
+        let folder = FolderSource::new(&src).unwrap();
+        let opts = ExportOptions {
+            destinations: archives.clone(),
+            verify: true,
+            ..Default::default()
+        };
+        let sum = export(&folder, &opts, &PlainProgress).unwrap();
+        assert_eq!(sum.outcome, "ok");
+        let copts = CheckOptions {
+            copies: 2,
+            jobs: None,
+        };
+        // Everything archived, no library: safe.
+        let r = check(&folder, None, &archives, &copts, &PlainProgress).unwrap();
+        assert!(r.all_safe, "{}", r.human());
+        // The phone's library knows an original only in iCloud, and one in Recently Deleted.
+        let lib = LibraryView {
+            assets: 3,
+            cloud_only: vec![LibraryAsset {
+                uuid: "U3".into(),
+                filename: "IMG_0003.HEIC".into(),
+                ..Default::default()
+            }],
+            recently_deleted: vec![LibraryAsset {
+                uuid: "U2".into(),
+                filename: "IMG_0002.JPG".into(),
+                rel_path: Some("IMG_0002.JPG".into()),
+                ..Default::default()
+            }],
+            without_file: vec![],
+        };
+        let r = check(&folder, Some(lib), &archives, &copts, &PlainProgress).unwrap();
+        assert!(!r.all_safe);
+        assert_eq!(r.counts.safe, 2, "the items themselves are safe");
+        let deleted = r.items.iter().find(|i| i.path == "IMG_0002.JPG").unwrap();
+        assert_eq!(deleted.notes, vec!["in Recently Deleted on the phone"]);
+        let text = r.human();
+        assert!(text.contains("CLOUD ONLY   IMG_0003.HEIC"), "{text}");
+        assert!(text.contains("Download and Keep Originals"), "{text}");
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["library"]["cloud_only"][0]["uuid"], "U3");
+        // A placeholder that cannot be read is unreadable, not safe.
+        photo(&src, "IMG_FAIL.JPG", 4);
+        let flaky = Flaky(FolderSource::new(&src).unwrap());
+        let r = check(&flaky, None, &archives, &copts, &PlainProgress).unwrap();
+        assert!(!r.all_safe);
+        let i = r.items.iter().find(|i| i.path == "IMG_FAIL.JPG").unwrap();
+        assert_eq!(i.verdict, Verdict::Unreadable);
+        assert!(i.reason.contains("placeholder"), "{}", i.reason);
+    }
+}
