@@ -9,8 +9,10 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::error::{EXIT_FATAL, EXIT_OK, EXIT_PARTIAL};
 use crate::export::{self, ExportOptions};
+use crate::source::device::{list_devices, usbmux_addr, DeviceOptions, DeviceSource};
 use crate::source::folder::FolderSource;
 use crate::progress;
+use crate::source::Source;
 
 /// Get every original photo and video off an iPhone (or out of a folder) into
 /// archives you control, and prove they are complete.
@@ -33,6 +35,8 @@ pub enum Command {
     Sync(crate::sync::SyncArgs),
     /// Recreate an archive's catalog and BLAKE3SUMS from its files (re-hashing them).
     Rebuild(crate::rebuild::RebuildArgs),
+    /// List the connected iPhones: UDID, name, model, iOS version, connection, trusted, locked.
+    Devices(DevicesArgs),
     /// Show what camroll reads from files: kind, capture time and its source, and the folder it would be filed in.
     Inspect(crate::media::inspect::InspectArgs),
     /// Serve a simulated iPhone (usbmuxd + lockdownd + AFC) over a media folder, or generate one.
@@ -55,6 +59,7 @@ pub fn main() -> ExitCode {
         Command::Check(a) => crate::check::run(a),
         Command::Sync(a) => crate::sync::run(a),
         Command::Rebuild(a) => crate::rebuild::run(a),
+        Command::Devices(a) => run_devices(a),
         Command::Inspect(a) => crate::media::inspect::run(a),
         Command::Sim(a) => crate::sim::run(a),
     };
@@ -70,9 +75,12 @@ pub fn main() -> ExitCode {
 /// `camroll export`
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// Where the photos come from: a folder (an ifuse mount, a copied DCIM, an SD card).
+    /// Where the photos come from: `device` (the connected iPhone), `device:<UDID or name>`, or a
+    /// folder (an ifuse mount, a copied DCIM, an SD card). Default: the iPhone, when exactly one is connected.
     #[arg(long, value_name = "SOURCE")]
-    pub from: PathBuf,
+    pub from: Option<String>,
+    #[command(flatten)]
+    pub device: DeviceArgs,
     /// An archive folder to file into (created if missing). Repeat for several archives: the source is read once.
     #[arg(long = "to", value_name = "ARCHIVE", required = true)]
     pub to: Vec<PathBuf>,
@@ -105,9 +113,94 @@ fn parse_timezone(s: &str) -> Result<FixedOffset, String> {
         .ok_or_else(|| format!("'{s}' is not a UTC offset like +02:00 or -05:30"))
 }
 
+/// How to reach the iPhone (shared by export, check and devices).
+#[derive(Debug, Args, Clone)]
+pub struct DeviceArgs {
+    /// usbmuxd address: `UNIX:/path/to/socket` or `host:port` (default: $USBMUXD_SOCKET_ADDRESS, then the system's usbmuxd).
+    #[arg(long, value_name = "ADDR")]
+    pub usbmux: Option<String>,
+    /// Seconds to wait for the iPhone to be trusted, unlocked or plugged back in.
+    #[arg(long, value_name = "SECS", default_value_t = 180)]
+    pub wait: u64,
+    /// Also export edited versions (`IMG_E####`, from the iPhone's edits) next to their originals.
+    #[arg(long)]
+    pub edited: bool,
+}
+
+impl DeviceArgs {
+    pub fn options(&self, select: Option<String>) -> DeviceOptions {
+        DeviceOptions {
+            usbmux: self.usbmux.clone(),
+            select,
+            wait: std::time::Duration::from_secs(self.wait),
+            edited: self.edited,
+            ..DeviceOptions::default()
+        }
+    }
+}
+
+/// `camroll devices`
+#[derive(Debug, Args)]
+pub struct DevicesArgs {
+    /// usbmuxd address: `UNIX:/path/to/socket` or `host:port` (default: $USBMUXD_SOCKET_ADDRESS, then the system's usbmuxd).
+    #[arg(long, value_name = "ADDR")]
+    pub usbmux: Option<String>,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Opens the source named by `--from`: a folder, or the iPhone.
+pub fn open_source(from: Option<&str>, device: &DeviceArgs) -> anyhow::Result<Box<dyn Source>> {
+    let select = match from {
+        None | Some("device") => None,
+        Some(s) if s.starts_with("device:") => Some(s["device:".len()..].to_string()),
+        Some(folder) => return Ok(Box::new(FolderSource::new(std::path::Path::new(folder))?)),
+    };
+    let source = DeviceSource::connect(device.options(select))?;
+    eprintln!(
+        "camroll: reading {} ({}, iOS {}, {})",
+        source.info.name, source.info.model, source.info.ios, source.info.udid
+    );
+    Ok(Box::new(source))
+}
+
+fn run_devices(a: DevicesArgs) -> anyhow::Result<u8> {
+    let addr = usbmux_addr(a.usbmux.as_deref())?;
+    let phones = list_devices(&addr)?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "devices": phones }))?
+        );
+    } else if phones.is_empty() {
+        println!("No iPhone connected. Connect it with a cable, unlock it and tap Trust; on Linux, make sure usbmuxd is running.");
+    } else {
+        for p in &phones {
+            let locked = match p.locked {
+                Some(true) => "locked",
+                Some(false) => "unlocked",
+                None => "lock state unknown",
+            };
+            println!(
+                "{}  {}  {}  iOS {}  {}  {}  {}",
+                p.udid,
+                p.name,
+                p.model,
+                p.ios,
+                p.connection,
+                if p.trusted { "trusted" } else { "not trusted" },
+                locked
+            );
+        }
+    }
+    Ok(EXIT_OK)
+}
+
 fn run_export(a: ExportArgs) -> anyhow::Result<u8> {
     let progress = progress::for_stderr(a.quiet || a.json);
-    let source = FolderSource::new(&a.from)?;
+    let source = open_source(a.from.as_deref(), &a.device)?;
+    let source = source.as_ref();
     let opts = ExportOptions {
         destinations: a.to,
         dry_run: a.dry_run,
@@ -115,7 +208,7 @@ fn run_export(a: ExportArgs) -> anyhow::Result<u8> {
         timezone: a.timezone,
         jobs: a.jobs,
     };
-    let summary = export::export(&source, &opts, progress.as_ref())?;
+    let summary = export::export(source, &opts, progress.as_ref())?;
     if let Some(path) = &a.report {
         crate::html_report::write(path, &crate::html_report::for_export(&summary))?;
     }

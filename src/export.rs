@@ -30,7 +30,7 @@ use crate::archive::catalog::{FileRecord, RunCounts, SourceRecord};
 use crate::archive::layout::{safe_file_name, with_suffix, Candidate};
 use crate::archive::{Archive, ArchiveError};
 use crate::ingest::{self, IngestError, StageTarget, Staged};
-use crate::media::{self, CaptureTime, DateOptions, DateSource, OffsetSource, Role};
+use crate::media::{self, CaptureTime, DateOptions, DateSource, Role};
 use crate::progress::Progress;
 use crate::report::{DestinationSummary, Duplicate, ExportSummary, Failed, Planned, Warning};
 use crate::source::{Skipped, Source, SourceError, SourceItem};
@@ -81,6 +81,8 @@ enum Ingested {
         staged: Staged,
         capture: CaptureTime,
         problems: Vec<String>,
+        /// Apple's ContentIdentifier, when the file carries one (Live Photo pairing).
+        content_id: Option<String>,
     },
     Skipped(String),
     Failed(String),
@@ -325,6 +327,7 @@ pub fn export(
         }
     }
     progress.finish();
+    summary.library = source.library_report();
     summary.destinations = dests.into_iter().map(|d| d.summary).collect();
     summary.outcome = if summary.is_ok() {
         "ok"
@@ -381,14 +384,40 @@ impl IngestCtx<'_> {
                     "no destination left to write to (see the destinations' errors)".into(),
                 )
             } else {
-                let primary_capture = out.first().and_then(|m| match &m.outcome {
-                    Ingested::Staged { capture, .. } => Some(*capture),
+                let primary = out.first().and_then(|m| match &m.outcome {
+                    Ingested::Staged {
+                        capture,
+                        content_id,
+                        ..
+                    } => Some((*capture, content_id.clone())),
                     _ => None,
                 });
-                let o = self.ingest_item(item, &needs, role, primary_capture, buf);
+                let o = self.ingest_item(item, &needs, role, primary, buf);
                 self.progress.advance(1, item.size);
                 o
             };
+            // A movie paired by name whose ContentIdentifier differs from its
+            // still's is not that still's motion part: it stands on its own.
+            let mut role = role;
+            if let (
+                Role::LivePhotoMovie,
+                Some(first),
+                Ingested::Staged {
+                    content_id: Some(mine),
+                    ..
+                },
+            ) = (role, out.first(), &outcome)
+            {
+                if let Ingested::Staged {
+                    content_id: Some(theirs),
+                    ..
+                } = &first.outcome
+                {
+                    if theirs != mine {
+                        role = Role::Primary;
+                    }
+                }
+            }
             out.push(MemberResult {
                 item: i,
                 role,
@@ -403,7 +432,7 @@ impl IngestCtx<'_> {
         item: &SourceItem,
         needs: &[usize],
         role: Role,
-        primary: Option<CaptureTime>,
+        primary: Option<(CaptureTime, Option<String>)>,
         buf: &mut Vec<u8>,
     ) -> Ingested {
         let targets = if self.dry_run {
@@ -453,16 +482,25 @@ impl IngestCtx<'_> {
                 },
             },
         };
-        let mut capture = info
-            .capture
-            .take()
-            .unwrap_or_else(|| media::date::fallback_capture(item.mtime));
+        // No date in the file: what the source knows (the phone's library), else the file's time.
+        let hint = self.source.capture_hint(item);
+        let mut capture = match (info.capture.take(), hint) {
+            (Some(c), Some(h)) if c.source.is_utc() => match h.offset_seconds {
+                // A UTC-only video time: localise it with the zone the library recorded.
+                Some(off) if h.offset_source == media::OffsetSource::Recorded => c.relocalize(off),
+                _ => c,
+            },
+            (Some(c), _) => c,
+            (None, Some(h)) => h,
+            (None, None) => media::date::fallback_capture(item.mtime),
+        };
         // A Live Photo movie dated only in UTC takes its still's zone.
-        if role == Role::LivePhotoMovie && capture.source == DateSource::QuickTimeMvhd {
-            if let Some(p) = primary.filter(|p| p.offset_source == OffsetSource::Recorded) {
-                if let (Some(assumed), Some(off)) = (capture.offset_seconds, p.offset_seconds) {
-                    capture.local += chrono::Duration::seconds(i64::from(off - assumed));
-                    capture.offset_seconds = Some(off);
+        if role == Role::LivePhotoMovie {
+            if let Some((p, p_id)) = &primary {
+                let mismatch =
+                    matches!((p_id, &info.content_identifier), (Some(a), Some(b)) if a != b);
+                if !mismatch {
+                    capture = media::date::localize_for_group(p, &capture);
                 }
             }
         }
@@ -488,6 +526,7 @@ impl IngestCtx<'_> {
             staged,
             capture,
             problems: info.problems,
+            content_id: info.content_identifier,
         }
     }
 }
@@ -612,7 +651,7 @@ impl Placer<'_> {
                     dup_only.insert(m.item);
                     continue;
                 }
-                let folder = if mi == 0 {
+                let folder = if mi == 0 || m.role == Role::Primary {
                     capture.folder()
                 } else if let Some(f) = &group_folder {
                     f.clone()
@@ -637,7 +676,19 @@ impl Placer<'_> {
             if to_place.is_empty() {
                 continue;
             }
-            let names = self.allocate(dest, &members, &to_place);
+            // Members split off from the group (role Primary) get names of their own.
+            let (own, shared): (Vec<_>, Vec<_>) = to_place
+                .into_iter()
+                .partition(|(mi, _, _)| *mi != 0 && members[*mi].role == Role::Primary);
+            let mut to_place = Vec::new();
+            let mut names = Vec::new();
+            for batch in std::iter::once(shared).chain(own.into_iter().map(|p| vec![p])) {
+                if batch.is_empty() {
+                    continue;
+                }
+                names.extend(self.allocate(dest, &members, &batch));
+                to_place.extend(batch);
+            }
             for ((mi, folder, _), choice) in to_place.iter().zip(names) {
                 let m = &members[*mi];
                 let Ingested::Staged {

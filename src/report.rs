@@ -82,6 +82,10 @@ pub struct ExportSummary {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub planned: Vec<Planned>,
     pub destinations: Vec<DestinationSummary>,
+    /// The phone's library view (device sources): `library_assets`,
+    /// `cloud_only`, `recently_deleted`, `not_found_on_device`.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub library: Option<crate::source::library::LibraryReport>,
     pub outcome: &'static str,
 }
 
@@ -151,6 +155,38 @@ impl ExportSummary {
             s.push_str("Warnings:\n");
             for w in &self.warnings {
                 let _ = writeln!(s, "  {}: {}", w.path, w.warning);
+            }
+        }
+        if let Some(lib) = &self.library {
+            if let Some(w) = &lib.library_warning {
+                let _ = writeln!(s, "Photos library: {w}");
+            } else {
+                let _ = writeln!(
+                    s,
+                    "Photos library: {} assets, {} only in iCloud, {} in Recently Deleted, {} not found on the phone",
+                    lib.library_assets,
+                    lib.cloud_only.len(),
+                    lib.recently_deleted.len(),
+                    lib.not_found_on_device.len()
+                );
+            }
+            if let Some(advice) = lib.cloud_only_advice() {
+                let _ = writeln!(s, "  {advice}:");
+                for c in &lib.cloud_only {
+                    let _ = writeln!(s, "    {} ({})", c.name, c.path);
+                }
+            }
+            if !lib.recently_deleted.is_empty() {
+                s.push_str("  In Recently Deleted (archived like the others):\n");
+                for c in &lib.recently_deleted {
+                    let _ = writeln!(s, "    {} ({})", c.name, c.path);
+                }
+            }
+            if !lib.not_found_on_device.is_empty() {
+                s.push_str("  Listed by Photos but not found on the phone:\n");
+                for c in &lib.not_found_on_device {
+                    let _ = writeln!(s, "    {} ({})", c.name, c.path);
+                }
             }
         }
         if !self.failed.is_empty() {

@@ -58,8 +58,10 @@ fn the_archived_file_mtime_is_its_capture_time() {
         .unwrap()
         .modified()
         .unwrap();
+    // 14:00 at +02:00 is 12:00 UTC; the synthetic iPhone writes SubSecTimeOriginal "001" for seed 1.
     let expected = SystemTime::UNIX_EPOCH
-        + Duration::from_secs(dt(2021, 6, 5, 12, 0, 0).and_utc().timestamp() as u64);
+        + Duration::from_secs(dt(2021, 6, 5, 12, 0, 0).and_utc().timestamp() as u64)
+        + Duration::from_millis(1);
     assert_eq!(mtime, expected);
 }
 
@@ -423,17 +425,16 @@ fn truncated_media_is_archived_bit_exact_with_a_warning() {
     let t = tmp();
     let src = t.path().join("src");
     let full = iphone_mov(1, dt(2023, 7, 1, 9, 0, 0), 2);
-    // Cut inside the movie: its moov (with the dates) is gone.
-    write(&src.join("IMG_0001.MOV"), &full[..full.len() / 3]);
+    // Cut inside the movie's moov box (its index and dates).
+    let moov = full.windows(4).position(|w| w == b"moov").unwrap();
+    let cut = &full[..moov + 12];
+    write(&src.join("IMG_0001.MOV"), cut);
     let a = t.path().join("a");
     let (code, json, _) = export_json(&src, &[&a], &[]);
     assert_eq!(code, 0, "{json}");
     let files = archived_files(&a);
     assert_eq!(files.len(), 1);
-    assert_eq!(
-        fs::read(a.join(&files[0])).unwrap(),
-        &full[..full.len() / 3]
-    );
+    assert_eq!(fs::read(a.join(&files[0])).unwrap(), cut);
     assert!(
         json["warnings"]
             .as_array()
@@ -809,4 +810,48 @@ fn an_export_killed_at_any_point_is_completed_by_the_next_run() {
             n
         );
     }
+}
+
+#[test]
+fn a_movie_whose_content_identifier_differs_from_its_namesake_still_is_filed_on_its_own() {
+    use camroll::synth::{jpeg, mov, StillSpec, VideoSpec};
+    let t = tmp();
+    let src = t.path().join("src");
+    let mut still = StillSpec::iphone(1, "iPhone 13", dt(2023, 1, 31, 23, 0, 0), Some(off(1)));
+    still.content_identifier = Some("AAAAAAAA-1111-2222-3333-444444444444".into());
+    let mut movie = VideoSpec::iphone(
+        2,
+        "iPhone 13",
+        off(1)
+            .from_local_datetime(&dt(2023, 3, 5, 10, 0, 0))
+            .unwrap(),
+    );
+    movie.content_identifier = Some("BBBBBBBB-1111-2222-3333-444444444444".into());
+    write(&src.join("IMG_0100.JPG"), &jpeg(&still));
+    write(&src.join("IMG_0100.MOV"), &mov(&movie));
+    // A real pair, matching identifiers, movie dated in the next month.
+    let mut still2 = StillSpec::iphone(3, "iPhone 13", dt(2023, 1, 31, 23, 59, 59), Some(off(1)));
+    still2.content_identifier = Some("CCCCCCCC-1111-2222-3333-444444444444".into());
+    let mut movie2 = VideoSpec::iphone(
+        4,
+        "iPhone 13",
+        off(1)
+            .from_local_datetime(&dt(2023, 2, 1, 0, 0, 1))
+            .unwrap(),
+    );
+    movie2.content_identifier = still2.content_identifier.clone();
+    write(&src.join("IMG_0200.JPG"), &jpeg(&still2));
+    write(&src.join("IMG_0200.MOV"), &mov(&movie2));
+    let a = t.path().join("a");
+    let (code, json, _) = export_json(&src, &[&a], &[]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(
+        archived_files(&a),
+        vec![
+            "2023/01/IMG_0100.JPG",
+            "2023/01/IMG_0200.JPG",
+            "2023/01/IMG_0200.MOV",
+            "2023/03/IMG_0100.MOV"
+        ]
+    );
 }

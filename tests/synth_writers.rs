@@ -562,3 +562,149 @@ fn padded_movie_reaches_the_exact_size_in_memory_and_sparse_on_disk() {
         ffmpeg_decodes(&path);
     }
 }
+
+#[test]
+fn stills_pad_to_an_exact_size_and_still_decode() {
+    for target in [150_000u64, 3_000_000, 65_537 * 3 + 2_000] {
+        let spec = StillSpec {
+            size_target: Some(target),
+            ..full_still()
+        };
+        let j = synth::jpeg(&spec);
+        assert_eq!(j.len() as u64, target);
+        let img = image::load_from_memory_with_format(&j, image::ImageFormat::Jpeg)
+            .expect("padded JPEG decodes");
+        assert_eq!((img.width(), img.height()), (64, 48));
+        check_still_exif(&j);
+        let h = synth::heic(&spec);
+        assert_eq!(h.len() as u64, target);
+        let ctx = libheif_rs::HeifContext::read_from_bytes(&h).expect("padded HEIC parses");
+        let handle = ctx.primary_image_handle().unwrap();
+        libheif_rs::LibHeif::new()
+            .decode(
+                &handle,
+                libheif_rs::ColorSpace::Rgb(libheif_rs::RgbChroma::Rgb),
+                None,
+            )
+            .expect("padded HEIC decodes");
+        check_still_exif(&h);
+        if target == 150_000 && have("exiftool") {
+            let dir = tempfile::tempdir().unwrap();
+            check_exiftool_still(&write_temp(dir.path(), "p.jpg", &j));
+            check_exiftool_still(&write_temp(dir.path(), "p.heic", &h));
+        }
+    }
+    // Too small a target is ignored rather than producing a broken file.
+    let natural = synth::jpeg(&full_still()).len() as u64;
+    assert_eq!(
+        synth::jpeg(&StillSpec {
+            size_target: Some(natural + 3),
+            ..full_still()
+        })
+        .len() as u64,
+        natural
+    );
+}
+
+#[test]
+fn uuids_from_seeds_are_stable_and_well_formed() {
+    let a = synth::uuid_from_seed(1);
+    assert_eq!(a, synth::uuid_from_seed(1));
+    assert_ne!(a, synth::uuid_from_seed(2));
+    let parts: Vec<&str> = a.split('-').collect();
+    assert_eq!(
+        parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
+        [8, 4, 4, 4, 12]
+    );
+    assert!(a
+        .chars()
+        .all(|c| c == '-' || c.is_ascii_digit() || c.is_ascii_uppercase()));
+    assert!(parts[2].starts_with('4'));
+}
+
+/// Top-level boxes of a movie: (type, payload start, end). Panics unless they tile the file exactly.
+fn top_level_boxes(b: &[u8]) -> Vec<([u8; 4], usize, usize)> {
+    let mut out = Vec::new();
+    let mut pos = 0usize;
+    while pos < b.len() {
+        let size32 = u32::from_be_bytes(b[pos..pos + 4].try_into().unwrap()) as usize;
+        let ty: [u8; 4] = b[pos + 4..pos + 8].try_into().unwrap();
+        let (size, hdr) = if size32 == 1 {
+            (
+                u64::from_be_bytes(b[pos + 8..pos + 16].try_into().unwrap()) as usize,
+                16,
+            )
+        } else {
+            (size32, 8)
+        };
+        assert!(
+            size >= hdr && pos + size <= b.len(),
+            "box {:?} at {pos} overruns the file",
+            String::from_utf8_lossy(&ty)
+        );
+        out.push((ty, pos + hdr, pos + size));
+        pos += size;
+    }
+    out
+}
+
+/// Every `stco` chunk offset, found by walking moov/trak/mdia/minf/stbl.
+fn chunk_offsets(b: &[u8], start: usize, end: usize, out: &mut Vec<u64>) {
+    let mut pos = start;
+    while pos + 8 <= end {
+        let size = u32::from_be_bytes(b[pos..pos + 4].try_into().unwrap()) as usize;
+        let ty = &b[pos + 4..pos + 8];
+        assert!(size >= 8 && pos + size <= end);
+        match ty {
+            b"trak" | b"mdia" | b"minf" | b"stbl" => chunk_offsets(b, pos + 8, pos + size, out),
+            b"stco" => {
+                let n = u32::from_be_bytes(b[pos + 12..pos + 16].try_into().unwrap()) as usize;
+                for i in 0..n {
+                    let p = pos + 16 + 4 * i;
+                    out.push(u32::from_be_bytes(b[p..p + 4].try_into().unwrap()) as u64);
+                }
+            }
+            _ => {}
+        }
+        pos += size;
+    }
+}
+
+#[test]
+fn movie_structure_is_consistent_for_every_lead_and_container() {
+    let specs = [
+        (VideoContainer::QuickTime, live_movie(MovieLead::Ftyp)),
+        (VideoContainer::QuickTime, live_movie(MovieLead::Wide)),
+        (
+            VideoContainer::QuickTime,
+            VideoSpec {
+                size_target: Some(100_000),
+                ..live_movie(MovieLead::Mdat)
+            },
+        ),
+        (VideoContainer::Mp4, VideoSpec::bare(3)),
+    ];
+    for (container, spec) in specs {
+        let mut c = Cursor::new(Vec::new());
+        let n = synth::write_video(&mut c, container, &spec).unwrap();
+        let b = c.into_inner();
+        assert_eq!(n as usize, b.len());
+        let boxes = top_level_boxes(&b);
+        let names: Vec<String> = boxes
+            .iter()
+            .map(|(t, _, _)| String::from_utf8_lossy(t).into_owned())
+            .collect();
+        let (_, mdat_start, mdat_end) = *boxes.iter().find(|(t, _, _)| t == b"mdat").expect("mdat");
+        let (_, moov_start, moov_end) = *boxes.iter().find(|(t, _, _)| t == b"moov").expect("moov");
+        assert_eq!(names.last().map(String::as_str), Some("moov"), "{names:?}");
+        let mut offsets = Vec::new();
+        chunk_offsets(&b, moov_start, moov_end, &mut offsets);
+        assert!(!offsets.is_empty());
+        for o in offsets {
+            assert!(
+                (mdat_start as u64..mdat_end as u64).contains(&o),
+                "chunk offset {o} outside mdat {mdat_start}..{mdat_end} ({names:?})"
+            );
+        }
+    }
+}

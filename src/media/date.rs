@@ -1,27 +1,60 @@
 //! Capture time: the local wall-clock time where an item was taken, with its
-//! UTC offset when known, and where the value came from.
+//! UTC offset when known, and where each value came from.
 //!
-//! This is the minimal reader the archive engine needs (EXIF DateTimeOriginal +
-//! OffsetTimeOriginal, QuickTime `com.apple.quicktime.creationdate`, `mvhd`,
-//! then the file's own time). The media issue extends the rule chain.
+//! The rule chain (see `docs/capture-dates.md`):
+//! - stills: EXIF DateTimeOriginal (+SubSec, +OffsetTimeOriginal) →
+//!   DateTimeDigitized/CreateDate (+OffsetTimeDigitized) → XMP
+//!   (`photoshop:DateCreated`, `xmp:CreateDate`, `exif:DateTimeOriginal`) →
+//!   IFD0 ModifyDate (+OffsetTime); a missing offset is inferred from GPS
+//!   date+time when plausible;
+//! - movies: QuickTime `com.apple.quicktime.creationdate` → `mvhd` → `tkhd` →
+//!   `mdhd` (UTC, localised with Sony's recorded zone, the group's still, or
+//!   `--timezone`/the machine's zone);
+//! - then (outside this reader) a date in the file name, then the file's own
+//!   time, marked as a fallback.
+//!
+//! Bogus values (blank, zero, impossible, the epochs, before 1900, more than a
+//! day in the future) count as missing and fall through, with a note in
+//! `problems` so `inspect` can say why.
 
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Read, Seek};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use chrono::{DateTime, Datelike, FixedOffset, Local, NaiveDateTime, TimeZone, Utc};
+use chrono::{
+    DateTime, Datelike, Duration, FixedOffset, Local, NaiveDate, NaiveDateTime, TimeZone, Timelike,
+    Utc,
+};
 use serde::Serialize;
 
-use super::Kind;
+use super::container::{read_still, StillMeta};
+use super::{bmff, xmp, Kind};
+
+pub use super::timefmt::{parse_exif_datetime, parse_offset, plausible};
+use super::timefmt::{parse_loose, parse_subsec};
 
 /// Where a capture time was read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DateSource {
     ExifDateTimeOriginal,
+    /// EXIF DateTimeDigitized (0x9004, "CreateDate").
+    ExifDateTimeDigitized,
+    XmpPhotoshopDateCreated,
+    XmpCreateDate,
+    XmpExifDateTimeOriginal,
+    /// IFD0 DateTime ("ModifyDate"): often the date of an edit, hence last.
+    ExifModifyDate,
     QuickTimeCreationDate,
     QuickTimeMvhd,
+    QuickTimeTkhd,
+    QuickTimeMdhd,
     /// The still this item belongs with (Live Photo movie, sidecar, render).
     GroupPrimary,
+    /// The capture date and zone the phone's Photos library recorded
+    /// (Photos.sqlite), for files that carry none.
+    PhotosLibrary,
+    /// A date and time in the file name: a fallback, not metadata.
+    FileName,
     /// The file's own modification time: a fallback, not metadata.
     FileMtime,
 }
@@ -30,11 +63,33 @@ impl DateSource {
     pub fn as_str(self) -> &'static str {
         match self {
             DateSource::ExifDateTimeOriginal => "EXIF DateTimeOriginal",
+            DateSource::ExifDateTimeDigitized => "EXIF DateTimeDigitized (CreateDate)",
+            DateSource::XmpPhotoshopDateCreated => "XMP photoshop:DateCreated",
+            DateSource::XmpCreateDate => "XMP xmp:CreateDate",
+            DateSource::XmpExifDateTimeOriginal => "XMP exif:DateTimeOriginal",
+            DateSource::ExifModifyDate => "EXIF ModifyDate (IFD0 DateTime)",
             DateSource::QuickTimeCreationDate => "QuickTime com.apple.quicktime.creationdate",
             DateSource::QuickTimeMvhd => "QuickTime mvhd creation time (UTC)",
+            DateSource::QuickTimeTkhd => "QuickTime tkhd creation time (UTC)",
+            DateSource::QuickTimeMdhd => "QuickTime mdhd creation time (UTC)",
             DateSource::GroupPrimary => "the photo it belongs with",
+            DateSource::PhotosLibrary => "the iPhone's Photos library (Photos.sqlite)",
+            DateSource::FileName => "date in the file name (fallback)",
             DateSource::FileMtime => "file modification time (fallback)",
         }
+    }
+
+    /// Whether the value is a fallback rather than metadata written at capture.
+    pub fn is_fallback(self) -> bool {
+        matches!(self, DateSource::FileName | DateSource::FileMtime)
+    }
+
+    /// Whether the value was a UTC instant, made local with an assumed zone.
+    pub fn is_utc(self) -> bool {
+        matches!(
+            self,
+            DateSource::QuickTimeMvhd | DateSource::QuickTimeTkhd | DateSource::QuickTimeMdhd
+        )
     }
 }
 
@@ -48,6 +103,22 @@ pub enum OffsetSource {
     Assumed,
     /// Not known: the time is local with an unknown offset.
     Unknown,
+    /// Inferred from the GPS date and time (UTC) in the same file.
+    Gps,
+    /// Taken from the group's primary (a Live Photo movie localised with its still's offset).
+    Group,
+}
+
+impl OffsetSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OffsetSource::Recorded => "recorded in the file",
+            OffsetSource::Assumed => "assumed (--timezone or this machine's zone)",
+            OffsetSource::Unknown => "unknown",
+            OffsetSource::Gps => "inferred from GPS time",
+            OffsetSource::Group => "from the photo it belongs with",
+        }
+    }
 }
 
 /// A capture time as the photographer's clock showed it.
@@ -101,6 +172,40 @@ impl CaptureTime {
             source,
         }
     }
+
+    /// The UTC instant, when the offset is known.
+    pub fn utc(&self) -> Option<NaiveDateTime> {
+        Some(self.local - Duration::seconds(i64::from(self.offset_seconds?)))
+    }
+
+    /// Re-expresses a time that was UTC in the file (`mvhd`/`tkhd`/`mdhd`,
+    /// made local with an *assumed* zone) in another offset, marking the
+    /// offset as coming from the group. Any other capture time is returned
+    /// unchanged: a recorded local time is never shifted.
+    pub fn relocalize(&self, offset_seconds: i32) -> CaptureTime {
+        if !(self.source.is_utc() && self.offset_source == OffsetSource::Assumed) {
+            return *self;
+        }
+        let (Some(utc), true) = (self.utc(), offset_seconds.abs() <= 14 * 3600) else {
+            return *self;
+        };
+        CaptureTime {
+            local: utc + Duration::seconds(i64::from(offset_seconds)),
+            offset_seconds: Some(offset_seconds),
+            offset_source: OffsetSource::Group,
+            source: self.source,
+        }
+    }
+}
+
+/// Localises a group member (a Live Photo movie whose only date is UTC) with
+/// the primary's offset, when the primary's offset is real (recorded or
+/// GPS-inferred, not assumed). Anything else is returned unchanged.
+pub fn localize_for_group(primary: &CaptureTime, member: &CaptureTime) -> CaptureTime {
+    match (primary.offset_seconds, primary.offset_source) {
+        (Some(off), OffsetSource::Recorded | OffsetSource::Gps) => member.relocalize(off),
+        _ => *member,
+    }
 }
 
 pub fn format_offset(seconds: i32) -> String {
@@ -123,11 +228,12 @@ pub struct MediaInfo {
     pub capture: Option<CaptureTime>,
     /// Apple's ContentIdentifier (Live Photo pairing), when present.
     pub content_identifier: Option<String>,
-    /// Metadata that could not be read, in words.
+    /// Metadata that could not be read or was rejected, in words.
     pub problems: Vec<String>,
 }
 
-/// Reads the capture time (and pairing identifiers) of one file.
+/// Reads the capture time (and pairing identifier) of one file. Reads only
+/// metadata segments/boxes, never whole files; never panics on bad input.
 pub fn read_media_info<R: Read + Seek>(r: &mut R, kind: Kind, opts: &DateOptions) -> MediaInfo {
     let mut info = MediaInfo {
         capture: None,
@@ -135,285 +241,293 @@ pub fn read_media_info<R: Read + Seek>(r: &mut R, kind: Kind, opts: &DateOptions
         problems: Vec::new(),
     };
     match kind {
-        Kind::QuickTime | Kind::Mp4 => read_quicktime(r, opts, &mut info),
+        Kind::QuickTime | Kind::Mp4 => {
+            let m = bmff::read_movie(r);
+            movie_capture(&m, opts, &mut info);
+        }
         Kind::Aae => {}
-        _ => read_exif(r, &mut info),
+        _ => {
+            let m = read_still(r, kind);
+            still_capture(m, &mut info);
+        }
     }
     info
 }
 
-fn read_exif<R: Read + Seek>(r: &mut R, info: &mut MediaInfo) {
-    use exif::{In, Tag, Value};
-    if r.seek(SeekFrom::Start(0)).is_err() {
-        return;
+/// Applies the still rule chain to the metadata found in a still.
+pub fn still_capture(m: StillMeta, info: &mut MediaInfo) {
+    let e = &m.exif;
+    info.problems.extend(m.problems.iter().cloned());
+    info.content_identifier = e.content_identifier.clone();
+    let exif_rules = [
+        (
+            DateSource::ExifDateTimeOriginal,
+            &e.date_time_original,
+            &e.subsec_original,
+            &e.offset_original,
+        ),
+        (
+            DateSource::ExifDateTimeDigitized,
+            &e.date_time_digitized,
+            &e.subsec_digitized,
+            &e.offset_digitized,
+        ),
+    ];
+    let mut found = None;
+    for (source, value, subsec, offset) in exif_rules {
+        if let Some(c) = exif_value(source, value, subsec, offset, &mut info.problems) {
+            found = Some(c);
+            break;
+        }
     }
-    let mut buf = std::io::BufReader::new(r);
-    let ex = match exif::Reader::new().read_from_container(&mut buf) {
-        Ok(e) => e,
-        Err(e) => {
-            info.problems.push(format!("EXIF: {e}"));
-            return;
+    if found.is_none() {
+        if let Some(packet) = &m.xmp {
+            for (name, value) in xmp::date_properties(packet) {
+                let source = match name {
+                    "photoshop:DateCreated" => DateSource::XmpPhotoshopDateCreated,
+                    "xmp:CreateDate" => DateSource::XmpCreateDate,
+                    _ => DateSource::XmpExifDateTimeOriginal,
+                };
+                match parse_loose(&value) {
+                    Some((local, off)) => {
+                        found = Some(with_offset(local, off, source));
+                        break;
+                    }
+                    None => info
+                        .problems
+                        .push(format!("XMP {name} {value:?} is not a usable date")),
+                }
+            }
         }
-    };
-    let ascii = |tag: Tag| -> Option<String> {
-        let f = ex.get_field(tag, In::PRIMARY)?;
-        match &f.value {
-            Value::Ascii(v) => v
-                .first()
-                .map(|s| String::from_utf8_lossy(s).trim().to_string()),
-            _ => None,
+    }
+    if found.is_none() {
+        found = exif_value(
+            DateSource::ExifModifyDate,
+            &e.modify_date,
+            &e.subsec,
+            &e.offset_time,
+            &mut info.problems,
+        );
+    }
+    if let Some(c) = found.as_mut() {
+        if c.offset_seconds.is_none() {
+            if let Some(off) = gps_offset(c.local, e.gps_date.as_deref(), e.gps_time) {
+                c.offset_seconds = Some(off);
+                c.offset_source = OffsetSource::Gps;
+            }
         }
-    };
-    if let Some(s) = ascii(Tag::DateTimeOriginal) {
-        if let Some(local) = parse_exif_datetime(&s) {
-            let offset = ascii(Tag::OffsetTimeOriginal).and_then(|o| parse_offset(&o));
-            info.capture = Some(CaptureTime {
-                local,
-                offset_seconds: offset,
-                offset_source: if offset.is_some() {
-                    OffsetSource::Recorded
+    }
+    info.capture = found;
+}
+
+fn with_offset(local: NaiveDateTime, off: Option<i32>, source: DateSource) -> CaptureTime {
+    CaptureTime {
+        local,
+        offset_seconds: off,
+        offset_source: if off.is_some() {
+            OffsetSource::Recorded
+        } else {
+            OffsetSource::Unknown
+        },
+        source,
+    }
+}
+
+/// One EXIF date tag with its sub-seconds and offset tags; bogus values are
+/// noted and give `None`. Non-standard `2024-04-22T14:38:09GMT+2` forms are
+/// accepted too.
+fn exif_value(
+    source: DateSource,
+    value: &Option<String>,
+    subsec: &Option<String>,
+    offset: &Option<String>,
+    problems: &mut Vec<String>,
+) -> Option<CaptureTime> {
+    let v = value.as_deref()?;
+    let (mut local, inline_off) = match parse_exif_datetime(v) {
+        Some(d) => (d, None),
+        None => match parse_loose(v) {
+            Some(x) => x,
+            None => {
+                let shown = if v.is_empty() {
+                    "empty".to_string()
                 } else {
-                    OffsetSource::Unknown
-                },
-                source: DateSource::ExifDateTimeOriginal,
-            });
+                    format!("{v:?}")
+                };
+                problems.push(format!("{} is {shown}: not a usable date", source.as_str()));
+                return None;
+            }
+        },
+    };
+    if let Some(ns) = subsec.as_deref().and_then(parse_subsec) {
+        if local.nanosecond() == 0 {
+            local = local.with_nanosecond(ns).unwrap_or(local);
         }
     }
+    let off = offset.as_deref().and_then(parse_offset).or(inline_off);
+    Some(with_offset(local, off, source))
 }
 
-/// `YYYY:MM:DD HH:MM:SS`; bogus values (zero dates, epochs, before 1900) are `None`.
-pub fn parse_exif_datetime(s: &str) -> Option<NaiveDateTime> {
-    let s = s.trim_matches(char::from(0)).trim();
-    let d = NaiveDateTime::parse_from_str(s.get(..19)?, "%Y:%m:%d %H:%M:%S").ok()?;
-    plausible(d).then_some(d)
-}
-
-fn plausible(d: NaiveDateTime) -> bool {
-    d.year() >= 1900
-        && d != DateTime::UNIX_EPOCH.naive_utc()
-        && d.and_utc().timestamp() < Utc::now().timestamp() + 86_400
-}
-
-/// `+02:00` / `-0530` / `Z` → seconds east of UTC.
-pub fn parse_offset(s: &str) -> Option<i32> {
-    let s = s.trim_matches(char::from(0)).trim();
-    if s == "Z" {
-        return Some(0);
-    }
-    let (sign, rest) = match s.as_bytes().first()? {
-        b'+' => (1, &s[1..]),
-        b'-' => (-1, &s[1..]),
-        _ => return None,
-    };
-    let digits: String = rest.chars().filter(|c| c.is_ascii_digit()).collect();
-    if digits.len() != 4 {
+/// The offset implied by GPS date+time (UTC) against a local time: rounded to
+/// 15 minutes, within ±14 h. `None` when GPS date or time is missing or
+/// malformed (a GPS date without time must not be read as midnight UTC).
+pub fn gps_offset(
+    local: NaiveDateTime,
+    gps_date: Option<&str>,
+    gps_secs: Option<f64>,
+) -> Option<i32> {
+    let date = gps_date?.trim_matches(|c: char| c == '\0' || c.is_whitespace());
+    // Exactly YYYY:MM:DD (some writers use '-'); anything longer is malformed.
+    if date.len() != 10 {
         return None;
     }
-    let h: i32 = digits[..2].parse().ok()?;
-    let m: i32 = digits[2..].parse().ok()?;
-    (h <= 14 && m < 60).then_some(sign * (h * 3600 + m * 60))
+    let d = NaiveDate::parse_from_str(date, "%Y:%m:%d")
+        .or_else(|_| NaiveDate::parse_from_str(date, "%Y-%m-%d"))
+        .ok()?;
+    let secs = gps_secs?;
+    if !(0.0..86_401.0).contains(&secs) {
+        return None;
+    }
+    let utc = d.and_hms_opt(0, 0, 0)? + Duration::milliseconds((secs * 1000.0).round() as i64);
+    if !plausible(utc) {
+        return None;
+    }
+    let diff = (local - utc).num_seconds();
+    let quarter = 15 * 60;
+    let rounded = ((diff as f64) / quarter as f64).round() as i64 * quarter;
+    (rounded.abs() <= 14 * 3600).then_some(rounded as i32)
 }
 
-// --- QuickTime / ISO-BMFF -------------------------------------------------
-// Written by hand: no maintained crate reads the `keys`/`ilst` metadata and
-// `mvhd` while seeking past `mdat` without reading the whole (multi-GiB) file.
-
-const MAX_META_BOX: u64 = 16 << 20;
-
-fn read_quicktime<R: Read + Seek>(r: &mut R, opts: &DateOptions, info: &mut MediaInfo) {
-    let end = match r.seek(SeekFrom::End(0)) {
-        Ok(e) => e,
-        Err(_) => return,
-    };
-    let moov = match find_box(r, 0, end, b"moov") {
-        Some(b) => b,
-        None => {
-            info.problems.push("QuickTime: no moov box".into());
-            return;
-        }
-    };
-    if moov.1 > MAX_META_BOX * 4 {
-        info.problems.push("QuickTime: moov box too large".into());
-        return;
-    }
-    let mut data = vec![0u8; moov.1 as usize];
-    if r.seek(SeekFrom::Start(moov.0)).is_err() || r.read_exact(&mut data).is_err() {
-        info.problems.push("QuickTime: moov box truncated".into());
-        return;
-    }
-    let keys = quicktime_keys(&data);
-    for (k, v) in &keys {
-        if k == "com.apple.quicktime.content.identifier" {
-            info.content_identifier = Some(v.clone());
-        }
-    }
-    if let Some((_, v)) = keys
-        .iter()
-        .find(|(k, _)| k == "com.apple.quicktime.creationdate")
-    {
-        if let Ok(d) = DateTime::parse_from_str(v.trim(), "%Y-%m-%dT%H:%M:%S%z") {
-            if plausible(d.naive_local()) {
-                info.capture = Some(CaptureTime {
-                    local: d.naive_local(),
-                    offset_seconds: Some(d.offset().local_minus_utc()),
-                    offset_source: OffsetSource::Recorded,
-                    source: DateSource::QuickTimeCreationDate,
-                });
+/// Applies the movie rule chain.
+fn movie_capture(m: &bmff::MovieMeta, opts: &DateOptions, info: &mut MediaInfo) {
+    info.problems.extend(m.problems.iter().cloned());
+    info.content_identifier = m
+        .key("com.apple.quicktime.content.identifier")
+        .map(|s| s.trim().to_string());
+    if let Some(v) = m.key("com.apple.quicktime.creationdate") {
+        match parse_loose(v) {
+            Some((local, off)) => {
+                info.capture = Some(with_offset(local, off, DateSource::QuickTimeCreationDate));
                 return;
             }
+            None => info
+                .problems
+                .push(format!("QuickTime creationdate {v:?} is not a usable date")),
         }
     }
-    if let Some(secs) = mvhd_creation(&data) {
+    let candidates = m
+        .mvhd
+        .map(|s| (DateSource::QuickTimeMvhd, s))
+        .into_iter()
+        .chain(m.tkhd.iter().map(|&s| (DateSource::QuickTimeTkhd, s)))
+        .chain(m.mdhd.iter().map(|&s| (DateSource::QuickTimeMdhd, s)));
+    for (source, secs) in candidates {
+        // Seconds since 1904-01-01 UTC; 0 means "not set".
         let unix = secs as i64 - 2_082_844_800;
-        if let Some(utc) = DateTime::<Utc>::from_timestamp(unix, 0) {
-            if secs != 0 && plausible(utc.naive_utc()) {
-                let (local, off) = match opts.timezone {
-                    Some(tz) => {
-                        let d = utc.with_timezone(&tz);
-                        (d.naive_local(), tz.local_minus_utc())
-                    }
-                    None => {
-                        let d = utc.with_timezone(&Local);
-                        (d.naive_local(), d.offset().local_minus_utc())
-                    }
-                };
-                info.capture = Some(CaptureTime {
-                    local,
-                    offset_seconds: Some(off),
-                    offset_source: OffsetSource::Assumed,
-                    source: DateSource::QuickTimeMvhd,
-                });
+        let Some(utc) = DateTime::<Utc>::from_timestamp(unix, 0) else {
+            continue;
+        };
+        if secs == 0 || !plausible(utc.naive_utc()) {
+            if secs != 0 {
+                info.problems.push(format!(
+                    "{} {} is not a usable date",
+                    source.as_str(),
+                    utc.naive_utc()
+                ));
             }
+            continue;
         }
+        let (off, offset_source) = match (m.sony_tz_minutes, opts.timezone) {
+            (Some(min), _) if i32::from(min).abs() <= 14 * 60 => {
+                (i32::from(min) * 60, OffsetSource::Recorded)
+            }
+            (_, Some(tz)) => (tz.local_minus_utc(), OffsetSource::Assumed),
+            _ => (
+                utc.with_timezone(&Local).offset().local_minus_utc(),
+                OffsetSource::Assumed,
+            ),
+        };
+        info.capture = Some(CaptureTime {
+            local: utc.naive_utc() + Duration::seconds(i64::from(off)),
+            offset_seconds: Some(off),
+            offset_source,
+            source,
+        });
+        return;
     }
 }
 
-/// Finds a top-level box by type between `start` and `end`: (payload offset, payload length).
-fn find_box<R: Read + Seek>(
-    r: &mut R,
-    mut pos: u64,
-    end: u64,
-    want: &[u8; 4],
-) -> Option<(u64, u64)> {
-    while pos + 8 <= end {
-        r.seek(SeekFrom::Start(pos)).ok()?;
-        let mut h = [0u8; 16];
-        r.read_exact(&mut h[..8]).ok()?;
-        let size32 = u32::from_be_bytes(h[0..4].try_into().ok()?) as u64;
-        let (size, header) = match size32 {
-            1 => {
-                r.read_exact(&mut h[8..16]).ok()?;
-                (u64::from_be_bytes(h[8..16].try_into().ok()?), 16)
+/// A date and time in a file name, for files without metadata dates:
+/// `Screenshot 2019-05-21 at 10.45.52.png`, `telegram_2020-01-30_09-57-18.jpg`,
+/// `IMG_20190512_171353.jpg`, `VID-20200101-WA0001`-style names are not
+/// matched (no time). The offset is unknown.
+pub fn date_from_name(name: &str) -> Option<CaptureTime> {
+    let b = name.as_bytes();
+    let digit = |i: usize| b.get(i).is_some_and(|c| c.is_ascii_digit());
+    let num = |i: usize, n: usize| -> Option<u32> { name.get(i..i + n)?.parse().ok() };
+    for start in 0..b.len() {
+        if !digit(start) || (start > 0 && digit(start - 1)) {
+            continue;
+        }
+        let mut p = start;
+        let Some(year) = num(p, 4) else { continue };
+        if !(1990..=2100).contains(&year) || !(0..4).all(|k| digit(p + k)) {
+            continue;
+        }
+        p += 4;
+        let mut parts = [0u32; 5];
+        let mut ok = true;
+        for (k, part) in parts.iter_mut().enumerate() {
+            // Separators: none, or one of -_.: ; before the hour also " at " / "T" / " ".
+            if k == 2 {
+                let rest = &name[p..];
+                let skip = [" at ", "_at_", "T", "_", "-", " ", "."]
+                    .iter()
+                    .find(|s| rest.starts_with(**s))
+                    .map_or(0, |s| s.len());
+                p += skip;
+            } else if b.get(p).is_some_and(|c| b"-_.:".contains(c)) {
+                p += 1;
             }
-            0 => (end - pos, 8),
-            s => (s, 8),
+            if !(digit(p) && digit(p + 1)) {
+                ok = false;
+                break;
+            }
+            *part = num(p, 2).unwrap_or(99);
+            p += 2;
+        }
+        if !ok {
+            continue;
+        }
+        let [mo, d, h, mi, s] = parts;
+        let Some(dt) =
+            NaiveDate::from_ymd_opt(year as i32, mo, d).and_then(|d| d.and_hms_opt(h, mi, s))
+        else {
+            continue;
         };
-        if size < header || pos.checked_add(size)? > end {
-            return None;
+        if plausible(dt) {
+            return Some(CaptureTime {
+                local: dt,
+                offset_seconds: None,
+                offset_source: OffsetSource::Unknown,
+                source: DateSource::FileName,
+            });
         }
-        if &h[4..8] == want {
-            return Some((pos + header, size - header));
-        }
-        pos += size;
     }
     None
 }
 
-/// Child boxes of an in-memory box payload: (type, payload).
-fn children(data: &[u8]) -> Vec<([u8; 4], &[u8])> {
-    let mut out = Vec::new();
-    let mut pos = 0usize;
-    while pos + 8 <= data.len() {
-        let size = u32::from_be_bytes(data[pos..pos + 4].try_into().unwrap_or([0; 4])) as usize;
-        let ty: [u8; 4] = data[pos + 4..pos + 8].try_into().unwrap_or([0; 4]);
-        let (size, header) = if size == 1 && pos + 16 <= data.len() {
-            (
-                u64::from_be_bytes(data[pos + 8..pos + 16].try_into().unwrap_or([0; 8])) as usize,
-                16,
-            )
-        } else if size == 0 {
-            (data.len() - pos, 8)
-        } else {
-            (size, 8)
-        };
-        if size < header || pos + size > data.len() {
-            break;
-        }
-        out.push((ty, &data[pos + header..pos + size]));
-        pos += size;
-    }
-    out
-}
-
-fn mvhd_creation(moov: &[u8]) -> Option<u64> {
-    let (_, p) = children(moov).into_iter().find(|(t, _)| t == b"mvhd")?;
-    match *p.first()? {
-        0 => Some(u32::from_be_bytes(p.get(4..8)?.try_into().ok()?) as u64),
-        1 => Some(u64::from_be_bytes(p.get(4..12)?.try_into().ok()?)),
-        _ => None,
-    }
-}
-
-/// The QuickTime `meta` → `keys` + `ilst` string values, from `moov/meta` or `moov/udta/meta`.
-fn quicktime_keys(moov: &[u8]) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut metas: Vec<&[u8]> = Vec::new();
-    for (t, p) in children(moov) {
-        if &t == b"meta" {
-            metas.push(p);
-        } else if &t == b"udta" {
-            metas.extend(
-                children(p)
-                    .into_iter()
-                    .filter(|(t, _)| t == b"meta")
-                    .map(|(_, p)| p),
-            );
-        }
-    }
-    for meta in metas {
-        // QuickTime `meta` has no version/flags; ISO `meta` has 4 bytes of them.
-        let kids = {
-            let k = children(meta);
-            if k.iter().any(|(t, _)| t == b"hdlr" || t == b"keys") {
-                k
-            } else {
-                children(meta.get(4..).unwrap_or(&[]))
-            }
-        };
-        let keys: Vec<String> = kids
-            .iter()
-            .find(|(t, _)| t == b"keys")
-            .map(|(_, p)| {
-                let mut names = Vec::new();
-                let mut pos = 8usize;
-                while pos + 8 <= p.len() {
-                    let sz =
-                        u32::from_be_bytes(p[pos..pos + 4].try_into().unwrap_or([0; 4])) as usize;
-                    if sz < 8 || pos + sz > p.len() {
-                        break;
-                    }
-                    names.push(String::from_utf8_lossy(&p[pos + 8..pos + sz]).into_owned());
-                    pos += sz;
-                }
-                names
-            })
-            .unwrap_or_default();
-        if let Some((_, ilst)) = kids.iter().find(|(t, _)| t == b"ilst") {
-            for (t, item) in children(ilst) {
-                let idx = u32::from_be_bytes(t) as usize;
-                let Some(name) = idx.checked_sub(1).and_then(|i| keys.get(i)) else {
-                    continue;
-                };
-                if let Some((_, d)) = children(item).into_iter().find(|(t, _)| t == b"data") {
-                    if d.len() >= 8 && u32::from_be_bytes(d[0..4].try_into().unwrap_or([0; 4])) == 1
-                    {
-                        out.push((name.clone(), String::from_utf8_lossy(&d[8..]).into_owned()));
-                    }
-                }
-            }
-        }
-    }
-    out
+/// The capture time the archive uses for one file on its own: its metadata
+/// date, else a date in its name, else its own time (mtime or birth time),
+/// each marked with its source.
+pub fn capture_or_fallback(
+    info: &MediaInfo,
+    file_name: &str,
+    file_time: Option<SystemTime>,
+) -> CaptureTime {
+    info.capture
+        .or_else(|| date_from_name(file_name))
+        .unwrap_or_else(|| fallback_capture(file_time))
 }
 
 /// The file's own time as a capture time, marked as a fallback.
@@ -423,22 +537,467 @@ pub fn fallback_capture(mtime: Option<SystemTime>) -> CaptureTime {
 
 #[cfg(test)]
 mod tests {
+    use super::super::bmff::tests::{bx, keys_meta, mvhd};
+    use super::super::container::tests::jpeg_with;
+    use super::super::exif_read::tests::{apple_makernote, ascii_val, rationals, TiffBuilder};
     use super::*;
+    use std::io::Cursor;
 
-    #[test]
-    fn exif_datetimes_parse_and_bogus_ones_do_not() {
-        assert!(parse_exif_datetime("2019:06:09 12:57:32").is_some());
-        assert!(parse_exif_datetime("0000:00:00 00:00:00").is_none());
-        assert!(parse_exif_datetime("1970:01:01 00:00:00").is_none());
-        assert!(parse_exif_datetime("    :  :     :  :  ").is_none());
-        assert!(parse_exif_datetime("1965:03:01 10:00:00").is_some());
+    fn dt(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").unwrap()
+    }
+
+    fn jpeg_info(t: TiffBuilder, xmp: Option<&str>) -> MediaInfo {
+        let f = jpeg_with(&t.build(), xmp.map(str::as_bytes), &[0xFF, 0xDA, 0, 2]);
+        read_media_info(&mut Cursor::new(f), Kind::Jpeg, &DateOptions::default())
+    }
+
+    fn movie_info(moov: Vec<u8>, tz: Option<i32>) -> MediaInfo {
+        let f = [
+            bx(b"ftyp", b"qt  \0\0\0\0"),
+            bx(b"mdat", &[0; 64]),
+            bx(b"moov", &moov),
+        ]
+        .concat();
+        let opts = DateOptions {
+            timezone: tz.and_then(FixedOffset::east_opt),
+        };
+        read_media_info(&mut Cursor::new(f), Kind::QuickTime, &opts)
+    }
+
+    fn qt_secs(s: &str) -> u32 {
+        (dt(s).and_utc().timestamp() + 2_082_844_800) as u32
     }
 
     #[test]
-    fn offsets_parse() {
-        assert_eq!(parse_offset("+02:00"), Some(7200));
-        assert_eq!(parse_offset("-05:30"), Some(-19800));
-        assert_eq!(parse_offset("Z"), Some(0));
-        assert_eq!(parse_offset("+99:00"), None);
+    fn date_time_original_with_subseconds_and_offset_comes_first() {
+        let t = TiffBuilder::new()
+            .ifd0(0x0132, ascii_val("2020:05:15 10:00:00"))
+            .exif(0x9003, ascii_val("2019:06:09 12:57:32"))
+            .exif(0x9291, ascii_val("45"))
+            .exif(0x9011, ascii_val("+02:00"))
+            .exif(0x9004, ascii_val("2019:06:09 12:57:40"));
+        let c = jpeg_info(t, Some(r#"<d xmp:CreateDate="2001-01-01T00:00:00"/>"#))
+            .capture
+            .unwrap();
+        assert_eq!(c.local, dt("2019-06-09T12:57:32.45"));
+        assert_eq!(
+            (c.offset_seconds, c.offset_source),
+            (Some(7200), OffsetSource::Recorded)
+        );
+        assert_eq!(c.source, DateSource::ExifDateTimeOriginal);
+        assert_eq!(c.display(), "2019-06-09T12:57:32+02:00");
+    }
+
+    #[test]
+    fn a_bogus_original_falls_through_to_digitized_with_its_offset() {
+        let t = TiffBuilder::new()
+            .exif(0x9003, ascii_val("0000:00:00 00:00:00"))
+            .exif(0x9011, ascii_val("+09:00"))
+            .exif(0x9004, ascii_val("2011:07:19 11:36:38"))
+            .exif(0x9012, ascii_val("-03:00"));
+        let i = jpeg_info(t, None);
+        let c = i.capture.unwrap();
+        assert_eq!(
+            (c.source, c.local),
+            (DateSource::ExifDateTimeDigitized, dt("2011-07-19T11:36:38"))
+        );
+        assert_eq!(c.offset_seconds, Some(-3 * 3600));
+        assert!(
+            i.problems.iter().any(|p| p.contains("DateTimeOriginal")),
+            "{:?}",
+            i.problems
+        );
+    }
+
+    #[test]
+    fn empty_exif_dates_fall_through_to_xmp_in_its_order() {
+        let t = TiffBuilder::new()
+            .ifd0(0x0132, ascii_val("2020:05:15 10:00:00"))
+            .exif(0x9003, ascii_val(""))
+            .exif(0x9004, ascii_val("    :  :     :  :  "));
+        let xmp = r#"<d xmp:CreateDate="2001-01-01T00:00:00" photoshop:DateCreated="2022-01-10T15:15:44.31"/>"#;
+        let c = jpeg_info(t, Some(xmp)).capture.unwrap();
+        assert_eq!(c.source, DateSource::XmpPhotoshopDateCreated);
+        assert_eq!(c.local, dt("2022-01-10T15:15:44.31"));
+        assert_eq!(c.offset_source, OffsetSource::Unknown);
+    }
+
+    #[test]
+    fn xmp_create_date_with_a_nonstandard_zone_is_read() {
+        let t = TiffBuilder::new().ifd0(0x0132, ascii_val("2024-04-22T14:38:09GMT+2"));
+        let c = jpeg_info(
+            t,
+            Some("<xmp:CreateDate>2024:04:22 14:38:09.526GMT+02:00</xmp:CreateDate>"),
+        )
+        .capture
+        .unwrap();
+        assert_eq!(
+            (c.source, c.offset_seconds),
+            (DateSource::XmpCreateDate, Some(7200))
+        );
+        assert_eq!(c.folder(), "2024/04");
+    }
+
+    #[test]
+    fn modify_date_is_used_only_when_nothing_else_is_there() {
+        let t = TiffBuilder::new()
+            .ifd0(0x0132, ascii_val("2018:12:05 13:32:01"))
+            .exif(0x9010, ascii_val("-05:00"));
+        let c = jpeg_info(t, None).capture.unwrap();
+        assert_eq!(
+            (c.source, c.local),
+            (DateSource::ExifModifyDate, dt("2018-12-05T13:32:01"))
+        );
+        assert_eq!(c.offset_seconds, Some(-18000));
+    }
+
+    #[test]
+    fn dates_in_the_future_or_before_1900_fall_through_but_1965_is_fine() {
+        let t = TiffBuilder::new()
+            .exif(0x9003, ascii_val("2999:01:01 00:00:00"))
+            .exif(0x9004, ascii_val("1899:01:01 00:00:00"))
+            .ifd0(0x0132, ascii_val("1965:03:01 10:00:00"));
+        let c = jpeg_info(t, None).capture.unwrap();
+        assert_eq!(
+            (c.source, c.local),
+            (DateSource::ExifModifyDate, dt("1965-03-01T10:00:00"))
+        );
+    }
+
+    #[test]
+    fn no_date_at_all_gives_no_capture_and_the_fallbacks_decide() {
+        let i = jpeg_info(TiffBuilder::new().ifd0(0x010f, ascii_val("Canon")), None);
+        assert!(i.capture.is_none());
+        let mtime = UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000);
+        let by_name = capture_or_fallback(&i, "Screenshot 2019-05-21 at 10.45.52.png", Some(mtime));
+        assert_eq!(
+            (by_name.source, by_name.local),
+            (DateSource::FileName, dt("2019-05-21T10:45:52"))
+        );
+        let by_time = capture_or_fallback(&i, "no-exif.jpg", Some(mtime));
+        assert_eq!(by_time.source, DateSource::FileMtime);
+        assert!(by_time.source.is_fallback());
+        assert_eq!(by_time.to_system_time(), mtime);
+    }
+
+    fn gps(t: TiffBuilder, date: &str, h: u32, m: u32, s100: u32) -> TiffBuilder {
+        t.gps(0x001d, ascii_val(date))
+            .gps(0x0007, rationals(&[(h, 1), (m, 1), (s100, 100)]))
+    }
+
+    #[test]
+    fn a_missing_offset_is_inferred_from_gps_time() {
+        let t = gps(
+            TiffBuilder::new().exif(0x9003, ascii_val("2019:06:09 12:57:32")),
+            "2019:06:09",
+            10,
+            57,
+            2945,
+        );
+        let c = jpeg_info(t, None).capture.unwrap();
+        assert_eq!(
+            (c.offset_seconds, c.offset_source),
+            (Some(7200), OffsetSource::Gps)
+        );
+        // UTC on the next calendar day, fix 11 s stale: -07:00.
+        let t = gps(
+            TiffBuilder::new().exif(0x9003, ascii_val("2018:04:10 18:28:03")),
+            "2018:04:11",
+            1,
+            27,
+            5200,
+        );
+        let c = jpeg_info(t, None).capture.unwrap();
+        assert_eq!(c.offset_seconds, Some(-7 * 3600));
+        assert_eq!(c.folder(), "2018/04");
+        // Half-hour zones survive the rounding (India, +05:30, fix 33 s stale).
+        let t = gps(
+            TiffBuilder::new().exif(0x9003, ascii_val("2020:01:01 17:30:00")),
+            "2020:01:01",
+            11,
+            59,
+            2700,
+        );
+        assert_eq!(
+            jpeg_info(t, None).capture.unwrap().offset_seconds,
+            Some(5 * 3600 + 1800)
+        );
+    }
+
+    #[test]
+    fn gps_is_not_used_when_implausible_or_incomplete_or_an_offset_is_recorded() {
+        let base = || TiffBuilder::new().exif(0x9003, ascii_val("2021:04:10 11:44:00"));
+        // Stale by three days: beyond ±14 h.
+        let c = jpeg_info(gps(base(), "2021:04:07", 10, 44, 0), None)
+            .capture
+            .unwrap();
+        assert_eq!(
+            (c.offset_seconds, c.offset_source),
+            (None, OffsetSource::Unknown)
+        );
+        // GPS date without GPS time.
+        let c = jpeg_info(base().gps(0x001d, ascii_val("2021:04:10")), None)
+            .capture
+            .unwrap();
+        assert_eq!(c.offset_seconds, None);
+        // Malformed GPS date ("YYYY:MM:DD HH:MM:SS").
+        let c = jpeg_info(gps(base(), "2021:04:10 11:44:00", 11, 44, 0), None)
+            .capture
+            .unwrap();
+        assert_eq!(c.offset_seconds, None);
+        // A recorded offset wins over GPS.
+        let t = gps(
+            base().exif(0x9011, ascii_val("+01:00")),
+            "2021:04:10",
+            8,
+            44,
+            0,
+        );
+        let c = jpeg_info(t, None).capture.unwrap();
+        assert_eq!(
+            (c.offset_seconds, c.offset_source),
+            (Some(3600), OffsetSource::Recorded)
+        );
+    }
+
+    #[test]
+    fn new_years_eve_is_filed_by_local_time_not_utc() {
+        let t = TiffBuilder::new()
+            .exif(0x9003, ascii_val("2019:12:31 23:30:00"))
+            .exif(0x9011, ascii_val("-05:00"));
+        let c = jpeg_info(t, None).capture.unwrap();
+        assert_eq!(c.folder(), "2019/12");
+        assert_eq!(c.utc(), Some(dt("2020-01-01T04:30:00")));
+    }
+
+    #[test]
+    fn apple_content_identifier_comes_from_the_makernote() {
+        let t = TiffBuilder::new()
+            .exif(0x9003, ascii_val("2021:04:10 11:44:00"))
+            .exif(0x927c, (7, apple_makernote("ID-1")));
+        assert_eq!(
+            jpeg_info(t, None).content_identifier.as_deref(),
+            Some("ID-1")
+        );
+    }
+
+    #[test]
+    fn quicktime_creationdate_wins_over_mvhd() {
+        let moov = [
+            mvhd(qt_secs("2015-12-12T08:59:26")),
+            keys_meta(&[
+                (
+                    "com.apple.quicktime.creationdate",
+                    "2015-01-19T12:45:11-0800",
+                ),
+                ("com.apple.quicktime.content.identifier", "ABC-123"),
+            ]),
+        ]
+        .concat();
+        let i = movie_info(moov, None);
+        let c = i.capture.unwrap();
+        assert_eq!(
+            (c.source, c.local),
+            (DateSource::QuickTimeCreationDate, dt("2015-01-19T12:45:11"))
+        );
+        assert_eq!(
+            (c.offset_seconds, c.offset_source),
+            (Some(-8 * 3600), OffsetSource::Recorded)
+        );
+        assert_eq!(c.folder(), "2015/01");
+        assert_eq!(i.content_identifier.as_deref(), Some("ABC-123"));
+    }
+
+    #[test]
+    fn keys_in_udta_meta_are_read_too() {
+        let moov = bx(
+            b"udta",
+            &keys_meta(&[(
+                "com.apple.quicktime.creationdate",
+                "2019-07-24T11:25:40+0300",
+            )]),
+        );
+        assert_eq!(
+            movie_info(moov, None).capture.unwrap().offset_seconds,
+            Some(3 * 3600)
+        );
+    }
+
+    #[test]
+    fn mvhd_is_utc_made_local_with_the_given_zone() {
+        let i = movie_info(mvhd(qt_secs("2023-09-22T16:35:02")), Some(7200));
+        let c = i.capture.unwrap();
+        assert_eq!(
+            (c.source, c.local),
+            (DateSource::QuickTimeMvhd, dt("2023-09-22T18:35:02"))
+        );
+        assert_eq!(
+            (c.offset_seconds, c.offset_source),
+            (Some(7200), OffsetSource::Assumed)
+        );
+    }
+
+    #[test]
+    fn a_zero_or_epoch_mvhd_falls_through_to_tkhd_then_mdhd() {
+        let tkhd = |secs: u32| {
+            bx(
+                b"tkhd",
+                &[&[0u8, 0, 0, 0][..], &secs.to_be_bytes(), &[0; 80]].concat(),
+            )
+        };
+        let mdhd = |secs: u32| {
+            bx(
+                b"mdia",
+                &bx(
+                    b"mdhd",
+                    &[&[0u8, 0, 0, 0][..], &secs.to_be_bytes(), &[0; 16]].concat(),
+                ),
+            )
+        };
+        let moov = [
+            mvhd(0),
+            bx(
+                b"trak",
+                &[
+                    tkhd(qt_secs("1970-01-01T00:00:00")),
+                    mdhd(qt_secs("2020-02-02T10:00:00")),
+                ]
+                .concat(),
+            ),
+        ]
+        .concat();
+        let c = movie_info(moov, Some(0)).capture.unwrap();
+        assert_eq!(
+            (c.source, c.local),
+            (DateSource::QuickTimeMdhd, dt("2020-02-02T10:00:00"))
+        );
+        let none = movie_info([mvhd(0), bx(b"trak", &tkhd(0))].concat(), None);
+        assert!(none.capture.is_none());
+    }
+
+    #[test]
+    fn sony_recorded_zone_localises_mvhd() {
+        let mut mtdt = 1u16.to_be_bytes().to_vec();
+        mtdt.extend_from_slice(&[0, 12, 0, 0, 0, 0x0b, 0xd5, 0xc4, 0, 0, 0, 60]);
+        let uuid = [
+            &[
+                0x55, 0x53, 0x4d, 0x54, 0x21, 0xd2, 0x4f, 0xce, 0xbb, 0x88, 0x69, 0x5c, 0xfa, 0xc9,
+                0xc7, 0x40,
+            ][..],
+            &bx(b"MTDT", &mtdt),
+        ]
+        .concat();
+        let moov = [mvhd(qt_secs("2026-04-26T09:25:15")), bx(b"uuid", &uuid)].concat();
+        let c = movie_info(moov, Some(-5 * 3600)).capture.unwrap();
+        assert_eq!(
+            (c.local, c.offset_seconds),
+            (dt("2026-04-26T10:25:15"), Some(3600))
+        );
+        assert_eq!(c.offset_source, OffsetSource::Recorded);
+    }
+
+    #[test]
+    fn a_live_photo_movie_with_only_mvhd_takes_its_stills_offset() {
+        let movie = movie_info(mvhd(qt_secs("2023-07-12T11:17:12")), Some(-4 * 3600))
+            .capture
+            .unwrap();
+        let still = CaptureTime {
+            local: dt("2023-07-12T12:17:10"),
+            offset_seconds: Some(3600),
+            offset_source: OffsetSource::Recorded,
+            source: DateSource::ExifDateTimeOriginal,
+        };
+        let c = localize_for_group(&still, &movie);
+        assert_eq!(
+            (c.local, c.offset_seconds),
+            (dt("2023-07-12T12:17:12"), Some(3600))
+        );
+        assert_eq!(
+            (c.offset_source, c.source),
+            (OffsetSource::Group, DateSource::QuickTimeMvhd)
+        );
+        // A still whose offset is unknown or assumed changes nothing.
+        let vague = CaptureTime {
+            offset_seconds: None,
+            offset_source: OffsetSource::Unknown,
+            ..still
+        };
+        assert_eq!(localize_for_group(&vague, &movie), movie);
+        // A recorded local time is never shifted.
+        assert_eq!(still.relocalize(-3600), still);
+    }
+
+    #[test]
+    fn canon_cr3_dates_come_from_the_cmt_blocks() {
+        let cmt2 = TiffBuilder::new()
+            .ifd0(0x9003, ascii_val("2025:09:06 20:24:47"))
+            .ifd0(0x9011, ascii_val("-08:00"))
+            .build();
+        let mut uuid = vec![
+            0x85, 0xc0, 0xb6, 0x87, 0x82, 0x0f, 0x11, 0xe0, 0x81, 0x11, 0xf4, 0xce, 0x46, 0x2b,
+            0x6a, 0x48,
+        ];
+        uuid.extend(bx(
+            b"CMT1",
+            &TiffBuilder::new()
+                .ifd0(0x0132, ascii_val("2025:09:07 04:24:47"))
+                .build(),
+        ));
+        uuid.extend(bx(b"CMT2", &cmt2));
+        let moov = [bx(b"uuid", &uuid), mvhd(qt_secs("2025-09-07T04:24:47"))].concat();
+        let f = [bx(b"ftyp", b"crx \0\0\0\x01crx isom"), bx(b"moov", &moov)].concat();
+        let c = read_media_info(&mut Cursor::new(f), Kind::Raw, &DateOptions::default())
+            .capture
+            .unwrap();
+        assert_eq!(
+            (c.source, c.local),
+            (DateSource::ExifDateTimeOriginal, dt("2025-09-06T20:24:47"))
+        );
+        assert_eq!(
+            (c.offset_seconds, c.folder()),
+            (Some(-8 * 3600), "2025/09".to_string())
+        );
+    }
+
+    #[test]
+    fn dates_in_file_names() {
+        for (name, want) in [
+            (
+                "Screenshot 2019-05-21 at 10.45.52.png",
+                "2019-05-21T10:45:52",
+            ),
+            ("telegram_2020-01-30_09-57-18.jpg", "2020-01-30T09:57:18"),
+            ("IMG_20190512_171353.jpg", "2019-05-12T17:13:53"),
+            ("PXL_20231006_205351123.jpg", "2023-10-06T20:53:51"),
+            ("2021-04-10 11.44.00.heic", "2021-04-10T11:44:00"),
+        ] {
+            let c = date_from_name(name).unwrap_or_else(|| panic!("{name}"));
+            assert_eq!(
+                (c.local, c.source),
+                (dt(want), DateSource::FileName),
+                "{name}"
+            );
+        }
+        for name in [
+            "IMG_0001.JPG",
+            "no-exif.jpg",
+            "12345678901234.jpg",
+            "2019-13-45 10.00.00.jpg",
+            "ééé2019",
+        ] {
+            assert!(date_from_name(name).is_none(), "{name}");
+        }
+    }
+
+    #[test]
+    fn aae_sidecars_have_no_date_of_their_own() {
+        let f = b"<?xml version=\"1.0\"?><plist><dict><key>adjustmentTimestamp</key><date>2019-06-09T10:59:22Z</date></dict></plist>";
+        let i = read_media_info(
+            &mut Cursor::new(f.to_vec()),
+            Kind::Aae,
+            &DateOptions::default(),
+        );
+        assert!(i.capture.is_none());
     }
 }

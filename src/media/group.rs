@@ -23,6 +23,9 @@ pub enum Role {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Group {
     pub members: Vec<(usize, Role)>,
+    /// A sidecar or edited render whose original is not in the list: it
+    /// stands alone, is filed by its own date, and should be reported.
+    pub orphan: bool,
 }
 
 impl Group {
@@ -31,6 +34,8 @@ impl Group {
     }
 }
 
+/// Extensions of files that are sidecars of the still with the same stem.
+const SIDECAR_EXT: &[&str] = &["aae", "xmp"];
 const STILL_EXT: &[&str] = &[
     "heic", "heif", "hif", "jpg", "jpeg", "png", "gif", "webp", "tif", "tiff", "dng", "cr2", "cr3",
     "nef", "arw", "raf", "orf", "rw2",
@@ -96,6 +101,7 @@ pub fn group_by_name(items: &[(&str, &str)]) -> Vec<Group> {
             // Orphans: each is filed by its own date.
             groups.extend(idxs.iter().map(|&i| Group {
                 members: vec![(i, Role::Primary)],
+                orphan: true,
             }));
             continue;
         };
@@ -106,7 +112,7 @@ pub fn group_by_name(items: &[(&str, &str)]) -> Vec<Group> {
                 continue;
             }
             let role = match (prefix, ext.as_str()) {
-                (_, "aae") => Role::Sidecar,
+                (_, e) if SIDECAR_EXT.contains(&e) => Role::Sidecar,
                 (Some('E'), _) => Role::EditedRender,
                 (Some(_), _) => Role::Sidecar,
                 (None, e) if VIDEO_EXT.contains(&e) && primary_is_still => Role::LivePhotoMovie,
@@ -114,15 +120,121 @@ pub fn group_by_name(items: &[(&str, &str)]) -> Vec<Group> {
                 _ => {
                     groups.push(Group {
                         members: vec![(*i, Role::Primary)],
+                        orphan: false,
                     });
                     continue;
                 }
             };
             members.push((*i, role));
         }
-        groups.push(Group { members });
+        groups.push(Group {
+            members,
+            orphan: false,
+        });
     }
     groups
+}
+
+fn is_still_name(name: &str) -> bool {
+    STILL_EXT.contains(&split_name(name).1.as_str())
+}
+
+fn is_video_name(name: &str) -> bool {
+    VIDEO_EXT.contains(&split_name(name).1.as_str())
+}
+
+/// Refines name-based groups with Apple's ContentIdentifier, once the files'
+/// metadata has been read. `ids[i]` is item `i`'s identifier (the still's
+/// MakerNote tag 0x11, the movie's `com.apple.quicktime.content.identifier`).
+///
+/// - A Live Photo movie paired by name whose identifier differs from its
+///   still's (both present) is split off into a group of its own (it is not
+///   that still's motion part, whatever its name says).
+/// - A movie standing as the primary of its own group whose identifier equals
+///   that of a still that has no Live Photo movie yet is moved into the
+///   still's group as its `LivePhotoMovie`, with its own sidecars/renders
+///   following it; this pairs stills and movies whose names differ (any
+///   source folder).
+/// - Members without an identifier keep their name-based pairing.
+///
+/// Every index still appears in exactly one group; group order is kept
+/// (a merged movie group disappears, a split-off movie is appended).
+pub fn refine_by_content_id(
+    items: &[(&str, &str)],
+    groups: Vec<Group>,
+    ids: &[Option<&str>],
+) -> Vec<Group> {
+    let id = |i: usize| {
+        ids.get(i)
+            .copied()
+            .flatten()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    };
+    let mut groups = groups;
+    let mut split_off = Vec::new();
+    for g in groups.iter_mut() {
+        let primary = g.primary();
+        let Some(pid) = id(primary) else { continue };
+        g.members.retain(|&(i, role)| {
+            let breaks = role == Role::LivePhotoMovie && id(i).is_some_and(|mid| mid != pid);
+            if breaks {
+                split_off.push(Group {
+                    members: vec![(i, Role::Primary)],
+                    orphan: false,
+                });
+            }
+            !breaks
+        });
+    }
+    groups.extend(split_off);
+
+    // Stills that could take a movie, by identifier.
+    let mut still_by_id: BTreeMap<&str, usize> = BTreeMap::new();
+    for (gi, g) in groups.iter().enumerate() {
+        let p = g.primary();
+        let has_movie = g.members.iter().any(|&(_, r)| r == Role::LivePhotoMovie);
+        if let (Some(pid), true, false) = (id(p), is_still_name(items[p].1), has_movie) {
+            still_by_id.entry(pid).or_insert(gi);
+        }
+    }
+    let mut merge: Vec<(usize, usize)> = Vec::new(); // (movie group, still group)
+    for (gi, g) in groups.iter().enumerate() {
+        let p = g.primary();
+        if !is_video_name(items[p].1) {
+            continue;
+        }
+        if let Some(target) = id(p).and_then(|mid| still_by_id.remove(mid)) {
+            if target != gi {
+                merge.push((gi, target));
+            }
+        }
+    }
+    let mut taken = vec![false; groups.len()];
+    for &(from, to) in &merge {
+        let moved: Vec<(usize, Role)> = groups[from]
+            .members
+            .iter()
+            .map(|&(i, r)| {
+                (
+                    i,
+                    if r == Role::Primary {
+                        Role::LivePhotoMovie
+                    } else {
+                        r
+                    },
+                )
+            })
+            .collect();
+        groups[to].members.extend(moved);
+        taken[from] = true;
+    }
+    groups
+        .into_iter()
+        .zip(taken)
+        .filter(|(_, t)| !t)
+        .map(|(g, _)| g)
+        .collect()
 }
 
 #[cfg(test)]
@@ -178,5 +290,88 @@ mod tests {
         let g = roles(&[("a", "IMG_0004.DNG"), ("a", "IMG_0004.JPG")]);
         assert_eq!(g[0][0].0, "IMG_0004.JPG");
         assert_eq!(g[0][1], ("IMG_0004.DNG".to_string(), Role::Companion));
+    }
+
+    fn names(items: &[(&str, &str)], groups: &[Group]) -> Vec<Vec<(String, Role)>> {
+        groups
+            .iter()
+            .map(|g| {
+                g.members
+                    .iter()
+                    .map(|&(i, r)| (items[i].1.to_string(), r))
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn orphans_are_flagged_and_lone_items_are_not() {
+        let items = [("a", "IMG_O0009.AAE"), ("a", "IMG_0010.MOV")];
+        let g = group_by_name(&items);
+        let aae = g.iter().find(|g| g.primary() == 0).unwrap();
+        let mov = g.iter().find(|g| g.primary() == 1).unwrap();
+        assert!(aae.orphan);
+        assert!(!mov.orphan);
+    }
+
+    #[test]
+    fn content_identifier_pairs_a_still_and_movie_with_different_names() {
+        let items = [
+            ("a", "IMG_0001.HEIC"),
+            ("b", "IMG_0001_HEVC.MOV"),
+            ("b", "IMG_0001_HEVC.AAE"),
+            ("a", "other.MOV"),
+        ];
+        let g = group_by_name(&items);
+        assert_eq!(g.len(), 3);
+        let ids = [Some("ABC"), Some("ABC"), None, Some("XYZ")];
+        let r = refine_by_content_id(&items, g, &ids);
+        let n = names(&items, &r);
+        assert_eq!(r.len(), 2, "{n:?}");
+        let still = n.iter().find(|g| g[0].0 == "IMG_0001.HEIC").unwrap();
+        assert!(still.contains(&("IMG_0001_HEVC.MOV".to_string(), Role::LivePhotoMovie)));
+        assert!(still.contains(&("IMG_0001_HEVC.AAE".to_string(), Role::Sidecar)));
+        let mut all: Vec<usize> = r
+            .iter()
+            .flat_map(|g| g.members.iter().map(|m| m.0))
+            .collect();
+        all.sort();
+        assert_eq!(all, vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn a_differing_content_identifier_breaks_a_name_pairing() {
+        let items = [("a", "IMG_0002.JPG"), ("a", "IMG_0002.MOV")];
+        let r = refine_by_content_id(&items, group_by_name(&items), &[Some("A"), Some("B")]);
+        assert_eq!(r.len(), 2);
+        assert!(r
+            .iter()
+            .all(|g| g.members.len() == 1 && g.members[0].1 == Role::Primary && !g.orphan));
+    }
+
+    #[test]
+    fn a_missing_content_identifier_keeps_the_name_pairing() {
+        let items = [("a", "live.HEIC"), ("a", "live.mov")];
+        for ids in [[Some("A"), None], [None, Some("B")], [None, None]] {
+            let r = refine_by_content_id(&items, group_by_name(&items), &ids);
+            assert_eq!(
+                names(&items, &r),
+                vec![vec![
+                    ("live.HEIC".to_string(), Role::Primary),
+                    ("live.mov".to_string(), Role::LivePhotoMovie)
+                ]]
+            );
+        }
+    }
+
+    #[test]
+    fn a_still_takes_at_most_one_movie_by_identifier() {
+        let items = [("a", "A.HEIC"), ("a", "B.MOV"), ("a", "C.MOV")];
+        let r = refine_by_content_id(
+            &items,
+            group_by_name(&items),
+            &[Some("X"), Some("X"), Some("X")],
+        );
+        assert_eq!(r.len(), 2);
     }
 }

@@ -78,19 +78,18 @@ pub fn sniff(head: &[u8], ext: Option<&str>) -> Option<Kind> {
         return Some(Kind::Tiff);
     }
     if head.len() >= 12 && &head[4..8] == b"ftyp" {
-        let brand = &head[8..12];
-        return match brand {
-            b"heic" | b"heix" | b"hevc" | b"hevx" | b"mif1" | b"msf1" | b"heim" | b"heis" => {
-                Some(Kind::Heif)
-            }
-            b"crx " => Some(Kind::Raw),
-            b"qt  " => Some(Kind::QuickTime),
-            _ => Some(if ext.as_deref() == Some("mov") {
-                Kind::QuickTime
-            } else {
-                Kind::Mp4
-            }),
-        };
+        // The major brand decides; an unknown major brand is resolved by the
+        // compatible brands that fit in `head`. Unknown brands are not guessed.
+        let size = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let end = size.clamp(12, head.len());
+        let compatible = head.get(16..end).unwrap_or(&[]).chunks_exact(4);
+        let kind = std::iter::once(&head[8..12])
+            .chain(compatible)
+            .find_map(brand_kind)?;
+        return Some(match (kind, ext.as_deref()) {
+            (Kind::Mp4, Some("mov")) => Kind::QuickTime,
+            (k, _) => k,
+        });
     }
     // QuickTime movies without `ftyp` (Live Photo movies pulled over AFC can start so).
     if head.len() >= 8 && matches!(&head[4..8], b"wide" | b"mdat" | b"moov" | b"free" | b"skip") {
@@ -100,6 +99,20 @@ pub fn sniff(head: &[u8], ext: Option<&str>) -> Option<Kind> {
         return Some(Kind::Aae);
     }
     None
+}
+
+/// The kind an ISO-BMFF brand stands for.
+fn brand_kind(brand: &[u8]) -> Option<Kind> {
+    Some(match brand {
+        b"heic" | b"heix" | b"hevc" | b"hevx" | b"heim" | b"heis" | b"mif1" | b"msf1" | b"avif"
+        | b"avis" => Kind::Heif,
+        b"crx " => Kind::Raw,
+        b"qt  " => Kind::QuickTime,
+        b"isom" | b"iso2" | b"iso3" | b"iso4" | b"iso5" | b"iso6" | b"mp41" | b"mp42" | b"avc1"
+        | b"3gp4" | b"3gp5" | b"3gp6" | b"3gp7" | b"3g2a" | b"M4V " | b"M4VH" | b"M4VP"
+        | b"XAVC" | b"MSNV" | b"mmp4" => Kind::Mp4,
+        _ => return None,
+    })
 }
 
 fn looks_like_plist(head: &[u8]) -> bool {
@@ -136,6 +149,59 @@ mod tests {
             sniff(b"\0\0\0\x08wide\0\0\0\0mdat", Some("MOV")),
             Some(Kind::QuickTime)
         );
+    }
+
+    #[test]
+    fn mp4_brands_are_mp4_and_the_extension_only_breaks_ties() {
+        for brand in [b"isom", b"mp41", b"mp42", b"avc1", b"3gp4", b"XAVC"] {
+            let mut h = b"\0\0\0\x14ftyp".to_vec();
+            h.extend_from_slice(brand);
+            h.extend_from_slice(b"\0\0\0\0");
+            assert_eq!(sniff(&h, Some("mp4")), Some(Kind::Mp4), "{brand:?}");
+        }
+        assert_eq!(
+            sniff(b"\0\0\0\x14ftypisom\0\0\0\0", Some("MOV")),
+            Some(Kind::QuickTime)
+        );
+        assert_eq!(
+            sniff(b"\0\0\0\x18ftypcrx \0\0\0\x01crx isom", Some("CR3")),
+            Some(Kind::Raw)
+        );
+    }
+
+    #[test]
+    fn an_unknown_major_brand_is_resolved_by_compatible_brands_or_not_at_all() {
+        assert_eq!(
+            sniff(b"\0\0\0\x18ftypzzzz\0\0\0\0mif1heic", Some("hif")),
+            Some(Kind::Heif)
+        );
+        assert_eq!(sniff(b"\0\0\0\x14ftypzzzz\0\0\0\0yyyy", Some("mp4")), None);
+    }
+
+    #[test]
+    fn quicktime_without_ftyp_is_a_video() {
+        assert_eq!(
+            sniff(b"\0\0\0\x08wide\0\0\0\0mdat", None),
+            Some(Kind::QuickTime)
+        );
+        assert_eq!(
+            sniff(b"\0\0\x10\0mdat....", Some("MOV")),
+            Some(Kind::QuickTime)
+        );
+        assert_eq!(
+            sniff(b"\0\0\x10\0moov\0\0\0\x6cmvhd", None),
+            Some(Kind::QuickTime)
+        );
+    }
+
+    #[test]
+    fn every_still_container_is_recognised() {
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n\0\0", None), Some(Kind::Png));
+        assert_eq!(sniff(b"GIF89a\x01\0", None), Some(Kind::Gif));
+        assert_eq!(sniff(b"RIFF\x10\0\0\0WEBPVP8X", None), Some(Kind::Webp));
+        assert_eq!(sniff(b"II*\0\x08\0\0\0", Some("DNG")), Some(Kind::Tiff));
+        assert_eq!(sniff(b"MM\0*\0\0\0\x08", None), Some(Kind::Tiff));
+        assert_eq!(sniff(b"bplist00\xd1\x01", Some("aae")), Some(Kind::Aae));
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! a modification time, that can be opened for reading. A folder (an ifuse
 //! mount, a copied DCIM, an SD card) or the iPhone over AFC.
 
+pub mod device;
 pub mod folder;
+pub mod library;
 
 use std::io::{Read, Seek};
 use std::path::PathBuf;
@@ -80,4 +82,14 @@ pub trait Source: Send + Sync {
     fn scan(&self) -> Result<Scan, SourceError>;
     /// Opens an item for reading.
     fn open(&self, item: &SourceItem) -> Result<Box<dyn ReadSeek>, SourceError>;
+    /// A capture time the source knows for an item whose file carries none
+    /// (the phone's Photos library).
+    fn capture_hint(&self, _item: &SourceItem) -> Option<crate::media::CaptureTime> {
+        None
+    }
+    /// What the source's own catalogue says beyond its files (the phone's
+    /// library: cloud-only originals, Recently Deleted…), after a scan.
+    fn library_report(&self) -> Option<library::LibraryReport> {
+        None
+    }
 }

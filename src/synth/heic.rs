@@ -52,13 +52,22 @@ pub fn heic(spec: &StillSpec) -> Vec<u8> {
     let mut m = Mix::new(spec.seed);
     let mut seed_bytes = m.next().to_be_bytes().to_vec();
     seed_bytes.extend_from_slice(&m.next().to_be_bytes());
+    let natural =
+        ftyp.len() + 8 + seed_bytes.len() + 8 + image.len() + exif.as_ref().map_or(0, |e| e.len());
+    let probe_meta = meta(props, image.len(), exif.as_ref().map(|e| e.len()), 0).len();
+    // size_target: the same free box grows with seed noise (decoders skip `free`).
+    if let Some(target) = spec.size_target.and_then(|t| usize::try_from(t).ok()) {
+        let now = natural + probe_meta;
+        if target >= now + 16 && target - now <= u32::MAX as usize / 2 {
+            seed_bytes.extend_from_slice(&super::noise(spec.seed, target - now));
+        }
+    }
     let mut free = Vec::new();
     put_box(&mut free, b"free", &seed_bytes);
 
     // iloc offsets are fixed-width, so the meta box's size does not depend on them:
     // build it once to learn where mdat's payload lands, then for real.
-    let probe = meta(props, image.len(), exif.as_ref().map(|e| e.len()), 0);
-    let data_at = (ftyp.len() + probe.len() + free.len() + 8) as u32;
+    let data_at = (ftyp.len() + probe_meta + free.len() + 8) as u32;
     let meta_box = meta(props, image.len(), exif.as_ref().map(|e| e.len()), data_at);
 
     let exif_len = exif.as_ref().map_or(0, |e| e.len());

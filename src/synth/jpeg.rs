@@ -32,7 +32,44 @@ fn try_jpeg(spec: &StillSpec) -> Result<Vec<u8>, SynthError> {
     JpegEncoder::new_with_quality(&mut encoded, 85)
         .encode(&pixels, w, h, ExtendedColorType::Rgb8)
         .map_err(|e| SynthError::Image(e.to_string()))?;
-    Ok(with_exif(encoded, spec))
+    Ok(padded(with_exif(encoded, spec), spec))
+}
+
+/// Largest APPn payload: the 16-bit length counts itself.
+const MAX_SEGMENT_PAYLOAD: usize = 65533;
+
+/// Grows the JPEG to `spec.size_target` with APP15 segments of noise, right
+/// after SOI (decoders skip APPn segments they do not know).
+fn padded(jpeg: Vec<u8>, spec: &StillSpec) -> Vec<u8> {
+    let Some(target) = spec.size_target else {
+        return jpeg;
+    };
+    let Ok(target) = usize::try_from(target) else {
+        return jpeg;
+    };
+    if jpeg.len() < 2 || target < jpeg.len() + 16 {
+        return jpeg;
+    }
+    let mut rest = target - jpeg.len();
+    let filler = super::noise(spec.seed, rest);
+    let mut out = Vec::with_capacity(target);
+    out.extend_from_slice(&jpeg[..2]);
+    let mut at = 0;
+    while rest > 0 {
+        // Each segment is 4 header bytes + payload; never leave a remainder under 4.
+        let mut seg = rest.min(MAX_SEGMENT_PAYLOAD + 4);
+        if rest - seg > 0 && rest - seg < 4 {
+            seg -= 4;
+        }
+        let payload = seg - 4;
+        out.extend_from_slice(&[0xFF, 0xEF]);
+        out.extend_from_slice(&((payload + 2) as u16).to_be_bytes());
+        out.extend_from_slice(&filler[at..at + payload]);
+        at += payload;
+        rest -= seg;
+    }
+    out.extend_from_slice(&jpeg[2..]);
+    out
 }
 
 /// Inserts an APP1 Exif segment after SOI when the spec has metadata.

@@ -64,8 +64,13 @@ pub struct StillSpec {
     pub gps_utc: Option<DateTime<Utc>>,
     /// Apple MakerNote tag 0x11 (ContentIdentifier / MediaGroupUUID): Live Photo pairing.
     pub content_identifier: Option<String>,
-    /// EXIF ImageUniqueID: when set, makes otherwise equal HEIC files differ.
+    /// EXIF ImageUniqueID.
     pub unique_id: Option<String>,
+    /// Total file size wanted (for benchmarks with realistic photo sizes):
+    /// filled with seed-derived bytes in APP15 segments (JPEG) or a `free`
+    /// box (HEIC), which decoders skip. Exact when at least the natural size
+    /// + 16 bytes; smaller targets are ignored.
+    pub size_target: Option<u64>,
 }
 
 impl StillSpec {
@@ -86,6 +91,7 @@ impl StillSpec {
             gps_utc: None,
             content_identifier: None,
             unique_id: None,
+            size_target: None,
         }
     }
 
@@ -231,6 +237,37 @@ impl AaeSpec {
             format_version: "1.5".into(),
         }
     }
+}
+
+/// A deterministic UUID-shaped identifier (`8-4-4-4-12` uppercase hex, version
+/// 4 and variant bits set) for `seed`: ContentIdentifiers for Live Photo pairs.
+pub fn uuid_from_seed(seed: u64) -> String {
+    let mut m = Mix::new(seed ^ 0xC0DE_1D00_0000_0000);
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&m.next().to_be_bytes());
+    b[8..].copy_from_slice(&m.next().to_be_bytes());
+    b[6] = (b[6] & 0x0F) | 0x40;
+    b[8] = (b[8] & 0x3F) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02X}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// `n` seed-derived bytes: filler that does not compress or dedupe away.
+pub(crate) fn noise(seed: u64, n: usize) -> Vec<u8> {
+    let mut m = Mix::new(seed ^ 0xF111_E400_0000_0000);
+    let mut out = Vec::with_capacity(n + 8);
+    while out.len() < n {
+        out.extend_from_slice(&m.next().to_le_bytes());
+    }
+    out.truncate(n);
+    out
 }
 
 /// Small deterministic PRNG (splitmix64): synthetic content must not depend on

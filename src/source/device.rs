@@ -1,0 +1,1130 @@
+//! The iPhone as a source: usbmuxd → lockdownd (TLS, pairing) → AFC, through
+//! the `idevice` crate.
+//!
+//! What is listed: every original under `DCIM/` (`NNNAPPLE` and `YYYYMM__`
+//! folders) with Live Photo movies and `.AAE` sidecars; originals synced from
+//! other devices under `PhotoData/CPLAssets/` (filed under the name Photos
+//! recorded for them); with `--edited`, the edited renders under
+//! `PhotoData/Mutations/…/Adjustments/FullSizeRender.*`, named `IMG_E####`
+//! next to their original. `PhotoData/Photos.sqlite` is copied (once; a
+//! no-change run reuses the copy) and read as a checklist.
+//!
+//! camroll sends the phone no write and no delete, ever: the only AFC
+//! operations used are ReadDir, GetFileInfo, FileRefOpen (read-only),
+//! FileRefRead, FileRefSeek and FileRefClose.
+//!
+//! Transfers: reads of 4 MiB, one AFC connection per parallel reader (every
+//! handle closed after its file, so only a few are open at once); a dropped
+//! connection (unplug, idle timeout) is re-established and the read resumes
+//! at the same offset once the same phone (same UDID) is back.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::net::ToSocketAddrs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use idevice::afc::opcode::{AfcFopenMode, AfcOpcode};
+use idevice::afc::AfcClient;
+use idevice::lockdown::LockdownClient;
+use idevice::pairing_file::PairingFile;
+use idevice::provider::UsbmuxdProvider;
+use idevice::usbmuxd::{UsbmuxdAddr, UsbmuxdConnection, UsbmuxdDevice};
+use idevice::{IdeviceError, IdeviceService};
+use serde::Serialize;
+use thiserror::Error;
+
+use super::library::{self, Library, LibraryReport};
+use super::{ReadSeek, Scan, Skipped, Source, SourceError, SourceItem};
+use crate::media::CaptureTime;
+
+/// Bytes asked for per AFC read: large requests keep the link busy (a 35 MB/s
+/// link moves 4 MiB in ~120 ms, so per-request latency costs ~1%).
+const READ_CHUNK: u64 = 4 << 20;
+const LABEL: &str = "camroll";
+
+#[derive(Debug, Error)]
+pub enum DeviceError {
+    #[error("cannot reach usbmuxd at {addr}: {error}. Connect the iPhone with a cable; on Linux, make sure usbmuxd is installed and running (sudo systemctl start usbmuxd)")]
+    NoUsbmuxd { addr: String, error: String },
+    #[error("{0:?} is not a usbmuxd address: use UNIX:/path/to/socket or host:port")]
+    BadAddress(String),
+    #[error("no iPhone is connected. Connect it with a cable, unlock it and tap Trust; on Linux, make sure usbmuxd is running")]
+    NoDevice,
+    #[error("several iPhones are connected:\n{0}\nChoose one with --from device:<UDID or name>")]
+    Several(String),
+    #[error("no connected iPhone matches {wanted:?}. Connected:\n{list}")]
+    NotFound { wanted: String, list: String },
+    #[error("{name} did not trust this computer within {secs} s. Unlock the iPhone, tap Trust on the \"Trust This Computer?\" prompt, and run again")]
+    NotTrusted { name: String, secs: u64 },
+    #[error("{name} stayed locked for {secs} s. Unlock the iPhone and run again")]
+    Locked { name: String, secs: u64 },
+    #[error("{name}: {what}: {error}")]
+    Protocol {
+        name: String,
+        what: &'static str,
+        error: String,
+    },
+}
+
+/// How to reach and use the phone.
+#[derive(Debug, Clone)]
+pub struct DeviceOptions {
+    /// usbmuxd address (`UNIX:/path` or `host:port`); default: `USBMUXD_SOCKET_ADDRESS`, then the platform's.
+    pub usbmux: Option<String>,
+    /// `UDID` or device name; `None` = the only connected phone.
+    pub select: Option<String>,
+    /// How long to wait for Trust, unlock or a re-plugged phone.
+    pub wait: Duration,
+    /// Also export edited renders.
+    pub edited: bool,
+    /// AFC connections for listing.
+    pub connections: usize,
+    /// Where copies of Photos.sqlite are kept between runs.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for DeviceOptions {
+    fn default() -> Self {
+        DeviceOptions {
+            usbmux: None,
+            select: None,
+            wait: Duration::from_secs(180),
+            edited: false,
+            connections: 8,
+            cache_dir: None,
+        }
+    }
+}
+
+/// A connected phone, as `camroll devices` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhoneInfo {
+    pub udid: String,
+    pub name: String,
+    pub model: String,
+    pub ios: String,
+    pub connection: String,
+    pub trusted: bool,
+    /// `None` when it cannot be told (not trusted yet).
+    pub locked: Option<bool>,
+}
+
+impl PhoneInfo {
+    fn line(&self) -> String {
+        format!(
+            "  {}  {} ({}, iOS {})",
+            self.udid, self.name, self.model, self.ios
+        )
+    }
+}
+
+/// Resolves the usbmuxd address: `--usbmux`, then `USBMUXD_SOCKET_ADDRESS`
+/// (libimobiledevice's convention: `UNIX:/path` or `host:port`), then the platform default.
+pub fn usbmux_addr(explicit: Option<&str>) -> Result<UsbmuxdAddr, DeviceError> {
+    let value = explicit
+        .map(str::to_string)
+        .or_else(|| std::env::var("USBMUXD_SOCKET_ADDRESS").ok());
+    let Some(v) = value.filter(|v| !v.is_empty()) else {
+        #[cfg(unix)]
+        return Ok(UsbmuxdAddr::UnixSocket(
+            UsbmuxdAddr::SOCKET_FILE.to_string(),
+        ));
+        #[cfg(not(unix))]
+        return Ok(UsbmuxdAddr::TcpSocket(
+            ([127, 0, 0, 1], UsbmuxdAddr::DEFAULT_PORT).into(),
+        ));
+    };
+    #[cfg(unix)]
+    {
+        if let Some(path) = v.strip_prefix("UNIX:") {
+            return Ok(UsbmuxdAddr::UnixSocket(path.to_string()));
+        }
+        if v.starts_with('/') {
+            return Ok(UsbmuxdAddr::UnixSocket(v));
+        }
+    }
+    // host:port, resolved (so `localhost:27015` works too).
+    v.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .map(UsbmuxdAddr::TcpSocket)
+        .ok_or(DeviceError::BadAddress(v))
+}
+
+fn addr_text(a: &UsbmuxdAddr) -> String {
+    match a {
+        #[cfg(unix)]
+        UsbmuxdAddr::UnixSocket(p) => format!("UNIX:{p}"),
+        UsbmuxdAddr::TcpSocket(s) => s.to_string(),
+    }
+}
+
+fn runtime() -> io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+}
+
+async fn mux(addr: &UsbmuxdAddr) -> Result<UsbmuxdConnection, DeviceError> {
+    addr.connect(1)
+        .await
+        .map_err(|source| DeviceError::NoUsbmuxd {
+            addr: addr_text(addr),
+            error: chain(&source),
+        })
+}
+
+/// The connected phones, with name, model, iOS version, trust and lock state.
+pub fn list_devices(addr: &UsbmuxdAddr) -> Result<Vec<PhoneInfo>, DeviceError> {
+    let rt = runtime().map_err(|e| DeviceError::NoUsbmuxd {
+        addr: addr_text(addr),
+        error: e.to_string(),
+    })?;
+    rt.block_on(async {
+        let devices =
+            mux(addr)
+                .await?
+                .get_devices()
+                .await
+                .map_err(|source| DeviceError::NoUsbmuxd {
+                    addr: addr_text(addr),
+                    error: chain(&source),
+                })?;
+        let mut out = Vec::new();
+        for d in devices {
+            out.push(describe(addr, &d).await);
+        }
+        Ok(out)
+    })
+}
+
+async fn describe(addr: &UsbmuxdAddr, d: &UsbmuxdDevice) -> PhoneInfo {
+    let provider = d.to_provider(addr.clone(), LABEL);
+    let mut info = PhoneInfo {
+        udid: d.udid.clone(),
+        name: String::new(),
+        model: String::new(),
+        ios: String::new(),
+        connection: match &d.connection_type {
+            idevice::usbmuxd::Connection::Usb => "USB".into(),
+            idevice::usbmuxd::Connection::Network(ip) => format!("network ({ip})"),
+            idevice::usbmuxd::Connection::Unknown(s) => s.clone(),
+        },
+        trusted: false,
+        locked: None,
+    };
+    if let Ok(mut lockdown) = LockdownClient::connect(&provider).await {
+        // Before a session lockdownd answers these basic keys.
+        for (key, slot) in [
+            ("DeviceName", &mut info.name),
+            ("ProductType", &mut info.model),
+            ("ProductVersion", &mut info.ios),
+        ] {
+            if let Ok(v) = lockdown.get_value(Some(key), None).await {
+                if let Some(s) = v.as_string() {
+                    *slot = s.to_string();
+                }
+            }
+        }
+        if let Ok(v) = lockdown.get_value(Some("PasswordProtected"), None).await {
+            info.locked = v.as_boolean();
+        }
+    }
+    if let Ok(mut m) = mux(addr).await {
+        info.trusted = m.get_pair_record(&d.udid).await.is_ok();
+    }
+    if info.name.is_empty() {
+        info.name = "iPhone".into();
+    }
+    info
+}
+
+/// State shared by the source and its open readers.
+struct Shared {
+    rt: tokio::runtime::Runtime,
+    addr: UsbmuxdAddr,
+    udid: String,
+    device_id: AtomicU32,
+    name: String,
+    pairing: PairingFile,
+    /// Idle AFC connections, reused by readers.
+    pool: Mutex<Vec<AfcClient>>,
+    wait: Duration,
+    /// Set when the phone left and did not come back in time: fail fast after that.
+    gone: AtomicBool,
+    /// One reconnect at a time; others wait for its outcome.
+    reconnecting: Mutex<()>,
+}
+
+impl Shared {
+    fn provider(&self) -> UsbmuxdProvider {
+        let id = self.device_id.load(Ordering::Relaxed);
+        UsbmuxdProvider {
+            addr: self.addr.clone(),
+            tag: id,
+            udid: self.udid.clone(),
+            device_id: id,
+            label: LABEL.into(),
+        }
+    }
+
+    /// A new AFC connection: lockdown session (TLS), StartService, TLS on the service.
+    async fn connect_afc(&self) -> Result<AfcClient, IdeviceError> {
+        let provider = self.provider();
+        let mut lockdown = LockdownClient::connect(&provider).await?;
+        lockdown.start_session(&self.pairing).await?;
+        let (port, ssl) = lockdown.start_service("com.apple.afc").await?;
+        let mut idevice = idevice::provider::IdeviceProvider::connect(&provider, port).await?;
+        if ssl {
+            idevice.start_session(&self.pairing, false).await?;
+        }
+        Ok(AfcClient::new(idevice))
+    }
+
+    fn take(&self) -> Result<AfcClient, IdeviceError> {
+        if let Some(c) = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+            return Ok(c);
+        }
+        self.rt.block_on(self.connect_afc())
+    }
+
+    fn give(&self, c: AfcClient) {
+        self.pool.lock().unwrap_or_else(|e| e.into_inner()).push(c);
+    }
+
+    /// After a transport error: waits (bounded) for the same phone to be back,
+    /// then returns a fresh connection.
+    fn reconnect(&self) -> Result<AfcClient, io::Error> {
+        let _one = self.reconnecting.lock().unwrap_or_else(|e| e.into_inner());
+        if self.gone.load(Ordering::Relaxed) {
+            return Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                format!("{} is disconnected", self.name),
+            ));
+        }
+        // Connections in the pool share the fate of the one that failed.
+        self.pool.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        if let Ok(c) = self.rt.block_on(self.connect_afc()) {
+            return Ok(c);
+        }
+        eprintln!(
+            "camroll: {} disconnected. Plug it back in (waiting up to {} s)…",
+            self.name,
+            self.wait.as_secs()
+        );
+        let deadline = Instant::now() + self.wait;
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(500));
+            let found = self.rt.block_on(async {
+                let mut m = self.addr.connect(1).await.ok()?;
+                let devices = m.get_devices().await.ok()?;
+                devices.into_iter().find(|d| same_udid(&d.udid, &self.udid))
+            });
+            let Some(d) = found else { continue };
+            self.device_id.store(d.device_id, Ordering::Relaxed);
+            if let Ok(c) = self.rt.block_on(self.connect_afc()) {
+                eprintln!("camroll: {} is back; continuing.", self.name);
+                return Ok(c);
+            }
+        }
+        self.gone.store(true, Ordering::Relaxed);
+        Err(io::Error::new(
+            io::ErrorKind::NotConnected,
+            format!(
+                "{} was disconnected and did not come back within {} s; run again to finish",
+                self.name,
+                self.wait.as_secs()
+            ),
+        ))
+    }
+}
+
+/// An error with its causes, `a: b: c` (idevice's own messages hide the I/O cause).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+fn same_udid(a: &str, b: &str) -> bool {
+    a.replace('-', "").eq_ignore_ascii_case(&b.replace('-', ""))
+}
+
+/// A transport failure (connection gone), as opposed to an AFC error about one file.
+fn is_transport(e: &IdeviceError) -> bool {
+    matches!(
+        e,
+        IdeviceError::Socket(_)
+            | IdeviceError::Rustls(_)
+            | IdeviceError::Timeout
+            | IdeviceError::NoEstablishedConnection
+    ) || matches!(
+        e,
+        IdeviceError::Afc(idevice::afc::errors::AfcError::MuxError)
+    )
+}
+
+fn afc_io_error(e: IdeviceError, path: &str) -> io::Error {
+    use idevice::afc::errors::AfcError;
+    match e {
+        IdeviceError::Afc(AfcError::ReadError | AfcError::IoError) => io::Error::other(format!(
+            "the iPhone could not read {path} (an optimized original that is only in iCloud reads like this: turn on Settings › Photos › Download and Keep Originals)"
+        )),
+        IdeviceError::Afc(AfcError::ObjectNotFound) => io::Error::new(io::ErrorKind::NotFound, format!("{path} is no longer on the iPhone")),
+        other => io::Error::other(format!("{path}: {other}")),
+    }
+}
+
+/// AFC GetFileInfo: `st_size`, `st_mtime`, `st_ifmt`… as text.
+type StatResult = Result<HashMap<String, String>, IdeviceError>;
+
+/// The iPhone as a [`Source`].
+pub struct DeviceSource {
+    shared: Arc<Shared>,
+    pub info: PhoneInfo,
+    opts: DeviceOptions,
+    /// The phone's library, read during the scan.
+    library: Mutex<Option<Library>>,
+    library_report: Mutex<Option<LibraryReport>>,
+    /// Capture times from the library, by path relative to the media root (lower-case).
+    hints: Mutex<HashMap<String, CaptureTime>>,
+}
+
+impl DeviceSource {
+    /// Finds the phone, pairs with it when needed (the user taps Trust), waits
+    /// while it is locked, and opens a first AFC connection.
+    pub fn connect(opts: DeviceOptions) -> Result<DeviceSource, DeviceError> {
+        let addr = usbmux_addr(opts.usbmux.as_deref())?;
+        let rt = runtime().map_err(|e| DeviceError::NoUsbmuxd {
+            addr: addr_text(&addr),
+            error: e.to_string(),
+        })?;
+        let phones =
+            rt.block_on(async {
+                let devices = mux(&addr).await?.get_devices().await.map_err(|source| {
+                    DeviceError::NoUsbmuxd {
+                        addr: addr_text(&addr),
+                        error: chain(&source),
+                    }
+                })?;
+                let mut out = Vec::new();
+                for d in devices {
+                    out.push((describe(&addr, &d).await, d));
+                }
+                Ok::<_, DeviceError>(out)
+            })?;
+        let list = || {
+            phones
+                .iter()
+                .map(|(p, _)| p.line())
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let (info, device) = match &opts.select {
+            None => match phones.len() {
+                0 => return Err(DeviceError::NoDevice),
+                1 => phones[0].clone(),
+                _ => return Err(DeviceError::Several(list())),
+            },
+            Some(want) => phones
+                .iter()
+                .find(|(p, _)| same_udid(&p.udid, want) || p.name == *want)
+                .cloned()
+                .ok_or_else(|| DeviceError::NotFound {
+                    wanted: want.clone(),
+                    list: list(),
+                })?,
+        };
+        let name = info.name.clone();
+        let pairing = rt.block_on(pair_record(&addr, &device, &name, opts.wait))?;
+        let shared = Arc::new(Shared {
+            rt,
+            addr,
+            udid: device.udid.clone(),
+            device_id: AtomicU32::new(device.device_id),
+            name: name.clone(),
+            pairing,
+            pool: Mutex::new(Vec::new()),
+            wait: opts.wait,
+            gone: AtomicBool::new(false),
+            reconnecting: Mutex::new(()),
+        });
+        // The first AFC connection: waits while the phone is locked.
+        let deadline = Instant::now() + opts.wait;
+        let mut told = false;
+        let first = loop {
+            match shared.rt.block_on(shared.connect_afc()) {
+                Ok(c) => break c,
+                Err(IdeviceError::PasswordProtected) if Instant::now() < deadline => {
+                    if !told {
+                        eprintln!("camroll: Unlock your iPhone ({name}) to continue (waiting up to {} s)…", opts.wait.as_secs());
+                        told = true;
+                    }
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                Err(IdeviceError::PasswordProtected) => {
+                    return Err(DeviceError::Locked {
+                        name,
+                        secs: opts.wait.as_secs(),
+                    })
+                }
+                Err(e) => {
+                    return Err(DeviceError::Protocol {
+                        name,
+                        what: "starting the file service (AFC)",
+                        error: chain(&e),
+                    })
+                }
+            }
+        };
+        shared.give(first);
+        let info = PhoneInfo {
+            trusted: true,
+            locked: Some(false),
+            ..info
+        };
+        Ok(DeviceSource {
+            shared,
+            info,
+            opts,
+            library: Mutex::new(None),
+            library_report: Mutex::new(None),
+            hints: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The library view of the last scan (Photos.sqlite against the files found).
+    pub fn library_report(&self) -> Option<LibraryReport> {
+        self.library_report
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Lists a directory; entries without `.`/`..`.
+    async fn list(c: &mut AfcClient, path: &str) -> Result<Vec<String>, IdeviceError> {
+        Ok(c.list_dir(path)
+            .await?
+            .into_iter()
+            .filter(|n| n != "." && n != "..")
+            .collect())
+    }
+
+    /// GetFileInfo for many paths over several connections at once.
+    fn stat_many(
+        &self,
+        paths: Vec<String>,
+    ) -> Vec<(String, StatResult)> {
+        if paths.is_empty() {
+            return Vec::new();
+        }
+        let n = self.opts.connections.clamp(1, 32).min(paths.len());
+        let mut clients = Vec::new();
+        for _ in 0..n {
+            match self.shared.take() {
+                Ok(c) => clients.push(c),
+                Err(_) if !clients.is_empty() => break,
+                Err(e) => {
+                    return paths
+                        .into_iter()
+                        .map(|p| (p, Err(IdeviceError::InternalError(e.to_string()))))
+                        .collect()
+                }
+            }
+        }
+        let per = paths.len().div_ceil(clients.len());
+        let chunks: Vec<Vec<String>> = paths.chunks(per).map(|c| c.to_vec()).collect();
+        let results = self.shared.rt.block_on(async {
+            let mut set = tokio::task::JoinSet::new();
+            for (mut client, chunk) in clients.into_iter().zip(chunks) {
+                set.spawn(async move {
+                    let mut out = Vec::with_capacity(chunk.len());
+                    for p in chunk {
+                        let r = client.get_file_info_raw(p.clone()).await;
+                        out.push((p, r));
+                    }
+                    (client, out)
+                });
+            }
+            let mut all = Vec::new();
+            while let Some(r) = set.join_next().await {
+                if let Ok(r) = r {
+                    all.push(r);
+                }
+            }
+            all
+        });
+        let mut out = Vec::new();
+        for (client, r) in results {
+            self.shared.give(client);
+            out.extend(r);
+        }
+        out
+    }
+
+    /// Copies Photos.sqlite (+ `-wal`, `-shm`) into the cache, unless the
+    /// cached copy has the same sizes and mtimes: the library can be hundreds
+    /// of MB, and a no-change run must not copy it again.
+    fn fetch_library(&self) -> Result<Library, String> {
+        let cache = self
+            .opts
+            .cache_dir
+            .clone()
+            .unwrap_or_else(default_cache_dir)
+            .join("devices")
+            .join(self.shared.udid.replace(['/', '\\'], "_"));
+        std::fs::create_dir_all(&cache).map_err(|e| format!("{}: {e}", cache.display()))?;
+        let names = ["Photos.sqlite", "Photos.sqlite-wal", "Photos.sqlite-shm"];
+        let stats = self.stat_many(names.iter().map(|n| format!("PhotoData/{n}")).collect());
+        let mut stamp = String::new();
+        let mut present = Vec::new();
+        for (path, r) in &stats {
+            if let Ok(kv) = r {
+                stamp.push_str(&format!(
+                    "{path} {} {}\n",
+                    kv.get("st_size").map(String::as_str).unwrap_or(""),
+                    kv.get("st_mtime").map(String::as_str).unwrap_or("")
+                ));
+                present.push(path.clone());
+            }
+        }
+        if !present.iter().any(|p| p.ends_with("Photos.sqlite")) {
+            return Err("PhotoData/Photos.sqlite is not on the iPhone".into());
+        }
+        let stamp_file = cache.join("stamp");
+        let db = cache.join("Photos.sqlite");
+        let fresh = std::fs::read_to_string(&stamp_file).is_ok_and(|s| s == stamp) && db.is_file();
+        if !fresh {
+            let _ = std::fs::remove_file(&stamp_file);
+            for n in names {
+                let _ = std::fs::remove_file(cache.join(n));
+            }
+            for path in &present {
+                let name = path.rsplit('/').next().unwrap_or(path);
+                self.copy_file(path, &cache.join(name))
+                    .map_err(|e| format!("copying {path}: {e}"))?;
+            }
+            std::fs::write(&stamp_file, &stamp).map_err(|e| e.to_string())?;
+        }
+        library::read_library(&db).map_err(|e| e.to_string())
+    }
+
+    fn copy_file(&self, afc_path: &str, to: &Path) -> io::Result<()> {
+        let size = self
+            .stat_many(vec![afc_path.to_string()])
+            .pop()
+            .and_then(|(_, r)| r.ok())
+            .and_then(|kv| kv.get("st_size").and_then(|s| s.parse::<u64>().ok()))
+            .unwrap_or(0);
+        let mut reader = AfcReader::open(self.shared.clone(), afc_path.to_string(), size)?;
+        let mut out = std::fs::File::create(to)?;
+        io::copy(&mut reader, &mut out)?;
+        Ok(())
+    }
+}
+
+fn default_cache_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("camroll")
+}
+
+/// The pair record usbmuxd holds for this phone; when there is none, pairs
+/// (the user must unlock the phone and tap Trust) and saves it with usbmuxd.
+async fn pair_record(
+    addr: &UsbmuxdAddr,
+    d: &UsbmuxdDevice,
+    name: &str,
+    wait: Duration,
+) -> Result<PairingFile, DeviceError> {
+    if let Ok(p) = mux(addr).await?.get_pair_record(&d.udid).await {
+        return Ok(p);
+    }
+    let proto = |what, source| DeviceError::Protocol {
+        name: name.to_string(),
+        what,
+        error: chain(&source),
+    };
+    let buid = mux(addr)
+        .await?
+        .get_buid()
+        .await
+        .map_err(|e| proto("reading the system BUID", e))?;
+    let host_id = random_uuid();
+    let provider = d.to_provider(addr.clone(), LABEL);
+    eprintln!(
+        "camroll: {name} does not trust this computer yet. Unlock it and tap Trust on the \"Trust This Computer?\" prompt (waiting up to {} s)…",
+        wait.as_secs()
+    );
+    let deadline = Instant::now() + wait;
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(DeviceError::NotTrusted {
+                name: name.into(),
+                secs: wait.as_secs(),
+            });
+        }
+        let mut lockdown = LockdownClient::connect(&provider)
+            .await
+            .map_err(|e| proto("connecting to lockdownd", e))?;
+        // idevice's pair() retries while the dialog is pending; bound it by our wait.
+        match tokio::time::timeout(
+            remaining,
+            lockdown.pair(host_id.clone(), buid.clone(), Some("camroll")),
+        )
+        .await
+        {
+            Err(_) => {
+                return Err(DeviceError::NotTrusted {
+                    name: name.into(),
+                    secs: wait.as_secs(),
+                })
+            }
+            Ok(Ok(mut pairing)) => {
+                pairing.udid = Some(d.udid.clone());
+                let bytes = pairing
+                    .clone()
+                    .serialize()
+                    .map_err(|e| proto("encoding the pair record", e))?;
+                mux(addr)
+                    .await?
+                    .save_pair_record(&d.udid, bytes)
+                    .await
+                    .map_err(|e| proto("saving the pair record with usbmuxd", e))?;
+                eprintln!("camroll: {name} trusts this computer now.");
+                return Ok(pairing);
+            }
+            Ok(Err(IdeviceError::PasswordProtected)) => {
+                tokio::time::sleep(Duration::from_millis(500)).await
+            }
+            Ok(Err(e)) => return Err(proto("pairing", e)),
+        }
+    }
+}
+
+/// A random (v4) UUID in upper case, as Apple's HostIDs are.
+fn random_uuid() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut b);
+    b[6] = (b[6] & 0x0F) | 0x40;
+    b[8] = (b[8] & 0x3F) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02X}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+fn ns_to_time(s: Option<&String>) -> Option<SystemTime> {
+    let ns: u64 = s?.parse().ok()?;
+    Some(SystemTime::UNIX_EPOCH + Duration::from_nanos(ns))
+}
+
+impl Source for DeviceSource {
+    fn id(&self) -> String {
+        format!("device:{}", self.shared.udid)
+    }
+
+    fn scan(&self) -> Result<Scan, SourceError> {
+        let mut scan = Scan::default();
+        let unreadable = |e: IdeviceError| SourceError::Unreadable {
+            path: PathBuf::from("DCIM"),
+            source: io::Error::other(format!("{}: {e}", self.shared.name)),
+        };
+        // Breadth-first over the trees that hold originals.
+        let mut roots = vec!["DCIM".to_string(), "PhotoData/CPLAssets".to_string()];
+        if self.opts.edited {
+            roots.push("PhotoData/Mutations".to_string());
+        }
+        let mut files: Vec<(String, HashMap<String, String>)> = Vec::new();
+        let mut queue: VecDeque<String> = roots.into_iter().collect();
+        let mut first = true;
+        while let Some(dir) = queue.pop_front() {
+            let mut client = self.shared.take().map_err(unreadable)?;
+            let listed = self.shared.rt.block_on(Self::list(&mut client, &dir));
+            self.shared.give(client);
+            let names = match listed {
+                Ok(n) => n,
+                Err(IdeviceError::Afc(idevice::afc::errors::AfcError::ObjectNotFound))
+                    if !first || dir != "DCIM" =>
+                {
+                    continue
+                }
+                Err(e) if first => return Err(unreadable(e)),
+                Err(e) => {
+                    scan.failed.push((dir.clone(), format!("cannot list: {e}")));
+                    continue;
+                }
+            };
+            first = false;
+            let paths: Vec<String> = names
+                .iter()
+                .filter(|n| !n.starts_with('.'))
+                .map(|n| format!("{dir}/{n}"))
+                .collect();
+            for (path, r) in self.stat_many(paths) {
+                match r {
+                    Err(e) => scan
+                        .failed
+                        .push((path, format!("cannot read file information: {e}"))),
+                    Ok(kv) => match kv.get("st_ifmt").map(String::as_str) {
+                        Some("S_IFDIR") => queue.push_back(path),
+                        Some("S_IFREG") => files.push((path, kv)),
+                        Some("S_IFLNK") => scan.skipped.push(Skipped {
+                            path,
+                            reason: "symbolic link (not followed)".into(),
+                        }),
+                        other => scan.skipped.push(Skipped {
+                            path,
+                            reason: format!(
+                                "not a regular file ({})",
+                                other.unwrap_or("unknown type")
+                            ),
+                        }),
+                    },
+                }
+            }
+        }
+        // The library: names for iCloud-synced originals, capture hints, the checklist.
+        let library = match self.fetch_library() {
+            Ok(l) => Some(l),
+            Err(reason) => {
+                eprintln!("camroll: warning: cannot read the iPhone's photo library ({reason}); exporting the files found in DCIM without the library checklist");
+                *self
+                    .library_report
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = Some(LibraryReport::unavailable(
+                    format!("{reason}: exported without the library checklist"),
+                ));
+                None
+            }
+        };
+        let by_path: HashMap<String, &library::LibraryAsset> = library
+            .iter()
+            .flat_map(|l| &l.assets)
+            .map(|a| (a.path().to_lowercase(), a))
+            .collect();
+        // iCloud-synced originals are stored under UUID names; the Live Photo
+        // movie beside one shares its UUID stem but has no library row.
+        let cpl_stems: HashMap<(String, String), String> = library
+            .iter()
+            .flat_map(|l| &l.assets)
+            .filter(|a| a.directory.starts_with("PhotoData/CPLAssets"))
+            .filter_map(|a| {
+                let orig = a.original_filename.as_ref()?;
+                let stem = a
+                    .filename
+                    .rsplit_once('.')
+                    .map(|(s, _)| s)
+                    .unwrap_or(&a.filename);
+                let orig_stem = orig.rsplit_once('.').map(|(s, _)| s).unwrap_or(orig);
+                Some((
+                    (a.directory.to_lowercase(), stem.to_lowercase()),
+                    orig_stem.to_string(),
+                ))
+            })
+            .collect();
+        let mut found = HashSet::new();
+        let mut hints = HashMap::new();
+        for (path, kv) in files {
+            let size = kv.get("st_size").and_then(|s| s.parse().ok()).unwrap_or(0);
+            let mtime = ns_to_time(kv.get("st_mtime"));
+            let (mut dir, file) = match path.rsplit_once('/') {
+                Some((d, n)) => (d.to_string(), n.to_string()),
+                None => (String::new(), path.clone()),
+            };
+            let mut name = file.clone();
+            if let Some(rest) = path.strip_prefix("PhotoData/Mutations/") {
+                // …/Mutations/DCIM/100APPLE/IMG_0001/Adjustments/FullSizeRender.jpg → IMG_E0001.jpg beside DCIM/100APPLE/IMG_0001.*
+                let parts: Vec<&str> = rest.split('/').collect();
+                let is_render = file.starts_with("FullSizeRender.")
+                    && parts.len() >= 3
+                    && parts[parts.len() - 2] == "Adjustments";
+                if !is_render {
+                    continue;
+                }
+                let stem = parts[parts.len() - 3];
+                let ext = file.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
+                name = match stem.strip_prefix("IMG_") {
+                    Some(num) => format!("IMG_E{num}.{ext}"),
+                    None => format!("{stem}_edited.{ext}"),
+                };
+                dir = parts[..parts.len() - 3].join("/");
+            } else if path.starts_with("PhotoData/CPLAssets/") {
+                // Filed under the name Photos recorded, not the store's UUID name.
+                let (stem, ext) = file.rsplit_once('.').unwrap_or((&file, ""));
+                if let Some(orig_stem) = cpl_stems.get(&(dir.to_lowercase(), stem.to_lowercase())) {
+                    name = if ext.is_empty() {
+                        orig_stem.clone()
+                    } else {
+                        format!("{orig_stem}.{ext}")
+                    };
+                }
+            } else if file.starts_with('.') {
+                continue;
+            }
+            if let Some(a) = by_path.get(&path.to_lowercase()) {
+                if let Some(c) = a.capture() {
+                    hints.insert(path.to_lowercase(), c);
+                }
+            }
+            found.insert(path.clone());
+            scan.items.push(SourceItem {
+                rel_path: path.clone(),
+                dir,
+                name,
+                size,
+                mtime,
+                locator: PathBuf::from(&path),
+            });
+        }
+        scan.items.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+        if let Some(l) = &library {
+            *self
+                .library_report
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(LibraryReport::new(l, &found));
+        }
+        *self.hints.lock().unwrap_or_else(|e| e.into_inner()) = hints;
+        *self.library.lock().unwrap_or_else(|e| e.into_inner()) = library;
+        Ok(scan)
+    }
+
+    fn open(&self, item: &SourceItem) -> Result<Box<dyn ReadSeek>, SourceError> {
+        let r = AfcReader::open(self.shared.clone(), item.rel_path.clone(), item.size).map_err(
+            |source| SourceError::Open {
+                path: item.rel_path.clone(),
+                source,
+            },
+        )?;
+        Ok(Box::new(r))
+    }
+
+    fn capture_hint(&self, item: &SourceItem) -> Option<CaptureTime> {
+        self.hints
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&item.rel_path.to_lowercase())
+            .copied()
+    }
+
+    fn library_report(&self) -> Option<LibraryReport> {
+        DeviceSource::library_report(self)
+    }
+}
+
+/// A file on the phone, read through one AFC connection with large reads.
+/// Closes its handle and returns the connection when dropped.
+struct AfcReader {
+    shared: Arc<Shared>,
+    client: Option<AfcClient>,
+    fd: u64,
+    path: String,
+    size: u64,
+    /// Where the next read() starts.
+    pos: u64,
+    /// Where the phone's file position is.
+    dev_pos: u64,
+    buf: Vec<u8>,
+    buf_start: u64,
+}
+
+impl AfcReader {
+    fn open(shared: Arc<Shared>, path: String, size: u64) -> io::Result<AfcReader> {
+        if shared.gone.load(Ordering::Relaxed) {
+            return Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                format!("{} is disconnected", shared.name),
+            ));
+        }
+        let mut r = AfcReader {
+            shared,
+            client: None,
+            fd: 0,
+            path,
+            size,
+            pos: 0,
+            dev_pos: 0,
+            buf: Vec::new(),
+            buf_start: 0,
+        };
+        r.reopen(false)?;
+        Ok(r)
+    }
+
+    /// Opens the file on a pooled (or fresh) connection; `after_error` reconnects first.
+    fn reopen(&mut self, after_error: bool) -> io::Result<()> {
+        let mut client = if after_error {
+            self.shared.reconnect()?
+        } else {
+            match self.shared.take() {
+                Ok(c) => c,
+                Err(e) if is_transport(&e) => self.shared.reconnect()?,
+                Err(e) => return Err(io::Error::other(format!("{}: {e}", self.shared.name))),
+            }
+        };
+        let mut header = (AfcFopenMode::RdOnly as u64).to_le_bytes().to_vec();
+        header.extend(self.path.as_bytes());
+        // "No file slots": the phone limits open handles; wait for one to free up.
+        let started = Instant::now();
+        let fd = loop {
+            match self.shared.rt.block_on(client.send_op(
+                AfcOpcode::FileOpen,
+                header.clone(),
+                Vec::new(),
+            )) {
+                Ok(res) => match res
+                    .header_payload
+                    .get(..8)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_le_bytes)
+                {
+                    Some(fd) if fd != 0 => break fd,
+                    _ => {
+                        return Err(io::Error::other(format!(
+                            "{}: the iPhone sent no file handle",
+                            self.path
+                        )))
+                    }
+                },
+                Err(IdeviceError::Afc(idevice::afc::errors::AfcError::NoResources))
+                    if started.elapsed() < Duration::from_secs(30) =>
+                {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) if is_transport(&e) && !after_error => return self.reopen(true),
+                Err(e) => {
+                    self.shared.give(client);
+                    return Err(afc_io_error(e, &self.path));
+                }
+            }
+        };
+        self.client = Some(client);
+        self.fd = fd;
+        self.dev_pos = 0;
+        Ok(())
+    }
+
+    fn fetch(&mut self) -> io::Result<()> {
+        let want = READ_CHUNK.min(self.size.saturating_sub(self.pos).max(1));
+        let mut retried = false;
+        loop {
+            let r = self.fetch_once(want);
+            match r {
+                Ok(()) => return Ok(()),
+                Err(e) if is_transport(&e) && !retried => {
+                    retried = true;
+                    // Drop the dead connection; reconnect and reopen at the same offset.
+                    self.client = None;
+                    self.reopen(true)?;
+                }
+                Err(e) => return Err(afc_io_error(e, &self.path)),
+            }
+        }
+    }
+
+    fn fetch_once(&mut self, want: u64) -> Result<(), IdeviceError> {
+        let client = self
+            .client
+            .as_mut()
+            .ok_or(IdeviceError::NoEstablishedConnection)?;
+        if self.dev_pos != self.pos {
+            let header = [
+                self.fd.to_le_bytes(),
+                0u64.to_le_bytes(),
+                self.pos.to_le_bytes(),
+            ]
+            .concat();
+            self.shared
+                .rt
+                .block_on(client.send_op(AfcOpcode::FileSeek, header, Vec::new()))?;
+            self.dev_pos = self.pos;
+        }
+        let header = [self.fd.to_le_bytes(), want.to_le_bytes()].concat();
+        let res = self
+            .shared
+            .rt
+            .block_on(client.send_op(AfcOpcode::Read, header, Vec::new()))?;
+        self.buf = res.payload;
+        self.buf_start = self.pos;
+        self.dev_pos += self.buf.len() as u64;
+        Ok(())
+    }
+}
+
+impl Read for AfcReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        let in_buf =
+            self.pos >= self.buf_start && self.pos < self.buf_start + self.buf.len() as u64;
+        if !in_buf {
+            if self.pos >= self.size {
+                // Past the listed size: ask once more, so a phone that sends more
+                // than it listed is noticed (the caller compares sizes).
+                if self.pos > self.size {
+                    return Ok(0);
+                }
+            }
+            self.fetch()?;
+            if self.buf.is_empty() {
+                return Ok(0);
+            }
+        }
+        let off = (self.pos - self.buf_start) as usize;
+        let n = out.len().min(self.buf.len() - off);
+        out[..n].copy_from_slice(&self.buf[off..off + n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for AfcReader {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let new = match to {
+            SeekFrom::Start(p) => Some(p),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+            SeekFrom::End(d) => self.size.checked_add_signed(d),
+        };
+        self.pos = new.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "seek before the start of the file",
+            )
+        })?;
+        Ok(self.pos)
+    }
+}
+
+impl Drop for AfcReader {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.client.take() {
+            let closed = self.shared.rt.block_on(c.send_op(
+                AfcOpcode::FileClose,
+                self.fd.to_le_bytes().to_vec(),
+                Vec::new(),
+            ));
+            if closed.is_ok() {
+                self.shared.give(c);
+            }
+        }
+    }
+}

@@ -1,0 +1,365 @@
+//! The phone's own photo library, `PhotoData/Photos.sqlite`, as a checklist:
+//! every asset the phone knows, which originals are only in iCloud
+//! ("Optimize iPhone Storage"), which are in Recently Deleted, and the capture
+//! time and zone Photos recorded. Read-only, from a local copy.
+//!
+//! Both schema generations are handled: `ZASSET` (iOS 14+) and
+//! `ZGENERICASSET` (older). Columns that a version lacks read as "unknown".
+//! Facts used (see `shared/briefs/protocol.md` §5.4): `ZDIRECTORY`/`ZFILENAME`
+//! relative to the media root; `ZDATECREATED` in seconds since 2001-01-01 UTC;
+//! `ZTRASHEDSTATE = 1` in Recently Deleted; the original resource row of
+//! `ZINTERNALRESOURCE` has `ZDATASTORESUBTYPE = 1`, and `ZLOCALAVAILABILITY =
+//! -1` means the original is not on the phone; `ZADDITIONALASSETATTRIBUTES`
+//! carries `ZTIMEZONEOFFSET` (seconds east of UTC) and `ZORIGINALFILENAME`.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OpenFlags};
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::media::{CaptureTime, DateSource, OffsetSource};
+
+/// Seconds from the Unix epoch to Core Data's (2001-01-01T00:00:00Z).
+const CORE_DATA_EPOCH: i64 = 978_307_200;
+
+#[derive(Debug, Error)]
+#[error("{path}: cannot read the phone's photo library: {reason}")]
+pub struct LibraryError {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// One asset as Photos knows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LibraryAsset {
+    pub uuid: String,
+    /// Relative to the media root, e.g. `DCIM/100APPLE`.
+    pub directory: String,
+    pub filename: String,
+    /// The name it had when imported (AirDrop, iCloud from another device).
+    pub original_filename: Option<String>,
+    pub created_utc: Option<DateTime<Utc>>,
+    /// Seconds east of UTC where it was taken.
+    pub timezone_offset: Option<i32>,
+    pub trashed: bool,
+    /// The original is not on the phone (only in iCloud).
+    pub cloud_only: bool,
+}
+
+impl LibraryAsset {
+    /// `DCIM/100APPLE/IMG_0001.HEIC`: where the original lives on the phone.
+    pub fn path(&self) -> String {
+        let dir = self.directory.trim_matches('/');
+        if dir.is_empty() {
+            self.filename.clone()
+        } else if !dir.contains('/') && !dir.starts_with("DCIM") && !dir.starts_with("PhotoData") {
+            // Older libraries store only the DCIM subfolder.
+            format!("DCIM/{dir}/{}", self.filename)
+        } else {
+            format!("{dir}/{}", self.filename)
+        }
+    }
+
+    /// The capture time Photos recorded, as a fallback for files that carry none.
+    pub fn capture(&self) -> Option<CaptureTime> {
+        let utc = self.created_utc?;
+        let off = self.timezone_offset.filter(|o| o.abs() <= 14 * 3600);
+        let local = utc.naive_utc() + chrono::Duration::seconds(i64::from(off.unwrap_or(0)));
+        Some(CaptureTime {
+            local,
+            offset_seconds: Some(off.unwrap_or(0)),
+            offset_source: if off.is_some() {
+                OffsetSource::Recorded
+            } else {
+                OffsetSource::Assumed
+            },
+            source: DateSource::PhotosLibrary,
+        })
+    }
+}
+
+/// The whole library.
+#[derive(Debug, Clone, Default)]
+pub struct Library {
+    pub assets: Vec<LibraryAsset>,
+    /// `ZASSET` or `ZGENERICASSET`.
+    pub table: String,
+}
+
+/// One library asset in a report.
+#[derive(Debug, Clone, Serialize)]
+pub struct LibraryItem {
+    pub name: String,
+    pub path: String,
+    pub uuid: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub captured: Option<String>,
+}
+
+impl From<&LibraryAsset> for LibraryItem {
+    fn from(a: &LibraryAsset) -> LibraryItem {
+        LibraryItem {
+            name: a
+                .original_filename
+                .clone()
+                .unwrap_or_else(|| a.filename.clone()),
+            path: a.path(),
+            uuid: a.uuid.clone(),
+            captured: a.capture().map(|c| c.display()),
+        }
+    }
+}
+
+/// The library view of a run: what the phone knows that the files alone do not say.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LibraryReport {
+    pub library_assets: u64,
+    /// Originals only in iCloud: not on the phone, so not archived.
+    pub cloud_only: Vec<LibraryItem>,
+    /// Assets in Recently Deleted (archived like any other; marked here).
+    pub recently_deleted: Vec<LibraryItem>,
+    /// Assets whose original should be on the phone but was not found.
+    pub not_found_on_device: Vec<LibraryItem>,
+    /// Why there is no library view (missing or unreadable Photos.sqlite).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub library_warning: Option<String>,
+}
+
+impl LibraryReport {
+    /// Compares the library with the files the scan found (paths relative to the media root).
+    pub fn new(lib: &Library, found: &HashSet<String>) -> LibraryReport {
+        let found_lower: HashSet<String> = found.iter().map(|p| p.to_lowercase()).collect();
+        let mut r = LibraryReport {
+            library_assets: lib.assets.len() as u64,
+            ..Default::default()
+        };
+        for a in &lib.assets {
+            if a.trashed {
+                r.recently_deleted.push(a.into());
+            }
+            if a.cloud_only {
+                r.cloud_only.push(a.into());
+            } else if !found_lower.contains(&a.path().to_lowercase()) {
+                r.not_found_on_device.push(a.into());
+            }
+        }
+        r
+    }
+
+    pub fn unavailable(reason: String) -> LibraryReport {
+        LibraryReport {
+            library_warning: Some(reason),
+            ..Default::default()
+        }
+    }
+
+    /// The instruction for cloud-only originals.
+    pub fn cloud_only_advice(&self) -> Option<String> {
+        let n = self.cloud_only.len();
+        (n > 0).then(|| {
+            format!(
+                "{n} original{} only in iCloud: turn on Settings › Photos › Download and Keep Originals, wait for the download, run again",
+                if n == 1 { " is" } else { "s are" }
+            )
+        })
+    }
+}
+
+/// Reads a local copy of Photos.sqlite (with its `-wal`/`-shm` beside it).
+pub fn read_library(db: &Path) -> Result<Library, LibraryError> {
+    let err = |reason: String| LibraryError {
+        path: db.to_path_buf(),
+        reason,
+    };
+    // Read-only; the copy's WAL is applied by SQLite when it opens.
+    let conn = Connection::open_with_flags(
+        db,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| err(e.to_string()))?;
+    let tables: HashSet<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .and_then(|mut s| s.query_map([], |r| r.get::<_, String>(0))?.collect())
+        .map_err(|e| err(format!("not a SQLite database ({e})")))?;
+    let table = if tables.contains("ZASSET") {
+        "ZASSET"
+    } else if tables.contains("ZGENERICASSET") {
+        "ZGENERICASSET"
+    } else {
+        return Err(err(
+            "no ZASSET or ZGENERICASSET table: not a Photos library".into(),
+        ));
+    };
+    let columns = |t: &str| -> HashSet<String> {
+        conn.prepare(&format!("PRAGMA table_info({t})"))
+            .and_then(|mut s| s.query_map([], |r| r.get::<_, String>(1))?.collect())
+            .unwrap_or_default()
+    };
+    let a_cols = columns(table);
+    for required in ["Z_PK", "ZDIRECTORY", "ZFILENAME"] {
+        if !a_cols.contains(required) {
+            return Err(err(format!("{table} has no {required} column")));
+        }
+    }
+    let col = |c: &str, fallback: &str| {
+        if a_cols.contains(c) {
+            format!("a.{c}")
+        } else {
+            fallback.to_string()
+        }
+    };
+    let aa_cols = if tables.contains("ZADDITIONALASSETATTRIBUTES") {
+        columns("ZADDITIONALASSETATTRIBUTES")
+    } else {
+        HashSet::new()
+    };
+    let (aa_join, tz, orig) = if aa_cols.is_empty() {
+        (String::new(), "NULL".to_string(), "NULL".to_string())
+    } else {
+        let on = if a_cols.contains("ZADDITIONALATTRIBUTES") {
+            "aa.Z_PK = a.ZADDITIONALATTRIBUTES"
+        } else {
+            "aa.ZASSET = a.Z_PK"
+        };
+        (
+            format!("LEFT JOIN ZADDITIONALASSETATTRIBUTES aa ON {on}"),
+            if aa_cols.contains("ZTIMEZONEOFFSET") {
+                "aa.ZTIMEZONEOFFSET".into()
+            } else {
+                "NULL".into()
+            },
+            if aa_cols.contains("ZORIGINALFILENAME") {
+                "aa.ZORIGINALFILENAME".into()
+            } else {
+                "NULL".into()
+            },
+        )
+    };
+    let r_cols = if tables.contains("ZINTERNALRESOURCE") {
+        columns("ZINTERNALRESOURCE")
+    } else {
+        HashSet::new()
+    };
+    let cloud = if ["ZASSET", "ZDATASTORESUBTYPE", "ZLOCALAVAILABILITY"]
+        .iter()
+        .all(|c| r_cols.contains(*c))
+    {
+        "EXISTS (SELECT 1 FROM ZINTERNALRESOURCE r WHERE r.ZASSET = a.Z_PK AND r.ZDATASTORESUBTYPE = 1 AND r.ZLOCALAVAILABILITY = -1)"
+    } else {
+        "0"
+    };
+    let sql = format!(
+        "SELECT {uuid}, a.ZDIRECTORY, a.ZFILENAME, {orig}, {created}, {tz}, {trashed}, {cloud}
+         FROM {table} a {aa_join} ORDER BY a.Z_PK",
+        uuid = col("ZUUID", "''"),
+        created = col("ZDATECREATED", "NULL"),
+        trashed = col("ZTRASHEDSTATE", "0"),
+    );
+    let mut stmt = conn.prepare(&sql).map_err(|e| err(e.to_string()))?;
+    let rows = stmt
+        .query_map([], |r| {
+            let created: Option<f64> = r.get::<_, Option<f64>>(4).unwrap_or(None);
+            Ok(LibraryAsset {
+                uuid: r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                directory: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                filename: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                original_filename: r.get::<_, Option<String>>(3).unwrap_or(None),
+                created_utc: created
+                    .filter(|c| c.is_finite())
+                    .and_then(|c| DateTime::from_timestamp(CORE_DATA_EPOCH + c.floor() as i64, 0)),
+                timezone_offset: r
+                    .get::<_, Option<i64>>(5)
+                    .unwrap_or(None)
+                    .and_then(|v| i32::try_from(v).ok()),
+                trashed: r.get::<_, Option<i64>>(6).unwrap_or(None).unwrap_or(0) == 1,
+                cloud_only: r.get::<_, Option<i64>>(7).unwrap_or(None).unwrap_or(0) != 0,
+            })
+        })
+        .map_err(|e| err(e.to_string()))?;
+    let mut assets = Vec::new();
+    for row in rows {
+        let a = row.map_err(|e| err(e.to_string()))?;
+        if !a.filename.is_empty() {
+            assets.push(a);
+        }
+    }
+    Ok(Library {
+        assets,
+        table: table.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn make(sql: &str) -> (tempfile::TempDir, PathBuf) {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("Photos.sqlite");
+        Connection::open(&p).unwrap().execute_batch(sql).unwrap();
+        (d, p)
+    }
+
+    #[test]
+    fn the_modern_schema_gives_cloud_only_trashed_and_zone() {
+        let (_d, p) = make(
+            "CREATE TABLE ZASSET(Z_PK INTEGER PRIMARY KEY, ZUUID TEXT, ZDIRECTORY TEXT, ZFILENAME TEXT,
+               ZDATECREATED REAL, ZTRASHEDSTATE INTEGER, ZADDITIONALATTRIBUTES INTEGER);
+             CREATE TABLE ZADDITIONALASSETATTRIBUTES(Z_PK INTEGER PRIMARY KEY, ZASSET INTEGER,
+               ZTIMEZONEOFFSET INTEGER, ZORIGINALFILENAME TEXT);
+             CREATE TABLE ZINTERNALRESOURCE(Z_PK INTEGER PRIMARY KEY, ZASSET INTEGER, ZDATASTORESUBTYPE INTEGER,
+               ZLOCALAVAILABILITY INTEGER);
+             INSERT INTO ZASSET VALUES(1, 'U1', 'DCIM/100APPLE', 'IMG_0001.HEIC', 700000000, 0, 1);
+             INSERT INTO ZASSET VALUES(2, 'U2', 'DCIM/100APPLE', 'IMG_0002.HEIC', 700000100, 1, 2);
+             INSERT INTO ZADDITIONALASSETATTRIBUTES VALUES(1, 1, 7200, 'IMG_0001.HEIC');
+             INSERT INTO ZADDITIONALASSETATTRIBUTES VALUES(2, 2, -18000, 'IMG_0002.HEIC');
+             INSERT INTO ZINTERNALRESOURCE VALUES(1, 1, 1, 1);
+             INSERT INTO ZINTERNALRESOURCE VALUES(2, 2, 1, -1);",
+        );
+        let lib = read_library(&p).unwrap();
+        assert_eq!(lib.table, "ZASSET");
+        assert!(!lib.assets[0].cloud_only && lib.assets[1].cloud_only);
+        assert!(!lib.assets[0].trashed && lib.assets[1].trashed);
+        let c = lib.assets[0].capture().unwrap();
+        // 700000000 s after 2001-01-01Z is 2023-03-08T20:26:40Z; +02:00 local.
+        assert_eq!(c.display(), "2023-03-08T22:26:40+02:00");
+        let found: HashSet<String> = HashSet::new();
+        let r = LibraryReport::new(&lib, &found);
+        assert_eq!(r.library_assets, 2);
+        assert_eq!(r.cloud_only.len(), 1);
+        assert_eq!(r.recently_deleted.len(), 1);
+        assert_eq!(r.not_found_on_device[0].path, "DCIM/100APPLE/IMG_0001.HEIC");
+        assert!(r
+            .cloud_only_advice()
+            .unwrap()
+            .starts_with("1 original is only in iCloud"));
+    }
+
+    #[test]
+    fn the_old_schema_with_fewer_columns_still_reads() {
+        let (_d, p) = make(
+            "CREATE TABLE ZGENERICASSET(Z_PK INTEGER PRIMARY KEY, ZDIRECTORY TEXT, ZFILENAME TEXT);
+             INSERT INTO ZGENERICASSET VALUES(1, '100APPLE', 'IMG_0001.JPG');",
+        );
+        let lib = read_library(&p).unwrap();
+        assert_eq!(lib.table, "ZGENERICASSET");
+        assert_eq!(lib.assets[0].path(), "DCIM/100APPLE/IMG_0001.JPG");
+        assert!(lib.assets[0].capture().is_none());
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("Photos.sqlite");
+        std::fs::write(&p, b"this is not sqlite at all, just text").unwrap();
+        assert!(read_library(&p).is_err());
+        let (_d2, p2) = make("CREATE TABLE other(x);");
+        assert!(read_library(&p2)
+            .unwrap_err()
+            .to_string()
+            .contains("not a Photos library"));
+    }
+}
