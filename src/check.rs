@@ -29,15 +29,18 @@ use crate::error::{EXIT_OK, EXIT_PARTIAL};
 use crate::media;
 use crate::progress::{self, Progress};
 use crate::report::human_bytes;
-use crate::source::folder::FolderSource;
+use crate::source::library::LibraryReport;
 use crate::source::{Source, SourceItem};
 
 /// `camroll check`
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The source to check: a folder (an ifuse mount, a copied DCIM, an SD card).
+    /// The source to check: `device` (the connected iPhone), `device:<UDID or name>`, or a folder
+    /// (an ifuse mount, a copied DCIM, an SD card). Default: the iPhone, when exactly one is connected.
     #[arg(long, value_name = "SOURCE")]
-    pub from: PathBuf,
+    pub from: Option<String>,
+    #[command(flatten)]
+    pub device: crate::cli::DeviceArgs,
     /// Archives that should hold every item.
     #[arg(required = true, value_name = "ARCHIVE")]
     pub archives: Vec<PathBuf>,
@@ -70,6 +73,31 @@ pub struct LibraryView {
     pub recently_deleted: Vec<LibraryAsset>,
     /// The library lists an original whose file is not on the phone.
     pub without_file: Vec<LibraryAsset>,
+    /// Why there is no full library view (Photos.sqlite missing or unreadable).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}
+
+impl From<&LibraryReport> for LibraryView {
+    fn from(r: &LibraryReport) -> LibraryView {
+        let conv = |list: &[crate::source::library::LibraryItem]| {
+            list.iter()
+                .map(|i| LibraryAsset {
+                    uuid: i.uuid.clone(),
+                    filename: i.name.clone(),
+                    rel_path: Some(i.path.clone()),
+                    taken: i.captured.clone(),
+                })
+                .collect()
+        };
+        LibraryView {
+            assets: r.library_assets,
+            cloud_only: conv(&r.cloud_only),
+            recently_deleted: conv(&r.recently_deleted),
+            without_file: conv(&r.not_found_on_device),
+            warning: r.library_warning.clone(),
+        }
+    }
 }
 
 /// One asset of the phone's library.
@@ -144,6 +172,9 @@ pub struct ItemStatus {
     /// E.g. "in Recently Deleted on the phone".
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The item as the source listed it (for previews).
+    #[serde(skip)]
+    pub source_item: Option<SourceItem>,
 }
 
 /// One archive as check saw it.
@@ -217,7 +248,9 @@ fn load_archive(root: &Path, source_id: &str) -> Loaded {
         // BLAKE3SUMS still says what is there, unverified.
         if let Ok((entries, _)) = crate::verify::read_sums_tolerant(root) {
             for (h, p) in entries {
-                l.by_hash.entry(h.clone()).or_insert_with(|| unverified_row(p, h));
+                l.by_hash
+                    .entry(h.clone())
+                    .or_insert_with(|| unverified_row(p, h));
             }
         }
         l.view.files = l.by_hash.len() as u64;
@@ -317,6 +350,8 @@ pub fn check(
     let source_id = source.id();
     progress.phase("Scanning", 0, 0);
     let scan = source.scan()?;
+    // A device source knows its library once it has scanned.
+    let library = library.or_else(|| source.library_report().map(|r| LibraryView::from(&r)));
     let loaded: Vec<Loaded> = archives
         .iter()
         .map(|a| load_archive(a, &source_id))
@@ -358,7 +393,7 @@ pub fn check(
         for a in &lib.recently_deleted {
             if let Some(p) = &a.rel_path {
                 notes
-                    .entry(p.clone())
+                    .entry(p.to_lowercase())
                     .or_default()
                     .push("in Recently Deleted on the phone".into());
             }
@@ -376,7 +411,10 @@ pub fn check(
             verified_copies: 0,
             verdict: Verdict::NotArchived,
             reason: String::new(),
-            notes: notes.remove(&item.rel_path).unwrap_or_default(),
+            notes: notes
+                .remove(&item.rel_path.to_lowercase())
+                .unwrap_or_default(),
+            source_item: Some(item.clone()),
         };
         let hash = match read.get(&n) {
             None => known(item),
@@ -397,7 +435,9 @@ pub fn check(
                 let by_record = l
                     .records
                     .get(&item.rel_path)
-                    .filter(|r| &r.hash == h && r.size == item.size && r.mtime_ns == item.mtime_ns())
+                    .filter(|r| {
+                        &r.hash == h && r.size == item.size && r.mtime_ns == item.mtime_ns()
+                    })
                     .is_some();
                 if let Some(row) = l.by_hash.get(h) {
                     status.copies.push(Copy {
@@ -601,7 +641,8 @@ impl CheckReport {
                     self.copies_required
                 )
             } else {
-                "Not everything is safely archived: do not delete from the phone yet (see above).".into()
+                "Not everything is safely archived: do not delete from the phone yet (see above)."
+                    .into()
             }
         );
         s
@@ -622,16 +663,16 @@ pub fn run(a: CheckArgs) -> anyhow::Result<u8> {
     if a.copies == 0 {
         anyhow::bail!("--copies must be at least 1");
     }
-    let source = FolderSource::new(&a.from)?;
+    let source = crate::cli::open_source(a.from.as_deref(), &a.device)?;
     let opts = CheckOptions {
         copies: a.copies,
         jobs: a.jobs,
     };
-    let report = check(&source, None, &a.archives, &opts, progress.as_ref())?;
+    let report = check(source.as_ref(), None, &a.archives, &opts, progress.as_ref())?;
     if let Some(path) = &a.report {
         crate::html_report::write(
             path,
-            &crate::html_report::for_check(&report, Some(&source)),
+            &crate::html_report::for_check(&report, Some(source.as_ref())),
         )?;
     }
     if a.json {
@@ -651,6 +692,7 @@ mod tests {
     use super::*;
     use crate::export::{export, ExportOptions};
     use crate::progress::PlainProgress;
+    use crate::source::folder::FolderSource;
     use crate::source::{ReadSeek, Scan, SourceError};
     use crate::synth::{self, StillSpec};
 
@@ -727,6 +769,7 @@ mod tests {
                 ..Default::default()
             }],
             without_file: vec![],
+            warning: None,
         };
         let r = check(&folder, Some(lib), &archives, &copts, &PlainProgress).unwrap();
         assert!(!r.all_safe);

@@ -232,9 +232,9 @@ pub fn render(p: &Page) -> String {
                 m.added
             );
         }
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<tr><th>Total</th><th>{files}</th><th>{}</th><th>{added}</th></tr></table>\n",
+            "<tr><th>Total</th><th>{files}</th><th>{}</th><th>{added}</th></tr></table>",
             human_bytes(bytes)
         );
     }
@@ -284,7 +284,9 @@ fn decode_heif(bytes: &[u8]) -> Option<image::DynamicImage> {
     let (w, h) = (plane.width, plane.height);
     let mut rgb = Vec::with_capacity((w * h * 3) as usize);
     for y in 0..h as usize {
-        let row = plane.data.get(y * plane.stride..y * plane.stride + w as usize * 3)?;
+        let row = plane
+            .data
+            .get(y * plane.stride..y * plane.stride + w as usize * 3)?;
         rgb.extend_from_slice(row);
     }
     image::RgbImage::from_raw(w, h, rgb).map(image::DynamicImage::ImageRgb8)
@@ -489,7 +491,11 @@ pub fn for_verify(reports: &[ArchiveReport]) -> Page {
             count("bytes", "Size verified", human_bytes(bytes)),
             count("missing", "Missing", count_of(FindingKind::Missing)),
             count("corrupt", "Corrupt", count_of(FindingKind::Corrupt)),
-            count("damaged", "Damaged content", count_of(FindingKind::Undecodable)),
+            count(
+                "damaged",
+                "Damaged content",
+                count_of(FindingKind::Undecodable),
+            ),
             count("unlisted", "Unlisted", count_of(FindingKind::Unlisted)),
             count(
                 "repaired",
@@ -509,7 +515,8 @@ pub fn for_verify(reports: &[ArchiveReport]) -> Page {
     for r in reports {
         let root = Path::new(&r.archive);
         if let Some((rows, _)) = catalog_rows(root) {
-            page.months.push((r.archive.clone(), months_of(&rows, None)));
+            page.months
+                .push((r.archive.clone(), months_of(&rows, None)));
         }
         for rep in r.repairs.iter().filter(|x| x.repaired) {
             repaired.push((root.to_path_buf(), rep.path.clone()));
@@ -523,10 +530,22 @@ pub fn for_verify(reports: &[ArchiveReport]) -> Page {
         (FindingKind::Corrupt, "corrupt", "Corrupt"),
         (FindingKind::Undecodable, "damaged", "Damaged content"),
         (FindingKind::Unlisted, "unlisted", "Unlisted"),
-        (FindingKind::SumsDisagree, "sums", "Catalog and BLAKE3SUMS disagree"),
-        (FindingKind::SumsUnreadable, "sums-file", "BLAKE3SUMS damaged"),
+        (
+            FindingKind::SumsDisagree,
+            "sums",
+            "Catalog and BLAKE3SUMS disagree",
+        ),
+        (
+            FindingKind::SumsUnreadable,
+            "sums-file",
+            "BLAKE3SUMS damaged",
+        ),
         (FindingKind::CatalogUnreadable, "catalog", "Catalog damaged"),
-        (FindingKind::StagingLeftover, "leftover", "Staging leftovers"),
+        (
+            FindingKind::StagingLeftover,
+            "leftover",
+            "Staging leftovers",
+        ),
     ];
     for (k, id, title) in kinds {
         for r in reports {
@@ -597,7 +616,11 @@ pub fn for_check(r: &CheckReport, source: Option<&dyn Source>) -> Page {
         counts: vec![
             count("items", "Items on the source", c.items),
             count("safe", "Safe to delete", c.safe),
-            count("safe-bytes", "Size safe to delete", human_bytes(c.safe_bytes)),
+            count(
+                "safe-bytes",
+                "Size safe to delete",
+                human_bytes(c.safe_bytes),
+            ),
             count("unverified", "Unverified", c.unverified),
             count("too-few-copies", "In too few archives", c.too_few_copies),
             count("not-archived", "Not archived", c.not_archived),
@@ -630,7 +653,12 @@ pub fn for_check(r: &CheckReport, source: Option<&dyn Source>) -> Page {
         };
         add("cloud-only", "Originals only in iCloud", "Turn on Settings › Photos › Download and Keep Originals, wait for the download, then export again.", &lib.cloud_only);
         add("no-file", "Assets without a file", "The phone's library lists these but their file is not on the phone: open them in Photos to make the phone fetch them, then export again.", &lib.without_file);
-        add("recently-deleted", "In Recently Deleted", "Still on the phone for up to 30 days: recover them in Photos if they should be kept.", &lib.recently_deleted);
+        add(
+            "recently-deleted",
+            "In Recently Deleted",
+            "Still on the phone for up to 30 days: recover them in Photos if they should be kept.",
+            &lib.recently_deleted,
+        );
     }
     for a in &r.archives {
         if let Some((rows, _)) = catalog_rows(Path::new(&a.path)) {
@@ -639,9 +667,17 @@ pub fn for_check(r: &CheckReport, source: Option<&dyn Source>) -> Page {
     }
     let lists = [
         (Verdict::NotArchived, "not-archived", "Not archived"),
-        (Verdict::TooFewCopies, "too-few-copies", "In too few archives"),
+        (
+            Verdict::TooFewCopies,
+            "too-few-copies",
+            "In too few archives",
+        ),
         (Verdict::Unverified, "unverified", "Not verified"),
-        (Verdict::Unreadable, "unreadable", "Unreadable on the source"),
+        (
+            Verdict::Unreadable,
+            "unreadable",
+            "Unreadable on the source",
+        ),
     ];
     for (v, id, title) in lists {
         let rows: Vec<(String, String)> = r
@@ -667,36 +703,27 @@ pub fn for_check(r: &CheckReport, source: Option<&dyn Source>) -> Page {
     }
     // Previews of what is not safe, read from the source.
     if let Some(src) = source {
-        let wanted: std::collections::HashSet<&str> = r
+        let items: Vec<&crate::source::SourceItem> = r
             .items
             .iter()
             .filter(|i| !matches!(i.verdict, Verdict::Safe | Verdict::Ignored))
-            .map(|i| i.path.as_str())
+            .filter_map(|i| i.source_item.as_ref())
             .collect();
-        if !wanted.is_empty() {
-            if let Ok(scan) = src.scan() {
-                let items: Vec<_> = scan
-                    .items
-                    .iter()
-                    .filter(|i| wanted.contains(i.rel_path.as_str()))
-                    .collect();
-                page.thumbs_omitted = items.len().saturating_sub(MAX_THUMBS) as u64;
-                page.thumbs = items
-                    .par_iter()
-                    .take(MAX_THUMBS)
-                    .map(|item| {
-                        let bytes = (item.size <= MAX_DECODE_BYTES)
-                            .then(|| src.open(item).ok())
-                            .flatten()
-                            .and_then(|mut rd| {
-                                let mut v = Vec::new();
-                                rd.read_to_end(&mut v).ok().map(|_| v)
-                            });
-                        thumb_for_bytes(bytes.as_deref(), &item.rel_path)
-                    })
-                    .collect();
-            }
-        }
+        page.thumbs_omitted = items.len().saturating_sub(MAX_THUMBS) as u64;
+        page.thumbs = items
+            .par_iter()
+            .take(MAX_THUMBS)
+            .map(|item| {
+                let bytes = (item.size <= MAX_DECODE_BYTES)
+                    .then(|| src.open(item).ok())
+                    .flatten()
+                    .and_then(|mut rd| {
+                        let mut v = Vec::new();
+                        rd.read_to_end(&mut v).ok().map(|_| v)
+                    });
+                thumb_for_bytes(bytes.as_deref(), &item.rel_path)
+            })
+            .collect();
     }
     page
 }

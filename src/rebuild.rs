@@ -101,7 +101,11 @@ impl RebuildSummary {
         if let Some(old) = &self.old_catalog_kept_as {
             let _ = writeln!(s, "The damaged catalog is kept as {old}.");
         }
-        if self.problems.iter().any(|p| p.kind == "missing" || p.kind == "corrupt") {
+        if self
+            .problems
+            .iter()
+            .any(|p| p.kind == "missing" || p.kind == "corrupt")
+        {
             let _ = writeln!(
                 s,
                 "What to do: missing and corrupt files stay recorded with their true hash. To repair: camroll verify {} --repair-from <another archive>",
@@ -176,17 +180,14 @@ pub fn rebuild(
     }
     // Evidence 2: what survives of BLAKE3SUMS.
     let mut listed: BTreeMap<String, String> = BTreeMap::new();
-    match read_sums_tolerant(root) {
-        Ok((entries, bad)) => {
-            summary.sums_damaged_lines = bad.len() as u64;
-            if !entries.is_empty() {
-                summary.evidence.push("BLAKE3SUMS");
-            }
-            for (h, p) in entries {
-                listed.insert(p, h);
-            }
+    if let Ok((entries, bad)) = read_sums_tolerant(root) {
+        summary.sums_damaged_lines = bad.len() as u64;
+        if !entries.is_empty() {
+            summary.evidence.push("BLAKE3SUMS");
         }
-        Err(_) => {}
+        for (h, p) in entries {
+            listed.insert(p, h);
+        }
     }
     summary.evidence.push("files");
 

@@ -122,7 +122,9 @@ fn copy_verified_inner(src: &Path, staged: &Path, expected: &str) -> Result<u64,
 
 #[derive(Debug, Error)]
 pub enum SyncError {
-    #[error("{path}: no usable catalog ({why}). Run `camroll rebuild {path}` first, then sync again")]
+    #[error(
+        "{path}: no usable catalog ({why}). Run `camroll rebuild {path}` first, then sync again"
+    )]
     NoCatalog { path: PathBuf, why: String },
     #[error("{path}: no such archive folder. Check the path (is the disk mounted?)")]
     NoArchive { path: PathBuf },
@@ -263,8 +265,7 @@ pub fn sync(
     let staging_dir = dest.staging_dir();
     let staged: Vec<Result<(PathBuf, u64), CopyError>> = {
         let copy = |(i, r): (usize, &&FileRow)| {
-            let staged = staging_dir
-                .join(format!("{}-sync-{i}.part", std::process::id()));
+            let staged = staging_dir.join(format!("{}-sync-{i}.part", std::process::id()));
             let res = copy_verified(&from.join(&r.record.path), &staged, &r.record.hash)
                 .map(|n| (staged, n));
             progress.advance(1, r.record.size);

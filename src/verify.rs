@@ -179,7 +179,11 @@ impl ArchiveReport {
     pub fn human(&self) -> String {
         let mut s = String::new();
         for f in &self.findings {
-            let label = if f.repaired { "REPAIRED" } else { f.kind.label() };
+            let label = if f.repaired {
+                "REPAIRED"
+            } else {
+                f.kind.label()
+            };
             let _ = writeln!(s, "{label:<9} {}: {}", f.path, f.detail);
         }
         for r in self.repairs.iter().filter(|r| !r.repaired) {
@@ -229,9 +233,12 @@ impl ArchiveReport {
     }
 }
 
+/// (hash, path) entries of BLAKE3SUMS, and the damaged lines in words.
+pub type SumsRead = (Vec<(String, String)>, Vec<String>);
+
 /// The check-file, read line by line so one damaged line (a cut-short file)
 /// does not hide the others: (entries, damaged lines as (line number, why)).
-pub fn read_sums_tolerant(root: &Path) -> std::io::Result<(Vec<(String, String)>, Vec<String>)> {
+pub fn read_sums_tolerant(root: &Path) -> std::io::Result<SumsRead> {
     let file = std::fs::File::open(root.join(sums::SUMS_FILE))?;
     let mut reader = std::io::BufReader::new(file);
     let mut entries = Vec::new();
@@ -299,8 +306,7 @@ pub fn verify_archive(root: &Path, opts: &VerifyOptions, progress: &dyn Progress
         report.push(FindingKind::CatalogUnreadable, &cat_rel, "missing");
     }
     // The catalog's list (path → hash, size).
-    let listed: Option<Vec<(String, String, u64)>> = match catalog.as_ref().map(|c| c.all_files())
-    {
+    let listed: Option<Vec<(String, String, u64)>> = match catalog.as_ref().map(|c| c.all_files()) {
         Some(Ok(v)) => Some(v),
         Some(Err(e)) => {
             report.push(FindingKind::CatalogUnreadable, &cat_rel, e.to_string());
@@ -356,7 +362,11 @@ pub fn verify_archive(root: &Path, opts: &VerifyOptions, progress: &dyn Progress
     report.files = expected.len() as u64;
     let total_bytes = expected.iter().map(|(_, _, s)| s).sum();
     progress.phase(
-        if opts.deep { "Verifying (deep)" } else { "Verifying" },
+        if opts.deep {
+            "Verifying (deep)"
+        } else {
+            "Verifying"
+        },
         report.files,
         total_bytes,
     );

@@ -102,7 +102,10 @@ fn one_archive_is_too_few_and_a_new_photo_is_not_archived() {
     assert_eq!(v["counts"]["safe"], 6);
     assert_eq!(v["counts"]["not_archived"], 1);
     let (_, out, _) = run(&["check", "--from", &s(&src), &s(&a), &s(&b)]);
-    assert!(out.contains("NOT ARCHIVED DCIM/100APPLE/IMG_0009.JPG"), "{out}");
+    assert!(
+        out.contains("NOT ARCHIVED DCIM/100APPLE/IMG_0009.JPG"),
+        "{out}"
+    );
     assert!(out.contains("do not delete from the phone"), "{out}");
 }
 
@@ -140,7 +143,10 @@ fn a_copy_found_damaged_by_verify_no_longer_counts_until_it_is_repaired() {
     let i = item(&v, "DCIM/100APPLE/IMG_0001.JPG");
     assert_eq!(i["verdict"], "unverified", "{i}");
     assert_eq!(i["verified_copies"], 1);
-    assert!(i["reason"].as_str().unwrap().contains("--repair-from"), "{i}");
+    assert!(
+        i["reason"].as_str().unwrap().contains("--repair-from"),
+        "{i}"
+    );
     let (code, _, _) = run_json(&["verify", &s(&a), "--repair-from", &s(&b)]);
     assert_eq!(code, 0);
     let (code, _, _) = run_json(&["check", "--from", &s(&src), &s(&a), &s(&b)]);
@@ -188,7 +194,10 @@ fn an_unreadable_source_item_is_reported_and_blocks_the_verdict() {
     fs::set_permissions(&p, fs::Permissions::from_mode(0o000)).unwrap();
     let (code, v, _) = run_json(&["check", "--from", &s(&src), &s(&a), &s(&b)]);
     assert_eq!(code, 1);
-    assert_eq!(item(&v, "DCIM/100APPLE/IMG_0010.JPG")["verdict"], "unreadable");
+    assert_eq!(
+        item(&v, "DCIM/100APPLE/IMG_0010.JPG")["verdict"],
+        "unreadable"
+    );
 }
 
 #[test]

@@ -59,7 +59,13 @@ fn text_of(html: &str, id: &str) -> String {
 
 /// What every report must be: one file, nothing fetched from anywhere.
 fn assert_self_contained(html: &str) {
-    for bad in ["src=\"http", "href=\"http", "src=\"//", "@import", "url(http"] {
+    for bad in [
+        "src=\"http",
+        "href=\"http",
+        "src=\"//",
+        "@import",
+        "url(http",
+    ] {
         assert!(!html.contains(bad), "external reference {bad}");
     }
     assert!(html.starts_with("<!DOCTYPE html>"));
@@ -72,11 +78,7 @@ fn export_report_shows_counts_months_and_decodable_thumbnails_of_what_was_added(
     roll(&src);
     let (a, b) = (t.path().join("a"), t.path().join("b"));
     let page = t.path().join("export.html");
-    let (code, json, err) = export_json(
-        &src,
-        &[&a, &b],
-        &["--report", page.to_str().unwrap()],
-    );
+    let (code, json, err) = export_json(&src, &[&a, &b], &["--report", page.to_str().unwrap()]);
     assert_eq!(code, 0, "{json}\n{err}");
     let html = fs::read_to_string(&page).unwrap();
     assert_self_contained(&html);
@@ -85,11 +87,17 @@ fn export_report_shows_counts_months_and_decodable_thumbnails_of_what_was_added(
     // JPEG, HEIC and PNG are shown; the movies and the sidecar are tiles.
     assert_eq!(html.matches("src=\"data:image/jpeg;base64,").count(), 3);
     // The Live Photo group and the MP4 in January 2024; totals per archive.
-    assert!(html.contains("<td>2024-01</td><td>4</td>"), "per-month counts");
+    assert!(
+        html.contains("<td>2024-01</td><td>4</td>"),
+        "per-month counts"
+    );
     assert_eq!(html.matches("<tr><th>Total</th><th>6</th>").count(), 2);
     assert!(html.contains("notes.txt"), "the skipped file is listed");
     let Some(dom) = render(&page) else { return };
-    assert!(dom.contains("data-rendered=\"yes\""), "the page's script ran");
+    assert!(
+        dom.contains("data-rendered=\"yes\""),
+        "the page's script ran"
+    );
     assert_eq!(text_of(&dom, "count-copied"), "6");
     assert_eq!(
         text_of(&dom, "thumbs-decoded"),

@@ -105,7 +105,10 @@ fn a_flipped_byte_is_corrupt_with_its_path_and_repaired_from_the_other_copy() {
     let (code, _, _) = run_json(&["verify", &s(&a)]);
     assert_eq!(code, 0);
     assert!(
-        fs::read_dir(a.join(".camroll/staging")).unwrap().next().is_none(),
+        fs::read_dir(a.join(".camroll/staging"))
+            .unwrap()
+            .next()
+            .is_none(),
         "no staging leftovers"
     );
 }
@@ -120,7 +123,10 @@ fn a_truncated_movie_is_corrupt_and_repaired() {
     assert_eq!(findings(&v), vec![("corrupt".into(), MOV.into())]);
     let (code, _, err) = run_json(&["verify", &s(&a), "--repair-from", &s(&b)]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(fs::read(a.join(MOV)).unwrap(), fs::read(b.join(MOV)).unwrap());
+    assert_eq!(
+        fs::read(a.join(MOV)).unwrap(),
+        fs::read(b.join(MOV)).unwrap()
+    );
 }
 
 #[test]
@@ -212,7 +218,10 @@ fn a_deleted_catalog_is_found_and_rebuilt_from_the_files_and_blake3sums() {
     assert_eq!(code, 1);
     assert_eq!(
         findings(&v),
-        vec![("catalog_unreadable".into(), ".camroll/catalog.sqlite".into())]
+        vec![(
+            "catalog_unreadable".into(),
+            ".camroll/catalog.sqlite".into()
+        )]
     );
     // The files are still checked against BLAKE3SUMS.
     assert_eq!(v["archives"][0]["verified"], 6);
@@ -247,7 +256,10 @@ fn a_corrupted_catalog_is_found_kept_aside_and_rebuilt() {
     assert_eq!(code, 1);
     assert_eq!(
         findings(&v),
-        vec![("catalog_unreadable".into(), ".camroll/catalog.sqlite".into())]
+        vec![(
+            "catalog_unreadable".into(),
+            ".camroll/catalog.sqlite".into()
+        )]
     );
     let (code, v, err) = run_json(&["rebuild", &s(&a)]);
     assert_eq!(code, 0, "{v}\n{err}");
@@ -270,9 +282,15 @@ fn a_truncated_blake3sums_names_the_lost_lines_and_rebuild_restores_it() {
     let (code, v, _) = run_json(&["verify", &s(&a)]);
     assert_eq!(code, 1);
     let f = findings(&v);
-    assert!(f.contains(&("sums_unreadable".into(), "BLAKE3SUMS".into())), "{f:?}");
+    assert!(
+        f.contains(&("sums_unreadable".into(), "BLAKE3SUMS".into())),
+        "{f:?}"
+    );
     for p in &lost {
-        assert!(f.contains(&("sums_disagree".into(), p.clone())), "{p} not named: {f:?}");
+        assert!(
+            f.contains(&("sums_disagree".into(), p.clone())),
+            "{p} not named: {f:?}"
+        );
     }
     let (code, _, err) = run_json(&["rebuild", &s(&a)]);
     assert_eq!(code, 0, "{err}");
@@ -304,7 +322,10 @@ fn rebuild_keeps_corrupt_and_missing_files_recorded_so_they_can_still_be_repaire
     kinds.sort();
     assert_eq!(
         kinds,
-        vec![("corrupt".into(), JPG.into()), ("missing".into(), MOV.into())]
+        vec![
+            ("corrupt".into(), JPG.into()),
+            ("missing".into(), MOV.into())
+        ]
     );
     // BLAKE3SUMS still holds the true hashes, so b3sum would still flag them,
     // and the repair from the other copy works.
@@ -400,5 +421,9 @@ fn b3sum_agrees_with_verify_after_a_repair() {
         .current_dir(&a)
         .output()
         .unwrap();
-    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stdout));
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stdout)
+    );
 }

@@ -504,9 +504,7 @@ impl Catalog {
         let tx = self.conn.transaction().map_err(err)?;
         {
             let mut good = tx
-                .prepare(
-                    "UPDATE files SET verified_at = ?1, verify_problem = NULL WHERE path = ?2",
-                )
+                .prepare("UPDATE files SET verified_at = ?1, verify_problem = NULL WHERE path = ?2")
                 .map_err(err)?;
             for p in ok {
                 good.execute(params![now, p]).map_err(err)?;
@@ -651,7 +649,11 @@ mod prove_tests {
         assert!(cat.file_rows().unwrap()[0].is_verified());
         let v: String = cat
             .conn
-            .query_row("SELECT value FROM meta WHERE key='schema_version'", [], |r| r.get(0))
+            .query_row(
+                "SELECT value FROM meta WHERE key='schema_version'",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(v, "2");
         assert_eq!(cat.integrity_problem().unwrap(), None);

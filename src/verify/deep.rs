@@ -207,7 +207,7 @@ fn read_head(f: &mut File, pos: u64, len: u64) -> Result<BoxHead, String> {
             ty_text(&ty)
         ));
     }
-    let end = pos.checked_add(size).unwrap_or(u64::MAX);
+    let end = pos.saturating_add(size);
     if end > len {
         return Err(format!(
             "box '{}' at offset {pos} claims {size} bytes but the file ends {} bytes later: the file is cut short",
