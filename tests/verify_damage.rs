@@ -427,3 +427,22 @@ fn b3sum_agrees_with_verify_after_a_repair() {
         String::from_utf8_lossy(&st.stdout)
     );
 }
+
+#[test]
+fn a_repair_waits_for_no_one_it_refuses_a_locked_archive_and_changes_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let (a, b) = two_archives(t.path());
+    fs::remove_file(a.join(JPG)).unwrap();
+    let lock = camroll::archive::lock::ArchiveLock::acquire(&a.join(".camroll")).unwrap();
+    // Verifying alone needs no lock…
+    let (code, _, _) = run_json(&["verify", &s(&a)]);
+    assert_eq!(code, 1);
+    // …repairing does.
+    let (code, _, err) = run(&["verify", &s(&a), "--repair-from", &s(&b)]);
+    assert_eq!(code, 2);
+    assert!(err.contains("in use by another camroll run"), "{err}");
+    assert!(!a.join(JPG).exists());
+    drop(lock);
+    let (code, _, _) = run_json(&["verify", &s(&a), "--repair-from", &s(&b)]);
+    assert_eq!(code, 0);
+}
