@@ -429,7 +429,7 @@ fn b3sum_agrees_with_verify_after_a_repair() {
 }
 
 #[test]
-fn a_repair_waits_for_no_one_it_refuses_a_locked_archive_and_changes_nothing() {
+fn a_repair_refuses_a_locked_archive_and_changes_nothing() {
     let t = tempfile::tempdir().unwrap();
     let (a, b) = two_archives(t.path());
     fs::remove_file(a.join(JPG)).unwrap();
