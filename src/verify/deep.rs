@@ -97,14 +97,12 @@ fn read_up_to(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 /// Decodes a JPEG/PNG/GIF/WebP/TIFF fully. JPEG decoders conceal a missing
-/// tail (grey rows), so a JPEG must also end with its end-of-image marker.
+/// tail (grey rows), so a JPEG's marker structure must also reach its
+/// end-of-image marker.
 fn check_image(path: &Path, kind: Kind) -> Result<(), String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
     if kind == Kind::Jpeg {
-        let tail = &bytes[bytes.len().saturating_sub(4096)..];
-        if !tail.windows(2).any(|w| w == [0xFF, 0xD9]) {
-            return Err("no end-of-image marker: the file is cut short".into());
-        }
+        jpeg_reaches_eoi(&bytes)?;
     }
     let format = match kind {
         Kind::Jpeg => image::ImageFormat::Jpeg,
@@ -126,6 +124,66 @@ fn check_image(path: &Path, kind: Kind) -> Result<(), String> {
         .decode()
         .map(|_| ())
         .map_err(|e| format!("does not decode: {e}"))
+}
+
+/// Walks a JPEG's markers from SOI: segments by their lengths, entropy-coded
+/// data up to the next marker (`FF 00` stuffing and `RSTn` are data), until
+/// EOI. Bytes after EOI (maker trailers) are allowed; reaching the end of the
+/// file first means it was cut short. Written here because decoders do not
+/// report a missing tail.
+fn jpeg_reaches_eoi(b: &[u8]) -> Result<(), String> {
+    let cut = || {
+        Err(
+            "the image data stops before its end-of-image marker: the file is cut short"
+                .to_string(),
+        )
+    };
+    let mut p = 2; // after SOI
+    loop {
+        // Next marker (fill bytes 0xFF may repeat).
+        while p < b.len() && b[p] != 0xFF {
+            p += 1;
+        }
+        while p < b.len() && b[p] == 0xFF {
+            p += 1;
+        }
+        let Some(&m) = b.get(p) else { return cut() };
+        p += 1;
+        match m {
+            0xD9 => return Ok(()),
+            0x01 | 0xD0..=0xD7 => {}
+            0xDA => {
+                // SOS header, then entropy-coded data until a real marker.
+                let len = b
+                    .get(p..p + 2)
+                    .map(|l| usize::from(l[0]) << 8 | usize::from(l[1]));
+                let Some(len) = len else { return cut() };
+                p += len;
+                loop {
+                    while p < b.len() && b[p] != 0xFF {
+                        p += 1;
+                    }
+                    match b.get(p + 1) {
+                        None => return cut(),
+                        Some(0x00) | Some(0xD0..=0xD7) | Some(0xFF) => p += 1,
+                        Some(_) => break,
+                    }
+                }
+            }
+            _ => {
+                let len = b
+                    .get(p..p + 2)
+                    .map(|l| usize::from(l[0]) << 8 | usize::from(l[1]));
+                let Some(len) = len else { return cut() };
+                if len < 2 {
+                    return Err(format!(
+                        "a marker segment at offset {p} has an impossible length"
+                    ));
+                }
+                p += len;
+            }
+        }
+    }
 }
 
 fn is_raw_name(path: &Path) -> bool {
@@ -427,6 +485,13 @@ mod tests {
             let p = write(d.path(), name, &bytes);
             assert_eq!(check(&p), Deep::Whole(kind), "{name}");
         }
+        // Bytes after the end-of-image marker (maker trailers) are fine.
+        let mut trailer = synth::jpeg(&StillSpec::bare(7));
+        trailer.extend(std::iter::repeat_n(0xAB, 10_000));
+        assert_eq!(
+            check(&write(d.path(), "t.jpg", &trailer)),
+            Deep::Whole(Kind::Jpeg)
+        );
         let live = synth::mov(&VideoSpec {
             lead: synth::MovieLead::Mdat,
             ..VideoSpec::bare(6)
