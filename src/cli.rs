@@ -9,9 +9,9 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::error::{EXIT_FATAL, EXIT_OK, EXIT_PARTIAL};
 use crate::export::{self, ExportOptions};
+use crate::progress;
 use crate::source::device::{list_devices, usbmux_addr, DeviceOptions, DeviceSource};
 use crate::source::folder::FolderSource;
-use crate::progress;
 use crate::source::Source;
 
 /// Get every original photo and video off an iPhone (or out of a folder) into
