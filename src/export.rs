@@ -212,12 +212,15 @@ pub fn export(
         },
         progress,
     };
+    // Readers spend most of their time waiting on I/O (fsync, the phone), so
+    // more of them than cores keeps the disks busy.
     let jobs = opts
         .jobs
         .unwrap_or_else(|| {
             std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2)
+                .max(4)
         })
         .max(1);
     let pool = rayon::ThreadPoolBuilder::new()
@@ -277,7 +280,8 @@ pub fn export(
     // Stage 6: verify what was written.
     if opts.verify && !opts.dry_run {
         let total: u64 = dests.iter().map(|d| d.written.len() as u64).sum();
-        progress.phase("Verifying", total, 0);
+        let bytes: u64 = dests.iter().map(|d| d.summary.bytes_copied).sum();
+        progress.phase("Verifying", total, bytes);
         for d in dests.iter_mut() {
             verify_written(d, &mut summary, progress);
         }
@@ -914,11 +918,16 @@ impl Placer<'_> {
     }
 
     /// Makes placed files durable, then commits their catalog rows.
+    /// With `force` (end of the run) the open transaction always ends, even
+    /// with nothing pending, so later statements run in autocommit mode.
     fn flush(&mut self, dests: &mut [Dest], force: bool) {
-        if self.dry_run || self.pending == 0 {
+        if self.dry_run {
             return;
         }
-        if !force && self.pending < BATCH_FILES && self.last_commit.elapsed() < BATCH_TIME {
+        if !force
+            && (self.pending == 0
+                || (self.pending < BATCH_FILES && self.last_commit.elapsed() < BATCH_TIME))
+        {
             return;
         }
         for d in dests.iter_mut() {

@@ -38,7 +38,7 @@ pub enum IngestError {
     NotMedia,
     #[error("empty file (0 bytes): nothing to archive. If it should be a photo, copy it from the phone again")]
     Empty,
-    #[error("read error: {0}. The file may be unreadable or still in iCloud; the other files go on, run again to retry it")]
+    #[error("read error: {0}. The other files go on; run again to retry this one")]
     Read(io::Error),
     #[error("changed while being read (listed as {listed} bytes, read {read}). Run again when nothing is writing to the source")]
     Changed { listed: u64, read: u64 },

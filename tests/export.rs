@@ -855,3 +855,38 @@ fn a_movie_whose_content_identifier_differs_from_its_namesake_still_is_filed_on_
         ]
     );
 }
+
+#[test]
+fn every_run_is_recorded_and_written_files_carry_their_verification_time() {
+    let t = tmp();
+    let src = t.path().join("src");
+    write(
+        &src.join("IMG_0001.JPG"),
+        &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2),
+    );
+    let a = t.path().join("a");
+    assert_eq!(export_json(&src, &[&a], &[]).0, 0);
+    assert_eq!(export_json(&src, &[&a], &[]).0, 0, "a no-change run");
+    let db = rusqlite::Connection::open(a.join(".camroll/catalog.sqlite")).unwrap();
+    let runs: Vec<(String, String)> = db
+        .prepare("SELECT outcome, ended FROM runs ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert!(runs.iter().all(|(o, _)| o == "ok"));
+    let verified: Option<String> = db
+        .query_row("SELECT verified_at FROM files", [], |r| r.get(0))
+        .unwrap();
+    assert!(verified.is_some());
+    let (copied, already): (i64, i64) = db
+        .query_row(
+            "SELECT copied, already_archived FROM runs WHERE id = 2",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((copied, already), (0, 1));
+}

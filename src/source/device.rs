@@ -47,8 +47,8 @@ const LABEL: &str = "camroll";
 
 #[derive(Debug, Error)]
 pub enum DeviceError {
-    #[error("cannot reach usbmuxd at {addr}: {source}. Connect the iPhone with a cable; on Linux, make sure usbmuxd is installed and running (sudo systemctl start usbmuxd)")]
-    NoUsbmuxd { addr: String, source: IdeviceError },
+    #[error("cannot reach usbmuxd at {addr}: {error}. Connect the iPhone with a cable; on Linux, make sure usbmuxd is installed and running (sudo systemctl start usbmuxd)")]
+    NoUsbmuxd { addr: String, error: String },
     #[error("{0:?} is not a usbmuxd address: use UNIX:/path/to/socket or host:port")]
     BadAddress(String),
     #[error("no iPhone is connected. Connect it with a cable, unlock it and tap Trust; on Linux, make sure usbmuxd is running")]
@@ -61,8 +61,12 @@ pub enum DeviceError {
     NotTrusted { name: String, secs: u64 },
     #[error("{name} stayed locked for {secs} s. Unlock the iPhone and run again")]
     Locked { name: String, secs: u64 },
-    #[error("{name}: {what}: {source}")]
-    Protocol { name: String, what: &'static str, source: IdeviceError },
+    #[error("{name}: {what}: {error}")]
+    Protocol {
+        name: String,
+        what: &'static str,
+        error: String,
+    },
 }
 
 /// How to reach and use the phone.
@@ -110,19 +114,28 @@ pub struct PhoneInfo {
 
 impl PhoneInfo {
     fn line(&self) -> String {
-        format!("  {}  {} ({}, iOS {})", self.udid, self.name, self.model, self.ios)
+        format!(
+            "  {}  {} ({}, iOS {})",
+            self.udid, self.name, self.model, self.ios
+        )
     }
 }
 
 /// Resolves the usbmuxd address: `--usbmux`, then `USBMUXD_SOCKET_ADDRESS`
 /// (libimobiledevice's convention: `UNIX:/path` or `host:port`), then the platform default.
 pub fn usbmux_addr(explicit: Option<&str>) -> Result<UsbmuxdAddr, DeviceError> {
-    let value = explicit.map(str::to_string).or_else(|| std::env::var("USBMUXD_SOCKET_ADDRESS").ok());
+    let value = explicit
+        .map(str::to_string)
+        .or_else(|| std::env::var("USBMUXD_SOCKET_ADDRESS").ok());
     let Some(v) = value.filter(|v| !v.is_empty()) else {
         #[cfg(unix)]
-        return Ok(UsbmuxdAddr::UnixSocket(UsbmuxdAddr::SOCKET_FILE.to_string()));
+        return Ok(UsbmuxdAddr::UnixSocket(
+            UsbmuxdAddr::SOCKET_FILE.to_string(),
+        ));
         #[cfg(not(unix))]
-        return Ok(UsbmuxdAddr::TcpSocket(([127, 0, 0, 1], UsbmuxdAddr::DEFAULT_PORT).into()));
+        return Ok(UsbmuxdAddr::TcpSocket(
+            ([127, 0, 0, 1], UsbmuxdAddr::DEFAULT_PORT).into(),
+        ));
     };
     #[cfg(unix)]
     {
@@ -150,18 +163,37 @@ fn addr_text(a: &UsbmuxdAddr) -> String {
 }
 
 fn runtime() -> io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
 }
 
 async fn mux(addr: &UsbmuxdAddr) -> Result<UsbmuxdConnection, DeviceError> {
-    addr.connect(1).await.map_err(|source| DeviceError::NoUsbmuxd { addr: addr_text(addr), source })
+    addr.connect(1)
+        .await
+        .map_err(|source| DeviceError::NoUsbmuxd {
+            addr: addr_text(addr),
+            error: chain(&source),
+        })
 }
 
 /// The connected phones, with name, model, iOS version, trust and lock state.
 pub fn list_devices(addr: &UsbmuxdAddr) -> Result<Vec<PhoneInfo>, DeviceError> {
-    let rt = runtime().map_err(|e| DeviceError::NoUsbmuxd { addr: addr_text(addr), source: e.into() })?;
+    let rt = runtime().map_err(|e| DeviceError::NoUsbmuxd {
+        addr: addr_text(addr),
+        error: e.to_string(),
+    })?;
     rt.block_on(async {
-        let devices = mux(addr).await?.get_devices().await.map_err(|source| DeviceError::NoUsbmuxd { addr: addr_text(addr), source })?;
+        let devices =
+            mux(addr)
+                .await?
+                .get_devices()
+                .await
+                .map_err(|source| DeviceError::NoUsbmuxd {
+                    addr: addr_text(addr),
+                    error: chain(&source),
+                })?;
         let mut out = Vec::new();
         for d in devices {
             out.push(describe(addr, &d).await);
@@ -187,7 +219,11 @@ async fn describe(addr: &UsbmuxdAddr, d: &UsbmuxdDevice) -> PhoneInfo {
     };
     if let Ok(mut lockdown) = LockdownClient::connect(&provider).await {
         // Before a session lockdownd answers these basic keys.
-        for (key, slot) in [("DeviceName", &mut info.name), ("ProductType", &mut info.model), ("ProductVersion", &mut info.ios)] {
+        for (key, slot) in [
+            ("DeviceName", &mut info.name),
+            ("ProductType", &mut info.model),
+            ("ProductVersion", &mut info.ios),
+        ] {
             if let Ok(v) = lockdown.get_value(Some(key), None).await {
                 if let Some(s) = v.as_string() {
                     *slot = s.to_string();
@@ -227,7 +263,13 @@ struct Shared {
 impl Shared {
     fn provider(&self) -> UsbmuxdProvider {
         let id = self.device_id.load(Ordering::Relaxed);
-        UsbmuxdProvider { addr: self.addr.clone(), tag: id, udid: self.udid.clone(), device_id: id, label: LABEL.into() }
+        UsbmuxdProvider {
+            addr: self.addr.clone(),
+            tag: id,
+            udid: self.udid.clone(),
+            device_id: id,
+            label: LABEL.into(),
+        }
     }
 
     /// A new AFC connection: lockdown session (TLS), StartService, TLS on the service.
@@ -259,7 +301,10 @@ impl Shared {
     fn reconnect(&self) -> Result<AfcClient, io::Error> {
         let _one = self.reconnecting.lock().unwrap_or_else(|e| e.into_inner());
         if self.gone.load(Ordering::Relaxed) {
-            return Err(io::Error::new(io::ErrorKind::NotConnected, format!("{} is disconnected", self.name)));
+            return Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                format!("{} is disconnected", self.name),
+            ));
         }
         // Connections in the pool share the fate of the one that failed.
         self.pool.lock().unwrap_or_else(|e| e.into_inner()).clear();
@@ -289,9 +334,25 @@ impl Shared {
         self.gone.store(true, Ordering::Relaxed);
         Err(io::Error::new(
             io::ErrorKind::NotConnected,
-            format!("{} was disconnected and did not come back within {} s; run again to finish", self.name, self.wait.as_secs()),
+            format!(
+                "{} was disconnected and did not come back within {} s; run again to finish",
+                self.name,
+                self.wait.as_secs()
+            ),
         ))
     }
+}
+
+/// An error with its causes, `a: b: c` (idevice's own messages hide the I/O cause).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
 }
 
 fn same_udid(a: &str, b: &str) -> bool {
@@ -300,8 +361,16 @@ fn same_udid(a: &str, b: &str) -> bool {
 
 /// A transport failure (connection gone), as opposed to an AFC error about one file.
 fn is_transport(e: &IdeviceError) -> bool {
-    matches!(e, IdeviceError::Socket(_) | IdeviceError::Rustls(_) | IdeviceError::Timeout | IdeviceError::NoEstablishedConnection)
-        || matches!(e, IdeviceError::Afc(idevice::afc::errors::AfcError::MuxError))
+    matches!(
+        e,
+        IdeviceError::Socket(_)
+            | IdeviceError::Rustls(_)
+            | IdeviceError::Timeout
+            | IdeviceError::NoEstablishedConnection
+    ) || matches!(
+        e,
+        IdeviceError::Afc(idevice::afc::errors::AfcError::MuxError)
+    )
 }
 
 fn afc_io_error(e: IdeviceError, path: &str) -> io::Error {
@@ -314,6 +383,9 @@ fn afc_io_error(e: IdeviceError, path: &str) -> io::Error {
         other => io::Error::other(format!("{path}: {other}")),
     }
 }
+
+/// AFC GetFileInfo: `st_size`, `st_mtime`, `st_ifmt`… as text.
+type StatResult = Result<HashMap<String, String>, IdeviceError>;
 
 /// The iPhone as a [`Source`].
 pub struct DeviceSource {
@@ -332,16 +404,31 @@ impl DeviceSource {
     /// while it is locked, and opens a first AFC connection.
     pub fn connect(opts: DeviceOptions) -> Result<DeviceSource, DeviceError> {
         let addr = usbmux_addr(opts.usbmux.as_deref())?;
-        let rt = runtime().map_err(|e| DeviceError::NoUsbmuxd { addr: addr_text(&addr), source: e.into() })?;
-        let phones = rt.block_on(async {
-            let devices = mux(&addr).await?.get_devices().await.map_err(|source| DeviceError::NoUsbmuxd { addr: addr_text(&addr), source })?;
-            let mut out = Vec::new();
-            for d in devices {
-                out.push((describe(&addr, &d).await, d));
-            }
-            Ok::<_, DeviceError>(out)
+        let rt = runtime().map_err(|e| DeviceError::NoUsbmuxd {
+            addr: addr_text(&addr),
+            error: e.to_string(),
         })?;
-        let list = || phones.iter().map(|(p, _)| p.line()).collect::<Vec<_>>().join("\n");
+        let phones =
+            rt.block_on(async {
+                let devices = mux(&addr).await?.get_devices().await.map_err(|source| {
+                    DeviceError::NoUsbmuxd {
+                        addr: addr_text(&addr),
+                        error: chain(&source),
+                    }
+                })?;
+                let mut out = Vec::new();
+                for d in devices {
+                    out.push((describe(&addr, &d).await, d));
+                }
+                Ok::<_, DeviceError>(out)
+            })?;
+        let list = || {
+            phones
+                .iter()
+                .map(|(p, _)| p.line())
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
         let (info, device) = match &opts.select {
             None => match phones.len() {
                 0 => return Err(DeviceError::NoDevice),
@@ -352,7 +439,10 @@ impl DeviceSource {
                 .iter()
                 .find(|(p, _)| same_udid(&p.udid, want) || p.name == *want)
                 .cloned()
-                .ok_or_else(|| DeviceError::NotFound { wanted: want.clone(), list: list() })?,
+                .ok_or_else(|| DeviceError::NotFound {
+                    wanted: want.clone(),
+                    list: list(),
+                })?,
         };
         let name = info.name.clone();
         let pairing = rt.block_on(pair_record(&addr, &device, &name, opts.wait))?;
@@ -381,12 +471,27 @@ impl DeviceSource {
                     }
                     std::thread::sleep(Duration::from_millis(500));
                 }
-                Err(IdeviceError::PasswordProtected) => return Err(DeviceError::Locked { name, secs: opts.wait.as_secs() }),
-                Err(source) => return Err(DeviceError::Protocol { name, what: "starting the file service (AFC)", source }),
+                Err(IdeviceError::PasswordProtected) => {
+                    return Err(DeviceError::Locked {
+                        name,
+                        secs: opts.wait.as_secs(),
+                    })
+                }
+                Err(e) => {
+                    return Err(DeviceError::Protocol {
+                        name,
+                        what: "starting the file service (AFC)",
+                        error: chain(&e),
+                    })
+                }
             }
         };
         shared.give(first);
-        let info = PhoneInfo { trusted: true, locked: Some(false), ..info };
+        let info = PhoneInfo {
+            trusted: true,
+            locked: Some(false),
+            ..info
+        };
         Ok(DeviceSource {
             shared,
             info,
@@ -399,16 +504,23 @@ impl DeviceSource {
 
     /// The library view of the last scan (Photos.sqlite against the files found).
     pub fn library_report(&self) -> Option<LibraryReport> {
-        self.library_report.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.library_report
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Lists a directory; entries without `.`/`..`.
     async fn list(c: &mut AfcClient, path: &str) -> Result<Vec<String>, IdeviceError> {
-        Ok(c.list_dir(path).await?.into_iter().filter(|n| n != "." && n != "..").collect())
+        Ok(c.list_dir(path)
+            .await?
+            .into_iter()
+            .filter(|n| n != "." && n != "..")
+            .collect())
     }
 
     /// GetFileInfo for many paths over several connections at once.
-    fn stat_many(&self, paths: Vec<String>) -> Vec<(String, Result<HashMap<String, String>, IdeviceError>)> {
+    fn stat_many(&self, paths: Vec<String>) -> Vec<(String, StatResult)> {
         if paths.is_empty() {
             return Vec::new();
         }
@@ -418,7 +530,12 @@ impl DeviceSource {
             match self.shared.take() {
                 Ok(c) => clients.push(c),
                 Err(_) if !clients.is_empty() => break,
-                Err(e) => return paths.into_iter().map(|p| (p, Err(IdeviceError::InternalError(e.to_string())))).collect(),
+                Err(e) => {
+                    return paths
+                        .into_iter()
+                        .map(|p| (p, Err(IdeviceError::InternalError(e.to_string()))))
+                        .collect()
+                }
             }
         }
         let per = paths.len().div_ceil(clients.len());
@@ -469,7 +586,11 @@ impl DeviceSource {
         let mut present = Vec::new();
         for (path, r) in &stats {
             if let Ok(kv) = r {
-                stamp.push_str(&format!("{path} {} {}\n", kv.get("st_size").map(String::as_str).unwrap_or(""), kv.get("st_mtime").map(String::as_str).unwrap_or("")));
+                stamp.push_str(&format!(
+                    "{path} {} {}\n",
+                    kv.get("st_size").map(String::as_str).unwrap_or(""),
+                    kv.get("st_mtime").map(String::as_str).unwrap_or("")
+                ));
                 present.push(path.clone());
             }
         }
@@ -486,7 +607,8 @@ impl DeviceSource {
             }
             for path in &present {
                 let name = path.rsplit('/').next().unwrap_or(path);
-                self.copy_file(path, &cache.join(name)).map_err(|e| format!("copying {path}: {e}"))?;
+                self.copy_file(path, &cache.join(name))
+                    .map_err(|e| format!("copying {path}: {e}"))?;
             }
             std::fs::write(&stamp_file, &stamp).map_err(|e| e.to_string())?;
         }
@@ -517,12 +639,25 @@ fn default_cache_dir() -> PathBuf {
 
 /// The pair record usbmuxd holds for this phone; when there is none, pairs
 /// (the user must unlock the phone and tap Trust) and saves it with usbmuxd.
-async fn pair_record(addr: &UsbmuxdAddr, d: &UsbmuxdDevice, name: &str, wait: Duration) -> Result<PairingFile, DeviceError> {
+async fn pair_record(
+    addr: &UsbmuxdAddr,
+    d: &UsbmuxdDevice,
+    name: &str,
+    wait: Duration,
+) -> Result<PairingFile, DeviceError> {
     if let Ok(p) = mux(addr).await?.get_pair_record(&d.udid).await {
         return Ok(p);
     }
-    let proto = |what, source| DeviceError::Protocol { name: name.to_string(), what, source };
-    let buid = mux(addr).await?.get_buid().await.map_err(|e| proto("reading the system BUID", e))?;
+    let proto = |what, source| DeviceError::Protocol {
+        name: name.to_string(),
+        what,
+        error: chain(&source),
+    };
+    let buid = mux(addr)
+        .await?
+        .get_buid()
+        .await
+        .map_err(|e| proto("reading the system BUID", e))?;
     let host_id = random_uuid();
     let provider = d.to_provider(addr.clone(), LABEL);
     eprintln!(
@@ -533,20 +668,44 @@ async fn pair_record(addr: &UsbmuxdAddr, d: &UsbmuxdDevice, name: &str, wait: Du
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
-            return Err(DeviceError::NotTrusted { name: name.into(), secs: wait.as_secs() });
+            return Err(DeviceError::NotTrusted {
+                name: name.into(),
+                secs: wait.as_secs(),
+            });
         }
-        let mut lockdown = LockdownClient::connect(&provider).await.map_err(|e| proto("connecting to lockdownd", e))?;
+        let mut lockdown = LockdownClient::connect(&provider)
+            .await
+            .map_err(|e| proto("connecting to lockdownd", e))?;
         // idevice's pair() retries while the dialog is pending; bound it by our wait.
-        match tokio::time::timeout(remaining, lockdown.pair(host_id.clone(), buid.clone(), Some("camroll"))).await {
-            Err(_) => return Err(DeviceError::NotTrusted { name: name.into(), secs: wait.as_secs() }),
+        match tokio::time::timeout(
+            remaining,
+            lockdown.pair(host_id.clone(), buid.clone(), Some("camroll")),
+        )
+        .await
+        {
+            Err(_) => {
+                return Err(DeviceError::NotTrusted {
+                    name: name.into(),
+                    secs: wait.as_secs(),
+                })
+            }
             Ok(Ok(mut pairing)) => {
                 pairing.udid = Some(d.udid.clone());
-                let bytes = pairing.clone().serialize().map_err(|e| proto("encoding the pair record", e))?;
-                mux(addr).await?.save_pair_record(&d.udid, bytes).await.map_err(|e| proto("saving the pair record with usbmuxd", e))?;
+                let bytes = pairing
+                    .clone()
+                    .serialize()
+                    .map_err(|e| proto("encoding the pair record", e))?;
+                mux(addr)
+                    .await?
+                    .save_pair_record(&d.udid, bytes)
+                    .await
+                    .map_err(|e| proto("saving the pair record with usbmuxd", e))?;
                 eprintln!("camroll: {name} trusts this computer now.");
                 return Ok(pairing);
             }
-            Ok(Err(IdeviceError::PasswordProtected)) => tokio::time::sleep(Duration::from_millis(500)).await,
+            Ok(Err(IdeviceError::PasswordProtected)) => {
+                tokio::time::sleep(Duration::from_millis(500)).await
+            }
             Ok(Err(e)) => return Err(proto("pairing", e)),
         }
     }
@@ -560,7 +719,14 @@ fn random_uuid() -> String {
     b[6] = (b[6] & 0x0F) | 0x40;
     b[8] = (b[8] & 0x3F) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02X}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 fn ns_to_time(s: Option<&String>) -> Option<SystemTime> {
@@ -575,7 +741,10 @@ impl Source for DeviceSource {
 
     fn scan(&self) -> Result<Scan, SourceError> {
         let mut scan = Scan::default();
-        let unreadable = |e: IdeviceError| SourceError::Unreadable { path: PathBuf::from("DCIM"), source: io::Error::other(format!("{}: {e}", self.shared.name)) };
+        let unreadable = |e: IdeviceError| SourceError::Unreadable {
+            path: PathBuf::from("DCIM"),
+            source: io::Error::other(format!("{}: {e}", self.shared.name)),
+        };
         // Breadth-first over the trees that hold originals.
         let mut roots = vec!["DCIM".to_string(), "PhotoData/CPLAssets".to_string()];
         if self.opts.edited {
@@ -590,7 +759,11 @@ impl Source for DeviceSource {
             self.shared.give(client);
             let names = match listed {
                 Ok(n) => n,
-                Err(IdeviceError::Afc(idevice::afc::errors::AfcError::ObjectNotFound)) if !first || dir != "DCIM" => continue,
+                Err(IdeviceError::Afc(idevice::afc::errors::AfcError::ObjectNotFound))
+                    if !first || dir != "DCIM" =>
+                {
+                    continue
+                }
                 Err(e) if first => return Err(unreadable(e)),
                 Err(e) => {
                     scan.failed.push((dir.clone(), format!("cannot list: {e}")));
@@ -598,15 +771,30 @@ impl Source for DeviceSource {
                 }
             };
             first = false;
-            let paths: Vec<String> = names.iter().filter(|n| !n.starts_with('.')).map(|n| format!("{dir}/{n}")).collect();
+            let paths: Vec<String> = names
+                .iter()
+                .filter(|n| !n.starts_with('.'))
+                .map(|n| format!("{dir}/{n}"))
+                .collect();
             for (path, r) in self.stat_many(paths) {
                 match r {
-                    Err(e) => scan.failed.push((path, format!("cannot read file information: {e}"))),
+                    Err(e) => scan
+                        .failed
+                        .push((path, format!("cannot read file information: {e}"))),
                     Ok(kv) => match kv.get("st_ifmt").map(String::as_str) {
                         Some("S_IFDIR") => queue.push_back(path),
                         Some("S_IFREG") => files.push((path, kv)),
-                        Some("S_IFLNK") => scan.skipped.push(Skipped { path, reason: "symbolic link (not followed)".into() }),
-                        other => scan.skipped.push(Skipped { path, reason: format!("not a regular file ({})", other.unwrap_or("unknown type")) }),
+                        Some("S_IFLNK") => scan.skipped.push(Skipped {
+                            path,
+                            reason: "symbolic link (not followed)".into(),
+                        }),
+                        other => scan.skipped.push(Skipped {
+                            path,
+                            reason: format!(
+                                "not a regular file ({})",
+                                other.unwrap_or("unknown type")
+                            ),
+                        }),
                     },
                 }
             }
@@ -616,13 +804,40 @@ impl Source for DeviceSource {
             Ok(l) => Some(l),
             Err(reason) => {
                 eprintln!("camroll: warning: cannot read the iPhone's photo library ({reason}); exporting the files found in DCIM without the library checklist");
-                *self.library_report.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Some(LibraryReport::unavailable(format!("{reason}: exported without the library checklist")));
+                *self
+                    .library_report
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = Some(LibraryReport::unavailable(
+                    format!("{reason}: exported without the library checklist"),
+                ));
                 None
             }
         };
-        let by_path: HashMap<String, &library::LibraryAsset> =
-            library.iter().flat_map(|l| &l.assets).map(|a| (a.path().to_lowercase(), a)).collect();
+        let by_path: HashMap<String, &library::LibraryAsset> = library
+            .iter()
+            .flat_map(|l| &l.assets)
+            .map(|a| (a.path().to_lowercase(), a))
+            .collect();
+        // iCloud-synced originals are stored under UUID names; the Live Photo
+        // movie beside one shares its UUID stem but has no library row.
+        let cpl_stems: HashMap<(String, String), String> = library
+            .iter()
+            .flat_map(|l| &l.assets)
+            .filter(|a| a.directory.starts_with("PhotoData/CPLAssets"))
+            .filter_map(|a| {
+                let orig = a.original_filename.as_ref()?;
+                let stem = a
+                    .filename
+                    .rsplit_once('.')
+                    .map(|(s, _)| s)
+                    .unwrap_or(&a.filename);
+                let orig_stem = orig.rsplit_once('.').map(|(s, _)| s).unwrap_or(orig);
+                Some((
+                    (a.directory.to_lowercase(), stem.to_lowercase()),
+                    orig_stem.to_string(),
+                ))
+            })
+            .collect();
         let mut found = HashSet::new();
         let mut hints = HashMap::new();
         for (path, kv) in files {
@@ -636,7 +851,9 @@ impl Source for DeviceSource {
             if let Some(rest) = path.strip_prefix("PhotoData/Mutations/") {
                 // …/Mutations/DCIM/100APPLE/IMG_0001/Adjustments/FullSizeRender.jpg → IMG_E0001.jpg beside DCIM/100APPLE/IMG_0001.*
                 let parts: Vec<&str> = rest.split('/').collect();
-                let is_render = file.starts_with("FullSizeRender.") && parts.len() >= 3 && parts[parts.len() - 2] == "Adjustments";
+                let is_render = file.starts_with("FullSizeRender.")
+                    && parts.len() >= 3
+                    && parts[parts.len() - 2] == "Adjustments";
                 if !is_render {
                     continue;
                 }
@@ -649,10 +866,13 @@ impl Source for DeviceSource {
                 dir = parts[..parts.len() - 3].join("/");
             } else if path.starts_with("PhotoData/CPLAssets/") {
                 // Filed under the name Photos recorded, not the store's UUID name.
-                if let Some(orig) = by_path.get(&path.to_lowercase()).and_then(|a| a.original_filename.clone()) {
-                    let ext = file.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
-                    let orig_stem = orig.rsplit_once('.').map(|(s, _)| s.to_string()).unwrap_or(orig.clone());
-                    name = if ext.is_empty() { orig_stem } else { format!("{orig_stem}.{ext}") };
+                let (stem, ext) = file.rsplit_once('.').unwrap_or((&file, ""));
+                if let Some(orig_stem) = cpl_stems.get(&(dir.to_lowercase(), stem.to_lowercase())) {
+                    name = if ext.is_empty() {
+                        orig_stem.clone()
+                    } else {
+                        format!("{orig_stem}.{ext}")
+                    };
                 }
             } else if file.starts_with('.') {
                 continue;
@@ -663,11 +883,21 @@ impl Source for DeviceSource {
                 }
             }
             found.insert(path.clone());
-            scan.items.push(SourceItem { rel_path: path.clone(), dir, name, size, mtime, locator: PathBuf::from(&path) });
+            scan.items.push(SourceItem {
+                rel_path: path.clone(),
+                dir,
+                name,
+                size,
+                mtime,
+                locator: PathBuf::from(&path),
+            });
         }
         scan.items.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
         if let Some(l) = &library {
-            *self.library_report.lock().unwrap_or_else(|e| e.into_inner()) = Some(LibraryReport::new(l, &found));
+            *self
+                .library_report
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(LibraryReport::new(l, &found));
         }
         *self.hints.lock().unwrap_or_else(|e| e.into_inner()) = hints;
         *self.library.lock().unwrap_or_else(|e| e.into_inner()) = library;
@@ -675,13 +905,21 @@ impl Source for DeviceSource {
     }
 
     fn open(&self, item: &SourceItem) -> Result<Box<dyn ReadSeek>, SourceError> {
-        let r = AfcReader::open(self.shared.clone(), item.rel_path.clone(), item.size)
-            .map_err(|source| SourceError::Open { path: item.rel_path.clone(), source })?;
+        let r = AfcReader::open(self.shared.clone(), item.rel_path.clone(), item.size).map_err(
+            |source| SourceError::Open {
+                path: item.rel_path.clone(),
+                source,
+            },
+        )?;
         Ok(Box::new(r))
     }
 
     fn capture_hint(&self, item: &SourceItem) -> Option<CaptureTime> {
-        self.hints.lock().unwrap_or_else(|e| e.into_inner()).get(&item.rel_path.to_lowercase()).copied()
+        self.hints
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&item.rel_path.to_lowercase())
+            .copied()
     }
 
     fn library_report(&self) -> Option<LibraryReport> {
@@ -708,9 +946,22 @@ struct AfcReader {
 impl AfcReader {
     fn open(shared: Arc<Shared>, path: String, size: u64) -> io::Result<AfcReader> {
         if shared.gone.load(Ordering::Relaxed) {
-            return Err(io::Error::new(io::ErrorKind::NotConnected, format!("{} is disconnected", shared.name)));
+            return Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                format!("{} is disconnected", shared.name),
+            ));
         }
-        let mut r = AfcReader { shared, client: None, fd: 0, path, size, pos: 0, dev_pos: 0, buf: Vec::new(), buf_start: 0 };
+        let mut r = AfcReader {
+            shared,
+            client: None,
+            fd: 0,
+            path,
+            size,
+            pos: 0,
+            dev_pos: 0,
+            buf: Vec::new(),
+            buf_start: 0,
+        };
         r.reopen(false)?;
         Ok(r)
     }
@@ -731,12 +982,28 @@ impl AfcReader {
         // "No file slots": the phone limits open handles; wait for one to free up.
         let started = Instant::now();
         let fd = loop {
-            match self.shared.rt.block_on(client.send_op(AfcOpcode::FileOpen, header.clone(), Vec::new())) {
-                Ok(res) => match res.header_payload.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes) {
+            match self.shared.rt.block_on(client.send_op(
+                AfcOpcode::FileOpen,
+                header.clone(),
+                Vec::new(),
+            )) {
+                Ok(res) => match res
+                    .header_payload
+                    .get(..8)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_le_bytes)
+                {
                     Some(fd) if fd != 0 => break fd,
-                    _ => return Err(io::Error::other(format!("{}: the iPhone sent no file handle", self.path))),
+                    _ => {
+                        return Err(io::Error::other(format!(
+                            "{}: the iPhone sent no file handle",
+                            self.path
+                        )))
+                    }
                 },
-                Err(IdeviceError::Afc(idevice::afc::errors::AfcError::NoResources)) if started.elapsed() < Duration::from_secs(30) => {
+                Err(IdeviceError::Afc(idevice::afc::errors::AfcError::NoResources))
+                    if started.elapsed() < Duration::from_secs(30) =>
+                {
                     std::thread::sleep(Duration::from_millis(100));
                 }
                 Err(e) if is_transport(&e) && !after_error => return self.reopen(true),
@@ -771,14 +1038,27 @@ impl AfcReader {
     }
 
     fn fetch_once(&mut self, want: u64) -> Result<(), IdeviceError> {
-        let client = self.client.as_mut().ok_or(IdeviceError::NoEstablishedConnection)?;
+        let client = self
+            .client
+            .as_mut()
+            .ok_or(IdeviceError::NoEstablishedConnection)?;
         if self.dev_pos != self.pos {
-            let header = [self.fd.to_le_bytes(), 0u64.to_le_bytes(), self.pos.to_le_bytes()].concat();
-            self.shared.rt.block_on(client.send_op(AfcOpcode::FileSeek, header, Vec::new()))?;
+            let header = [
+                self.fd.to_le_bytes(),
+                0u64.to_le_bytes(),
+                self.pos.to_le_bytes(),
+            ]
+            .concat();
+            self.shared
+                .rt
+                .block_on(client.send_op(AfcOpcode::FileSeek, header, Vec::new()))?;
             self.dev_pos = self.pos;
         }
         let header = [self.fd.to_le_bytes(), want.to_le_bytes()].concat();
-        let res = self.shared.rt.block_on(client.send_op(AfcOpcode::Read, header, Vec::new()))?;
+        let res = self
+            .shared
+            .rt
+            .block_on(client.send_op(AfcOpcode::Read, header, Vec::new()))?;
         self.buf = res.payload;
         self.buf_start = self.pos;
         self.dev_pos += self.buf.len() as u64;
@@ -791,7 +1071,8 @@ impl Read for AfcReader {
         if out.is_empty() {
             return Ok(0);
         }
-        let in_buf = self.pos >= self.buf_start && self.pos < self.buf_start + self.buf.len() as u64;
+        let in_buf =
+            self.pos >= self.buf_start && self.pos < self.buf_start + self.buf.len() as u64;
         if !in_buf {
             if self.pos >= self.size {
                 // Past the listed size: ask once more, so a phone that sends more
@@ -820,7 +1101,12 @@ impl Seek for AfcReader {
             SeekFrom::Current(d) => self.pos.checked_add_signed(d),
             SeekFrom::End(d) => self.size.checked_add_signed(d),
         };
-        self.pos = new.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start of the file"))?;
+        self.pos = new.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "seek before the start of the file",
+            )
+        })?;
         Ok(self.pos)
     }
 }
@@ -828,7 +1114,11 @@ impl Seek for AfcReader {
 impl Drop for AfcReader {
     fn drop(&mut self) {
         if let Some(mut c) = self.client.take() {
-            let closed = self.shared.rt.block_on(c.send_op(AfcOpcode::FileClose, self.fd.to_le_bytes().to_vec(), Vec::new()));
+            let closed = self.shared.rt.block_on(c.send_op(
+                AfcOpcode::FileClose,
+                self.fd.to_le_bytes().to_vec(),
+                Vec::new(),
+            ));
             if closed.is_ok() {
                 self.shared.give(c);
             }

@@ -71,7 +71,11 @@ impl LibraryAsset {
         Some(CaptureTime {
             local,
             offset_seconds: Some(off.unwrap_or(0)),
-            offset_source: if off.is_some() { OffsetSource::Recorded } else { OffsetSource::Assumed },
+            offset_source: if off.is_some() {
+                OffsetSource::Recorded
+            } else {
+                OffsetSource::Assumed
+            },
             source: DateSource::PhotosLibrary,
         })
     }
@@ -98,7 +102,10 @@ pub struct LibraryItem {
 impl From<&LibraryAsset> for LibraryItem {
     fn from(a: &LibraryAsset) -> LibraryItem {
         LibraryItem {
-            name: a.original_filename.clone().unwrap_or_else(|| a.filename.clone()),
+            name: a
+                .original_filename
+                .clone()
+                .unwrap_or_else(|| a.filename.clone()),
             path: a.path(),
             uuid: a.uuid.clone(),
             captured: a.capture().map(|c| c.display()),
@@ -125,7 +132,10 @@ impl LibraryReport {
     /// Compares the library with the files the scan found (paths relative to the media root).
     pub fn new(lib: &Library, found: &HashSet<String>) -> LibraryReport {
         let found_lower: HashSet<String> = found.iter().map(|p| p.to_lowercase()).collect();
-        let mut r = LibraryReport { library_assets: lib.assets.len() as u64, ..Default::default() };
+        let mut r = LibraryReport {
+            library_assets: lib.assets.len() as u64,
+            ..Default::default()
+        };
         for a in &lib.assets {
             if a.trashed {
                 r.recently_deleted.push(a.into());
@@ -140,7 +150,10 @@ impl LibraryReport {
     }
 
     pub fn unavailable(reason: String) -> LibraryReport {
-        LibraryReport { library_warning: Some(reason), ..Default::default() }
+        LibraryReport {
+            library_warning: Some(reason),
+            ..Default::default()
+        }
     }
 
     /// The instruction for cloud-only originals.
@@ -157,10 +170,16 @@ impl LibraryReport {
 
 /// Reads a local copy of Photos.sqlite (with its `-wal`/`-shm` beside it).
 pub fn read_library(db: &Path) -> Result<Library, LibraryError> {
-    let err = |reason: String| LibraryError { path: db.to_path_buf(), reason };
+    let err = |reason: String| LibraryError {
+        path: db.to_path_buf(),
+        reason,
+    };
     // Read-only; the copy's WAL is applied by SQLite when it opens.
-    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .map_err(|e| err(e.to_string()))?;
+    let conn = Connection::open_with_flags(
+        db,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| err(e.to_string()))?;
     let tables: HashSet<String> = conn
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
         .and_then(|mut s| s.query_map([], |r| r.get::<_, String>(0))?.collect())
@@ -170,7 +189,9 @@ pub fn read_library(db: &Path) -> Result<Library, LibraryError> {
     } else if tables.contains("ZGENERICASSET") {
         "ZGENERICASSET"
     } else {
-        return Err(err("no ZASSET or ZGENERICASSET table: not a Photos library".into()));
+        return Err(err(
+            "no ZASSET or ZGENERICASSET table: not a Photos library".into(),
+        ));
     };
     let columns = |t: &str| -> HashSet<String> {
         conn.prepare(&format!("PRAGMA table_info({t})"))
@@ -183,8 +204,18 @@ pub fn read_library(db: &Path) -> Result<Library, LibraryError> {
             return Err(err(format!("{table} has no {required} column")));
         }
     }
-    let col = |c: &str, fallback: &str| if a_cols.contains(c) { format!("a.{c}") } else { fallback.to_string() };
-    let aa_cols = if tables.contains("ZADDITIONALASSETATTRIBUTES") { columns("ZADDITIONALASSETATTRIBUTES") } else { HashSet::new() };
+    let col = |c: &str, fallback: &str| {
+        if a_cols.contains(c) {
+            format!("a.{c}")
+        } else {
+            fallback.to_string()
+        }
+    };
+    let aa_cols = if tables.contains("ZADDITIONALASSETATTRIBUTES") {
+        columns("ZADDITIONALASSETATTRIBUTES")
+    } else {
+        HashSet::new()
+    };
     let (aa_join, tz, orig) = if aa_cols.is_empty() {
         (String::new(), "NULL".to_string(), "NULL".to_string())
     } else {
@@ -195,12 +226,27 @@ pub fn read_library(db: &Path) -> Result<Library, LibraryError> {
         };
         (
             format!("LEFT JOIN ZADDITIONALASSETATTRIBUTES aa ON {on}"),
-            if aa_cols.contains("ZTIMEZONEOFFSET") { "aa.ZTIMEZONEOFFSET".into() } else { "NULL".into() },
-            if aa_cols.contains("ZORIGINALFILENAME") { "aa.ZORIGINALFILENAME".into() } else { "NULL".into() },
+            if aa_cols.contains("ZTIMEZONEOFFSET") {
+                "aa.ZTIMEZONEOFFSET".into()
+            } else {
+                "NULL".into()
+            },
+            if aa_cols.contains("ZORIGINALFILENAME") {
+                "aa.ZORIGINALFILENAME".into()
+            } else {
+                "NULL".into()
+            },
         )
     };
-    let r_cols = if tables.contains("ZINTERNALRESOURCE") { columns("ZINTERNALRESOURCE") } else { HashSet::new() };
-    let cloud = if ["ZASSET", "ZDATASTORESUBTYPE", "ZLOCALAVAILABILITY"].iter().all(|c| r_cols.contains(*c)) {
+    let r_cols = if tables.contains("ZINTERNALRESOURCE") {
+        columns("ZINTERNALRESOURCE")
+    } else {
+        HashSet::new()
+    };
+    let cloud = if ["ZASSET", "ZDATASTORESUBTYPE", "ZLOCALAVAILABILITY"]
+        .iter()
+        .all(|c| r_cols.contains(*c))
+    {
         "EXISTS (SELECT 1 FROM ZINTERNALRESOURCE r WHERE r.ZASSET = a.Z_PK AND r.ZDATASTORESUBTYPE = 1 AND r.ZLOCALAVAILABILITY = -1)"
     } else {
         "0"
@@ -224,7 +270,10 @@ pub fn read_library(db: &Path) -> Result<Library, LibraryError> {
                 created_utc: created
                     .filter(|c| c.is_finite())
                     .and_then(|c| DateTime::from_timestamp(CORE_DATA_EPOCH + c.floor() as i64, 0)),
-                timezone_offset: r.get::<_, Option<i64>>(5).unwrap_or(None).and_then(|v| i32::try_from(v).ok()),
+                timezone_offset: r
+                    .get::<_, Option<i64>>(5)
+                    .unwrap_or(None)
+                    .and_then(|v| i32::try_from(v).ok()),
                 trashed: r.get::<_, Option<i64>>(6).unwrap_or(None).unwrap_or(0) == 1,
                 cloud_only: r.get::<_, Option<i64>>(7).unwrap_or(None).unwrap_or(0) != 0,
             })
@@ -237,7 +286,10 @@ pub fn read_library(db: &Path) -> Result<Library, LibraryError> {
             assets.push(a);
         }
     }
-    Ok(Library { assets, table: table.to_string() })
+    Ok(Library {
+        assets,
+        table: table.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -280,7 +332,10 @@ mod tests {
         assert_eq!(r.cloud_only.len(), 1);
         assert_eq!(r.recently_deleted.len(), 1);
         assert_eq!(r.not_found_on_device[0].path, "DCIM/100APPLE/IMG_0001.HEIC");
-        assert!(r.cloud_only_advice().unwrap().starts_with("1 original is only in iCloud"));
+        assert!(r
+            .cloud_only_advice()
+            .unwrap()
+            .starts_with("1 original is only in iCloud"));
     }
 
     #[test]
@@ -302,6 +357,9 @@ mod tests {
         std::fs::write(&p, b"this is not sqlite at all, just text").unwrap();
         assert!(read_library(&p).is_err());
         let (_d2, p2) = make("CREATE TABLE other(x);");
-        assert!(read_library(&p2).unwrap_err().to_string().contains("not a Photos library"));
+        assert!(read_library(&p2)
+            .unwrap_err()
+            .to_string()
+            .contains("not a Photos library"));
     }
 }

@@ -1,0 +1,544 @@
+//! `camroll export --from device` against the simulated iPhone (`camroll sim`,
+//! the real binary speaking usbmuxd / lockdownd / AFC), for every phone state
+//! and fault the simulator offers.
+
+mod common;
+mod sim_support;
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::*;
+use sim_support::SimProc;
+
+/// `camroll sim generate --out <dir>/media --items N --seed S`; returns the media root.
+fn generate(dir: &Path, items: usize, seed: u64) -> PathBuf {
+    let media = dir.join("media");
+    let out = camroll()
+        .args([
+            "sim",
+            "generate",
+            "--out",
+            media.to_str().unwrap(),
+            "--items",
+            &items.to_string(),
+            "--seed",
+            &seed.to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    media
+}
+
+fn manifest(media: &Path) -> Vec<serde_json::Value> {
+    let m: serde_json::Value =
+        serde_json::from_slice(&fs::read(media.join(".sim/manifest.json")).unwrap()).unwrap();
+    m["assets"].as_array().unwrap().clone()
+}
+
+/// Runs `camroll export --json` against the simulator at `addr`.
+fn export_device(
+    addr: &str,
+    cache: &Path,
+    dests: &[&Path],
+    extra: &[&str],
+) -> (i32, serde_json::Value, String) {
+    let mut cmd = camroll();
+    cmd.env("USBMUXD_SOCKET_ADDRESS", addr)
+        .env("XDG_CACHE_HOME", cache)
+        .args(["export", "--json", "--from", "device"]);
+    for d in dests {
+        cmd.arg("--to").arg(d);
+    }
+    let out = cmd.args(extra).output().unwrap();
+    let (code, stdout, stderr) = decode(out);
+    let json = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("bad JSON ({e}): {stdout}\nstderr: {stderr}"));
+    (code, json, stderr)
+}
+
+fn hashes_in(archive: &Path) -> HashSet<String> {
+    fs::read_to_string(archive.join("BLAKE3SUMS"))
+        .unwrap()
+        .lines()
+        .map(|l| l[..64].to_string())
+        .collect()
+}
+
+/// Every file under DCIM and PhotoData with its size, mtime and hash.
+fn tree_digest(media: &Path) -> Vec<(String, u64, String)> {
+    let mut v: Vec<_> = ["DCIM", "PhotoData"]
+        .iter()
+        .flat_map(|d| walkdir::WalkDir::new(media.join(d)).into_iter().flatten())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let m = e.metadata().unwrap();
+            let mtime = m
+                .modified()
+                .unwrap()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64;
+            (e.path().display().to_string(), mtime, b3(e.path()))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn b3(path: &Path) -> String {
+    blake3::hash(&fs::read(path).unwrap()).to_hex().to_string()
+}
+
+#[test]
+fn every_original_on_the_phone_is_archived_bit_exact_and_the_library_is_the_checklist() {
+    let t = tempfile::tempdir().unwrap();
+    let media = generate(t.path(), 150, 7);
+    let assets = manifest(&media);
+    let before = tree_digest(&media);
+    let sim = SimProc::start(&media, &["--writable"]);
+    let a = t.path().join("a");
+    let (code, json, stderr) = export_device(&sim.addr, t.path(), &[&a], &[]);
+    assert_eq!(code, 0, "{json}\n{stderr}");
+    // Even on a phone that would accept writes, camroll changed nothing.
+    assert_eq!(tree_digest(&media), before, "the phone's files changed");
+    let archived = hashes_in(&a);
+    // Every file the phone holds for every asset, DCIM and CPLAssets alike, bit-exact.
+    let mut expected_files = 0;
+    for asset in &assets {
+        for f in asset["files"].as_array().unwrap() {
+            let f = f.as_str().unwrap();
+            if f.starts_with("PhotoData/Mutations/") {
+                continue; // renders come with --edited
+            }
+            expected_files += 1;
+            assert!(
+                archived.contains(&b3(&media.join(f))),
+                "{f} is not in the archive"
+            );
+        }
+    }
+    assert_eq!(
+        json["copied"].as_u64().unwrap() + json["duplicates"].as_u64().unwrap(),
+        expected_files as u64,
+        "{json}"
+    );
+    // The library view.
+    assert_eq!(json["library_assets"], assets.len());
+    let cloud: HashSet<String> = json["cloud_only"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["uuid"].as_str().unwrap().to_string())
+        .collect();
+    let want_cloud: HashSet<String> = assets
+        .iter()
+        .filter(|a| a["cloud_only"] == true)
+        .map(|a| a["uuid"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        !want_cloud.is_empty(),
+        "the generated roll should have cloud-only assets"
+    );
+    assert_eq!(cloud, want_cloud);
+    let trashed: HashSet<String> = json["recently_deleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["uuid"].as_str().unwrap().to_string())
+        .collect();
+    let want_trashed: HashSet<String> = assets
+        .iter()
+        .filter(|a| a["trashed"] == true)
+        .map(|a| a["uuid"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(trashed, want_trashed);
+    assert_eq!(
+        json["not_found_on_device"].as_array().unwrap().len(),
+        0,
+        "{json}"
+    );
+    // iCloud-synced originals under PhotoData/CPLAssets are filed under the name Photos knows.
+    let files = archived_files(&a);
+    for asset in assets
+        .iter()
+        .filter(|a| a["icloud_synced"] == true && a["cloud_only"] == false)
+    {
+        let path = asset["path"].as_str().unwrap();
+        assert!(path.starts_with("PhotoData/CPLAssets/"), "{path}");
+        let h = b3(&media.join(path));
+        let sums = fs::read_to_string(a.join("BLAKE3SUMS")).unwrap();
+        let line = sums.lines().find(|l| l.starts_with(&h)).unwrap();
+        assert!(
+            line.contains("/IMG_"),
+            "CPL original filed under its UUID name: {line}"
+        );
+    }
+    // The human summary tells what to do about cloud-only originals.
+    let out = camroll()
+        .env("USBMUXD_SOCKET_ADDRESS", &sim.addr)
+        .env("XDG_CACHE_HOME", t.path())
+        .args(["export", "--from", "device", "--dry-run", "--to"])
+        .arg(&a)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("only in iCloud: turn on Settings › Photos › Download and Keep Originals"),
+        "{stdout}"
+    );
+    assert!(!files.is_empty());
+}
+
+#[test]
+fn capture_folders_match_the_phone_and_live_photo_movies_sit_with_their_stills() {
+    let t = tempfile::tempdir().unwrap();
+    let media = generate(t.path(), 80, 11);
+    let assets = manifest(&media);
+    let sim = SimProc::start(&media, &[]);
+    let a = t.path().join("a");
+    let (code, json, _) = export_device(&sim.addr, t.path(), &[&a], &[]);
+    assert_eq!(code, 0, "{json}");
+    let sums = fs::read_to_string(a.join("BLAKE3SUMS")).unwrap();
+    let by_hash: HashMap<&str, &str> = sums.lines().map(|l| (&l[..64], &l[66..])).collect();
+    let mut live = 0;
+    for asset in assets.iter().filter(|a| a["path"].is_string()) {
+        let captured = asset["captured"].as_str().unwrap();
+        let folder = format!("{}/{}", &captured[..4], &captured[5..7]);
+        let still = by_hash[b3(&media.join(asset["path"].as_str().unwrap())).as_str()];
+        assert!(
+            still.starts_with(&folder),
+            "{still} not in {folder} (captured {captured})"
+        );
+        if let Some(mov) = asset["live_video"].as_str() {
+            live += 1;
+            let movie = by_hash[b3(&media.join(mov)).as_str()];
+            let stem = |p: &str| p.rsplit_once('.').unwrap().0.to_string();
+            assert_eq!(
+                stem(movie),
+                stem(still),
+                "Live Photo movie {movie} apart from {still}"
+            );
+        }
+    }
+    assert!(live > 0);
+}
+
+#[test]
+fn edited_renders_are_filed_next_to_their_original_with_e_names() {
+    let t = tempfile::tempdir().unwrap();
+    let media = generate(t.path(), 80, 3);
+    let assets = manifest(&media);
+    let sim = SimProc::start(&media, &[]);
+    let a = t.path().join("a");
+    let (code, json, _) = export_device(&sim.addr, t.path(), &[&a], &["--edited"]);
+    assert_eq!(code, 0, "{json}");
+    let sums = fs::read_to_string(a.join("BLAKE3SUMS")).unwrap();
+    let by_hash: HashMap<&str, &str> = sums.lines().map(|l| (&l[..64], &l[66..])).collect();
+    let mut renders = 0;
+    for asset in assets
+        .iter()
+        .filter(|a| a["edited"] == true && a["path"].is_string())
+    {
+        let original = by_hash[b3(&media.join(asset["path"].as_str().unwrap())).as_str()];
+        for f in asset["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|f| f.as_str())
+            .filter(|f| f.contains("FullSizeRender"))
+        {
+            renders += 1;
+            let render = by_hash[b3(&media.join(f)).as_str()];
+            let (folder, name) = original.rsplit_once('/').unwrap();
+            let num = name.trim_start_matches("IMG_").split('.').next().unwrap();
+            assert!(
+                render.starts_with(&format!("{folder}/IMG_E{num}.")),
+                "render {render} for {original}"
+            );
+        }
+    }
+    assert!(renders > 0, "the generated roll should have edits");
+}
+
+#[test]
+fn a_rerun_with_nothing_new_downloads_nothing_and_does_not_copy_the_library_again() {
+    let t = tempfile::tempdir().unwrap();
+    let media = generate(t.path(), 60, 5);
+    let sim = SimProc::start(&media, &[]);
+    let a = t.path().join("a");
+    assert_eq!(export_device(&sim.addr, t.path(), &[&a], &[]).0, 0);
+    let cached = walkdir::WalkDir::new(t.path().join("camroll/devices"))
+        .into_iter()
+        .flatten()
+        .find(|e| e.file_name() == "Photos.sqlite")
+        .expect("Photos.sqlite cached")
+        .into_path();
+    let before = fs::metadata(&cached).unwrap().modified().unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    let (code, json, _) = export_device(&sim.addr, t.path(), &[&a], &[]);
+    assert_eq!(code, 0);
+    assert_eq!(json["bytes_copied"], 0);
+    assert_eq!(json["copied"], 0);
+    assert_eq!(json["already_archived"], json["scanned"]);
+    assert_eq!(
+        fs::metadata(&cached).unwrap().modified().unwrap(),
+        before,
+        "Photos.sqlite was copied again"
+    );
+}
+
+#[test]
+fn devices_lists_the_phone() {
+    let t = tempfile::tempdir().unwrap();
+    let media = generate(t.path(), 5, 1);
+    let sim = SimProc::start(&media, &["--name", "Test Phone"]);
+    let out = camroll()
+        .env("USBMUXD_SOCKET_ADDRESS", &sim.addr)
+        .args(["devices", "--json"])
+        .output()
+        .unwrap();
+    let (code, stdout, _) = decode(out);
+    assert_eq!(code, 0);
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let d = &json["devices"][0];
+    assert_eq!(d["udid"], sim.udid.as_str());
+    assert_eq!(d["name"], "Test Phone");
+    assert_eq!(d["trusted"], true);
+    assert_eq!(d["connection"], "USB");
+    assert!(d["ios"].as_str().unwrap().contains('.'));
+}
+
+#[test]
+fn no_usbmuxd_or_no_phone_says_how_to_connect_and_exits_2() {
+    let t = tempfile::tempdir().unwrap();
+    // Nothing listens on this port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = camroll()
+        .env("USBMUXD_SOCKET_ADDRESS", format!("127.0.0.1:{port}"))
+        .args(["export", "--to"])
+        .arg(t.path().join("a"))
+        .output()
+        .unwrap();
+    let (code, _, stderr) = decode(out);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("Connect the iPhone with a cable") && stderr.contains("usbmuxd"),
+        "{stderr}"
+    );
+    assert!(!t.path().join("a").exists());
+}
+
+#[test]
+fn an_untrusted_phone_is_paired_when_the_user_taps_trust() {
+    let t = tempfile::tempdir().unwrap();
+    let media = generate(t.path(), 10, 2);
+    let sim = SimProc::start(&media, &["--untrusted", "--trust-after", "2"]);
+    let a = t.path().join("a");
+    let (code, json, stderr) = export_device(&sim.addr, t.path(), &[&a], &["--wait", "60"]);
+    assert_eq!(code, 0, "{json}\n{stderr}");
+    assert!(stderr.contains("tap Trust"), "{stderr}");
+    assert!(json["copied"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn a_phone_never_trusted_ends_with_guidance_and_exit_2() {
+    let t = tempfile::tempdir().unwrap();
+    let media = generate(t.path(), 5, 2);
+    let sim = SimProc::start(&media, &["--untrusted"]);
+    let out = camroll()
+        .env("USBMUXD_SOCKET_ADDRESS", &sim.addr)
+        .args(["export", "--wait", "2", "--to"])
+        .arg(t.path().join("a"))
+        .output()
+        .unwrap();
+    let (code, _, stderr) = decode(out);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("did not trust this computer") && stderr.contains("tap Trust"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_locked_phone_is_waited_for_and_one_that_stays_locked_exits_2() {
+    let t = tempfile::tempdir().unwrap();
+    let media = generate(t.path(), 10, 4);
+    let sim = SimProc::start(&media, &["--locked", "--unlock-after", "2"]);
+    let a = t.path().join("a");
+    let (code, json, stderr) = export_device(&sim.addr, t.path(), &[&a], &["--wait", "60"]);
+    assert_eq!(code, 0, "{json}\n{stderr}");
+    assert!(stderr.contains("Unlock your iPhone"), "{stderr}");
+    drop(sim);
+    let sim = SimProc::start(&media, &["--locked"]);
+    let out = camroll()
+        .env("USBMUXD_SOCKET_ADDRESS", &sim.addr)
+        .args(["export", "--wait", "2", "--to"])
+        .arg(t.path().join("b"))
+        .output()
+        .unwrap();
+    let (code, _, stderr) = decode(out);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("stayed locked"), "{stderr}");
+}
+
+#[test]
+fn an_optimized_placeholder_fails_only_that_file_by_name() {
+    let t = tempfile::tempdir().unwrap();
+    let media = generate(t.path(), 30, 9);
+    // A photo with no Live Photo movie or sidecar (those would wait for it).
+    let victim = manifest(&media)
+        .iter()
+        .filter(|a| a["files"].as_array().unwrap().len() == 1)
+        .find_map(|a| {
+            a["path"]
+                .as_str()
+                .filter(|p| p.starts_with("DCIM/"))
+                .map(str::to_string)
+        })
+        .unwrap();
+    let name = victim.rsplit('/').next().unwrap().to_string();
+    let sim = SimProc::start(&media, &["--io-error", &format!("**/{name}")]);
+    let a = t.path().join("a");
+    let (code, json, _) = export_device(&sim.addr, t.path(), &[&a], &[]);
+    assert_eq!(code, 1, "{json}");
+    let failed = json["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{json}");
+    assert_eq!(failed[0]["path"], victim.as_str());
+    assert!(
+        failed[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("Download and Keep Originals"),
+        "{json}"
+    );
+    assert!(json["copied"].as_u64().unwrap() > 10);
+}
+
+#[test]
+fn a_phone_with_few_file_slots_still_exports_everything() {
+    let t = tempfile::tempdir().unwrap();
+    let media = generate(t.path(), 40, 12);
+    let sim = SimProc::start(&media, &["--max-open-files", "1"]);
+    let a = t.path().join("a");
+    let (code, json, _) = export_device(&sim.addr, t.path(), &[&a], &["--jobs", "4"]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["failed"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn an_unplug_mid_file_is_resumed_when_the_same_phone_comes_back() {
+    let t = tempfile::tempdir().unwrap();
+    let media = generate(t.path(), 30, 13);
+    // A movie big enough to be cut in the middle.
+    let big = media.join("DCIM/100APPLE/IMG_9990.MOV");
+    let mut spec = camroll::synth::VideoSpec::iphone(
+        99,
+        "iPhone 15",
+        chrono::TimeZone::with_ymd_and_hms(&off(2), 2024, 5, 1, 12, 0, 0).unwrap(),
+    );
+    spec.size_target = Some(12 << 20);
+    write(&big, &camroll::synth::mov(&spec));
+    let sim = SimProc::start(
+        &media,
+        &[
+            "--unplug-after-bytes",
+            &(6u64 << 20).to_string(),
+            "--replug-after",
+            "1",
+        ],
+    );
+    let a = t.path().join("a");
+    let (code, json, stderr) =
+        export_device(&sim.addr, t.path(), &[&a], &["--jobs", "1", "--wait", "60"]);
+    assert_eq!(code, 0, "{json}\n{stderr}");
+    assert!(stderr.contains("disconnected"), "{stderr}");
+    assert!(hashes_in(&a).contains(&b3(&big)));
+    let (code, stdout, _) = run(&["verify", a.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}");
+}
+
+#[test]
+fn a_phone_that_does_not_come_back_leaves_a_verified_partial_archive_the_next_run_completes() {
+    let t = tempfile::tempdir().unwrap();
+    let media = generate(t.path(), 40, 14);
+    let total: u64 = walkdir::WalkDir::new(media.join("DCIM"))
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    let sim = SimProc::start(&media, &["--unplug-after-bytes", &(total / 2).to_string()]);
+    let a = t.path().join("a");
+    let (code, json, _) =
+        export_device(&sim.addr, t.path(), &[&a], &["--jobs", "1", "--wait", "2"]);
+    assert_eq!(code, 1, "{json}");
+    assert!(json["copied"].as_u64().unwrap() > 0);
+    let (code, stdout, _) = run(&["verify", a.to_str().unwrap()]);
+    assert_eq!(code, 0, "what was archived verifies: {stdout}");
+    drop(sim);
+    let sim = SimProc::start(&media, &[]);
+    let (code, json2, _) = export_device(&sim.addr, t.path(), &[&a], &[]);
+    assert_eq!(code, 0, "{json2}");
+    assert!(json2["already_archived"].as_u64().unwrap() > 0);
+    assert_eq!(json2["failed"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn a_missing_or_garbage_photo_library_degrades_to_dcim_only_with_a_warning() {
+    let t = tempfile::tempdir().unwrap();
+    let media = generate(t.path(), 20, 15);
+    fs::write(
+        media.join("PhotoData/Photos.sqlite"),
+        b"definitely not a database",
+    )
+    .unwrap();
+    let _ = fs::remove_file(media.join("PhotoData/Photos.sqlite-wal"));
+    let _ = fs::remove_file(media.join("PhotoData/Photos.sqlite-shm"));
+    let sim = SimProc::start(&media, &[]);
+    let a = t.path().join("a");
+    let (code, json, stderr) = export_device(&sim.addr, t.path(), &[&a], &[]);
+    assert_eq!(code, 0, "{json}\n{stderr}");
+    assert!(
+        stderr.contains("cannot read the iPhone's photo library"),
+        "{stderr}"
+    );
+    assert!(json["library_warning"].is_string(), "{json}");
+    assert!(json["copied"].as_u64().unwrap() > 0);
+    drop(sim);
+    fs::remove_file(media.join("PhotoData/Photos.sqlite")).unwrap();
+    let sim = SimProc::start(&media, &[]);
+    let (code, json, _) = export_device(&sim.addr, t.path(), &[&t.path().join("b")], &[]);
+    assert_eq!(code, 0, "{json}");
+    assert!(
+        json["library_warning"]
+            .as_str()
+            .unwrap()
+            .contains("not on the iPhone"),
+        "{json}"
+    );
+}
+
+#[test]
+fn a_slow_phone_with_latency_and_a_rate_limit_still_exports_everything() {
+    let t = tempfile::tempdir().unwrap();
+    let media = generate(t.path(), 20, 16);
+    let sim = SimProc::start(&media, &["--latency-ms", "3", "--rate", "20"]);
+    let a = t.path().join("a");
+    let (code, json, _) = export_device(&sim.addr, t.path(), &[&a], &[]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["failed"].as_array().unwrap().len(), 0);
+    let (code, stdout, _) = run(&["verify", a.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}");
+}
