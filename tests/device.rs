@@ -582,7 +582,10 @@ fn fake_usbmuxd_with_two_phones() -> String {
                         Some("ListDevices") => {
                             reply.insert(
                                 "DeviceList".into(),
-                                plist::Value::Array(vec![device(1, "00008110-000A00000000000A"), device(2, "00008110-000B00000000000B")]),
+                                plist::Value::Array(vec![
+                                    device(1, "00008110-000A00000000000A"),
+                                    device(2, "00008110-000B00000000000B"),
+                                ]),
                             );
                         }
                         _ => {
@@ -612,11 +615,20 @@ fn fake_usbmuxd_with_two_phones() -> String {
 fn several_phones_and_no_choice_lists_them_and_exits_2() {
     let addr = fake_usbmuxd_with_two_phones();
     let t = tempfile::tempdir().unwrap();
-    let out = camroll().env("USBMUXD_SOCKET_ADDRESS", &addr).args(["export", "--to"]).arg(t.path().join("a")).output().unwrap();
+    let out = camroll()
+        .env("USBMUXD_SOCKET_ADDRESS", &addr)
+        .args(["export", "--to"])
+        .arg(t.path().join("a"))
+        .output()
+        .unwrap();
     let (code, _, stderr) = decode(out);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("several iPhones are connected"), "{stderr}");
-    assert!(stderr.contains("00008110-000A00000000000A") && stderr.contains("00008110-000B00000000000B"), "{stderr}");
+    assert!(
+        stderr.contains("00008110-000A00000000000A")
+            && stderr.contains("00008110-000B00000000000B"),
+        "{stderr}"
+    );
     assert!(stderr.contains("--from device:"), "{stderr}");
     // Naming one that is not there lists what is.
     let out = camroll()
@@ -627,5 +639,8 @@ fn several_phones_and_no_choice_lists_them_and_exits_2() {
         .unwrap();
     let (code, _, stderr) = decode(out);
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("no connected iPhone matches \"nope\""), "{stderr}");
+    assert!(
+        stderr.contains("no connected iPhone matches \"nope\""),
+        "{stderr}"
+    );
 }
