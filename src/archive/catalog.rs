@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use rusqlite::{params, Connection, OpenFlags};
 use thiserror::Error;
 
 use crate::media::CaptureTime;
@@ -320,18 +320,6 @@ impl Catalog {
             )
             .map_err(|e| self.err(e))?;
         Ok(())
-    }
-
-    /// The path of the file with this hash, if archived.
-    pub fn path_of_hash(&self, hash: &str) -> Result<Option<String>, CatalogError> {
-        self.conn
-            .query_row(
-                "SELECT path FROM files WHERE hash = ?1 ORDER BY path LIMIT 1",
-                params![hash],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.err(e))
     }
 }
 
