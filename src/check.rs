@@ -400,6 +400,12 @@ pub fn check(
         }
     }
 
+    // How to name this source on a command line, for the advice.
+    let from_hint = match source_id.split_once(':') {
+        Some(("folder", path)) => path.to_string(),
+        Some(("device", udid)) => format!("device:{udid}"),
+        _ => "<source>".to_string(),
+    };
     let mut counts = Counts::default();
     let mut items = Vec::with_capacity(scan.items.len());
     for (n, item) in scan.items.iter().enumerate() {
@@ -455,7 +461,7 @@ pub fn check(
                 }
             }
             status.verified_copies = status.copies.iter().filter(|c| c.verified).count();
-            let (verdict, reason) = judge(&status, opts.copies, &loaded, item);
+            let (verdict, reason) = judge(&status, opts.copies, &loaded, &from_hint);
             status.verdict = verdict;
             status.reason = reason;
             status.hash = hash;
@@ -496,7 +502,7 @@ pub fn check(
 }
 
 /// The verdict on an item whose hash is known, and what to do about it.
-fn judge(s: &ItemStatus, need: usize, loaded: &[Loaded], item: &SourceItem) -> (Verdict, String) {
+fn judge(s: &ItemStatus, need: usize, loaded: &[Loaded], from: &str) -> (Verdict, String) {
     let present = s.copies.len();
     let verified = s.verified_copies;
     let archives: Vec<&str> = loaded.iter().map(|l| l.view.path.as_str()).collect();
@@ -507,7 +513,7 @@ fn judge(s: &ItemStatus, need: usize, loaded: &[Loaded], item: &SourceItem) -> (
         return (
             Verdict::NotArchived,
             format!(
-                "in no archive. Run: camroll export --from <source> {}",
+                "in no archive. Run: camroll export --from {from} {}",
                 archives
                     .iter()
                     .map(|a| format!("--to {a}"))
@@ -546,7 +552,6 @@ fn judge(s: &ItemStatus, need: usize, loaded: &[Loaded], item: &SourceItem) -> (
             ),
         );
     }
-    let _ = item;
     let holders: Vec<&str> = s.copies.iter().map(|c| c.archive.as_str()).collect();
     let lacking: Vec<&str> = archives
         .iter()
