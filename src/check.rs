@@ -229,6 +229,8 @@ struct Loaded {
     records: HashMap<String, SourceRecord>,
     /// hash → the first file with it.
     by_hash: HashMap<String, FileRow>,
+    /// The latest finished verify run: (started, ended).
+    last_run: Option<(String, String)>,
 }
 
 fn load_archive(root: &Path, source_id: &str) -> Loaded {
@@ -239,6 +241,7 @@ fn load_archive(root: &Path, source_id: &str) -> Loaded {
         },
         records: HashMap::new(),
         by_hash: HashMap::new(),
+        last_run: None,
     };
     if !root.join(CAMROLL_DIR).join(CATALOG_FILE).is_file() {
         l.view.problem = Some(format!(
@@ -260,13 +263,14 @@ fn load_archive(root: &Path, source_id: &str) -> Loaded {
         Ok((
             c.file_rows()?,
             c.source_items(source_id)?,
-            c.last_run_end("verify")?,
+            c.last_finished_run("verify")?,
         ))
     });
     match loaded {
         Ok((rows, records, last)) => {
             l.view.files = rows.len() as u64;
-            l.view.last_verify = last;
+            l.view.last_verify = last.as_ref().map(|(_, ended)| ended.clone());
+            l.last_run = last;
             l.records = records;
             for r in rows {
                 l.by_hash.entry(r.record.hash.clone()).or_insert(r);
@@ -455,7 +459,7 @@ pub fn check(
                             "content_hash"
                         },
                         verified: row.is_verified(),
-                        verified_at: row.verified_at.clone(),
+                        verified_at: row.last_verified(l.last_run.as_ref()),
                         problem: row.verify_problem.clone(),
                     });
                 }
