@@ -9,9 +9,9 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::error::{EXIT_FATAL, EXIT_OK, EXIT_PARTIAL};
 use crate::export::{self, ExportOptions};
+use crate::progress;
 use crate::source::device::{list_devices, usbmux_addr, DeviceOptions, DeviceSource};
 use crate::source::folder::FolderSource;
-use crate::progress;
 use crate::source::Source;
 
 /// Get every original photo and video off an iPhone (or out of a folder) into
@@ -37,6 +37,8 @@ pub enum Command {
     Rebuild(crate::rebuild::RebuildArgs),
     /// List the connected iPhones: UDID, name, model, iOS version, connection, trusted, locked.
     Devices(DevicesArgs),
+    /// Try camroll with no iPhone: export a simulated iPhone's camera roll into ./camroll-demo/archive and verify it.
+    Demo(crate::demo::DemoArgs),
     /// Show what camroll reads from files: kind, capture time and its source, and the folder it would be filed in.
     Inspect(crate::media::inspect::InspectArgs),
     /// Serve a simulated iPhone (usbmuxd + lockdownd + AFC) over a media folder, or generate one.
@@ -60,6 +62,7 @@ pub fn main() -> ExitCode {
         Command::Sync(a) => crate::sync::run(a),
         Command::Rebuild(a) => crate::rebuild::run(a),
         Command::Devices(a) => run_devices(a),
+        Command::Demo(a) => crate::demo::run(a),
         Command::Inspect(a) => crate::media::inspect::run(a),
         Command::Sim(a) => crate::sim::run(a),
     };
@@ -93,7 +96,7 @@ pub struct ExportArgs {
     /// Time zone for videos that record only UTC, e.g. +02:00 (default: this machine's).
     #[arg(long, value_name = "OFFSET", value_parser = parse_timezone)]
     pub timezone: Option<FixedOffset>,
-    /// Files read in parallel (default: the number of CPUs).
+    /// Files read in parallel (default: the number of CPUs, at least 4: readers mostly wait on I/O).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
     /// Print one JSON object on stdout instead of the human summary.

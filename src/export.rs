@@ -16,7 +16,7 @@
 //!    compared with the one taken from the source stream.
 //! 7. **Record**: `BLAKE3SUMS` is rewritten and the run recorded.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::OpenOptions;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -173,10 +173,17 @@ pub fn export(
                 .collect()
         })
         .collect();
-    let work: Vec<&media::Group> = groups
+    // Movies standing alone go last: one whose ContentIdentifier matches a
+    // still placed earlier joins that still as its Live Photo movie, whatever
+    // its name (AirDropped and renamed pairs).
+    let is_lone_movie = |g: &&media::Group| {
+        g.members.len() == 1 && media::group::is_video_name(&items[g.members[0].0].name)
+    };
+    let (mut work, lone_movies): (Vec<&media::Group>, Vec<&media::Group>) = groups
         .iter()
         .filter(|g| g.members.iter().any(|(i, _)| !needs[*i].is_empty()))
-        .collect();
+        .partition(|g| !is_lone_movie(g));
+    work.extend(lone_movies);
     summary.already_archived = needs.iter().filter(|n| n.is_empty()).count() as u64;
     for (i, d) in dests.iter_mut().enumerate() {
         d.summary.already_archived = needs.iter().filter(|n| !n.contains(&i)).count() as u64;
@@ -212,12 +219,15 @@ pub fn export(
         },
         progress,
     };
+    // Readers spend most of their time waiting on I/O (fsync, the phone), so
+    // more of them than cores keeps the disks busy.
     let jobs = opts
         .jobs
         .unwrap_or_else(|| {
             std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2)
+                .max(4)
         })
         .max(1);
     let pool = rayon::ThreadPoolBuilder::new()
@@ -225,6 +235,11 @@ pub fn export(
         .build()
         .ok();
     let (tx, rx) = crossbeam_channel::bounded::<(usize, Vec<MemberResult>)>(jobs * 4);
+    // Stage 6 runs alongside: each file is read back as soon as it is in
+    // place, while later files are still being copied.
+    let background_verify = opts.verify && !opts.dry_run;
+    let (vtx, vrx) = crossbeam_channel::unbounded::<(usize, PathBuf, String, String)>();
+    let verified: std::sync::Mutex<Vec<HashMapEntry>> = Default::default();
     let mut placer = Placer {
         items: &items,
         source_id: &source_id,
@@ -233,6 +248,8 @@ pub fn export(
         pending: 0,
         last_commit: Instant::now(),
         progress,
+        verify_tx: background_verify.then_some(vtx),
+        stills_by_cid: HashMap::new(),
     };
     for d in dests.iter_mut() {
         if !opts.dry_run {
@@ -244,6 +261,22 @@ pub fn export(
     std::thread::scope(|scope| {
         let ctx = &ctx;
         let work = &work;
+        if background_verify {
+            for _ in 0..2 {
+                let vrx = vrx.clone();
+                let verified = &verified;
+                scope.spawn(move || {
+                    for (dest, full, rel, hash) in vrx.iter() {
+                        let r = read_back(&full, &hash).map(|_| ());
+                        verified
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push((dest, rel, r));
+                    }
+                });
+            }
+        }
+        drop(vrx);
         scope.spawn(move || {
             let run = || {
                 work.par_iter().enumerate().for_each_init(
@@ -271,15 +304,26 @@ pub fn export(
                 next += 1;
             }
         }
+        // No more files to read back: let the verifiers finish.
+        placer.verify_tx = None;
     });
     placer.flush(&mut dests, true);
 
-    // Stage 6: verify what was written.
-    if opts.verify && !opts.dry_run {
-        let total: u64 = dests.iter().map(|d| d.written.len() as u64).sum();
-        progress.phase("Verifying", total, 0);
-        for d in dests.iter_mut() {
-            verify_written(d, &mut summary, progress);
+    // Stage 6: verify what was written (most of it was read back during the copy).
+    if background_verify {
+        let mut done: Vec<std::collections::HashMap<String, Result<(), String>>> =
+            dests.iter().map(|_| Default::default()).collect();
+        for (dest, rel, r) in verified.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            done[dest].insert(rel, r);
+        }
+        let left: u64 = dests
+            .iter()
+            .zip(&done)
+            .map(|(d, m)| d.written.iter().filter(|(p, _)| !m.contains_key(p)).count() as u64)
+            .sum();
+        progress.phase("Verifying", left, 0);
+        for (d, pre) in dests.iter_mut().zip(done) {
+            verify_written(d, &pre, &mut summary, progress);
         }
     }
 
@@ -492,7 +536,7 @@ impl IngestCtx<'_> {
             },
             (Some(c), _) => c,
             (None, Some(h)) => h,
-            (None, None) => media::date::fallback_capture(item.mtime),
+            (None, None) => media::date::fallback_for(&item.name, item.mtime),
         };
         // A Live Photo movie dated only in UTC takes its still's zone.
         if role == Role::LivePhotoMovie {
@@ -552,6 +596,11 @@ struct Placer<'a> {
     pending: usize,
     last_commit: Instant,
     progress: &'a dyn Progress,
+    /// Placed files go here to be read back while the copy goes on.
+    verify_tx: Option<crossbeam_channel::Sender<(usize, PathBuf, String, String)>>,
+    /// Stills without a Live Photo movie, by ContentIdentifier: per destination,
+    /// the folder and stem they were filed under.
+    stills_by_cid: HashMap<String, HashMap<usize, (String, String)>>,
 }
 
 impl Placer<'_> {
@@ -597,6 +646,16 @@ impl Placer<'_> {
         }
         let primary = &members[0];
         let primary_failed = matches!(primary.outcome, Ingested::Failed(_) | Ingested::Skipped(_));
+        let primary_name = &self.items[primary.item].name;
+        let lone_movie_cid = match &primary.outcome {
+            Ingested::Staged {
+                content_id: Some(cid),
+                ..
+            } if members.len() == 1 && media::group::is_video_name(primary_name) => {
+                Some(cid.clone())
+            }
+            _ => None,
+        };
         for (di, dest) in dests.iter_mut().enumerate() {
             // The group's folder in this destination.
             let primary_item = &self.items[primary.item];
@@ -649,6 +708,22 @@ impl Placer<'_> {
                 if let Some(existing) = dest.archive.by_hash.get(&staged.hash).cloned() {
                     self.record_duplicate(dest, di, m, staged, &existing);
                     dup_only.insert(m.item);
+                    continue;
+                }
+                // A lone movie whose ContentIdentifier matches a still filed
+                // earlier goes next to it, under its stem.
+                let joined = lone_movie_cid
+                    .as_ref()
+                    .and_then(|cid| self.stills_by_cid.get(cid))
+                    .and_then(|per_dest| per_dest.get(&di))
+                    .cloned();
+                if let Some((folder, stem)) = joined {
+                    let ext = crate::archive::layout::split_ext(&item.name).1;
+                    to_place.push((
+                        mi,
+                        folder,
+                        safe_file_name(std::ffi::OsStr::new(&format!("{stem}{ext}"))),
+                    ));
                     continue;
                 }
                 let folder = if mi == 0 || m.role == Role::Primary {
@@ -784,6 +859,15 @@ impl Placer<'_> {
                     dest.summary.failed += 1;
                     continue;
                 }
+                fault_corrupt_placed(&dest.archive.root.join(&path), &name);
+                if let Some(tx) = &self.verify_tx {
+                    let _ = tx.send((
+                        di,
+                        dest.archive.root.join(&path),
+                        path.clone(),
+                        staged.hash.clone(),
+                    ));
+                }
                 dest.written.push((path, staged.hash.clone()));
                 dest.changed = true;
                 dest.summary.copied += 1;
@@ -791,6 +875,34 @@ impl Placer<'_> {
                 copied_any.insert(m.item);
                 self.pending += 1;
             }
+        }
+        // Remember this still for a movie with its ContentIdentifier but another name.
+        let has_movie = members.iter().any(|m| m.role == Role::LivePhotoMovie);
+        if let (
+            Ingested::Staged {
+                staged,
+                content_id: Some(cid),
+                ..
+            },
+            false,
+        ) = (&primary.outcome, has_movie)
+        {
+            if !media::group::is_video_name(primary_name) {
+                for (di, dest) in dests.iter().enumerate() {
+                    if let Some(p) = dest.archive.by_hash.get(&staged.hash) {
+                        let (folder, name) = p.rsplit_once('/').unwrap_or(("", p));
+                        let stem = crate::archive::layout::split_ext(name).0.to_string();
+                        self.stills_by_cid
+                            .entry(cid.clone())
+                            .or_default()
+                            .insert(di, (folder.to_string(), stem));
+                    }
+                }
+            }
+        }
+        if let Some(cid) = &lone_movie_cid {
+            // Each still takes at most one movie.
+            self.stills_by_cid.remove(cid);
         }
         for m in &members {
             if copied_any.contains(&m.item) {
@@ -914,11 +1026,16 @@ impl Placer<'_> {
     }
 
     /// Makes placed files durable, then commits their catalog rows.
+    /// With `force` (end of the run) the open transaction always ends, even
+    /// with nothing pending, so later statements run in autocommit mode.
     fn flush(&mut self, dests: &mut [Dest], force: bool) {
-        if self.dry_run || self.pending == 0 {
+        if self.dry_run {
             return;
         }
-        if !force && self.pending < BATCH_FILES && self.last_commit.elapsed() < BATCH_TIME {
+        if !force
+            && (self.pending == 0
+                || (self.pending < BATCH_FILES && self.last_commit.elapsed() < BATCH_TIME))
+        {
             return;
         }
         for d in dests.iter_mut() {
@@ -956,19 +1073,24 @@ fn role_name(r: Role) -> &'static str {
 /// Reads back every file this run wrote to `d` (from the disk where the OS
 /// allows) and compares hashes. A mismatch removes the bad copy and its
 /// records so the next run copies the item again.
-fn verify_written(d: &mut Dest, summary: &mut ExportSummary, progress: &dyn Progress) {
+fn verify_written(
+    d: &mut Dest,
+    pre: &std::collections::HashMap<String, Result<(), String>>,
+    summary: &mut ExportSummary,
+    progress: &dyn Progress,
+) {
     let root = d.archive.root.clone();
     let results: Vec<(String, String, Result<(), String>)> = d
         .written
         .par_iter()
         .map(|(path, hash)| {
-            let r = match ingest::hash_file(&root.join(path), true) {
-                Ok((h, size)) if &h == hash => {
-                    progress.advance(1, size);
-                    Ok(())
+            let r = match pre.get(path) {
+                Some(r) => r.clone(),
+                None => {
+                    let r = read_back(&root.join(path), hash);
+                    progress.advance(1, *r.as_ref().unwrap_or(&0));
+                    r.map(|_| ())
                 }
-                Ok((h, _)) => Err(format!("read back with hash {h}, expected {hash}: the copy is damaged (failing disk or cable?)")),
-                Err(e) => Err(format!("cannot read back: {e}")),
             };
             (path.clone(), hash.clone(), r)
         })
@@ -1000,6 +1122,35 @@ fn verify_written(d: &mut Dest, summary: &mut ExportSummary, progress: &dyn Prog
             path: d.summary.path.clone(),
             warning: e.to_string(),
         });
+    }
+}
+
+/// A verification result from the background readers: (destination, path, outcome).
+type HashMapEntry = (usize, String, Result<(), String>);
+
+/// Reads a placed file back from the disk (where the OS allows) and compares
+/// its hash with the one taken from the source stream; returns its size.
+fn read_back(path: &std::path::Path, hash: &str) -> Result<u64, String> {
+    match ingest::hash_file(path, true) {
+        Ok((h, size)) if h == hash => Ok(size),
+        Ok((h, _)) => Err(format!(
+            "read back with hash {h}, expected {hash}: the copy is damaged (failing disk or cable?)"
+        )),
+        Err(e) => Err(format!("cannot read back: {e}")),
+    }
+}
+
+/// Fault-injection hook for tests: flips a byte of a just-placed file whose
+/// name is `CAMROLL_FAULT_CORRUPT_PLACED`, as a failing disk or cable would, so
+/// the read-back verification can be shown to catch it. Unset in normal use.
+fn fault_corrupt_placed(path: &std::path::Path, name: &str) {
+    if std::env::var("CAMROLL_FAULT_CORRUPT_PLACED").is_ok_and(|n| n == name) {
+        if let Ok(mut bytes) = std::fs::read(path) {
+            if let Some(b) = bytes.last_mut() {
+                *b ^= 0xFF;
+                let _ = std::fs::write(path, &bytes);
+            }
+        }
     }
 }
 

@@ -11,6 +11,7 @@
 pub mod archive;
 pub mod check;
 pub mod cli;
+pub mod demo;
 pub mod error;
 pub mod export;
 pub mod html_report;

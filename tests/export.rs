@@ -855,3 +855,133 @@ fn a_movie_whose_content_identifier_differs_from_its_namesake_still_is_filed_on_
         ]
     );
 }
+
+#[test]
+fn every_run_is_recorded_and_written_files_carry_their_verification_time() {
+    let t = tmp();
+    let src = t.path().join("src");
+    write(
+        &src.join("IMG_0001.JPG"),
+        &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2),
+    );
+    let a = t.path().join("a");
+    assert_eq!(export_json(&src, &[&a], &[]).0, 0);
+    assert_eq!(export_json(&src, &[&a], &[]).0, 0, "a no-change run");
+    let db = rusqlite::Connection::open(a.join(".camroll/catalog.sqlite")).unwrap();
+    let runs: Vec<(String, String)> = db
+        .prepare("SELECT outcome, ended FROM runs ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert!(runs.iter().all(|(o, _)| o == "ok"));
+    let verified: Option<String> = db
+        .query_row("SELECT verified_at FROM files", [], |r| r.get(0))
+        .unwrap();
+    assert!(verified.is_some());
+    let (copied, already): (i64, i64) = db
+        .query_row(
+            "SELECT copied, already_archived FROM runs WHERE id = 2",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((copied, already), (0, 1));
+}
+
+#[test]
+fn a_copy_that_reads_back_wrong_is_removed_reported_and_copied_again_next_run() {
+    let t = tmp();
+    let src = t.path().join("src");
+    write(
+        &src.join("IMG_0001.JPG"),
+        &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2),
+    );
+    write(
+        &src.join("IMG_0002.JPG"),
+        &iphone_jpeg(2, dt(2023, 7, 1, 9, 0, 0), 2),
+    );
+    let a = t.path().join("a");
+    let out = camroll()
+        .env("CAMROLL_FAULT_CORRUPT_PLACED", "IMG_0002.JPG")
+        .args([
+            "export",
+            "--json",
+            "--from",
+            src.to_str().unwrap(),
+            "--to",
+            a.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let (code, stdout, stderr) = decode(out);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["verify_failed"], 1);
+    assert_eq!(json["verified"], 1);
+    assert!(
+        json["failed"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("read back with hash"),
+        "{json}"
+    );
+    assert_eq!(
+        archived_files(&a),
+        vec!["2023/07/IMG_0001.JPG"],
+        "the bad copy is removed"
+    );
+    let (code, stdout, _) = run(&["verify", a.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}");
+    // The next run copies it again.
+    let (code, json, _) = export_json(&src, &[&a], &[]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["copied"], 1);
+    assert_eq!(
+        archived_files(&a),
+        vec!["2023/07/IMG_0001.JPG", "2023/07/IMG_0002.JPG"]
+    );
+}
+
+#[test]
+fn a_movie_with_another_name_but_its_stills_content_identifier_is_filed_as_its_live_photo() {
+    use camroll::synth::{jpeg, mov, StillSpec, VideoSpec};
+    let t = tmp();
+    let src = t.path().join("src");
+    let cid = "DDDDDDDD-1111-2222-3333-444444444444";
+    let mut still = StillSpec::iphone(1, "iPhone 13", dt(2023, 1, 31, 23, 0, 0), Some(off(1)));
+    still.content_identifier = Some(cid.into());
+    // AirDropped pairs arrive with unrelated names; the movie's own date is in March.
+    let mut movie = VideoSpec::iphone(
+        2,
+        "iPhone 13",
+        off(1)
+            .from_local_datetime(&dt(2023, 3, 5, 10, 0, 0))
+            .unwrap(),
+    );
+    movie.content_identifier = Some(cid.into());
+    let mut stranger = VideoSpec::iphone(
+        3,
+        "iPhone 13",
+        off(1)
+            .from_local_datetime(&dt(2023, 4, 5, 10, 0, 0))
+            .unwrap(),
+    );
+    stranger.content_identifier = Some("EEEEEEEE-1111-2222-3333-444444444444".into());
+    write(&src.join("a/IMG_0100.JPG"), &jpeg(&still));
+    write(&src.join("b/FullSizeRender.MOV"), &mov(&movie));
+    write(&src.join("b/other.MOV"), &mov(&stranger));
+    let a = t.path().join("a");
+    let (code, json, _) = export_json(&src, &[&a], &[]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(
+        archived_files(&a),
+        vec![
+            "2023/01/IMG_0100.JPG",
+            "2023/01/IMG_0100.MOV",
+            "2023/04/other.MOV"
+        ]
+    );
+}

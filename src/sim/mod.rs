@@ -107,7 +107,7 @@ pub struct ServeArgs {
     pub rate: Option<f64>,
     /// Add this many milliseconds before every AFC reply.
     #[arg(long, value_name = "MS")]
-    pub latency_ms: Option<u64>,
+    pub latency_ms: Option<f64>,
     /// Pull the cable after this many AFC file bytes: every connection drops, usbmuxd reports Detached.
     #[arg(long, value_name = "N")]
     pub unplug_after_bytes: Option<u64>,
@@ -159,7 +159,10 @@ impl ServeArgs {
             untrusted: self.untrusted,
             trust_after: secs(self.trust_after),
             rate_mbps: self.rate,
-            latency: self.latency_ms.map(Duration::from_millis),
+            latency: self
+                .latency_ms
+                .filter(|ms| ms.is_finite() && *ms > 0.0)
+                .map(|ms| Duration::from_secs_f64(ms / 1000.0)),
             unplug_after_bytes: self.unplug_after_bytes,
             replug_after: secs(self.replug_after),
             io_error: self.io_error.clone(),
@@ -176,6 +179,18 @@ pub fn run(args: SimArgs) -> anyhow::Result<u8> {
         None => {}
     }
     let cfg = args.serve.config()?;
+    let major = cfg
+        .ios
+        .split('.')
+        .next()
+        .and_then(|m| m.parse::<u32>().ok());
+    if major.is_none_or(|m| m < 10) {
+        // libimobiledevice caps TLS at 1.0 below iOS 10, which rustls cannot serve.
+        eprintln!(
+            "camroll sim: warning: --ios {} is below 10.0; libimobiledevice will ask for TLS 1.0, which the simulator does not speak",
+            cfg.ios
+        );
+    }
     let sim = Simulator::start(cfg)?;
     {
         let mut out = std::io::stdout().lock();

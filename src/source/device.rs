@@ -520,10 +520,7 @@ impl DeviceSource {
     }
 
     /// GetFileInfo for many paths over several connections at once.
-    fn stat_many(
-        &self,
-        paths: Vec<String>,
-    ) -> Vec<(String, StatResult)> {
+    fn stat_many(&self, paths: Vec<String>) -> Vec<(String, StatResult)> {
         if paths.is_empty() {
             return Vec::new();
         }
