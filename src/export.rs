@@ -71,6 +71,8 @@ struct Dest {
     /// Files written this run: (path, hash), for the verification pass.
     written: Vec<(String, String)>,
     changed: bool,
+    /// What the destination's filesystem can hold (FAT32: no file over 4 GiB).
+    fs: crate::archive::filesystem::FsInfo,
 }
 
 /// An item's outcome after ingest, before placing.
@@ -83,6 +85,8 @@ enum Ingested {
         problems: Vec<String>,
         /// Apple's ContentIdentifier, when the file carries one (Live Photo pairing).
         content_id: Option<String>,
+        /// (size, mtime ns) as listed again after the item changed while read.
+        relisted: Option<(u64, i64)>,
     },
     Skipped(String),
     Failed(String),
@@ -151,6 +155,7 @@ pub fn export(
             run,
             written: Vec::new(),
             changed: false,
+            fs: crate::archive::filesystem::detect(path),
         });
     }
 
@@ -161,26 +166,47 @@ pub fn export(
         .collect();
     let groups = media::group_by_name(&names);
 
-    // Stage 3: what each item still needs.
+    // Stage 3: what each item still needs. Mtimes compare with the source
+    // filesystem's granularity (FAT: 2 s), so a re-run reads nothing new.
+    let source_fs = source.filesystem();
     let needs: Vec<Vec<usize>> = items
         .iter()
         .map(|item| {
             dests
                 .iter()
                 .enumerate()
-                .filter(|(_, d)| !known(d, item))
+                .filter(|(_, d)| !known(d, item, source_fs.as_ref()))
                 .map(|(i, _)| i)
                 .collect()
         })
-        .collect();
-    let work: Vec<&media::Group> = groups
-        .iter()
-        .filter(|g| g.members.iter().any(|(i, _)| !needs[*i].is_empty()))
         .collect();
     summary.already_archived = needs.iter().filter(|n| n.is_empty()).count() as u64;
     for (i, d) in dests.iter_mut().enumerate() {
         d.summary.already_archived = needs.iter().filter(|n| !n.contains(&i)).count() as u64;
     }
+    // A file the destination's filesystem cannot hold (over 4 GiB on FAT32)
+    // is refused up front, before anything is read: never a truncated copy.
+    let mut needs = needs;
+    for (item, need) in items.iter().zip(needs.iter_mut()) {
+        need.retain(|&di| {
+            let d = &mut dests[di];
+            let Some(why) = d.fs.refuses_size(item.size) else {
+                return true;
+            };
+            d.summary.failed += 1;
+            progress.message(&format!("camroll: {}: {why}", item.rel_path));
+            summary.failed.push(Failed {
+                path: item.rel_path.clone(),
+                error: why,
+                destination: Some(d.summary.path.clone()),
+            });
+            false
+        });
+    }
+    let work: Vec<&media::Group> = groups
+        .iter()
+        .filter(|g| g.members.iter().any(|(i, _)| !needs[*i].is_empty()))
+        .collect();
 
     // Stage 4 + 5: ingest in parallel, place in order.
     let total_bytes: u64 = work
@@ -343,11 +369,17 @@ pub fn export(
     Ok(summary)
 }
 
-/// The item is recorded in this destination with the same size and mtime.
-fn known(d: &Dest, item: &SourceItem) -> bool {
+/// The item is recorded in this destination with the same size and mtime
+/// (the same stored time on the source's filesystem, see `archive::fs`).
+fn known(
+    d: &Dest,
+    item: &SourceItem,
+    source_fs: Option<&crate::archive::filesystem::FsInfo>,
+) -> bool {
     d.archive.source_items.get(&item.rel_path).is_some_and(|r| {
+        let mtime = item.mtime_ns();
         r.size == item.size
-            && r.mtime_ns == item.mtime_ns()
+            && source_fs.map_or(r.mtime_ns == mtime, |f| f.same_mtime(r.mtime_ns, mtime))
             && d.archive.by_hash.contains_key(&r.hash)
     })
 }
@@ -435,29 +467,113 @@ impl IngestCtx<'_> {
         primary: Option<(CaptureTime, Option<String>)>,
         buf: &mut Vec<u8>,
     ) -> Ingested {
-        let targets = if self.dry_run {
-            Vec::new()
-        } else {
-            needs
-                .iter()
-                .map(|&d| StageTarget {
-                    dest: d,
-                    path: self.staging_dirs[d].join(format!(
-                        "{}-{}.part",
-                        std::process::id(),
-                        self.seq.fetch_add(1, Ordering::Relaxed)
-                    )),
-                })
-                .collect()
-        };
-        let staged = match ingest::stream_item(self.source, item, targets, buf) {
-            Ok(s) => s,
+        let staged = match self.stream_retrying(item, needs, buf) {
+            Ok((s, None)) => s,
+            Ok((s, Some(fresh))) => {
+                // Read again after it changed: record what was read, as listed now.
+                let r = self.finish_item(s, &fresh, role, primary);
+                return match r {
+                    Ingested::Staged {
+                        staged,
+                        capture,
+                        problems,
+                        content_id,
+                        ..
+                    } => Ingested::Staged {
+                        staged,
+                        capture,
+                        problems,
+                        content_id,
+                        relisted: Some((fresh.size, fresh.mtime_ns())),
+                    },
+                    other => other,
+                };
+            }
             Err(e) if e.is_skip() => return Ingested::Skipped(e.to_string()),
             Err(IngestError::NoDestination) => {
                 return Ingested::Failed(IngestError::NoDestination.to_string())
             }
             Err(e) => return Ingested::Failed(e.to_string()),
         };
+        self.finish_item(staged, item, role, primary)
+    }
+
+    /// Staging paths for one read of an item (none for a dry run).
+    fn targets(&self, needs: &[usize]) -> Vec<StageTarget> {
+        if self.dry_run {
+            return Vec::new();
+        }
+        needs
+            .iter()
+            .map(|&d| StageTarget {
+                dest: d,
+                path: self.staging_dirs[d].join(format!(
+                    "{}-{}.part",
+                    std::process::id(),
+                    self.seq.fetch_add(1, Ordering::Relaxed)
+                )),
+            })
+            .collect()
+    }
+
+    /// Reads an item; when it changed while being read (its size, or its
+    /// listing after the read, differs from the scan), reads it once more as
+    /// listed now. Returns the fresh listing when the second read was used.
+    /// Still changing, or a source that lists one size and sends another,
+    /// fails the item with a message saying which; the next run retries it.
+    fn stream_retrying(
+        &self,
+        item: &SourceItem,
+        needs: &[usize],
+        buf: &mut Vec<u8>,
+    ) -> Result<(Staged, Option<SourceItem>), IngestError> {
+        let first = ingest::stream_item(self.source, item, self.targets(needs), buf);
+        let (listed, read) = match first {
+            Ok(s) => match self.source.restat(item, true) {
+                // Same size but touched while read (replaced in place): read again.
+                Some(Ok(now)) if now.mtime_ns() != item.mtime_ns() || now.size != item.size => {
+                    drop_files(&s);
+                    (item.size, s.size)
+                }
+                _ => return Ok((s, None)),
+            },
+            Err(IngestError::Changed { listed, read }) => (listed, read),
+            Err(e) => return Err(e),
+        };
+        let fresh = match self.source.restat(item, false) {
+            Some(Ok(f)) => f,
+            Some(Err(e)) => return Err(IngestError::Read(e)),
+            None => return Err(IngestError::Changed { listed, read }),
+        };
+        if fresh.size == item.size && fresh.mtime_ns() == item.mtime_ns() && read != listed {
+            // The listing did not change, yet the bytes sent differ from it.
+            return Err(IngestError::SizeMismatch {
+                from: self.source.kind_name(),
+                listed,
+                read,
+            });
+        }
+        match ingest::stream_item(self.source, &fresh, self.targets(needs), buf) {
+            Ok(s) => match self.source.restat(&fresh, true) {
+                Some(Ok(now)) if now.mtime_ns() != fresh.mtime_ns() || now.size != fresh.size => {
+                    drop_files(&s);
+                    Err(IngestError::StillChanging)
+                }
+                _ => Ok((s, Some(fresh))),
+            },
+            Err(IngestError::Changed { .. }) => Err(IngestError::StillChanging),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Capture time and durable staging files for a read item.
+    fn finish_item(
+        &self,
+        staged: Staged,
+        item: &SourceItem,
+        role: Role,
+        primary: Option<(CaptureTime, Option<String>)>,
+    ) -> Ingested {
         for (d, e) in &staged.dest_errors {
             if is_fatal_for_destination(e) {
                 self.alive[*d].store(false, Ordering::Relaxed);
@@ -527,7 +643,15 @@ impl IngestCtx<'_> {
             capture,
             problems: info.problems,
             content_id: info.content_identifier,
+            relisted: None,
         }
+    }
+}
+
+/// Removes the staging files of a read that is thrown away.
+fn drop_files(s: &Staged) {
+    for (_, p) in &s.files {
+        let _ = std::fs::remove_file(p);
     }
 }
 
@@ -692,7 +816,10 @@ impl Placer<'_> {
             for ((mi, folder, _), choice) in to_place.iter().zip(names) {
                 let m = &members[*mi];
                 let Ingested::Staged {
-                    staged, capture, ..
+                    staged,
+                    capture,
+                    relisted,
+                    ..
                 } = &m.outcome
                 else {
                     continue;
@@ -768,8 +895,8 @@ impl Placer<'_> {
                             self.source_id,
                             &item.rel_path,
                             &SourceRecord {
-                                size: item.size,
-                                mtime_ns: item.mtime_ns(),
+                                size: relisted.map_or(item.size, |r| r.0),
+                                mtime_ns: relisted.map_or(item.mtime_ns(), |r| r.1),
                                 hash: staged.hash.clone(),
                             },
                             dest.run,
@@ -830,9 +957,13 @@ impl Placer<'_> {
             });
             return;
         }
+        let relisted = match &m.outcome {
+            Ingested::Staged { relisted, .. } => *relisted,
+            _ => None,
+        };
         let rec = SourceRecord {
-            size: item.size,
-            mtime_ns: item.mtime_ns(),
+            size: relisted.map_or(item.size, |r| r.0),
+            mtime_ns: relisted.map_or(item.mtime_ns(), |r| r.1),
             hash: staged.hash.clone(),
         };
         if let Err(e) =
@@ -931,7 +1062,11 @@ impl Placer<'_> {
                 .archive
                 .sync_dirs()
                 .map_err(|e| e.to_string())
-                .and_then(|_| d.archive.catalog.commit().map_err(|e| e.to_string()));
+                .and_then(|_| {
+                    // Crash-matrix hook: files renamed and durable, rows not committed.
+                    crate::archive::fault_point("catalog-commit");
+                    d.archive.catalog.commit().map_err(|e| e.to_string())
+                });
             if let Err(e) = r {
                 self.summary.failed.push(Failed {
                     path: "catalog".into(),

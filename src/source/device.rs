@@ -925,6 +925,27 @@ impl Source for DeviceSource {
     fn library_report(&self) -> Option<LibraryReport> {
         DeviceSource::library_report(self)
     }
+
+    fn restat(&self, item: &SourceItem, after_read: bool) -> Option<io::Result<SourceItem>> {
+        if after_read {
+            // A round trip per file would cost a no-change-free export dearly;
+            // sizes are still checked against the bytes received.
+            return None;
+        }
+        let (_, r) = self.stat_many(vec![item.rel_path.clone()]).pop()?;
+        Some(
+            r.map(|kv| SourceItem {
+                size: kv.get("st_size").and_then(|s| s.parse().ok()).unwrap_or(0),
+                mtime: ns_to_time(kv.get("st_mtime")),
+                ..item.clone()
+            })
+            .map_err(|e| afc_io_error(e, &item.rel_path)),
+        )
+    }
+
+    fn kind_name(&self) -> &'static str {
+        "the iPhone"
+    }
 }
 
 /// A file on the phone, read through one AFC connection with large reads.
