@@ -44,6 +44,33 @@ use crate::media::CaptureTime;
 /// link moves 4 MiB in ~120 ms, so per-request latency costs ~1%).
 const READ_CHUNK: u64 = 4 << 20;
 const LABEL: &str = "camroll";
+/// A phone that answers no AFC request for this long is treated as a dropped
+/// connection: reconnect and resume at the same offset (a stalled read would
+/// otherwise hang the run forever, as ifuse does).
+const AFC_STALL: Duration = Duration::from_secs(30);
+
+/// [`AFC_STALL`], or `CAMROLL_AFC_TIMEOUT_MS` (tests shorten it).
+fn afc_stall() -> Duration {
+    std::env::var("CAMROLL_AFC_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_millis)
+        .unwrap_or(AFC_STALL)
+}
+
+/// One AFC request, bounded by [`afc_stall`]: a stall becomes `Timeout`,
+/// which [`is_transport`] treats like an unplug.
+async fn send_bounded(
+    c: &mut AfcClient,
+    op: AfcOpcode,
+    header: Vec<u8>,
+    payload: Vec<u8>,
+) -> Result<idevice::afc::packet::AfcPacket, IdeviceError> {
+    match tokio::time::timeout(afc_stall(), c.send_op(op, header, payload)).await {
+        Ok(r) => r,
+        Err(_) => Err(IdeviceError::Timeout),
+    }
+}
 
 #[derive(Debug, Error)]
 pub enum DeviceError {
@@ -1003,7 +1030,8 @@ impl AfcReader {
         // "No file slots": the phone limits open handles; wait for one to free up.
         let started = Instant::now();
         let fd = loop {
-            match self.shared.rt.block_on(client.send_op(
+            match self.shared.rt.block_on(send_bounded(
+                &mut client,
                 AfcOpcode::FileOpen,
                 header.clone(),
                 Vec::new(),
@@ -1049,6 +1077,14 @@ impl AfcReader {
                 Ok(()) => return Ok(()),
                 Err(e) if is_transport(&e) && !retried => {
                     retried = true;
+                    if matches!(e, IdeviceError::Timeout) {
+                        eprintln!(
+                            "camroll: {} stopped answering while sending {} ({} s); reconnecting…",
+                            self.shared.name,
+                            self.path,
+                            afc_stall().as_secs_f32()
+                        );
+                    }
                     // Drop the dead connection; reconnect and reopen at the same offset.
                     self.client = None;
                     self.reopen(true)?;
@@ -1070,16 +1106,19 @@ impl AfcReader {
                 self.pos.to_le_bytes(),
             ]
             .concat();
-            self.shared
-                .rt
-                .block_on(client.send_op(AfcOpcode::FileSeek, header, Vec::new()))?;
+            self.shared.rt.block_on(send_bounded(
+                client,
+                AfcOpcode::FileSeek,
+                header,
+                Vec::new(),
+            ))?;
             self.dev_pos = self.pos;
         }
         let header = [self.fd.to_le_bytes(), want.to_le_bytes()].concat();
-        let res = self
-            .shared
-            .rt
-            .block_on(client.send_op(AfcOpcode::Read, header, Vec::new()))?;
+        let res =
+            self.shared
+                .rt
+                .block_on(send_bounded(client, AfcOpcode::Read, header, Vec::new()))?;
         self.buf = res.payload;
         self.buf_start = self.pos;
         self.dev_pos += self.buf.len() as u64;
@@ -1135,7 +1174,8 @@ impl Seek for AfcReader {
 impl Drop for AfcReader {
     fn drop(&mut self) {
         if let Some(mut c) = self.client.take() {
-            let closed = self.shared.rt.block_on(c.send_op(
+            let closed = self.shared.rt.block_on(send_bounded(
+                &mut c,
                 AfcOpcode::FileClose,
                 self.fd.to_le_bytes().to_vec(),
                 Vec::new(),
