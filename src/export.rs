@@ -801,16 +801,31 @@ impl Placer<'_> {
                 continue;
             }
             // Members split off from the group (role Primary) get names of their own.
-            let (own, shared): (Vec<_>, Vec<_>) = to_place
+            let (mut own, shared): (Vec<_>, Vec<_>) = to_place
                 .into_iter()
                 .partition(|(mi, _, _)| *mi != 0 && members[*mi].role == Role::Primary);
+            // Members whose names are one name once case and normalisation are
+            // folded (`IMG_0001.JPG` and `img_0001.jpg` group by stem) can never
+            // share one suffix: no `~k` would separate them, and `allocate`
+            // would loop forever. They get names of their own.
+            let mut seen = HashSet::new();
+            let (shared, clash): (Vec<_>, Vec<_>) = shared
+                .into_iter()
+                .partition(|(_, f, n)| seen.insert((f.clone(), crate::archive::layout::fold(n))));
+            own.extend(clash);
             let mut to_place = Vec::new();
             let mut names = Vec::new();
             for batch in std::iter::once(shared).chain(own.into_iter().map(|p| vec![p])) {
                 if batch.is_empty() {
                     continue;
                 }
-                names.extend(self.allocate(dest, &members, &batch));
+                let chosen = self.allocate(dest, &members, &batch);
+                // Reserve them now, so the next batch of this group cannot pick
+                // the same name (a failed placement only leaves a `~k` gap).
+                for ((_, folder, _), (name, _)) in batch.iter().zip(&chosen) {
+                    dest.archive.planner.take(folder, name);
+                }
+                names.extend(chosen);
                 to_place.extend(batch);
             }
             for ((mi, folder, _), choice) in to_place.iter().zip(names) {

@@ -44,7 +44,7 @@ pub enum IngestError {
     Changed { listed: u64, read: u64 },
     #[error("kept changing while being read (read twice, different each time): not archived this run. Run again when nothing is writing to it")]
     StillChanging,
-    #[error("{from} lists this file as {listed} bytes but sent {read}, twice: not archived. Run again; if it persists, the file may be damaged where it is stored")]
+    #[error("{from} lists this file as {listed} bytes but sent {read} (its listing did not change): not archived. Run again; if it persists, the file may be damaged where it is stored")]
     SizeMismatch {
         from: &'static str,
         listed: u64,

@@ -67,7 +67,9 @@ fn stalling_relay(upstream: String, stall_after: u64) -> String {
 }
 
 fn b3(path: &Path) -> String {
-    blake3::hash(&std::fs::read(path).unwrap()).to_hex().to_string()
+    blake3::hash(&std::fs::read(path).unwrap())
+        .to_hex()
+        .to_string()
 }
 
 #[test]
@@ -77,7 +79,10 @@ fn a_stalled_afc_read_times_out_reconnects_and_resumes() {
     let dcim = media.join("DCIM/100APPLE");
     std::fs::create_dir_all(&dcim).unwrap();
     std::fs::create_dir_all(media.join("PhotoData")).unwrap();
-    write(&dcim.join("IMG_0001.JPG"), &iphone_jpeg(1, dt(2024, 2, 3, 4, 5, 6), 1));
+    write(
+        &dcim.join("IMG_0001.JPG"),
+        &iphone_jpeg(1, dt(2024, 2, 3, 4, 5, 6), 1),
+    );
     let mut spec = camroll::synth::VideoSpec::iphone(
         7,
         "iPhone 15",
@@ -93,7 +98,9 @@ fn a_stalled_afc_read_times_out_reconnects_and_resumes() {
         .env("USBMUXD_SOCKET_ADDRESS", &relay)
         .env("XDG_CACHE_HOME", t.path().join("cache"))
         .env("CAMROLL_AFC_TIMEOUT_MS", "1500")
-        .args(["export", "--json", "--jobs", "1", "--wait", "20", "--from", "device", "--to"])
+        .args([
+            "export", "--json", "--jobs", "1", "--wait", "20", "--from", "device", "--to",
+        ])
         .arg(&a)
         .output()
         .unwrap();
@@ -101,7 +108,10 @@ fn a_stalled_afc_read_times_out_reconnects_and_resumes() {
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(stderr.contains("stopped answering"), "{stderr}");
     let sums = std::fs::read_to_string(a.join("BLAKE3SUMS")).unwrap();
-    assert!(sums.contains(&b3(&big)), "the stalled file arrived whole: {sums}");
+    assert!(
+        sums.contains(&b3(&big)),
+        "the stalled file arrived whole: {sums}"
+    );
     let (code, report, _) = run(&["verify", a.to_str().unwrap()]);
     assert_eq!(code, 0, "{report}");
 }

@@ -39,7 +39,10 @@ fn a_file_over_4_gib_bound_for_fat32_is_refused_up_front() {
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
     fs::create_dir_all(&src).unwrap();
-    write(&src.join("IMG_0001.JPG"), &iphone_jpeg(1, dt(2022, 8, 9, 10, 0, 0), 2));
+    write(
+        &src.join("IMG_0001.JPG"),
+        &iphone_jpeg(1, dt(2022, 8, 9, 10, 0, 0), 2),
+    );
     big_video(&src);
     let (a, b) = (t.path().join("usb-a"), t.path().join("usb-b"));
     let env = format!("{}=vfat,{}=vfat", a.display(), b.display());
@@ -50,9 +53,15 @@ fn a_file_over_4_gib_bound_for_fat32_is_refused_up_front() {
     for f in failed {
         assert_eq!(f["path"], "IMG_0002.MOV");
         let e = f["error"].as_str().unwrap();
-        assert!(e.contains("4294967297 bytes") && e.contains("VFAT") && e.contains("exFAT"), "{e}");
+        assert!(
+            e.contains("4294967297 bytes") && e.contains("VFAT") && e.contains("exFAT"),
+            "{e}"
+        );
     }
-    assert!(stderr.contains("IMG_0002.MOV"), "said on stderr too: {stderr}");
+    assert!(
+        stderr.contains("IMG_0002.MOV"),
+        "said on stderr too: {stderr}"
+    );
     // Never read: not sniffed (it would be skipped as not media), nothing staged.
     assert!(json["skipped"].as_array().unwrap().is_empty(), "{json}");
     for d in [&a, &b] {
@@ -97,7 +106,10 @@ fn mtimes_on_a_fat_source_compare_with_2_s_granularity() {
     shift(1);
     let (code, json, _) = export_with_fs(&fat, &src, &[&a]);
     assert_eq!(code, 0, "{json}");
-    assert_eq!(json["already_archived"], 3, "nothing read again on FAT: {json}");
+    assert_eq!(
+        json["already_archived"], 3,
+        "nothing read again on FAT: {json}"
+    );
     assert_eq!(json["duplicates"], 0, "{json}");
     // On a nanosecond filesystem the same shift is a change: read again (and found duplicate).
     let (code, json, _) = export_with_fs(&format!("{}=ext4", src.display()), &src, &[&a]);
@@ -161,8 +173,14 @@ fn a_real_fat32_image_is_detected_and_refuses_a_5_gib_file() {
     assert_eq!(camroll::archive::filesystem::detect(&mnt).name, "vfat");
     let src = t.path().join("src");
     fs::create_dir_all(&src).unwrap();
-    write(&src.join("IMG_0001.JPG"), &iphone_jpeg(1, dt(2022, 8, 9, 10, 0, 0), 2));
-    write(&src.join("img_0001.jpg"), &iphone_jpeg(2, dt(2022, 8, 9, 10, 0, 1), 2));
+    write(
+        &src.join("IMG_0001.JPG"),
+        &iphone_jpeg(1, dt(2022, 8, 9, 10, 0, 0), 2),
+    );
+    write(
+        &src.join("img_0001.jpg"),
+        &iphone_jpeg(2, dt(2022, 8, 9, 10, 0, 1), 2),
+    );
     fs::File::create(src.join("IMG_0002.MOV"))
         .unwrap()
         .set_len(5 << 30)
@@ -170,7 +188,10 @@ fn a_real_fat32_image_is_detected_and_refuses_a_5_gib_file() {
     let a = mnt.join("archive");
     let (code, json, stderr) = export_json(&src, &[&a], &[]);
     assert_eq!(code, 1, "{json}\n{stderr}");
-    assert!(json.to_string().contains("cannot hold files over"), "{json}");
+    assert!(
+        json.to_string().contains("cannot hold files over"),
+        "{json}"
+    );
     // Names differing only by case: both archived, under two names the disk can hold.
     let files = archived_files(&a);
     assert_eq!(files.len(), 2, "{files:?}");

@@ -165,8 +165,17 @@ fn a_file_that_changes_while_read_is_read_again_once_and_recorded_as_it_is_now()
     let files = archived_files(&a);
     assert_eq!(std::fs::read(a.join(&files[0])).unwrap(), src.version(1));
     let (size, mtime) = recorded(&a).unwrap();
-    assert_eq!(size as usize, src.version(1).len(), "recorded as listed now");
-    assert_eq!(mtime, t(1).duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos() as i64);
+    assert_eq!(
+        size as usize,
+        src.version(1).len(),
+        "recorded as listed now"
+    );
+    assert_eq!(
+        mtime,
+        t(1).duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as i64
+    );
     staging_is_empty(&a);
 
     // Replaced in place with the same size (only the mtime tells): read again too.
@@ -174,7 +183,11 @@ fn a_file_that_changes_while_read_is_read_again_once_and_recorded_as_it_is_now()
     let src = Scripted::new(Script::ReplacedSameSize);
     let s = run(&src, &b);
     assert!(s.failed.is_empty(), "{:?}", s.failed);
-    assert_eq!(src.opens.load(Ordering::SeqCst), 2, "read again after the replacement");
+    assert_eq!(
+        src.opens.load(Ordering::SeqCst),
+        2,
+        "read again after the replacement"
+    );
     let files = archived_files(&b);
     assert_eq!(std::fs::read(b.join(&files[0])).unwrap(), src.version(1));
     staging_is_empty(&b);
@@ -188,10 +201,21 @@ fn a_file_that_keeps_changing_is_reported_and_left_for_the_next_run() {
     let s = run(&src, &a);
     assert_eq!(s.copied, 0);
     assert_eq!(s.failed.len(), 1, "{:?}", s.failed);
-    assert!(s.failed[0].error.contains("kept changing"), "{}", s.failed[0].error);
-    assert_eq!(src.opens.load(Ordering::SeqCst), 2, "retried once, not forever");
+    assert!(
+        s.failed[0].error.contains("kept changing"),
+        "{}",
+        s.failed[0].error
+    );
+    assert_eq!(
+        src.opens.load(Ordering::SeqCst),
+        2,
+        "retried once, not forever"
+    );
     assert!(archived_files(&a).is_empty());
-    assert!(recorded(&a).is_none(), "not recorded: the next run tries again");
+    assert!(
+        recorded(&a).is_none(),
+        "not recorded: the next run tries again"
+    );
     staging_is_empty(&a);
     assert!(!s.is_ok());
 }
@@ -207,7 +231,9 @@ fn a_source_that_lists_one_size_and_sends_another_fails_that_file_clearly() {
     let e = &s.failed[0].error;
     let (listed, sent) = (src.base.len(), src.base.len() + 100);
     assert!(
-        e.contains(&format!("lists this file as {listed} bytes but sent {sent}")),
+        e.contains(&format!(
+            "lists this file as {listed} bytes but sent {sent}"
+        )),
         "{e}"
     );
     assert!(archived_files(&a).is_empty());

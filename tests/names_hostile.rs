@@ -26,7 +26,8 @@ fn hostile_utf8() -> Vec<String> {
         " lead space.JPG",
         "trail space.JPG ",
         "trail dot.JPG.",
-        "...",
+        // ("." and ".." cannot be names on disk; dotfiles are hidden and left out.)
+        "x...",
         "CON.JPG",
         "nul.jpg",
         "COM1.JPG",
@@ -62,7 +63,13 @@ fn tree(root: &Path) -> BTreeSet<String> {
         .follow_links(false)
         .into_iter()
         .flatten()
-        .map(|e| e.path().strip_prefix(root).unwrap().to_string_lossy().into_owned())
+        .map(|e| {
+            e.path()
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect()
 }
 
@@ -92,19 +99,31 @@ fn check_archive(archive: &Path, originals: &BTreeSet<String>) -> BTreeMap<Strin
     let rows = catalog(archive);
     let mut map = BTreeMap::new();
     for (source_path, orig, path) in &rows {
-        assert_eq!(source_path.rsplit('/').next().unwrap(), orig, "original name recorded");
+        assert_eq!(
+            source_path.rsplit('/').next().unwrap(),
+            orig,
+            "original name recorded"
+        );
         let (_folder, name) = path.rsplit_once('/').unwrap();
         let safe = safe_file_name(std::ffi::OsStr::new(orig));
         // The archived name is the safe name, or it with a ~N collision suffix.
-        let suffixed =
-            name == safe || (2..100).any(|k| camroll::archive::layout::with_suffix(&safe, k) == name);
-        assert!(suffixed, "{orig:?} archived as {name:?}, safe name {safe:?}");
+        let suffixed = name == safe
+            || (2..100).any(|k| camroll::archive::layout::with_suffix(&safe, k) == name);
+        assert!(
+            suffixed,
+            "{orig:?} archived as {name:?}, safe name {safe:?}"
+        );
         assert!(name.len() <= 255, "{name:?} is {} bytes", name.len());
         assert!(
-            !name.chars().any(|c| c.is_control() || "/\\:*?\"<>|".contains(c)),
+            !name
+                .chars()
+                .any(|c| c.is_control() || "/\\:*?\"<>|".contains(c)),
             "{name:?}"
         );
-        assert!(!name.starts_with([' ', '.']) && !name.ends_with([' ', '.']), "{name:?}");
+        assert!(
+            !name.starts_with([' ', '.']) && !name.ends_with([' ', '.']),
+            "{name:?}"
+        );
         let upper = name.split('.').next().unwrap().to_ascii_uppercase();
         assert!(
             !["CON", "PRN", "AUX", "NUL", "COM1", "LPT9", "CONIN$"].contains(&upper.as_str()),
@@ -117,7 +136,11 @@ fn check_archive(archive: &Path, originals: &BTreeSet<String>) -> BTreeMap<Strin
     assert_eq!(&recorded, originals, "every original name is recorded");
     // No two archived names are the same on a case/normalisation-insensitive disk.
     let folded: BTreeSet<String> = map.values().map(|p| fold(p)).collect();
-    assert_eq!(folded.len(), map.len(), "names collide once folded: {map:?}");
+    assert_eq!(
+        folded.len(),
+        map.len(),
+        "names collide once folded: {map:?}"
+    );
     map
 }
 
@@ -128,7 +151,11 @@ fn b3sum_check(archive: &Path) {
         .args(["--check", "BLAKE3SUMS"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -140,7 +167,11 @@ fn hostile_names_from_a_folder_are_made_safe_deterministically_and_recorded() {
     let mut names: Vec<OsString> = hostile_utf8().into_iter().map(OsString::from).collect();
     names.push(OsString::from_vec(b"IMG_\xc3(\xfe.JPG".to_vec()));
     for (i, n) in names.iter().enumerate() {
-        let bytes = iphone_jpeg(1000 + i as u64, dt(2023, 3, 1 + (i % 20) as u32, 12, 0, 0), 1);
+        let bytes = iphone_jpeg(
+            1000 + i as u64,
+            dt(2023, 3, 1 + (i % 20) as u32, 12, 0, 0),
+            1,
+        );
         fs::write(dcim.join(n), bytes).unwrap();
     }
     // A non-UTF-8 byte is written `%FF`, like the literal `%FF.JPG` above: in
@@ -170,7 +201,11 @@ fn hostile_names_from_a_folder_are_made_safe_deterministically_and_recorded() {
     let (a, b) = (out.join("a"), out.join("b"));
     let (code, json, stderr) = export_json(&src, &[&a, &b], &[]);
     assert_eq!(code, 0, "{json}\n{stderr}");
-    assert_eq!(json["copied"].as_u64().unwrap() as usize, names.len() + 1, "{json}");
+    assert_eq!(
+        json["copied"].as_u64().unwrap() as usize,
+        names.len() + 1,
+        "{json}"
+    );
     let skipped: Vec<&str> = json["skipped"]
         .as_array()
         .unwrap()
@@ -178,14 +213,20 @@ fn hostile_names_from_a_folder_are_made_safe_deterministically_and_recorded() {
         .map(|s| s["path"].as_str().unwrap())
         .collect();
     for l in ["link_out.JPG", "link_in.JPG", "up", "root"] {
-        assert!(skipped.iter().any(|p| p.ends_with(l)), "{l} not skipped: {json}");
+        assert!(
+            skipped.iter().any(|p| p.ends_with(l)),
+            "{l} not skipped: {json}"
+        );
     }
     // Nothing written outside the archives.
     let after = tree(t.path());
     for p in after.difference(&before) {
         assert!(p.starts_with("out"), "written outside the archive: {p}");
     }
-    assert_eq!(fs::read(&outside).unwrap(), iphone_jpeg(7, dt(2023, 3, 1, 1, 0, 0), 1));
+    assert_eq!(
+        fs::read(&outside).unwrap(),
+        iphone_jpeg(7, dt(2023, 3, 1, 1, 0, 0), 1)
+    );
     // Same names on every destination, recorded with the original.
     let ma = check_archive(&a, &originals);
     let mb = check_archive(&b, &originals);
@@ -207,7 +248,11 @@ fn hostile_names_from_a_folder_are_made_safe_deterministically_and_recorded() {
     // The bytes in the archive are the source's.
     for n in &names {
         let path = &ma[&format!("DCIM/100APPLE/{}", os_to_text(n))];
-        assert_eq!(fs::read(dcim.join(n)).unwrap(), fs::read(a.join(path)).unwrap(), "{n:?}");
+        assert_eq!(
+            fs::read(dcim.join(n)).unwrap(),
+            fs::read(a.join(path)).unwrap(),
+            "{n:?}"
+        );
     }
 }
 
@@ -220,7 +265,11 @@ fn hostile_names_and_symlinks_from_the_phone_stay_inside_the_archive() {
     fs::create_dir_all(media.join("PhotoData")).unwrap();
     let names = hostile_utf8();
     for (i, n) in names.iter().enumerate() {
-        let bytes = iphone_jpeg(2000 + i as u64, dt(2024, 7, 1 + (i % 20) as u32, 9, 0, 0), 2);
+        let bytes = iphone_jpeg(
+            2000 + i as u64,
+            dt(2024, 7, 1 + (i % 20) as u32, 9, 0, 0),
+            2,
+        );
         fs::write(dcim.join(n), bytes).unwrap();
     }
     // S_IFLNK entries: out of the media root, into it, a loop, a folder link.
@@ -246,28 +295,49 @@ fn hostile_names_and_symlinks_from_the_phone_stay_inside_the_archive() {
             cmd.arg("--to").arg(d);
         }
         let (code, stdout, stderr) = decode(cmd.output().unwrap());
-        let json: serde_json::Value = serde_json::from_str(&stdout)
-            .unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
+        let json: serde_json::Value =
+            serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
         (code, json, stderr)
     };
     let (code, json, stderr) = run_export(&[&a, &b]);
     assert_eq!(code, 0, "{json}\n{stderr}");
-    assert_eq!(json["copied"].as_u64().unwrap() as usize, names.len(), "{json}");
+    assert_eq!(
+        json["copied"].as_u64().unwrap() as usize,
+        names.len(),
+        "{json}"
+    );
     let skipped: Vec<String> = json["skipped"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| format!("{} ({})", s["path"].as_str().unwrap(), s["reason"].as_str().unwrap()))
+        .map(|s| {
+            format!(
+                "{} ({})",
+                s["path"].as_str().unwrap(),
+                s["reason"].as_str().unwrap()
+            )
+        })
         .collect();
-    for l in ["IMG_6666.JPG", "IMG_7777.JPG", "loop", "DCIM/101APPLE", "up"] {
+    for l in [
+        "IMG_6666.JPG",
+        "IMG_7777.JPG",
+        "loop",
+        "DCIM/101APPLE",
+        "up",
+    ] {
         assert!(
-            skipped.iter().any(|p| p.contains(l) && p.contains("symbolic link")),
+            skipped
+                .iter()
+                .any(|p| p.contains(l) && p.contains("symbolic link")),
             "{l} not skipped as a link: {skipped:?}"
         );
     }
     let after = tree(t.path());
     for p in after.difference(&before) {
-        assert!(p.starts_with("out") || p.starts_with("cache"), "written outside the archive: {p}");
+        assert!(
+            p.starts_with("out") || p.starts_with("cache"),
+            "written outside the archive: {p}"
+        );
     }
     let ma = check_archive(&a, &originals);
     assert_eq!(ma, check_archive(&b, &originals));
@@ -276,7 +346,11 @@ fn hostile_names_and_symlinks_from_the_phone_stay_inside_the_archive() {
     assert_eq!(code, 0);
     assert_eq!(check_archive(&c, &originals), ma, "deterministic");
     // The secret behind the symlink never reached the archive.
-    let secret_hash = blake3::hash(&fs::read(&secret).unwrap()).to_hex().to_string();
-    assert!(!fs::read_to_string(a.join("BLAKE3SUMS")).unwrap().contains(&secret_hash));
+    let secret_hash = blake3::hash(&fs::read(&secret).unwrap())
+        .to_hex()
+        .to_string();
+    assert!(!fs::read_to_string(a.join("BLAKE3SUMS"))
+        .unwrap()
+        .contains(&secret_hash));
     b3sum_check(&a);
 }

@@ -111,7 +111,15 @@ pub fn with_suffix(name: &str, k: u32) -> String {
         return name.to_string();
     }
     let (stem, ext) = split_ext(name);
-    format!("{stem}~{k}{ext}")
+    let suffix = format!("~{k}");
+    // A name already at the 255-byte limit must stay under it with the
+    // suffix: shorten the stem (on a character boundary) to make room.
+    let room = MAX_NAME_BYTES.saturating_sub(suffix.len() + ext.len());
+    let mut cut = stem.len().min(room);
+    while !stem.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}{suffix}{ext}", &stem[..cut])
 }
 
 /// The key two names collide on: case-insensitive and Unicode-normalised,
@@ -245,6 +253,17 @@ mod tests {
             safe_file_name(OsStr::from_bytes(b"IMG_\xff01.JPG")),
             "IMG_%FF01.JPG"
         );
+    }
+
+    #[test]
+    fn a_suffixed_name_stays_within_255_bytes() {
+        let long = format!("{}.JPG", "x".repeat(251));
+        let s = with_suffix(&long, 2);
+        assert_eq!(s.len(), 255);
+        assert!(s.ends_with("x~2.JPG"));
+        let wide = format!("{}.JPG", "\u{e9}".repeat(125));
+        let s = with_suffix(&wide, 10);
+        assert!(s.len() <= 255 && s.ends_with("\u{e9}~10.JPG"), "{s}");
     }
 
     #[test]
