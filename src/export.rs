@@ -73,6 +73,10 @@ struct Dest {
     changed: bool,
     /// What the destination's filesystem can hold (FAT32: no file over 4 GiB).
     fs: crate::archive::filesystem::FsInfo,
+    /// Files placed (and written this run) since the last catalog commit: if
+    /// the commit fails (disk full), they are taken out again, so the archive
+    /// never holds files its catalog does not list.
+    uncommitted: Vec<(String, String)>,
 }
 
 /// An item's outcome after ingest, before placing.
@@ -156,6 +160,7 @@ pub fn export(
             written: Vec::new(),
             changed: false,
             fs: crate::archive::filesystem::detect(path),
+            uncommitted: Vec::new(),
         });
     }
 
@@ -918,6 +923,12 @@ impl Placer<'_> {
                         )
                     });
                 if let Err(e) = recorded {
+                    // Not recorded: do not leave it in the archive unlisted.
+                    if !adopt {
+                        let _ = std::fs::remove_file(dest.archive.root.join(&path));
+                        dest.archive.planner.release(folder, &name);
+                        dest.archive.by_hash.remove(&staged.hash);
+                    }
                     self.summary.failed.push(Failed {
                         path: item.rel_path.clone(),
                         error: e.to_string(),
@@ -925,6 +936,9 @@ impl Placer<'_> {
                     });
                     dest.summary.failed += 1;
                     continue;
+                }
+                if !adopt {
+                    dest.uncommitted.push((path.clone(), staged.hash.clone()));
                 }
                 dest.written.push((path, staged.hash.clone()));
                 dest.changed = true;
@@ -1083,12 +1097,33 @@ impl Placer<'_> {
                     d.archive.catalog.commit().map_err(|e| e.to_string())
                 });
             if let Err(e) = r {
+                // The rows are lost (disk full, failing disk): take their
+                // files out again, so nothing unlisted stays in the archive;
+                // the next run copies them.
+                let _ = d.archive.catalog.rollback();
+                let undone = std::mem::take(&mut d.uncommitted);
+                for (path, hash) in &undone {
+                    let _ = std::fs::remove_file(d.archive.root.join(path));
+                    let (folder, name) = path.rsplit_once('/').unwrap_or(("", path));
+                    d.archive.planner.release(folder, name);
+                    d.archive.by_hash.remove(hash);
+                }
+                d.written.retain(|w| !undone.contains(w));
+                d.summary.copied = d.summary.copied.saturating_sub(undone.len() as u64);
+                d.summary.failed += undone.len() as u64;
+                if d.summary.error.is_none() {
+                    d.summary.error = Some(format!(
+                        "cannot record in the catalog: {e}; the {} files placed since the last record were taken out again, run again to copy them",
+                        undone.len()
+                    ));
+                }
                 self.summary.failed.push(Failed {
                     path: "catalog".into(),
                     error: e,
                     destination: Some(d.summary.path.clone()),
                 });
             }
+            d.uncommitted.clear();
             if !force {
                 let _ = d.archive.catalog.begin();
             }

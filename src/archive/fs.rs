@@ -36,6 +36,9 @@ pub struct FsInfo {
     pub max_file_size: Option<u64>,
     /// Smallest step between two stored modification times, in nanoseconds.
     pub mtime_granularity_ns: u64,
+    /// Served by a userspace (FUSE) or network driver, which may lack the
+    /// shared memory SQLite's WAL needs (see `catalog`).
+    pub no_shared_memory: bool,
 }
 
 impl FsInfo {
@@ -70,6 +73,7 @@ impl FsInfo {
             normalization_insensitive: ni,
             max_file_size: max,
             mtime_granularity_ns: gran,
+            no_shared_memory: matches!(name, "fuse" | "fuseblk" | "smb" | "nfs"),
         }
     }
 
@@ -104,7 +108,10 @@ pub fn detect(path: &Path) -> FsInfo {
     let mut p = Some(path);
     while let Some(cur) = p {
         if cur.exists() {
-            return FsInfo::named(kernel_name(cur).unwrap_or("unknown"));
+            let (name, fuse) = kernel_name(cur).unwrap_or(("unknown", false));
+            let mut info = FsInfo::named(name);
+            info.no_shared_memory |= fuse;
+            return info;
         }
         p = cur.parent();
     }
@@ -122,9 +129,10 @@ fn injected(path: &Path) -> Option<String> {
     })
 }
 
-/// The kernel's name for the filesystem holding an existing path.
+/// The kernel's name for the filesystem holding an existing path, and
+/// whether a FUSE driver serves it.
 #[cfg(target_os = "linux")]
-fn kernel_name(path: &Path) -> Option<&'static str> {
+fn kernel_name(path: &Path) -> Option<(&'static str, bool)> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
     // SAFETY: statfs writes only into the zeroed struct; the path is NUL-terminated.
@@ -140,7 +148,7 @@ fn kernel_name(path: &Path) -> Option<&'static str> {
         0x2011_BAB0 => "exfat", // EXFAT_SUPER_MAGIC
         0x5346_544e => "ntfs",  // NTFS_SB_MAGIC (old ntfs driver)
         0x7366_746e => "ntfs3", // "ntfs" (ntfs3 driver)
-        0x6573_5546 => return Some(fuse_kind(path)), // FUSE_SUPER_MAGIC
+        0x6573_5546 => return Some((fuse_kind(path), true)), // FUSE_SUPER_MAGIC
         0xEF53 => "ext4",       // ext2/3/4
         0x9123_683E => "btrfs",
         0x5846_5342 => "xfs",
@@ -153,11 +161,12 @@ fn kernel_name(path: &Path) -> Option<&'static str> {
         0x482b => "hfs",
         _ => "unknown",
     };
-    Some(name)
+    Some((name, false))
 }
 
-/// FUSE hides the real filesystem behind one magic number; `fuseblk` mounts
-/// (ntfs-3g, exfat-fuse) are the disk-backed ones, told apart via mountinfo.
+/// FUSE hides the real filesystem behind one magic number; mountinfo's
+/// `fuse.<subtype>` (fusefat, exfat-fuse…) or `fuseblk` (a disk-backed driver,
+/// e.g. ntfs-3g) tells more.
 #[cfg(target_os = "linux")]
 fn fuse_kind(path: &Path) -> &'static str {
     let Ok(canon) = path.canonicalize() else {
@@ -179,10 +188,13 @@ fn fuse_kind(path: &Path) -> &'static str {
         if !canon.starts_with(mount) {
             continue;
         }
-        let kind = if fstype.starts_with("fuseblk") {
-            "fuseblk"
-        } else {
-            "fuse"
+        // `fuse.<subtype>` names the driver when the mount says it.
+        let kind = match *fstype {
+            "fuse.fusefat" | "fuse.vfat" => "vfat",
+            "fuse.exfat" | "fuse.exfat-fuse" => "exfat",
+            "fuse.ntfs-3g" | "fuse.ntfs" | "fuse.ntfs3" => "ntfs",
+            t if t.starts_with("fuseblk") => "fuseblk",
+            _ => "fuse",
         };
         if best.is_none_or(|(len, _)| mount.len() > len) {
             best = Some((mount.len(), kind));
@@ -192,7 +204,7 @@ fn fuse_kind(path: &Path) -> &'static str {
 }
 
 #[cfg(target_os = "macos")]
-fn kernel_name(path: &Path) -> Option<&'static str> {
+fn kernel_name(path: &Path) -> Option<(&'static str, bool)> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
     // SAFETY: statfs writes only into the zeroed struct; the path is NUL-terminated.
@@ -202,20 +214,26 @@ fn kernel_name(path: &Path) -> Option<&'static str> {
     }
     // SAFETY: f_fstypename is a NUL-terminated C string inside the struct.
     let name = unsafe { std::ffi::CStr::from_ptr(st.f_fstypename.as_ptr()) };
-    Some(match name.to_str().unwrap_or("") {
-        "msdos" => "vfat",
-        "exfat" => "exfat",
-        "ntfs" => "ntfs",
-        "apfs" => "apfs",
-        "hfs" => "hfs",
-        "smbfs" => "smb",
-        "nfs" => "nfs",
-        _ => "unknown",
-    })
+    let fuse = name
+        .to_str()
+        .is_ok_and(|n| n.starts_with("fuse") || n == "macfuse");
+    Some((
+        match name.to_str().unwrap_or("") {
+            "msdos" => "vfat",
+            "exfat" => "exfat",
+            "ntfs" => "ntfs",
+            "apfs" => "apfs",
+            "hfs" => "hfs",
+            "smbfs" => "smb",
+            "nfs" => "nfs",
+            _ => "unknown",
+        },
+        fuse,
+    ))
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "macos")))]
-fn kernel_name(_path: &Path) -> Option<&'static str> {
+fn kernel_name(_path: &Path) -> Option<(&'static str, bool)> {
     None
 }
 
