@@ -9,10 +9,10 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::error::{EXIT_FATAL, EXIT_OK, EXIT_PARTIAL};
 use crate::export::{self, ExportOptions};
+use crate::progress;
 use crate::source::device::{list_devices, usbmux_addr, DeviceOptions, DeviceSource};
 use crate::source::folder::FolderSource;
 use crate::source::Source;
-use crate::{progress, verify};
 
 /// Get every original photo and video off an iPhone (or out of a folder) into
 /// archives you control, and prove they are complete.
@@ -28,7 +28,13 @@ pub enum Command {
     /// Copy originals from a source into one or more archives, filed by capture date, deduplicated and verified.
     Export(ExportArgs),
     /// Re-hash every file of one or more archives and report what is missing, corrupt or unlisted.
-    Verify(VerifyArgs),
+    Verify(crate::verify::VerifyArgs),
+    /// For every item on a source: in which archives, verified or not; safe to delete from the phone?
+    Check(crate::check::CheckArgs),
+    /// Copy into a second archive (say, the offsite disk) every file of the first that it lacks.
+    Sync(crate::sync::SyncArgs),
+    /// Recreate an archive's catalog and BLAKE3SUMS from its files (re-hashing them).
+    Rebuild(crate::rebuild::RebuildArgs),
     /// List the connected iPhones: UDID, name, model, iOS version, connection, trusted, locked.
     Devices(DevicesArgs),
     /// Try camroll with no iPhone: export a simulated iPhone's camera roll into ./camroll-demo/archive and verify it.
@@ -51,7 +57,10 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Export(a) => run_export(a),
-        Command::Verify(a) => run_verify(a),
+        Command::Verify(a) => crate::verify::run(a),
+        Command::Check(a) => crate::check::run(a),
+        Command::Sync(a) => crate::sync::run(a),
+        Command::Rebuild(a) => crate::rebuild::run(a),
         Command::Devices(a) => run_devices(a),
         Command::Demo(a) => crate::demo::run(a),
         Command::Inspect(a) => crate::media::inspect::run(a),
@@ -87,7 +96,7 @@ pub struct ExportArgs {
     /// Time zone for videos that record only UTC, e.g. +02:00 (default: this machine's).
     #[arg(long, value_name = "OFFSET", value_parser = parse_timezone)]
     pub timezone: Option<FixedOffset>,
-    /// Files read in parallel (default: the number of CPUs).
+    /// Files read in parallel (default: the number of CPUs, at least 4: readers mostly wait on I/O).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
     /// Print one JSON object on stdout instead of the human summary.
@@ -96,20 +105,9 @@ pub struct ExportArgs {
     /// No progress bars.
     #[arg(long, short)]
     pub quiet: bool,
-}
-
-/// `camroll verify`
-#[derive(Debug, Args)]
-pub struct VerifyArgs {
-    /// Archives to verify.
-    #[arg(required = true, value_name = "ARCHIVE")]
-    pub archives: Vec<PathBuf>,
-    /// Print one JSON object on stdout.
-    #[arg(long)]
-    pub json: bool,
-    /// No progress bars.
-    #[arg(long, short)]
-    pub quiet: bool,
+    /// Write a self-contained HTML report (counts, months, thumbnails of what was added, problems) to this file.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
 }
 
 fn parse_timezone(s: &str) -> Result<FixedOffset, String> {
@@ -214,6 +212,9 @@ fn run_export(a: ExportArgs) -> anyhow::Result<u8> {
         jobs: a.jobs,
     };
     let summary = export::export(source, &opts, progress.as_ref())?;
+    if let Some(path) = &a.report {
+        crate::html_report::write(path, &crate::html_report::for_export(&summary))?;
+    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
@@ -224,29 +225,6 @@ fn run_export(a: ExportArgs) -> anyhow::Result<u8> {
         "failed" => EXIT_FATAL,
         _ => EXIT_PARTIAL,
     })
-}
-
-fn run_verify(a: VerifyArgs) -> anyhow::Result<u8> {
-    let progress = progress::for_stderr(a.quiet || a.json);
-    for p in &a.archives {
-        if !p.is_dir() {
-            anyhow::bail!(
-                "{}: no such archive folder. Check the path (is the disk mounted?)",
-                p.display()
-            );
-        }
-    }
-    let reports = verify::verify(&a.archives, progress.as_ref());
-    let problems: usize = reports.iter().map(|r| r.findings.len()).sum();
-    if a.json {
-        let v = serde_json::json!({ "archives": reports, "problems": problems, "outcome": if problems == 0 { "ok" } else { "problems" } });
-        println!("{}", serde_json::to_string_pretty(&v)?);
-    } else {
-        for r in &reports {
-            print!("{}", r.human());
-        }
-    }
-    Ok(if problems == 0 { EXIT_OK } else { EXIT_PARTIAL })
 }
 
 #[cfg(test)]

@@ -70,7 +70,11 @@ pub fn run(a: DemoArgs) -> anyhow::Result<u8> {
     };
     let summary = export::export(&source, &opts, progress.as_ref())?;
     print!("{}", summary.human());
-    let report = crate::verify::verify_archive(&a.archive, progress.as_ref());
+    let report = crate::verify::verify_archive(
+        &a.archive,
+        &crate::verify::VerifyOptions::default(),
+        progress.as_ref(),
+    );
     print!("{}", report.human());
     sim.stop();
     println!(

@@ -9,15 +9,19 @@
 //! [`sim`] is a simulated iPhone speaking the real wire protocols, for tests and demos.
 
 pub mod archive;
+pub mod check;
 pub mod cli;
 pub mod demo;
 pub mod error;
 pub mod export;
+pub mod html_report;
 pub mod ingest;
 pub mod media;
 pub mod progress;
+pub mod rebuild;
 pub mod report;
 pub mod sim;
 pub mod source;
+pub mod sync;
 pub mod synth;
 pub mod verify;

@@ -37,16 +37,24 @@ pub struct BarProgress {
 
 impl Progress for BarProgress {
     fn phase(&self, name: &str, items: u64, bytes: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
         self.bar.reset();
         self.bar.set_prefix(name.to_string());
+        // Unknown totals (scanning): a spinner; known bytes: a bar with rate and ETA.
+        self.bar.set_style(if bytes == 0 {
+            spinner_style()
+        } else {
+            bar_style()
+        });
         self.bar.set_length(bytes.max(1));
-        self.bar.set_message(format!("0/{items} items"));
         self.bar.set_position(0);
-        // The item total rides in the message; bytes drive the bar, rate and ETA.
-        self.items_total
-            .store(items, std::sync::atomic::Ordering::Relaxed);
-        self.items_done
-            .store(0, std::sync::atomic::Ordering::Relaxed);
+        self.items_total.store(items, Relaxed);
+        self.items_done.store(0, Relaxed);
+        self.bar.set_message(if items == 0 {
+            String::new()
+        } else {
+            format!("0/{items} items")
+        });
     }
     fn advance(&self, items: u64, bytes: u64) {
         use std::sync::atomic::Ordering::Relaxed;
@@ -66,12 +74,7 @@ impl Progress for BarProgress {
 impl BarProgress {
     fn new() -> BarProgress {
         let bar = ProgressBar::with_draw_target(Some(1), ProgressDrawTarget::stderr());
-        let style = ProgressStyle::with_template(
-            "{prefix:>10} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
-        bar.set_style(style);
+        bar.set_style(spinner_style());
         bar.enable_steady_tick(Duration::from_millis(200));
         BarProgress {
             bar,
@@ -79,6 +82,19 @@ impl BarProgress {
             items_done: Default::default(),
         }
     }
+}
+
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{prefix:>10} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ")
+}
+
+fn spinner_style() -> ProgressStyle {
+    ProgressStyle::with_template("{prefix:>10} {spinner} {elapsed} {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
 }
 
 /// Bars when stderr is a terminal and `quiet` is off; plain diagnostics otherwise.

@@ -1,26 +1,77 @@
 //! `camroll verify`: re-hash every archived file and report, with paths, what
 //! is missing, corrupt, unlisted, where the catalog and `BLAKE3SUMS` disagree,
-//! and staging leftovers. Findings are collected, never returned early
-//! (rustic's `check`); the archive's files are never changed.
+//! and staging leftovers; with `--deep`, also what no longer decodes.
+//!
+//! Findings are collected, never returned early (rustic's `check`), and each
+//! says what to do. The archive's files are never changed; the catalog records
+//! each file's last verification (`verified_at`, `verify_problem`) and the run.
+//! With `--repair-from`, missing and corrupt files are replaced from another
+//! archive (see [`repair`]); that is the only case verify writes files.
+
+pub mod deep;
+pub mod repair;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
+use clap::Args;
 use rayon::prelude::*;
 use serde::Serialize;
 use walkdir::WalkDir;
 
-use crate::archive::catalog::Catalog;
+use crate::archive::catalog::{self, Catalog, RunCounts};
 use crate::archive::layout::os_to_text;
 use crate::archive::{sums, CAMROLL_DIR, STAGING_DIR};
-use crate::progress::Progress;
+use crate::error::{EXIT_OK, EXIT_PARTIAL};
+use crate::progress::{self, Progress};
+
+/// `camroll verify`
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Archives to verify.
+    #[arg(required = true, value_name = "ARCHIVE")]
+    pub archives: Vec<PathBuf>,
+    /// Also decode every image (HEIC/HEIF, JPEG, PNG, GIF, WebP, TIFF) and check every movie's
+    /// box structure, to find files that were already damaged when they were archived.
+    #[arg(long)]
+    pub deep: bool,
+    /// Replace missing or corrupt files with verified copies from this other archive (matched by hash).
+    #[arg(long, value_name = "OTHER_ARCHIVE")]
+    pub repair_from: Option<PathBuf>,
+    /// Write a self-contained HTML report to this file.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
+    /// Files read in parallel (default: the number of CPUs).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Settings of one verification.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    pub deep: bool,
+    /// Parallel readers (default: number of CPUs).
+    pub jobs: Option<usize>,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FindingKind {
+    /// Listed, not on disk.
     Missing,
+    /// On disk with another hash (or unreadable).
     Corrupt,
+    /// Hash matches, but the content does not decode (`--deep`).
+    Undecodable,
+    /// On disk, in no record.
     Unlisted,
     SumsDisagree,
     StagingLeftover,
@@ -28,233 +79,486 @@ pub enum FindingKind {
     SumsUnreadable,
 }
 
+impl FindingKind {
+    fn label(self) -> &'static str {
+        match self {
+            FindingKind::Missing => "MISSING",
+            FindingKind::Corrupt => "CORRUPT",
+            FindingKind::Undecodable => "DAMAGED",
+            FindingKind::Unlisted => "UNLISTED",
+            FindingKind::SumsDisagree => "SUMS",
+            FindingKind::StagingLeftover => "LEFTOVER",
+            FindingKind::CatalogUnreadable => "CATALOG",
+            FindingKind::SumsUnreadable => "SUMS",
+        }
+    }
+
+    /// What to do about it, rustic-style.
+    pub fn todo(self, archive: &str) -> String {
+        match self {
+            FindingKind::Missing | FindingKind::Corrupt => format!(
+                "To repair: camroll verify {archive} --repair-from <another archive holding the same photos>"
+            ),
+            FindingKind::Undecodable => "The archived bytes are exactly what was copied, so the damage happened before camroll copied it (on the phone or the source). Open the original on the phone: if it is damaged there too, no better copy exists".into(),
+            FindingKind::Unlisted => format!(
+                "Not put here by camroll, or by a run killed before it recorded it. If it is a photo that belongs here, `camroll rebuild {archive}` records it; otherwise move it out of the archive"
+            ),
+            FindingKind::SumsDisagree | FindingKind::SumsUnreadable | FindingKind::CatalogUnreadable => {
+                format!("To repair: camroll rebuild {archive}")
+            }
+            FindingKind::StagingLeftover => format!(
+                "Partial file of an interrupted run: the next export (or `camroll rebuild {archive}`) removes it"
+            ),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
     pub kind: FindingKind,
+    /// Relative to the archive, `/`-separated.
     pub path: String,
+    /// What is wrong.
     pub detail: String,
+    /// What to do about it.
+    pub todo: String,
+    /// The hash the file should have (missing and corrupt files).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_hash: Option<String>,
+    /// Replaced by `--repair-from`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub repaired: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct ArchiveReport {
     pub archive: String,
+    /// Files the records list.
     pub files: u64,
+    /// Files read back with the recorded hash.
     pub verified: u64,
     pub bytes: u64,
+    pub deep: bool,
+    /// Files decoded or structure-checked (`--deep`).
+    pub deep_checked: u64,
     pub findings: Vec<Finding>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub repairs: Vec<repair::Repair>,
+    /// The verification was recorded in the catalog.
+    pub recorded: bool,
 }
 
 impl ArchiveReport {
+    fn push(&mut self, kind: FindingKind, path: impl Into<String>, detail: impl Into<String>) {
+        self.push_with_hash(kind, path, detail, None);
+    }
+
+    fn push_with_hash(
+        &mut self,
+        kind: FindingKind,
+        path: impl Into<String>,
+        detail: impl Into<String>,
+        expected_hash: Option<String>,
+    ) {
+        let todo = kind.todo(&self.archive);
+        self.findings.push(Finding {
+            kind,
+            path: path.into(),
+            detail: detail.into(),
+            todo,
+            expected_hash,
+            repaired: false,
+        });
+    }
+
+    /// Findings still standing (not repaired).
+    pub fn problems(&self) -> usize {
+        self.findings.iter().filter(|f| !f.repaired).count()
+    }
+
     pub fn human(&self) -> String {
         let mut s = String::new();
         for f in &self.findings {
-            let label = match f.kind {
-                FindingKind::Missing => "MISSING",
-                FindingKind::Corrupt => "CORRUPT",
-                FindingKind::Unlisted => "UNLISTED",
-                FindingKind::SumsDisagree => "SUMS",
-                FindingKind::StagingLeftover => "LEFTOVER",
-                FindingKind::CatalogUnreadable => "CATALOG",
-                FindingKind::SumsUnreadable => "SUMS",
+            let label = if f.repaired {
+                "REPAIRED"
+            } else {
+                f.kind.label()
             };
             let _ = writeln!(s, "{label:<9} {}: {}", f.path, f.detail);
         }
-        let _ = writeln!(
+        for r in self.repairs.iter().filter(|r| !r.repaired) {
+            let _ = writeln!(s, "NOT REPAIRED {}: {}", r.path, r.detail);
+        }
+        let problems = self.problems();
+        let _ = write!(
             s,
-            "{}: {} of {} files verified ({}), {} problem{}",
+            "{}: {} of {} files verified ({})",
             self.archive,
             self.verified,
             self.files,
             crate::report::human_bytes(self.bytes),
-            self.findings.len(),
-            if self.findings.len() == 1 { "" } else { "s" }
         );
+        if self.deep {
+            let _ = write!(s, ", {} decoded or structure-checked", self.deep_checked);
+        }
+        let repaired = self.repairs.iter().filter(|r| r.repaired).count();
+        if repaired > 0 {
+            let _ = write!(s, ", {repaired} repaired");
+        }
+        let _ = writeln!(
+            s,
+            ", {problems} problem{}",
+            if problems == 1 { "" } else { "s" }
+        );
+        // One line of guidance per kind of problem.
+        let mut seen: Vec<(FindingKind, usize)> = Vec::new();
+        for f in self.findings.iter().filter(|f| !f.repaired) {
+            match seen.iter_mut().find(|(k, _)| *k == f.kind) {
+                Some((_, n)) => *n += 1,
+                None => seen.push((f.kind, 1)),
+            }
+        }
+        if !seen.is_empty() {
+            s.push_str("What to do:\n");
+            let mut said: HashSet<String> = HashSet::new();
+            for (k, n) in seen {
+                let todo = k.todo(&self.archive);
+                let what = format!("{n} {}", k.label().to_lowercase());
+                if said.insert(todo.clone()) {
+                    let _ = writeln!(s, "  {what}: {todo}");
+                }
+            }
+        }
         s
     }
 }
 
-/// Verifies one archive. Never writes to its files; records verification
-/// times in the catalog.
-pub fn verify_archive(root: &Path, progress: &dyn Progress) -> ArchiveReport {
+/// (hash, path) entries of BLAKE3SUMS, and the damaged lines in words.
+pub type SumsRead = (Vec<(String, String)>, Vec<String>);
+
+/// The check-file, read line by line so one damaged line (a cut-short file)
+/// does not hide the others: (entries, damaged lines as (line number, why)).
+pub fn read_sums_tolerant(root: &Path) -> std::io::Result<SumsRead> {
+    let file = std::fs::File::open(root.join(sums::SUMS_FILE))?;
+    let mut reader = std::io::BufReader::new(file);
+    let mut entries = Vec::new();
+    let mut bad = Vec::new();
+    let mut line = Vec::new();
+    let mut n = 0;
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        n += 1;
+        let complete = line.last() == Some(&b'\n');
+        let text = String::from_utf8_lossy(&line);
+        let text = text.trim_end_matches('\n');
+        if text.is_empty() {
+            continue;
+        }
+        if !complete {
+            bad.push(format!(
+                "line {n} has no line end: the file was cut short, lines after it are lost"
+            ));
+        }
+        match sums::parse_line(text) {
+            Ok(e) if complete => entries.push(e),
+            Ok(_) => {}
+            Err(why) => bad.push(format!("line {n} is damaged ({why})")),
+        }
+    }
+    Ok((entries, bad))
+}
+
+/// How one listed file fared.
+enum Checked {
+    Ok { size: u64, deep: Option<deep::Deep> },
+    Missing,
+    Corrupt(String),
+    Unreadable(String),
+}
+
+/// Verifies one archive. Never writes to its files; records the verification
+/// in the catalog.
+pub fn verify_archive(root: &Path, opts: &VerifyOptions, progress: &dyn Progress) -> ArchiveReport {
     let mut report = ArchiveReport {
         archive: root.display().to_string(),
+        deep: opts.deep,
         ..Default::default()
     };
-    let arch = root.display();
-    let catalog = if root
-        .join(CAMROLL_DIR)
-        .join(crate::archive::catalog::CATALOG_FILE)
-        .is_file()
-    {
+    let cat_rel = format!("{CAMROLL_DIR}/{}", catalog::CATALOG_FILE);
+    let mut catalog = None;
+    if root.join(&cat_rel).is_file() {
         match Catalog::open(root, false) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                report.findings.push(Finding {
-                    kind: FindingKind::CatalogUnreadable,
-                    path: ".camroll/catalog.sqlite".into(),
-                    detail: format!("{e}"),
-                });
-                None
-            }
+            Ok(c) => match c.integrity_problem() {
+                Ok(None) => catalog = Some(c),
+                Ok(Some(p)) => report.push(
+                    FindingKind::CatalogUnreadable,
+                    &cat_rel,
+                    format!("damaged: {p}"),
+                ),
+                Err(e) => report.push(FindingKind::CatalogUnreadable, &cat_rel, e.to_string()),
+            },
+            Err(e) => report.push(FindingKind::CatalogUnreadable, &cat_rel, e.to_string()),
         }
     } else {
-        report.findings.push(Finding {
-            kind: FindingKind::CatalogUnreadable,
-            path: ".camroll/catalog.sqlite".into(),
-            detail: format!("missing. To repair: camroll rebuild {arch}"),
-        });
-        None
-    };
-    let listed: Vec<(String, String, u64)> = match catalog.as_ref().map(|c| c.all_files()) {
-        Some(Ok(v)) => v,
+        report.push(FindingKind::CatalogUnreadable, &cat_rel, "missing");
+    }
+    // The catalog's list (path → hash, size).
+    let listed: Option<Vec<(String, String, u64)>> = match catalog.as_ref().map(|c| c.all_files()) {
+        Some(Ok(v)) => Some(v),
         Some(Err(e)) => {
-            report.findings.push(Finding {
-                kind: FindingKind::CatalogUnreadable,
-                path: ".camroll/catalog.sqlite".into(),
-                detail: e.to_string(),
-            });
-            Vec::new()
+            report.push(FindingKind::CatalogUnreadable, &cat_rel, e.to_string());
+            catalog = None;
+            None
         }
-        None => Vec::new(),
+        None => None,
     };
-    let sums = match sums::read(root) {
-        Ok(v) => Some(v),
+    let sums = match read_sums_tolerant(root) {
+        Ok((entries, bad)) => {
+            for why in bad {
+                report.push(FindingKind::SumsUnreadable, sums::SUMS_FILE, why);
+            }
+            Some(entries)
+        }
         Err(e) => {
-            report.findings.push(Finding {
-                kind: FindingKind::SumsUnreadable,
-                path: sums::SUMS_FILE.into(),
-                detail: format!("{e}"),
-            });
+            let what = if e.kind() == std::io::ErrorKind::NotFound {
+                "missing".to_string()
+            } else {
+                format!("cannot read: {e}")
+            };
+            report.push(FindingKind::SumsUnreadable, sums::SUMS_FILE, what);
             None
         }
     };
-    // What to hash: the catalog's list, or BLAKE3SUMS when there is no catalog.
-    let expected: Vec<(String, String)> = if catalog.is_some() {
-        listed
+    // What to hash: the catalog's list, or BLAKE3SUMS when the catalog is unusable.
+    let expected: Vec<(String, String, u64)> = match &listed {
+        Some(v) => v.clone(),
+        None => sums
             .iter()
-            .map(|(h, p, _)| (h.clone(), p.clone()))
-            .collect()
-    } else {
-        sums.clone().unwrap_or_default()
+            .flatten()
+            .map(|(h, p)| (h.clone(), p.clone(), 0))
+            .collect(),
     };
-    if let (Some(sums), true) = (&sums, catalog.is_some()) {
-        let by_path: HashMap<&str, &str> =
-            sums.iter().map(|(h, p)| (p.as_str(), h.as_str())).collect();
-        let cat: HashMap<&str, &str> = expected
-            .iter()
-            .map(|(h, p)| (p.as_str(), h.as_str()))
-            .collect();
-        for (h, p) in &expected {
-            match by_path.get(p.as_str()) {
-                None => report.findings.push(Finding {
-                    kind: FindingKind::SumsDisagree,
-                    path: p.clone(),
-                    detail: format!(
-                        "in the catalog but not in BLAKE3SUMS. To repair: camroll rebuild {arch}"
-                    ),
-                }),
-                Some(sh) if sh != h => report.findings.push(Finding {
-                    kind: FindingKind::SumsDisagree,
-                    path: p.clone(),
-                    detail: format!("BLAKE3SUMS says {sh}, the catalog says {h}"),
-                }),
-                _ => {}
-            }
+    if let (Some(sums), Some(_)) = (&sums, &listed) {
+        compare_sums(&mut report, &expected, sums);
+    }
+    let mut known: HashSet<&str> = expected.iter().map(|(_, p, _)| p.as_str()).collect();
+    if let Some(s) = &sums {
+        known.extend(s.iter().map(|(_, p)| p.as_str()));
+    }
+    find_unlisted(root, &known, &mut report);
+    if let Ok(rd) = std::fs::read_dir(root.join(CAMROLL_DIR).join(STAGING_DIR)) {
+        for e in rd.flatten() {
+            report.push(
+                FindingKind::StagingLeftover,
+                format!("{CAMROLL_DIR}/{STAGING_DIR}/{}", os_to_text(&e.file_name())),
+                "partial file of an interrupted run",
+            );
         }
-        for (_, p) in sums {
-            if !cat.contains_key(p.as_str()) {
-                report.findings.push(Finding {
-                    kind: FindingKind::SumsDisagree,
-                    path: p.clone(),
-                    detail: format!(
-                        "in BLAKE3SUMS but not in the catalog. To repair: camroll rebuild {arch}"
-                    ),
-                });
+    }
+
+    report.files = expected.len() as u64;
+    let total_bytes = expected.iter().map(|(_, _, s)| s).sum();
+    progress.phase(
+        if opts.deep {
+            "Verifying (deep)"
+        } else {
+            "Verifying"
+        },
+        report.files,
+        total_bytes,
+    );
+    let deep_on = opts.deep;
+    let check_one = |(hash, path, _): &(String, String, u64)| {
+        let full = root.join(path);
+        let r = match hash_path(&full) {
+            Ok((h, size)) if &h == hash => Checked::Ok {
+                size,
+                deep: deep_on.then(|| deep::check(&full)),
+            },
+            Ok((h, _)) => Checked::Corrupt(h),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Checked::Missing,
+            Err(e) => Checked::Unreadable(e.to_string()),
+        };
+        let size = match &r {
+            Checked::Ok { size, .. } => *size,
+            _ => 0,
+        };
+        progress.advance(1, size);
+        r
+    };
+    let results: Vec<Checked> = match pool(opts.jobs) {
+        Some(p) => p.install(|| expected.par_iter().map(check_one).collect()),
+        None => expected.par_iter().map(check_one).collect(),
+    };
+    let mut good = Vec::new();
+    let mut bad: Vec<(String, String)> = Vec::new();
+    for ((hash, path, _), r) in expected.iter().zip(results) {
+        match r {
+            Checked::Ok { size, deep } => {
+                report.verified += 1;
+                report.bytes += size;
+                good.push(path.clone());
+                match deep {
+                    Some(deep::Deep::Whole(_)) => report.deep_checked += 1,
+                    Some(deep::Deep::Damaged(why)) => {
+                        report.deep_checked += 1;
+                        bad.push((path.clone(), format!("undecodable: {why}")));
+                        report.push(FindingKind::Undecodable, path, why);
+                    }
+                    Some(deep::Deep::Unchecked(why)) => {
+                        report.push(FindingKind::Undecodable, path, why);
+                    }
+                    None => {}
+                }
+            }
+            Checked::Missing => {
+                bad.push((path.clone(), "missing".into()));
+                report.push_with_hash(
+                    FindingKind::Missing,
+                    path,
+                    "listed but not on disk",
+                    Some(hash.clone()),
+                );
+            }
+            Checked::Corrupt(actual) => {
+                bad.push((path.clone(), "corrupt".into()));
+                report.push_with_hash(
+                    FindingKind::Corrupt,
+                    path,
+                    format!("hash is {actual}, expected {hash}: the file changed or the disk is failing"),
+                    Some(hash.clone()),
+                );
+            }
+            Checked::Unreadable(e) => {
+                bad.push((path.clone(), format!("corrupt: unreadable: {e}")));
+                report.push_with_hash(
+                    FindingKind::Corrupt,
+                    path,
+                    format!("cannot read: {e}"),
+                    Some(hash.clone()),
+                );
             }
         }
     }
-    // Files on disk that no record lists.
-    let known: HashSet<&str> = expected.iter().map(|(_, p)| p.as_str()).collect();
+    progress.finish();
+    if let Some(mut c) = catalog {
+        report.recorded = record(&mut c, &report, &good, &bad).is_ok();
+    }
+    report
+}
+
+/// Notes the verification in the catalog: per file, and as a run.
+fn record(
+    c: &mut Catalog,
+    report: &ArchiveReport,
+    good: &[String],
+    bad: &[(String, String)],
+) -> Result<(), catalog::CatalogError> {
+    let run = c.start_run("verify", None)?;
+    c.record_verification(good, bad)?;
+    let counts = RunCounts {
+        scanned: report.files,
+        failed: report.problems() as u64,
+        ..Default::default()
+    };
+    let outcome = if report.problems() == 0 {
+        "ok"
+    } else {
+        "problems"
+    };
+    c.finish_run(run, &counts, outcome)
+}
+
+/// Catalog and BLAKE3SUMS must list the same files with the same hashes.
+fn compare_sums(
+    report: &mut ArchiveReport,
+    expected: &[(String, String, u64)],
+    sums: &[(String, String)],
+) {
+    let by_path: HashMap<&str, &str> = sums.iter().map(|(h, p)| (p.as_str(), h.as_str())).collect();
+    let cat: HashSet<&str> = expected.iter().map(|(_, p, _)| p.as_str()).collect();
+    for (h, p, _) in expected {
+        match by_path.get(p.as_str()) {
+            None => report.push(
+                FindingKind::SumsDisagree,
+                p,
+                "in the catalog but not in BLAKE3SUMS (b3sum --check would not check it)",
+            ),
+            Some(sh) if sh != h => report.push(
+                FindingKind::SumsDisagree,
+                p,
+                format!("BLAKE3SUMS says {sh}, the catalog says {h}"),
+            ),
+            _ => {}
+        }
+    }
+    for (_, p) in sums {
+        if !cat.contains(p.as_str()) {
+            report.push(
+                FindingKind::SumsDisagree,
+                p,
+                "in BLAKE3SUMS but not in the catalog",
+            );
+        }
+    }
+}
+
+/// Files on disk that no record lists.
+fn find_unlisted(root: &Path, known: &HashSet<&str>, report: &mut ArchiveReport) {
     for entry in WalkDir::new(root)
         .follow_links(false)
+        .sort_by_file_name()
         .into_iter()
         .filter_entry(|e| e.depth() == 0 || e.file_name() != CAMROLL_DIR)
-        .flatten()
     {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                let path = e
+                    .path()
+                    .map(|p| rel_text(root, p))
+                    .unwrap_or_else(|| "?".into());
+                report.push(
+                    FindingKind::Unlisted,
+                    path,
+                    format!("cannot list this folder: {e}"),
+                );
+                continue;
+            }
+        };
         if entry.file_type().is_dir() {
             continue;
         }
         let rel = rel_text(root, entry.path());
-        if rel == sums::SUMS_FILE || known.contains(rel.as_str()) {
+        if (entry.depth() == 1 && rel == sums::SUMS_FILE) || known.contains(rel.as_str()) {
             continue;
         }
-        report.findings.push(Finding {
-            kind: FindingKind::Unlisted,
-            path: rel,
-            detail: "on disk but in no record: not put here by camroll, or recorded by a run that was killed. Export again to record it, or move it out".into(),
-        });
+        report.push(FindingKind::Unlisted, rel, "on disk but in no record");
     }
-    if let Ok(rd) = std::fs::read_dir(root.join(CAMROLL_DIR).join(STAGING_DIR)) {
-        for e in rd.flatten() {
-            report.findings.push(Finding {
-                kind: FindingKind::StagingLeftover,
-                path: format!("{CAMROLL_DIR}/{STAGING_DIR}/{}", os_to_text(&e.file_name())),
-                detail: "partial file of an interrupted run; the next export removes it".into(),
-            });
-        }
-    }
-    // Hash everything, in parallel.
-    report.files = expected.len() as u64;
-    progress.phase("Verifying", report.files, 0);
-    let results: Vec<(String, Result<u64, Finding>)> = expected
-        .par_iter()
-        .map(|(hash, path)| {
-            let full = root.join(path);
-            let r = match hash_path(&full) {
-                Ok((h, size)) if &h == hash => Ok(size),
-                Ok((h, _)) => Err(Finding {
-                    kind: FindingKind::Corrupt,
-                    path: path.clone(),
-                    detail: format!("hash is {h}, expected {hash}: the file changed or the disk is failing. To repair: camroll verify {arch} --repair-from <another archive>"),
-                }),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Finding {
-                    kind: FindingKind::Missing,
-                    path: path.clone(),
-                    detail: format!("listed but not on disk. To repair: camroll verify {arch} --repair-from <another archive>"),
-                }),
-                Err(e) => Err(Finding { kind: FindingKind::Corrupt, path: path.clone(), detail: format!("cannot read: {e}") }),
-            };
-            progress.advance(1, *r.as_ref().unwrap_or(&0));
-            (path.clone(), r)
-        })
-        .collect();
-    let mut good = Vec::new();
-    for (path, r) in results {
-        match r {
-            Ok(size) => {
-                report.verified += 1;
-                report.bytes += size;
-                good.push(path);
-            }
-            Err(f) => report.findings.push(f),
-        }
-    }
-    if let Some(mut c) = catalog {
-        // Best effort: a concurrent export holds no table lock for long.
-        let _ = c.mark_verified(&good);
-    }
-    progress.finish();
-    report
+}
+
+/// A rayon pool of `jobs` threads, or `None` for the global pool.
+pub(crate) fn pool(jobs: Option<usize>) -> Option<rayon::ThreadPool> {
+    jobs.and_then(|n| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build()
+            .ok()
+    })
 }
 
 /// Hashes a whole file; memory-mapped and multi-threaded for large files, as b3sum does.
-fn hash_path(path: &Path) -> std::io::Result<(String, u64)> {
+pub fn hash_path(path: &Path) -> std::io::Result<(String, u64)> {
     let mut hasher = blake3::Hasher::new();
     hasher.update_mmap_rayon(path)?;
     Ok((hasher.finalize().to_hex().to_string(), hasher.count()))
 }
 
-fn rel_text(root: &Path, p: &Path) -> String {
+/// `p` relative to `root`, `/`-separated, non-UTF-8 bytes as `%XX`.
+pub fn rel_text(root: &Path, p: &Path) -> String {
     let r = p.strip_prefix(root).unwrap_or(p);
     r.components()
         .map(|c| os_to_text(c.as_os_str()))
@@ -263,9 +567,79 @@ fn rel_text(root: &Path, p: &Path) -> String {
 }
 
 /// Verifies each archive; returns the reports.
-pub fn verify(archives: &[PathBuf], progress: &dyn Progress) -> Vec<ArchiveReport> {
+pub fn verify(
+    archives: &[PathBuf],
+    opts: &VerifyOptions,
+    progress: &dyn Progress,
+) -> Vec<ArchiveReport> {
     archives
         .iter()
-        .map(|a| verify_archive(a, progress))
+        .map(|a| verify_archive(a, opts, progress))
         .collect()
+}
+
+/// `camroll verify …`: exit 0 when every archive is whole, 1 on any finding left.
+pub fn run(a: VerifyArgs) -> anyhow::Result<u8> {
+    let progress = progress::for_stderr(a.quiet || a.json);
+    for p in a.archives.iter().chain(a.repair_from.iter()) {
+        if !p.is_dir() {
+            anyhow::bail!(
+                "{}: no such archive folder. Check the path (is the disk mounted?)",
+                p.display()
+            );
+        }
+        if !p.join(CAMROLL_DIR).is_dir() && !p.join(sums::SUMS_FILE).is_file() {
+            anyhow::bail!(
+                "{}: not a camroll archive (neither .camroll/ nor BLAKE3SUMS). Check the path",
+                p.display()
+            );
+        }
+    }
+    let opts = VerifyOptions {
+        deep: a.deep,
+        jobs: a.jobs,
+    };
+    let mut reports = verify(&a.archives, &opts, progress.as_ref());
+    if let Some(other) = &a.repair_from {
+        for r in reports.iter_mut() {
+            if Path::new(&r.archive) == other.as_path() {
+                continue;
+            }
+            repair::repair(Path::new(&r.archive.clone()), r, other, progress.as_ref())?;
+        }
+    }
+    let problems: usize = reports.iter().map(|r| r.problems()).sum();
+    if let Some(path) = &a.report {
+        crate::html_report::write(path, &crate::html_report::for_verify(&reports))?;
+    }
+    if a.json {
+        let v = serde_json::json!({
+            "archives": reports,
+            "problems": problems,
+            "outcome": if problems == 0 { "ok" } else { "problems" },
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        for r in &reports {
+            print!("{}", r.human());
+        }
+    }
+    Ok(if problems == 0 { EXIT_OK } else { EXIT_PARTIAL })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cut_short_blake3sums_keeps_its_whole_lines_and_names_the_damage() {
+        let d = tempfile::tempdir().unwrap();
+        let h = "a".repeat(64);
+        let text = format!("{h}  2020/01/a.jpg\n{h}  2020/01/b.jpg\n{h}  2020/0");
+        std::fs::write(d.path().join(sums::SUMS_FILE), text).unwrap();
+        let (entries, bad) = read_sums_tolerant(d.path()).unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(bad.len(), 1);
+        assert!(bad[0].contains("line 3"), "{bad:?}");
+    }
 }

@@ -72,6 +72,27 @@ fn hashes_in(archive: &Path) -> HashSet<String> {
         .collect()
 }
 
+/// Every file under DCIM and PhotoData with its size, mtime and hash.
+fn tree_digest(media: &Path) -> Vec<(String, u64, String)> {
+    let mut v: Vec<_> = ["DCIM", "PhotoData"]
+        .iter()
+        .flat_map(|d| walkdir::WalkDir::new(media.join(d)).into_iter().flatten())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let m = e.metadata().unwrap();
+            let mtime = m
+                .modified()
+                .unwrap()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64;
+            (e.path().display().to_string(), mtime, b3(e.path()))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
 fn b3(path: &Path) -> String {
     blake3::hash(&fs::read(path).unwrap()).to_hex().to_string()
 }
@@ -81,10 +102,13 @@ fn every_original_on_the_phone_is_archived_bit_exact_and_the_library_is_the_chec
     let t = tempfile::tempdir().unwrap();
     let media = generate(t.path(), 150, 7);
     let assets = manifest(&media);
-    let sim = SimProc::start(&media, &[]);
+    let before = tree_digest(&media);
+    let sim = SimProc::start(&media, &["--writable"]);
     let a = t.path().join("a");
     let (code, json, stderr) = export_device(&sim.addr, t.path(), &[&a], &[]);
     assert_eq!(code, 0, "{json}\n{stderr}");
+    // Even on a phone that would accept writes, camroll changed nothing.
+    assert_eq!(tree_digest(&media), before, "the phone's files changed");
     let archived = hashes_in(&a);
     // Every file the phone holds for every asset, DCIM and CPLAssets alike, bit-exact.
     let mut expected_files = 0;
@@ -504,4 +528,17 @@ fn a_missing_or_garbage_photo_library_degrades_to_dcim_only_with_a_warning() {
             .contains("not on the iPhone"),
         "{json}"
     );
+}
+
+#[test]
+fn a_slow_phone_with_latency_and_a_rate_limit_still_exports_everything() {
+    let t = tempfile::tempdir().unwrap();
+    let media = generate(t.path(), 20, 16);
+    let sim = SimProc::start(&media, &["--latency-ms", "3", "--rate", "20"]);
+    let a = t.path().join("a");
+    let (code, json, _) = export_device(&sim.addr, t.path(), &[&a], &[]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["failed"].as_array().unwrap().len(), 0);
+    let (code, stdout, _) = run(&["verify", a.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}");
 }

@@ -890,3 +890,57 @@ fn every_run_is_recorded_and_written_files_carry_their_verification_time() {
         .unwrap();
     assert_eq!((copied, already), (0, 1));
 }
+
+#[test]
+fn a_copy_that_reads_back_wrong_is_removed_reported_and_copied_again_next_run() {
+    let t = tmp();
+    let src = t.path().join("src");
+    write(
+        &src.join("IMG_0001.JPG"),
+        &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2),
+    );
+    write(
+        &src.join("IMG_0002.JPG"),
+        &iphone_jpeg(2, dt(2023, 7, 1, 9, 0, 0), 2),
+    );
+    let a = t.path().join("a");
+    let out = camroll()
+        .env("CAMROLL_FAULT_CORRUPT_PLACED", "IMG_0002.JPG")
+        .args([
+            "export",
+            "--json",
+            "--from",
+            src.to_str().unwrap(),
+            "--to",
+            a.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let (code, stdout, stderr) = decode(out);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["verify_failed"], 1);
+    assert_eq!(json["verified"], 1);
+    assert!(
+        json["failed"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("read back with hash"),
+        "{json}"
+    );
+    assert_eq!(
+        archived_files(&a),
+        vec!["2023/07/IMG_0001.JPG"],
+        "the bad copy is removed"
+    );
+    let (code, stdout, _) = run(&["verify", a.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}");
+    // The next run copies it again.
+    let (code, json, _) = export_json(&src, &[&a], &[]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["copied"], 1);
+    assert_eq!(
+        archived_files(&a),
+        vec!["2023/07/IMG_0001.JPG", "2023/07/IMG_0002.JPG"]
+    );
+}

@@ -446,3 +446,99 @@ fn listen_flag_binds_the_given_address() {
     let (h, _) = mux(&mut s, 3, &dict(&[("MessageType", "ListDevices".into())]));
     assert_eq!(h[3], 3);
 }
+
+#[test]
+fn pair_records_can_be_saved_read_and_deleted_through_usbmuxd() {
+    let media = media_fixture();
+    let sim = SimProc::start(media.path(), &["--untrusted"]);
+    let mut s = connect(&sim.addr);
+    let read = |s: &mut TcpStream| {
+        let (_, b) = mux(
+            s,
+            2,
+            &dict(&[
+                ("MessageType", "ReadPairRecord".into()),
+                ("PairRecordID", sim.udid.clone().into()),
+            ]),
+        );
+        parse(&b)
+    };
+    assert_eq!(
+        read(&mut s)["Number"].as_unsigned_integer(),
+        Some(2),
+        "untrusted: none"
+    );
+    let (_, b) = mux(
+        &mut s,
+        3,
+        &dict(&[
+            ("MessageType", "SavePairRecord".into()),
+            ("PairRecordID", sim.udid.clone().into()),
+            ("PairRecordData", Value::Data(b"saved by a host".to_vec())),
+            ("DeviceID", 1u64.into()),
+        ]),
+    );
+    assert_eq!(parse(&b)["Number"].as_unsigned_integer(), Some(0));
+    assert_eq!(
+        read(&mut s)["PairRecordData"].as_data(),
+        Some(&b"saved by a host"[..])
+    );
+    let (_, b) = mux(
+        &mut s,
+        4,
+        &dict(&[
+            ("MessageType", "DeletePairRecord".into()),
+            ("PairRecordID", sim.udid.clone().into()),
+        ]),
+    );
+    assert_eq!(parse(&b)["Number"].as_unsigned_integer(), Some(0));
+    assert_eq!(read(&mut s)["Number"].as_unsigned_integer(), Some(2));
+}
+
+#[test]
+fn garbage_from_one_client_does_not_disturb_the_others() {
+    let media = media_fixture();
+    let sim = SimProc::start(media.path(), &[]);
+    // Junk instead of a usbmuxd header, an absurd length, and a half message.
+    for junk in [
+        pattern(5000, 9),
+        [
+            u32::MAX.to_le_bytes(),
+            1u32.to_le_bytes(),
+            8u32.to_le_bytes(),
+            0u32.to_le_bytes(),
+        ]
+        .concat(),
+        b"\x40\x00\x00\x00\x01\x00\x00\x00\x08\x00\x00\x00\x01\x00\x00\x00<?xml".to_vec(),
+    ] {
+        let mut s = connect(&sim.addr);
+        let _ = s.write_all(&junk);
+    }
+    // Junk on lockdownd and on AFC after a proper Connect.
+    let mut s = connect(&sim.addr);
+    let (_, b) = mux(
+        &mut s,
+        1,
+        &dict(&[
+            ("MessageType", "Connect".into()),
+            ("DeviceID", 1u64.into()),
+            ("PortNumber", 32498u64.into()),
+        ]),
+    );
+    assert_eq!(parse(&b)["Number"].as_unsigned_integer(), Some(0));
+    let _ = s.write_all(&[0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3]);
+    drop(s);
+    rt().block_on(within(60, async {
+        let p = provider(&sim.plain_addr()).await;
+        let mut afc = AfcClient::connect(&p).await.expect("AFC");
+        let mut bad = b"CFA6LPAA".to_vec();
+        bad.extend_from_slice(&[0xFF; 32]);
+        let _ = afc.send_op(AfcOpcode::ReadDir, bad, vec![]).await;
+        let p = provider(&sim.plain_addr()).await;
+        let mut afc = AfcClient::connect(&p).await.expect("AFC after junk");
+        let got = afc_read_raw(&mut afc, "/DCIM/100APPLE/IMG_0003.PNG")
+            .await
+            .expect("read");
+        assert_eq!(got, pattern(1000, 3));
+    }));
+}

@@ -89,7 +89,7 @@ fn ascii(ex: &exif::Exif, tag: exif::Tag) -> String {
     }
 }
 
-fn check_still_exif(bytes: &[u8]) {
+fn check_still_exif(bytes: &[u8], kind: Kind) {
     use exif::Tag;
     let ex = exif_fields(bytes);
     assert_eq!(ascii(&ex, Tag::Make), "Apple");
@@ -113,11 +113,16 @@ fn check_still_exif(bytes: &[u8]) {
         exif::Value::Undefined(b, _) => assert!(b.starts_with(b"Apple iOS\0\0\x01MM")),
         v => panic!("MakerNote: {v:?}"),
     }
-    let info = read_media_info(&mut Cursor::new(bytes), Kind::Jpeg, &DateOptions::default());
+    let info = read_media_info(&mut Cursor::new(bytes), kind, &DateOptions::default());
     let c = info.capture.expect("camroll reads a capture time");
     assert_eq!(c.display(), "2023-07-14T18:22:05+02:00");
     assert_eq!(c.source, DateSource::ExifDateTimeOriginal);
     assert_eq!(c.offset_source, OffsetSource::Recorded);
+    assert_eq!(
+        info.content_identifier.as_deref(),
+        Some("8D3F2C1A-4B5E-4F60-9A7B-1C2D3E4F5A6B"),
+        "camroll reads the MakerNote ContentIdentifier"
+    );
 }
 
 fn check_exiftool_still(path: &Path) {
@@ -153,11 +158,14 @@ fn check_exiftool_still(path: &Path) {
         &j["ContentIdentifier"]
     };
     assert_eq!(id, "8D3F2C1A-4B5E-4F60-9A7B-1C2D3E4F5A6B", "{j}");
-    let w = exiftool_json(path, &["-Warning", "-Error"]);
-    assert!(
-        w.get("Error").is_none() && w.get("Warning").is_none(),
-        "exiftool complains: {w}"
-    );
+    assert_exiftool_validates(path);
+}
+
+/// `exiftool -validate`: structure and required tags are as the specs want.
+fn assert_exiftool_validates(path: &Path) {
+    let w = exiftool_json(path, &["-validate", "-Warning", "-Error"]);
+    assert_eq!(w["Validate"], "OK", "exiftool -validate complains: {w}");
+    assert!(w.get("Error").is_none(), "exiftool complains: {w}");
 }
 
 #[test]
@@ -166,7 +174,7 @@ fn jpeg_decodes_and_its_exif_reads_back_exactly() {
     let img =
         image::load_from_memory_with_format(&bytes, image::ImageFormat::Jpeg).expect("decodes");
     assert_eq!((img.width(), img.height()), (64, 48));
-    check_still_exif(&bytes);
+    check_still_exif(&bytes, Kind::Jpeg);
     if have("exiftool") {
         let dir = tempfile::tempdir().unwrap();
         check_exiftool_still(&write_temp(dir.path(), "a.jpg", &bytes));
@@ -247,7 +255,7 @@ fn heic_decodes_with_libheif_and_its_exif_reads_back_exactly() {
     // The template is not a flat picture: decoded pixels vary.
     let first = &plane.data[..3];
     assert!(plane.data.chunks(3).take(48 * 64).any(|p| p != first));
-    check_still_exif(&bytes);
+    check_still_exif(&bytes, Kind::Heif);
     if have("exiftool") {
         let dir = tempfile::tempdir().unwrap();
         check_exiftool_still(&write_temp(dir.path(), "a.heic", &bytes));
@@ -318,6 +326,7 @@ fn png_decodes_with_exif_and_xmp_dates() {
         assert_eq!(j["DateCreated"], "2023:12:31 23:30:00-05:00");
         assert_eq!(j["CreateDate"], "2023:12:31 23:30:00-05:00");
         assert!(j.get("Warning").is_none(), "{j}");
+        assert_exiftool_validates(&p);
     }
 }
 
@@ -339,13 +348,40 @@ fn aae_is_an_apple_adjustments_plist() {
     assert_eq!(d["adjustmentFormatVersion"].as_string(), Some("1.5"));
     let date = d["adjustmentTimestamp"].as_date().unwrap();
     assert_eq!(DateTime::<Utc>::from(std::time::SystemTime::from(date)), ts);
-    // adjustmentData: raw DEFLATE (stored blocks) of a binary plist.
+    // adjustmentData: raw DEFLATE (stored blocks) of the edits as JSON, as Photos writes it.
     let data = d["adjustmentData"].as_data().unwrap();
     assert_eq!(data[0], 1, "one final stored block");
     let len = u16::from_le_bytes([data[1], data[2]]) as usize;
     assert_eq!(!u16::from_le_bytes([data[3], data[4]]) as usize, len);
-    let inner: plist::Value = plist::from_bytes(&data[5..5 + len]).expect("inner bplist");
-    assert!(inner.as_dictionary().unwrap().contains_key("adjustments"));
+    assert_eq!(data.len(), 5 + len);
+    let inner: serde_json::Value = serde_json::from_slice(&data[5..]).expect("inner JSON");
+    assert_eq!(inner["formatVersion"], 1);
+    assert_eq!(inner["metadata"]["masterWidth"], 4032);
+    assert!(inner["adjustments"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty()));
+    if Command::new("python3")
+        .arg("-c")
+        .arg("pass")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        // A real inflater agrees (python's zlib, raw deflate).
+        let dir = tempfile::tempdir().unwrap();
+        let p = write_temp(dir.path(), "IMG_0001.AAE", &bytes);
+        let out = Command::new("python3")
+            .arg("-c")
+            .arg("import plistlib,zlib,sys,json; d=plistlib.load(open(sys.argv[1],'rb')); print(json.loads(zlib.decompress(d['adjustmentData'],-15))['formatVersion'])")
+            .arg(&p)
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "1",
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     assert_ne!(bytes, synth::aae(&AaeSpec::new(4, ts)));
 }
 
@@ -464,6 +500,7 @@ fn mov_reads_back_creationdate_offset_and_content_identifier() {
                 assert_eq!(j["TrackCreateDate"], "2023:07:14 16:22:05+00:00");
                 assert_eq!(j["MediaCreateDate"], "2023:07:14 16:22:05+00:00");
                 assert!(j.get("Warning").is_none(), "{j}");
+                assert_exiftool_validates(&p);
             }
         }
     }
@@ -504,6 +541,9 @@ fn mp4_has_mvhd_time_only_and_opens() {
         assert_eq!(v["format"]["tags"]["major_brand"], "mp42");
         assert_eq!(v["streams"][0]["codec_name"], "h264");
         ffmpeg_decodes(&p);
+        if have("exiftool") {
+            assert_exiftool_validates(&p);
+        }
     }
 }
 
@@ -575,7 +615,7 @@ fn stills_pad_to_an_exact_size_and_still_decode() {
         let img = image::load_from_memory_with_format(&j, image::ImageFormat::Jpeg)
             .expect("padded JPEG decodes");
         assert_eq!((img.width(), img.height()), (64, 48));
-        check_still_exif(&j);
+        check_still_exif(&j, Kind::Jpeg);
         let h = synth::heic(&spec);
         assert_eq!(h.len() as u64, target);
         let ctx = libheif_rs::HeifContext::read_from_bytes(&h).expect("padded HEIC parses");
@@ -587,7 +627,7 @@ fn stills_pad_to_an_exact_size_and_still_decode() {
                 None,
             )
             .expect("padded HEIC decodes");
-        check_still_exif(&h);
+        check_still_exif(&h, Kind::Heif);
         if target == 150_000 && have("exiftool") {
             let dir = tempfile::tempdir().unwrap();
             check_exiftool_still(&write_temp(dir.path(), "p.jpg", &j));

@@ -15,7 +15,7 @@ use thiserror::Error;
 use crate::media::CaptureTime;
 
 pub const CATALOG_FILE: &str = "catalog.sqlite";
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 #[derive(Debug, Error)]
 #[error("{path}: catalog error: {source}. If the catalog is damaged, `camroll rebuild` recreates it from the files and BLAKE3SUMS")]
@@ -124,7 +124,9 @@ impl Catalog {
             params![SCHEMA_VERSION.to_string()],
         )
         .map_err(err)?;
-        Ok(Catalog { conn, path })
+        let cat = Catalog { conn, path };
+        cat.migrate()?;
+        Ok(cat)
     }
 
     fn err(&self, source: rusqlite::Error) -> CatalogError {
@@ -388,5 +390,288 @@ impl Catalog {
             )
             .map_err(|e| cat.err(e))?;
         Ok(cat)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Schema migration and the queries of verify, check, sync and rebuild.
+
+/// An archived file with everything the catalog knows about it.
+#[derive(Debug, Clone)]
+pub struct FileRow {
+    pub record: FileRecord,
+    pub added_run: Option<i64>,
+    pub added_at: String,
+    /// When the file was last read back and matched its hash.
+    pub verified_at: Option<String>,
+    /// What the last `verify` found wrong with it (`missing`, `corrupt`,
+    /// `undecodable: …`); `None` when nothing.
+    pub verify_problem: Option<String>,
+}
+
+impl FileRow {
+    /// Read back and matched its hash, and nothing found wrong since.
+    pub fn is_verified(&self) -> bool {
+        self.verified_at.is_some()
+            && !self
+                .verify_problem
+                .as_deref()
+                .is_some_and(|p| p.starts_with("missing") || p.starts_with("corrupt"))
+    }
+}
+
+impl Catalog {
+    /// Brings a catalog written by an older camroll up to [`SCHEMA_VERSION`].
+    /// Version 2 adds `files.verify_problem`.
+    fn migrate(&self) -> Result<(), CatalogError> {
+        let has_column = self
+            .conn
+            .prepare("SELECT 1 FROM pragma_table_info('files') WHERE name = 'verify_problem'")
+            .and_then(|mut s| s.exists([]))
+            .map_err(|e| self.err(e))?;
+        if !has_column {
+            self.conn
+                .execute_batch("ALTER TABLE files ADD COLUMN verify_problem TEXT")
+                .map_err(|e| self.err(e))?;
+        }
+        self.conn
+            .execute(
+                "UPDATE meta SET value = ?1 WHERE key = 'schema_version' AND CAST(value AS INTEGER) < ?2",
+                params![SCHEMA_VERSION.to_string(), SCHEMA_VERSION],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// `PRAGMA quick_check`: `None` when the database is sound, else SQLite's complaint.
+    pub fn integrity_problem(&self) -> Result<Option<String>, CatalogError> {
+        let mut stmt = self
+            .conn
+            .prepare("PRAGMA quick_check")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| self.err(e))?;
+        let lines = rows
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))?;
+        Ok(if lines.len() == 1 && lines[0] == "ok" {
+            None
+        } else {
+            Some(lines.join("; "))
+        })
+    }
+
+    /// Every archived file with all its columns, ordered by path.
+    pub fn file_rows(&self) -> Result<Vec<FileRow>, CatalogError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT path, hash, size, kind, capture_local, capture_offset, offset_source, date_source,
+                        original_name, source, source_path, role, added_run, added_at, verified_at,
+                        verify_problem
+                 FROM files ORDER BY path",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                let local: Option<String> = r.get(4)?;
+                let offset: Option<i32> = r.get(5)?;
+                let offset_source: Option<String> = r.get(6)?;
+                let date_source: Option<String> = r.get(7)?;
+                let capture = local.and_then(|l| {
+                    parse_capture(&l, offset, offset_source.as_deref(), date_source.as_deref())
+                });
+                Ok(FileRow {
+                    record: FileRecord {
+                        path: r.get(0)?,
+                        hash: r.get(1)?,
+                        size: r.get::<_, i64>(2)?.max(0) as u64,
+                        kind: r.get(3)?,
+                        capture,
+                        original_name: r.get(8)?,
+                        source: r.get(9)?,
+                        source_path: r.get(10)?,
+                        role: r.get(11)?,
+                    },
+                    added_run: r.get(12)?,
+                    added_at: r.get(13)?,
+                    verified_at: r.get(14)?,
+                    verify_problem: r.get(15)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Records the outcome of a `verify`: `ok` paths matched their hash now
+    /// (verified_at = now, problem cleared); `problems` are (path, what is wrong).
+    pub fn record_verification(
+        &mut self,
+        ok: &[String],
+        problems: &[(String, String)],
+    ) -> Result<(), CatalogError> {
+        let now = now_text();
+        let path = self.path.clone();
+        let err = |source| CatalogError {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(err)?;
+        {
+            let mut good = tx
+                .prepare("UPDATE files SET verified_at = ?1, verify_problem = NULL WHERE path = ?2")
+                .map_err(err)?;
+            for p in ok {
+                good.execute(params![now, p]).map_err(err)?;
+            }
+            let mut bad = tx
+                .prepare("UPDATE files SET verify_problem = ?1 WHERE path = ?2")
+                .map_err(err)?;
+            for (p, what) in problems {
+                bad.execute(params![what, p]).map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// Every source item recorded, for every source: (source, relative path, record).
+    pub fn all_source_items(&self) -> Result<Vec<(String, String, SourceRecord)>, CatalogError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT source, rel_path, size, mtime_ns, hash FROM source_items ORDER BY source, rel_path",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    SourceRecord {
+                        size: r.get::<_, i64>(2)?.max(0) as u64,
+                        mtime_ns: r.get(3)?,
+                        hash: r.get(4)?,
+                    },
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// The id of the latest run of `command` (e.g. `export`), if any.
+    pub fn last_run(&self, command: &str) -> Result<Option<i64>, CatalogError> {
+        self.conn
+            .query_row(
+                "SELECT max(id) FROM runs WHERE command = ?1",
+                params![command],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    /// When the latest run of `command` ended, if one did.
+    pub fn last_run_end(&self, command: &str) -> Result<Option<String>, CatalogError> {
+        self.conn
+            .query_row(
+                "SELECT max(ended) FROM runs WHERE command = ?1",
+                params![command],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    /// Changes the hash a file is recorded with (rebuild: BLAKE3SUMS and the
+    /// file agree, the catalog does not).
+    pub fn set_file_hash(&self, path: &str, hash: &str, size: u64) -> Result<(), CatalogError> {
+        self.conn
+            .execute(
+                "UPDATE files SET hash = ?2, size = ?3 WHERE path = ?1",
+                params![path, hash, size as i64],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+}
+
+/// The inverse of how [`Catalog::insert_file`] stores a capture time.
+fn parse_capture(
+    local: &str,
+    offset: Option<i32>,
+    offset_source: Option<&str>,
+    date_source: Option<&str>,
+) -> Option<CaptureTime> {
+    use crate::media::{DateSource, OffsetSource};
+    let local = chrono::NaiveDateTime::parse_from_str(local, "%Y-%m-%dT%H:%M:%S%.f").ok()?;
+    let offset_source = match offset_source {
+        Some("recorded") => OffsetSource::Recorded,
+        Some("assumed") => OffsetSource::Assumed,
+        _ => OffsetSource::Unknown,
+    };
+    let source = [
+        DateSource::ExifDateTimeOriginal,
+        DateSource::QuickTimeCreationDate,
+        DateSource::QuickTimeMvhd,
+        DateSource::GroupPrimary,
+        DateSource::FileMtime,
+    ]
+    .into_iter()
+    .find(|s| Some(s.as_str()) == date_source)
+    .unwrap_or(DateSource::FileMtime);
+    Some(CaptureTime {
+        local,
+        offset_seconds: offset,
+        offset_source,
+        source,
+    })
+}
+
+#[cfg(test)]
+mod prove_tests {
+    use super::*;
+
+    #[test]
+    fn a_version_1_catalog_gains_verify_problem_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(".camroll")).unwrap();
+        let db = dir.path().join(".camroll").join(CATALOG_FILE);
+        let conn = Connection::open(&db).unwrap();
+        // The version 1 schema, as the first camroll wrote it.
+        conn.execute_batch(
+            "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             INSERT INTO meta VALUES('schema_version', '1');
+             CREATE TABLE files(path TEXT PRIMARY KEY, hash TEXT NOT NULL, size INTEGER NOT NULL,
+                 kind TEXT, capture_local TEXT, capture_offset INTEGER, offset_source TEXT,
+                 date_source TEXT, original_name TEXT NOT NULL, source TEXT NOT NULL,
+                 source_path TEXT NOT NULL, role TEXT, added_run INTEGER, added_at TEXT NOT NULL,
+                 verified_at TEXT);
+             INSERT INTO files(path, hash, size, original_name, source, source_path, added_at, capture_local, capture_offset, offset_source, date_source)
+               VALUES('2020/01/a.jpg', 'h', 3, 'a.jpg', 's', 'a.jpg', 'now', '2020-01-02T03:04:05', 3600, 'recorded', 'EXIF DateTimeOriginal');",
+        )
+        .unwrap();
+        drop(conn);
+        let mut cat = Catalog::open(dir.path(), false).unwrap();
+        let rows = cat.file_rows().unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].verify_problem, None);
+        let c = rows[0].record.capture.unwrap();
+        assert_eq!(c.display(), "2020-01-02T03:04:05+01:00");
+        assert_eq!(c.source, crate::media::DateSource::ExifDateTimeOriginal);
+        cat.record_verification(&[], &[("2020/01/a.jpg".into(), "corrupt".into())])
+            .unwrap();
+        assert!(!cat.file_rows().unwrap()[0].is_verified());
+        cat.record_verification(&["2020/01/a.jpg".into()], &[])
+            .unwrap();
+        assert!(cat.file_rows().unwrap()[0].is_verified());
+        let v: String = cat
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key='schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(v, "2");
+        assert_eq!(cat.integrity_problem().unwrap(), None);
     }
 }

@@ -108,8 +108,15 @@ pub fn read_range<R: Read + Seek>(
     if len > cap {
         return Err(format!("{len} bytes is more than the {cap}-byte limit"));
     }
+    // Claims beyond the end of the stream are refused before allocating, so a
+    // hostile length costs nothing; `len <= cap` bounds the rest.
+    let end = r.seek(SeekFrom::End(0)).map_err(|e| e.to_string())?;
+    if offset.checked_add(len).is_none_or(|e| e > end) {
+        return Err(format!(
+            "truncated ({len} bytes claimed at {offset}, the file has {end})"
+        ));
+    }
     r.seek(SeekFrom::Start(offset)).map_err(|e| e.to_string())?;
-    // `len <= cap` bounds the allocation; a short file gives a short read.
     let mut data = vec![0u8; len as usize];
     let n = read_fully(r, &mut data).map_err(|e| e.to_string())?;
     if n < data.len() {
@@ -219,6 +226,9 @@ impl MovieMeta {
     }
 }
 
+/// The key under which a classic `udta/©day` date is listed in [`MovieMeta::keys`].
+pub const DAY_KEY: &str = "udta.\u{a9}day";
+
 const SONY_USMT: [u8; 16] = [
     0x55, 0x53, 0x4d, 0x54, 0x21, 0xd2, 0x4f, 0xce, 0xbb, 0x88, 0x69, 0x5c, 0xfa, 0xc9, 0xc7, 0x40,
 ];
@@ -266,9 +276,18 @@ pub fn read_movie<R: Read + Seek>(r: &mut R) -> MovieMeta {
             },
             b"udta" => match read_payload(r, b, MAX_IN_MEMORY) {
                 Ok(p) => {
-                    for (t, meta) in children(&p) {
+                    for (t, item) in children(&p) {
                         if &t == b"meta" {
-                            m.keys.extend(keys_from_meta(meta));
+                            m.keys.extend(keys_from_meta(item));
+                        } else if &t == b"\xA9day" {
+                            // Classic user data: (u16 length, u16 language, text).
+                            let len = be16(item, 0).unwrap_or(0) as usize;
+                            if let Some(text) = item.get(4..4 + len) {
+                                m.keys.push((
+                                    DAY_KEY.into(),
+                                    String::from_utf8_lossy(text).into_owned(),
+                                ));
+                            }
                         }
                     }
                 }
@@ -380,8 +399,8 @@ pub fn keys_from_meta(meta: &[u8]) -> Vec<(String, String)> {
         };
         for (dt, d) in children(item) {
             // `data`: type indicator (1 = UTF-8), locale, then the value.
-            if &dt == b"data" && be32(d, 0) == Some(1) {
-                out.push((name.clone(), String::from_utf8_lossy(&d[8..]).into_owned()));
+            if let (b"data", Some(1), Some(text)) = (&dt, be32(d, 0), d.get(8..)) {
+                out.push((name.clone(), String::from_utf8_lossy(text).into_owned()));
                 break;
             }
         }
@@ -743,6 +762,18 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn classic_udta_day_is_read() {
+        let mut day = 24u16.to_be_bytes().to_vec();
+        day.extend_from_slice(&[0x15, 0xc7]);
+        day.extend_from_slice(b"2015-01-19T12:45:11-0800");
+        let f = bx(b"moov", &bx(b"udta", &bx(b"\xA9day", &day)));
+        assert_eq!(
+            read_movie(&mut Cursor::new(f)).key(DAY_KEY),
+            Some("2015-01-19T12:45:11-0800")
+        );
+    }
+
+    #[test]
     fn sony_mtdt_time_zone_is_read() {
         let mut mtdt = 1u16.to_be_bytes().to_vec();
         mtdt.extend_from_slice(&[0, 12, 0, 0, 0, 0x0b, 0xd5, 0xc4, 0, 0, 0xff, 0xc4]); // -60 min
@@ -766,6 +797,22 @@ pub(crate) mod tests {
         g.extend_from_slice(&(1u64 << 40).to_be_bytes());
         let h = read_heif(&mut Cursor::new(g));
         assert!(h.exif.is_none());
+    }
+
+    #[test]
+    fn a_data_box_shorter_than_its_header_is_ignored() {
+        // keys: one key; ilst item 1 holds a 4-byte `data` box (type 1, no locale).
+        let mut keys = vec![0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 9];
+        keys.extend_from_slice(b"mdtak");
+        let meta = [
+            bx(b"keys", &keys),
+            bx(
+                b"ilst",
+                &bx(&1u32.to_be_bytes(), &bx(b"data", &[0, 0, 0, 1])),
+            ),
+        ]
+        .concat();
+        assert!(keys_from_meta(&meta).is_empty());
     }
 
     #[test]

@@ -45,6 +45,8 @@ pub enum DateSource {
     /// IFD0 DateTime ("ModifyDate"): often the date of an edit, hence last.
     ExifModifyDate,
     QuickTimeCreationDate,
+    /// Classic QuickTime user data `©day` (older iPhones, cameras).
+    QuickTimeUserDataDay,
     QuickTimeMvhd,
     QuickTimeTkhd,
     QuickTimeMdhd,
@@ -69,6 +71,7 @@ impl DateSource {
             DateSource::XmpExifDateTimeOriginal => "XMP exif:DateTimeOriginal",
             DateSource::ExifModifyDate => "EXIF ModifyDate (IFD0 DateTime)",
             DateSource::QuickTimeCreationDate => "QuickTime com.apple.quicktime.creationdate",
+            DateSource::QuickTimeUserDataDay => "QuickTime user data \u{a9}day",
             DateSource::QuickTimeMvhd => "QuickTime mvhd creation time (UTC)",
             DateSource::QuickTimeTkhd => "QuickTime tkhd creation time (UTC)",
             DateSource::QuickTimeMdhd => "QuickTime mdhd creation time (UTC)",
@@ -175,7 +178,8 @@ impl CaptureTime {
 
     /// The UTC instant, when the offset is known.
     pub fn utc(&self) -> Option<NaiveDateTime> {
-        Some(self.local - Duration::seconds(i64::from(self.offset_seconds?)))
+        self.local
+            .checked_sub_signed(Duration::seconds(i64::from(self.offset_seconds?)))
     }
 
     /// Re-expresses a time that was UTC in the file (`mvhd`/`tkhd`/`mdhd`,
@@ -186,11 +190,13 @@ impl CaptureTime {
         if !(self.source.is_utc() && self.offset_source == OffsetSource::Assumed) {
             return *self;
         }
-        let (Some(utc), true) = (self.utc(), offset_seconds.abs() <= 14 * 3600) else {
-            return *self;
-        };
+        let local = self
+            .utc()
+            .filter(|_| offset_seconds.abs() <= 14 * 3600)
+            .and_then(|utc| utc.checked_add_signed(Duration::seconds(i64::from(offset_seconds))));
+        let Some(local) = local else { return *self };
         CaptureTime {
-            local: utc + Duration::seconds(i64::from(offset_seconds)),
+            local,
             offset_seconds: Some(offset_seconds),
             offset_source: OffsetSource::Group,
             source: self.source,
@@ -388,7 +394,9 @@ pub fn gps_offset(
     if !(0.0..86_401.0).contains(&secs) {
         return None;
     }
-    let utc = d.and_hms_opt(0, 0, 0)? + Duration::milliseconds((secs * 1000.0).round() as i64);
+    let utc = d
+        .and_hms_opt(0, 0, 0)?
+        .checked_add_signed(Duration::milliseconds((secs * 1000.0).round() as i64))?;
     if !plausible(utc) {
         return None;
     }
@@ -404,15 +412,23 @@ fn movie_capture(m: &bmff::MovieMeta, opts: &DateOptions, info: &mut MediaInfo) 
     info.content_identifier = m
         .key("com.apple.quicktime.content.identifier")
         .map(|s| s.trim().to_string());
-    if let Some(v) = m.key("com.apple.quicktime.creationdate") {
+    let keyed = [
+        (
+            "com.apple.quicktime.creationdate",
+            DateSource::QuickTimeCreationDate,
+        ),
+        (bmff::DAY_KEY, DateSource::QuickTimeUserDataDay),
+    ];
+    for (key, source) in keyed {
+        let Some(v) = m.key(key) else { continue };
         match parse_loose(v) {
             Some((local, off)) => {
-                info.capture = Some(with_offset(local, off, DateSource::QuickTimeCreationDate));
+                info.capture = Some(with_offset(local, off, source));
                 return;
             }
             None => info
                 .problems
-                .push(format!("QuickTime creationdate {v:?} is not a usable date")),
+                .push(format!("{} {v:?} is not a usable date", source.as_str())),
         }
     }
     let candidates = m
@@ -448,7 +464,10 @@ fn movie_capture(m: &bmff::MovieMeta, opts: &DateOptions, info: &mut MediaInfo) 
             ),
         };
         info.capture = Some(CaptureTime {
-            local: utc.naive_utc() + Duration::seconds(i64::from(off)),
+            local: utc
+                .naive_utc()
+                .checked_add_signed(Duration::seconds(i64::from(off)))
+                .unwrap_or(utc.naive_utc()),
             offset_seconds: Some(off),
             offset_source,
             source,
@@ -822,6 +841,24 @@ mod tests {
             movie_info(moov, None).capture.unwrap().offset_seconds,
             Some(3 * 3600)
         );
+    }
+
+    #[test]
+    fn udta_day_is_used_before_mvhd() {
+        let mut day = 24u16.to_be_bytes().to_vec();
+        day.extend_from_slice(&[0x15, 0xc7]);
+        day.extend_from_slice(b"2015-01-19T12:45:11-0800");
+        let moov = [
+            mvhd(qt_secs("2015-12-12T08:59:26")),
+            bx(b"udta", &bx(b"\xA9day", &day)),
+        ]
+        .concat();
+        let c = movie_info(moov, None).capture.unwrap();
+        assert_eq!(
+            (c.source, c.local),
+            (DateSource::QuickTimeUserDataDay, dt("2015-01-19T12:45:11"))
+        );
+        assert_eq!(c.offset_seconds, Some(-8 * 3600));
     }
 
     #[test]

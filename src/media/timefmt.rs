@@ -48,6 +48,9 @@ pub fn parse_offset(s: &str) -> Option<i32> {
         b'-' => (-1, &s[1..]),
         _ => return None,
     };
+    if !rest.is_ascii() {
+        return None;
+    }
     let (h, m) = match rest.split_once(':') {
         Some((h, m)) => (h, m),
         None if rest.len() == 4 => rest.split_at(2),
@@ -180,6 +183,8 @@ mod tests {
         assert_eq!(parse_offset("+14:30"), None);
         assert_eq!(parse_offset("   :  "), None);
         assert_eq!(parse_offset(""), None);
+        // Found by fuzzing: a multi-byte character where digits belong.
+        assert_eq!(parse_offset("+\u{FFFD}p"), None);
     }
 
     #[test]

@@ -107,7 +107,7 @@ pub struct ServeArgs {
     pub rate: Option<f64>,
     /// Add this many milliseconds before every AFC reply.
     #[arg(long, value_name = "MS")]
-    pub latency_ms: Option<u64>,
+    pub latency_ms: Option<f64>,
     /// Pull the cable after this many AFC file bytes: every connection drops, usbmuxd reports Detached.
     #[arg(long, value_name = "N")]
     pub unplug_after_bytes: Option<u64>,
@@ -159,7 +159,10 @@ impl ServeArgs {
             untrusted: self.untrusted,
             trust_after: secs(self.trust_after),
             rate_mbps: self.rate,
-            latency: self.latency_ms.map(Duration::from_millis),
+            latency: self
+                .latency_ms
+                .filter(|ms| ms.is_finite() && *ms > 0.0)
+                .map(|ms| Duration::from_secs_f64(ms / 1000.0)),
             unplug_after_bytes: self.unplug_after_bytes,
             replug_after: secs(self.replug_after),
             io_error: self.io_error.clone(),

@@ -1,6 +1,6 @@
 //! `.AAE` sidecars: the XML property list Photos writes next to an edited
 //! original. `adjustmentData` is, as on a phone, a raw-DEFLATE stream of a
-//! binary plist describing the edits (here a stored, uncompressed block).
+//! JSON description of the edits (here in stored, uncompressed blocks).
 
 use std::time::SystemTime;
 
@@ -8,46 +8,24 @@ use plist::{Dictionary, Value};
 
 use super::{AaeSpec, Mix};
 
+/// Edits Photos applies, one picked per seed.
+const EFFECTS: [&str; 4] = ["3DVivid", "3DDramatic", "3DNoir", "3DSilverplate"];
+
 /// An `.AAE` XML plist for `spec`.
 pub fn aae(spec: &AaeSpec) -> Vec<u8> {
     let mut m = Mix::new(spec.seed);
-    let mut crop = Dictionary::new();
-    crop.insert("identifier".into(), Value::String("Crop".into()));
-    crop.insert("formatVersion".into(), Value::Integer(4.into()));
-    let mut settings = Dictionary::new();
-    for k in ["cropLeft", "cropTop", "cropWidth", "cropHeight"] {
-        settings.insert(
-            k.into(),
-            Value::Integer(((m.next() % 400) as i64 + 10).into()),
-        );
-    }
-    settings.insert(
-        "straightenAngle".into(),
-        Value::Real((m.next() % 90) as f64 / 10.0 - 4.5),
-    );
-    crop.insert("settings".into(), Value::Dictionary(settings));
-    let mut edits = Dictionary::new();
-    edits.insert(
-        "adjustments".into(),
-        Value::Array(vec![Value::Dictionary(crop)]),
-    );
-    edits.insert("formatVersion".into(), Value::Integer(1.into()));
-    let mut meta = Dictionary::new();
-    meta.insert("masterWidth".into(), Value::Integer(4032.into()));
-    meta.insert("masterHeight".into(), Value::Integer(3024.into()));
-    meta.insert("orientation".into(), Value::Integer(1.into()));
-    edits.insert("metadata".into(), Value::Dictionary(meta));
-    edits.insert(
-        "versionInfo".into(),
-        Value::Dictionary(Dictionary::from_iter([(
-            "buildNumber".to_string(),
-            Value::String("21B101".into()),
-        )])),
-    );
-    let mut inner = Vec::new();
-    // Serialising an in-memory dictionary into a Vec cannot fail for I/O reasons;
-    // an (impossible) error just leaves adjustmentData empty.
-    let _ = plist::to_writer_binary(&mut inner, &Value::Dictionary(edits));
+    let effect = EFFECTS[(m.next() % EFFECTS.len() as u64) as usize];
+    let light = (m.next() % 1000) as f64 / 1000.0 - 0.5;
+    let edits = serde_json::json!({
+        "metadata": {"masterHeight": 3024, "masterWidth": 4032, "orientation": 1},
+        "formatVersion": 1,
+        "versionInfo": {"buildNumber": "21B101", "appVersion": "1", "schemaRevision": 0, "platform": "iOS"},
+        "adjustments": [
+            {"formatVersion": 1, "enabled": true, "settings": {"effectVersion": 1, "effectName": effect}, "identifier": "Effect"},
+            {"formatVersion": 1, "enabled": true, "settings": {"inputLight": light, "offsetExposure": 0}, "identifier": "SmartTone"},
+        ],
+    });
+    let inner = edits.to_string().into_bytes();
 
     let mut d = Dictionary::new();
     d.insert("adjustmentBaseVersion".into(), Value::Integer(0.into()));

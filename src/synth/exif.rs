@@ -55,6 +55,26 @@ fn long(tag: u16, v: u32) -> Entry {
     }
 }
 
+fn short(tag: u16, v: u16) -> Entry {
+    Entry {
+        tag,
+        typ: SHORT,
+        count: 1,
+        data: v.to_be_bytes().to_vec(),
+    }
+}
+
+fn rational(tag: u16, num: u32, den: u32) -> Entry {
+    let mut data = num.to_be_bytes().to_vec();
+    data.extend_from_slice(&den.to_be_bytes());
+    Entry {
+        tag,
+        typ: RATIONAL,
+        count: 1,
+        data,
+    }
+}
+
 fn exif_datetime(d: &NaiveDateTime) -> String {
     d.format("%Y:%m:%d %H:%M:%S").to_string()
 }
@@ -154,15 +174,23 @@ pub fn exif_tiff(spec: &StillSpec) -> Option<Vec<u8>> {
     if let Some(d) = &spec.modified {
         ifd0.push(ascii(0x0132, &exif_datetime(d)));
     }
-    // Orientation: top-left, as every phone writes it.
-    ifd0.push(Entry {
-        tag: 0x0112,
-        typ: SHORT,
-        count: 1,
-        data: 1u16.to_be_bytes().to_vec(),
-    });
+    // Orientation top-left, 72 dpi, centred chroma: what every phone writes,
+    // and what the Exif spec requires of a JPEG's IFD0 (exiftool -validate).
+    ifd0.push(short(0x0112, 1));
+    ifd0.push(rational(0x011A, 72, 1));
+    ifd0.push(rational(0x011B, 72, 1));
+    ifd0.push(short(0x0128, 2));
+    ifd0.push(short(0x0213, 1));
 
-    let mut exif = vec![undefined(0x9000, b"0232")];
+    // ExifVersion 2.32, the Exif IFD's required tags, and the pixel size.
+    let mut exif = vec![
+        undefined(0x9000, b"0232"),
+        undefined(0x9101, &[1, 2, 3, 0]),
+        undefined(0xA000, b"0100"),
+        short(0xA001, 1),
+        long(0xA002, spec.width),
+        long(0xA003, spec.height),
+    ];
     if let Some(d) = &spec.taken {
         exif.push(ascii(0x9003, &exif_datetime(d)));
     }

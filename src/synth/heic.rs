@@ -38,7 +38,12 @@ const EXIF_ID: u16 = 2;
 pub fn heic(spec: &StillSpec) -> Vec<u8> {
     let (props, image) = TEMPLATES[(spec.seed % TEMPLATES.len() as u64) as usize];
     // HEIF Exif item: a 4-byte offset to the TIFF header, then `Exif\0\0` + TIFF, as Apple writes it.
-    let exif = exif_tiff(spec).map(|tiff| {
+    let sized = StillSpec {
+        width: 64,
+        height: 48,
+        ..spec.clone()
+    };
+    let exif = exif_tiff(&sized).map(|tiff| {
         let mut e = Vec::with_capacity(tiff.len() + 10);
         e.extend_from_slice(&6u32.to_be_bytes());
         e.extend_from_slice(b"Exif\0\0");

@@ -32,7 +32,13 @@ fn try_jpeg(spec: &StillSpec) -> Result<Vec<u8>, SynthError> {
     JpegEncoder::new_with_quality(&mut encoded, 85)
         .encode(&pixels, w, h, ExtendedColorType::Rgb8)
         .map_err(|e| SynthError::Image(e.to_string()))?;
-    Ok(padded(with_exif(encoded, spec), spec))
+    // The EXIF pixel size is the encoded (clamped) one.
+    let sized = StillSpec {
+        width: w,
+        height: h,
+        ..spec.clone()
+    };
+    Ok(padded(with_exif(encoded, &sized), spec))
 }
 
 /// Largest APPn payload: the 16-bit length counts itself.

@@ -96,7 +96,9 @@ impl StillSpec {
     }
 
     /// What an iPhone writes: Apple/`model`, the three dates equal to `taken`,
-    /// sub-seconds, the offset when given, and GPS time in UTC when the offset is known.
+    /// the offset when given, GPS time in UTC when the offset is known, and
+    /// SubSecTimeOriginal `format!("{:03}", seed % 1000)` (milliseconds camroll
+    /// adds to the capture instant; set `subsec: None` for whole seconds).
     pub fn iphone(
         seed: u64,
         model: &str,

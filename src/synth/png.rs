@@ -20,7 +20,13 @@ pub fn png(spec: &PngSpec) -> Vec<u8> {
         return Vec::new();
     }
     let mut extra = Vec::new();
-    if let Some(tiff) = spec.exif.as_ref().and_then(exif_tiff) {
+    // The EXIF pixel size is the PNG's.
+    let sized = spec.exif.as_ref().map(|e| super::StillSpec {
+        width: w,
+        height: h,
+        ..e.clone()
+    });
+    if let Some(tiff) = sized.as_ref().and_then(exif_tiff) {
         chunk(&mut extra, b"eXIf", &tiff);
     }
     if let Some(d) = spec.xmp_date {

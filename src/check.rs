@@ -1,0 +1,793 @@
+//! `camroll check --from SOURCE ARCHIVE…`: the answer to "can I delete these
+//! from my phone?", with evidence.
+//!
+//! For every item on the source: in which archives it is (by the archive's
+//! source record for this source, path, size and mtime; else by content hash,
+//! hashing the source item when needed) and whether that copy has been
+//! verified (read back with its hash, and nothing found wrong since). Items
+//! present and verified in at least `--copies` archives (default 2) are "safe
+//! to delete from the phone"; every other item is listed with the reason and
+//! what to do. camroll itself never deletes anything from the phone.
+//!
+//! The source is any [`Source`]; a device source adds the phone's own library
+//! view ([`LibraryView`], from Photos.sqlite): originals only in iCloud,
+//! Recently Deleted, assets without a file. Cloud-only and file-less assets
+//! can never be archived from the phone, so they keep the verdict from "all safe".
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::archive::catalog::{Catalog, FileRow, SourceRecord, CATALOG_FILE};
+use crate::archive::CAMROLL_DIR;
+use crate::error::{EXIT_OK, EXIT_PARTIAL};
+use crate::media;
+use crate::progress::{self, Progress};
+use crate::report::human_bytes;
+use crate::source::library::LibraryReport;
+use crate::source::{Source, SourceItem};
+
+/// `camroll check`
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The source to check: `device` (the connected iPhone), `device:<UDID or name>`, or a folder
+    /// (an ifuse mount, a copied DCIM, an SD card). Default: the iPhone, when exactly one is connected.
+    #[arg(long, value_name = "SOURCE")]
+    pub from: Option<String>,
+    #[command(flatten)]
+    pub device: crate::cli::DeviceArgs,
+    /// Archives that should hold every item.
+    #[arg(required = true, value_name = "ARCHIVE")]
+    pub archives: Vec<PathBuf>,
+    /// Verified copies an item needs before it is safe to delete from the phone.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub copies: usize,
+    /// Write a self-contained HTML report to this file.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
+    /// Source items hashed in parallel when needed (default: the number of CPUs).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// The phone's own list of assets (Photos.sqlite), which a device source
+/// supplies. A folder source has none.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LibraryView {
+    /// Assets the library knows.
+    pub assets: u64,
+    /// Originals only in iCloud (Optimize iPhone Storage): not on the phone, so not archivable from it.
+    pub cloud_only: Vec<LibraryAsset>,
+    /// In Recently Deleted: still on the phone (for up to 30 days).
+    pub recently_deleted: Vec<LibraryAsset>,
+    /// The library lists an original whose file is not on the phone.
+    pub without_file: Vec<LibraryAsset>,
+    /// Why there is no full library view (Photos.sqlite missing or unreadable).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}
+
+impl From<&LibraryReport> for LibraryView {
+    fn from(r: &LibraryReport) -> LibraryView {
+        let conv = |list: &[crate::source::library::LibraryItem]| {
+            list.iter()
+                .map(|i| LibraryAsset {
+                    uuid: i.uuid.clone(),
+                    filename: i.name.clone(),
+                    rel_path: Some(i.path.clone()),
+                    taken: i.captured.clone(),
+                })
+                .collect()
+        };
+        LibraryView {
+            assets: r.library_assets,
+            cloud_only: conv(&r.cloud_only),
+            recently_deleted: conv(&r.recently_deleted),
+            without_file: conv(&r.not_found_on_device),
+            warning: r.library_warning.clone(),
+        }
+    }
+}
+
+/// One asset of the phone's library.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LibraryAsset {
+    /// ZASSET.ZUUID.
+    pub uuid: String,
+    /// The original's file name (`IMG_0001.HEIC`).
+    pub filename: String,
+    /// Where the file is (or should be) on the source, relative to the source root, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rel_path: Option<String>,
+    /// Capture time as the library records it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub taken: Option<String>,
+}
+
+/// Settings of one check.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// Verified copies needed for "safe to delete".
+    pub copies: usize,
+    pub jobs: Option<usize>,
+}
+
+/// The verdict on one source item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Present and verified in enough archives: safe to delete from the phone.
+    Safe,
+    /// In enough archives, but not every copy verified yet.
+    Unverified,
+    /// In some archives, fewer than needed.
+    TooFewCopies,
+    /// In no archive.
+    NotArchived,
+    /// Could not be read from the source.
+    Unreadable,
+    /// Not a photo or video (or empty): camroll does not archive it, and it does not count.
+    Ignored,
+}
+
+/// One archive's copy of an item.
+#[derive(Debug, Clone, Serialize)]
+pub struct Copy {
+    pub archive: String,
+    /// Path in the archive.
+    pub path: String,
+    /// `source_record` (this source, path, size and mtime recorded by an export or sync) or `content_hash`.
+    pub found_by: &'static str,
+    pub verified: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified_at: Option<String>,
+    /// What the last verify found wrong, if anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemStatus {
+    /// Relative to the source.
+    pub path: String,
+    pub size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+    pub copies: Vec<Copy>,
+    pub verified_copies: usize,
+    pub verdict: Verdict,
+    /// Why, and what to do (empty when safe).
+    pub reason: String,
+    /// E.g. "in Recently Deleted on the phone".
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// The item as the source listed it (for previews).
+    #[serde(skip)]
+    pub source_item: Option<SourceItem>,
+}
+
+/// One archive as check saw it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ArchiveView {
+    pub path: String,
+    pub files: u64,
+    /// When the last `camroll verify` of it ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_verify: Option<String>,
+    /// Why this archive could not be read fully (then it holds nothing verified).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counts {
+    pub items: u64,
+    pub safe: u64,
+    pub unverified: u64,
+    pub too_few_copies: u64,
+    pub not_archived: u64,
+    pub unreadable: u64,
+    pub ignored: u64,
+    /// Bytes of the items safe to delete.
+    pub safe_bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    pub source: String,
+    pub copies_required: usize,
+    pub archives: Vec<ArchiveView>,
+    pub counts: Counts,
+    pub items: Vec<ItemStatus>,
+    /// The phone's library view (device sources only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub library: Option<LibraryView>,
+    /// Items that could not even be listed on the source: (path, error).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unlisted_on_source: Vec<(String, String)>,
+    /// True when every item is safe and the library has nothing outstanding.
+    pub all_safe: bool,
+    /// `safe` or `not_safe`.
+    pub outcome: &'static str,
+}
+
+/// An archive's records, loaded once.
+struct Loaded {
+    view: ArchiveView,
+    /// This source's records: relative path → record.
+    records: HashMap<String, SourceRecord>,
+    /// hash → the first file with it.
+    by_hash: HashMap<String, FileRow>,
+}
+
+fn load_archive(root: &Path, source_id: &str) -> Loaded {
+    let mut l = Loaded {
+        view: ArchiveView {
+            path: root.display().to_string(),
+            ..Default::default()
+        },
+        records: HashMap::new(),
+        by_hash: HashMap::new(),
+    };
+    if !root.join(CAMROLL_DIR).join(CATALOG_FILE).is_file() {
+        l.view.problem = Some(format!(
+            "no catalog: nothing here counts as verified. Run `camroll rebuild {}`",
+            root.display()
+        ));
+        // BLAKE3SUMS still says what is there, unverified.
+        if let Ok((entries, _)) = crate::verify::read_sums_tolerant(root) {
+            for (h, p) in entries {
+                l.by_hash
+                    .entry(h.clone())
+                    .or_insert_with(|| unverified_row(p, h));
+            }
+        }
+        l.view.files = l.by_hash.len() as u64;
+        return l;
+    }
+    let loaded = Catalog::open(root, false).and_then(|c| {
+        Ok((
+            c.file_rows()?,
+            c.source_items(source_id)?,
+            c.last_run_end("verify")?,
+        ))
+    });
+    match loaded {
+        Ok((rows, records, last)) => {
+            l.view.files = rows.len() as u64;
+            l.view.last_verify = last;
+            l.records = records;
+            for r in rows {
+                l.by_hash.entry(r.record.hash.clone()).or_insert(r);
+            }
+        }
+        Err(e) => {
+            l.view.problem = Some(e.to_string());
+        }
+    }
+    l
+}
+
+fn unverified_row(path: String, hash: String) -> FileRow {
+    FileRow {
+        record: crate::archive::catalog::FileRecord {
+            path: path.clone(),
+            hash,
+            size: 0,
+            kind: None,
+            capture: None,
+            original_name: path.clone(),
+            source: String::new(),
+            source_path: path,
+            role: None,
+        },
+        added_run: None,
+        added_at: String::new(),
+        verified_at: None,
+        verify_problem: None,
+    }
+}
+
+/// What reading a source item found.
+enum Read_ {
+    Hashed(String),
+    NotMedia(String),
+    Failed(String),
+}
+
+/// Hashes a source item (and checks it is media at all).
+fn hash_item(source: &dyn Source, item: &SourceItem) -> Read_ {
+    let mut r = match source.open(item) {
+        Ok(r) => r,
+        Err(e) => return Read_::Failed(e.to_string()),
+    };
+    let mut buf = vec![0u8; crate::ingest::CHUNK];
+    let mut hasher = blake3::Hasher::new();
+    let mut first = true;
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Read_::Failed(format!("read error: {e}")),
+        };
+        if first {
+            first = false;
+            let ext = item.name.rsplit_once('.').map(|(_, e)| e);
+            if n >= media::SNIFF_LEN.min(item.size as usize)
+                && media::sniff(&buf[..n.min(media::SNIFF_LEN)], ext).is_none()
+            {
+                return Read_::NotMedia("not a photo or video (content not recognised)".into());
+            }
+        }
+        hasher.update(&buf[..n]);
+    }
+    if first {
+        return Read_::NotMedia("empty file (0 bytes)".into());
+    }
+    Read_::Hashed(hasher.finalize().to_hex().to_string())
+}
+
+/// Checks every item of `source` against `archives`.
+pub fn check(
+    source: &dyn Source,
+    library: Option<LibraryView>,
+    archives: &[PathBuf],
+    opts: &CheckOptions,
+    progress: &dyn Progress,
+) -> anyhow::Result<CheckReport> {
+    let source_id = source.id();
+    progress.phase("Scanning", 0, 0);
+    let scan = source.scan()?;
+    // A device source knows its library once it has scanned.
+    let library = library.or_else(|| source.library_report().map(|r| LibraryView::from(&r)));
+    let loaded: Vec<Loaded> = archives
+        .iter()
+        .map(|a| load_archive(a, &source_id))
+        .collect();
+
+    // The hash of each item from any archive's source record; the rest are read.
+    let known = |item: &SourceItem| -> Option<String> {
+        loaded.iter().find_map(|l| {
+            l.records
+                .get(&item.rel_path)
+                .filter(|r| r.size == item.size && r.mtime_ns == item.mtime_ns())
+                .map(|r| r.hash.clone())
+        })
+    };
+    let need: Vec<usize> = scan
+        .items
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| known(i).is_none())
+        .map(|(n, _)| n)
+        .collect();
+    let bytes = need.iter().map(|n| scan.items[*n].size).sum();
+    progress.phase("Hashing", need.len() as u64, bytes);
+    let read_one = |n: &usize| {
+        let item = &scan.items[*n];
+        let r = hash_item(source, item);
+        progress.advance(1, item.size);
+        (*n, r)
+    };
+    let read: HashMap<usize, Read_> = match crate::verify::pool(opts.jobs) {
+        Some(p) => p.install(|| need.par_iter().map(read_one).collect()),
+        None => need.par_iter().map(read_one).collect(),
+    };
+    progress.finish();
+
+    // Library annotations by source path.
+    let mut notes: HashMap<String, Vec<String>> = HashMap::new();
+    if let Some(lib) = &library {
+        for a in &lib.recently_deleted {
+            if let Some(p) = &a.rel_path {
+                notes
+                    .entry(p.to_lowercase())
+                    .or_default()
+                    .push("in Recently Deleted on the phone".into());
+            }
+        }
+    }
+
+    let mut counts = Counts::default();
+    let mut items = Vec::with_capacity(scan.items.len());
+    for (n, item) in scan.items.iter().enumerate() {
+        let mut status = ItemStatus {
+            path: item.rel_path.clone(),
+            size: item.size,
+            hash: None,
+            copies: Vec::new(),
+            verified_copies: 0,
+            verdict: Verdict::NotArchived,
+            reason: String::new(),
+            notes: notes
+                .remove(&item.rel_path.to_lowercase())
+                .unwrap_or_default(),
+            source_item: Some(item.clone()),
+        };
+        let hash = match read.get(&n) {
+            None => known(item),
+            Some(Read_::Hashed(h)) => Some(h.clone()),
+            Some(Read_::NotMedia(why)) => {
+                status.verdict = Verdict::Ignored;
+                status.reason = format!("{why}: camroll does not archive it");
+                None
+            }
+            Some(Read_::Failed(e)) => {
+                status.verdict = Verdict::Unreadable;
+                status.reason = format!("cannot read it on the source ({e}); it cannot be checked. If it is still in iCloud, download it on the phone, then export and check again");
+                None
+            }
+        };
+        if let Some(h) = &hash {
+            for l in &loaded {
+                let by_record = l
+                    .records
+                    .get(&item.rel_path)
+                    .filter(|r| {
+                        &r.hash == h && r.size == item.size && r.mtime_ns == item.mtime_ns()
+                    })
+                    .is_some();
+                if let Some(row) = l.by_hash.get(h) {
+                    status.copies.push(Copy {
+                        archive: l.view.path.clone(),
+                        path: row.record.path.clone(),
+                        found_by: if by_record {
+                            "source_record"
+                        } else {
+                            "content_hash"
+                        },
+                        verified: row.is_verified(),
+                        verified_at: row.verified_at.clone(),
+                        problem: row.verify_problem.clone(),
+                    });
+                }
+            }
+            status.verified_copies = status.copies.iter().filter(|c| c.verified).count();
+            let (verdict, reason) = judge(&status, opts.copies, &loaded, item);
+            status.verdict = verdict;
+            status.reason = reason;
+            status.hash = hash;
+        }
+        match status.verdict {
+            Verdict::Safe => {
+                counts.safe += 1;
+                counts.safe_bytes += item.size;
+            }
+            Verdict::Unverified => counts.unverified += 1,
+            Verdict::TooFewCopies => counts.too_few_copies += 1,
+            Verdict::NotArchived => counts.not_archived += 1,
+            Verdict::Unreadable => counts.unreadable += 1,
+            Verdict::Ignored => counts.ignored += 1,
+        }
+        items.push(status);
+    }
+    counts.items = items.len() as u64;
+    let library_clear = library
+        .as_ref()
+        .is_none_or(|l| l.cloud_only.is_empty() && l.without_file.is_empty());
+    let all_safe = library_clear
+        && scan.failed.is_empty()
+        && items
+            .iter()
+            .all(|i| matches!(i.verdict, Verdict::Safe | Verdict::Ignored));
+    Ok(CheckReport {
+        source: source_id,
+        copies_required: opts.copies,
+        archives: loaded.into_iter().map(|l| l.view).collect(),
+        counts,
+        items,
+        library,
+        unlisted_on_source: scan.failed,
+        all_safe,
+        outcome: if all_safe { "safe" } else { "not_safe" },
+    })
+}
+
+/// The verdict on an item whose hash is known, and what to do about it.
+fn judge(s: &ItemStatus, need: usize, loaded: &[Loaded], item: &SourceItem) -> (Verdict, String) {
+    let present = s.copies.len();
+    let verified = s.verified_copies;
+    let archives: Vec<&str> = loaded.iter().map(|l| l.view.path.as_str()).collect();
+    if verified >= need {
+        return (Verdict::Safe, String::new());
+    }
+    if present == 0 {
+        return (
+            Verdict::NotArchived,
+            format!(
+                "in no archive. Run: camroll export --from <source> {}",
+                archives
+                    .iter()
+                    .map(|a| format!("--to {a}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+        );
+    }
+    if present >= need {
+        let unverified: Vec<&str> = s
+            .copies
+            .iter()
+            .filter(|c| !c.verified)
+            .map(|c| c.archive.as_str())
+            .collect();
+        let bad: Vec<String> = s
+            .copies
+            .iter()
+            .filter_map(|c| c.problem.as_ref().map(|p| format!("{} ({p})", c.archive)))
+            .filter(|p| p.contains("missing") || p.contains("corrupt"))
+            .collect();
+        if !bad.is_empty() {
+            return (
+                Verdict::Unverified,
+                format!(
+                    "the last verify found the copy damaged in {}: repair it with camroll verify <archive> --repair-from <another archive>",
+                    bad.join(", ")
+                ),
+            );
+        }
+        return (
+            Verdict::Unverified,
+            format!(
+                "{verified} of {present} copies verified; run: camroll verify {}",
+                unverified.join(" ")
+            ),
+        );
+    }
+    let _ = item;
+    let holders: Vec<&str> = s.copies.iter().map(|c| c.archive.as_str()).collect();
+    let lacking: Vec<&str> = archives
+        .iter()
+        .copied()
+        .filter(|a| !holders.contains(a))
+        .collect();
+    let how = match (holders.first(), lacking.first()) {
+        (Some(h), Some(l)) => format!("run: camroll sync {h} {l}"),
+        _ => format!(
+            "export it to {} more archive{} (camroll export --to … with a second disk)",
+            need - present,
+            if need - present == 1 { "" } else { "s" }
+        ),
+    };
+    (
+        Verdict::TooFewCopies,
+        format!(
+            "in {present} archive{}, {need} needed; {how}",
+            if present == 1 { "" } else { "s" }
+        ),
+    )
+}
+
+impl CheckReport {
+    pub fn human(&self) -> String {
+        let mut s = String::new();
+        let label = |v: Verdict| match v {
+            Verdict::Safe => "SAFE",
+            Verdict::Unverified => "UNVERIFIED",
+            Verdict::TooFewCopies => "FEW COPIES",
+            Verdict::NotArchived => "NOT ARCHIVED",
+            Verdict::Unreadable => "UNREADABLE",
+            Verdict::Ignored => "IGNORED",
+        };
+        for i in self
+            .items
+            .iter()
+            .filter(|i| !matches!(i.verdict, Verdict::Safe))
+        {
+            let _ = writeln!(s, "{:<12} {}: {}", label(i.verdict), i.path, i.reason);
+            for n in &i.notes {
+                let _ = writeln!(s, "{:<12} {}: {n}", "", i.path);
+            }
+        }
+        for (p, e) in &self.unlisted_on_source {
+            let _ = writeln!(s, "{:<12} {p}: {e}", "UNLISTED");
+        }
+        if let Some(lib) = &self.library {
+            for a in &lib.cloud_only {
+                let _ = writeln!(
+                    s,
+                    "{:<12} {}: the original is only in iCloud",
+                    "CLOUD ONLY", a.filename
+                );
+            }
+            for a in &lib.without_file {
+                let _ = writeln!(
+                    s,
+                    "{:<12} {}: the phone's library lists it but its file is not on the phone",
+                    "NO FILE", a.filename
+                );
+            }
+            if !lib.cloud_only.is_empty() {
+                let _ = writeln!(s, "{} originals are only in iCloud: turn on Settings › Photos › Download and Keep Originals, wait for the download, export again", lib.cloud_only.len());
+            }
+        }
+        for a in &self.archives {
+            if let Some(p) = &a.problem {
+                let _ = writeln!(s, "archive {}: {p}", a.path);
+            }
+        }
+        let c = &self.counts;
+        let _ = writeln!(
+            s,
+            "{} items on {}: {} safe to delete from the phone ({}), {} unverified, {} in too few archives, {} not archived, {} unreadable, {} ignored (not media)",
+            c.items,
+            self.source,
+            c.safe,
+            human_bytes(c.safe_bytes),
+            c.unverified,
+            c.too_few_copies,
+            c.not_archived,
+            c.unreadable,
+            c.ignored
+        );
+        let _ = writeln!(
+            s,
+            "{}",
+            if self.all_safe {
+                format!(
+                    "Everything is safely archived ({} verified copies each): safe to delete from the phone.",
+                    self.copies_required
+                )
+            } else {
+                "Not everything is safely archived: do not delete from the phone yet (see above)."
+                    .into()
+            }
+        );
+        s
+    }
+}
+
+/// `camroll check --from SOURCE ARCHIVE…`: exit 0 only when everything is safely archived.
+pub fn run(a: CheckArgs) -> anyhow::Result<u8> {
+    let progress = progress::for_stderr(a.quiet || a.json);
+    for p in &a.archives {
+        if !p.is_dir() {
+            anyhow::bail!(
+                "{}: no such archive folder. Check the path (is the disk mounted?)",
+                p.display()
+            );
+        }
+    }
+    if a.copies == 0 {
+        anyhow::bail!("--copies must be at least 1");
+    }
+    let source = crate::cli::open_source(a.from.as_deref(), &a.device)?;
+    let opts = CheckOptions {
+        copies: a.copies,
+        jobs: a.jobs,
+    };
+    let report = check(source.as_ref(), None, &a.archives, &opts, progress.as_ref())?;
+    if let Some(path) = &a.report {
+        crate::html_report::write(
+            path,
+            &crate::html_report::for_check(&report, Some(source.as_ref())),
+        )?;
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.human());
+    }
+    Ok(if report.all_safe {
+        EXIT_OK
+    } else {
+        EXIT_PARTIAL
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::{export, ExportOptions};
+    use crate::progress::PlainProgress;
+    use crate::source::folder::FolderSource;
+    use crate::source::{ReadSeek, Scan, SourceError};
+    use crate::synth::{self, StillSpec};
+
+    /// A folder source whose items named `*FAIL*` cannot be read (an
+    /// optimised-storage placeholder on a phone), and which a device source
+    /// would accompany with its library view.
+    struct Flaky(FolderSource);
+
+    impl Source for Flaky {
+        fn id(&self) -> String {
+            self.0.id()
+        }
+        fn scan(&self) -> Result<Scan, SourceError> {
+            self.0.scan()
+        }
+        fn open(&self, item: &SourceItem) -> Result<Box<dyn ReadSeek>, SourceError> {
+            if item.name.contains("FAIL") {
+                return Err(SourceError::Open {
+                    path: item.rel_path.clone(),
+                    source: std::io::Error::other("I/O error (placeholder)"),
+                });
+            }
+            self.0.open(item)
+        }
+    }
+
+    fn photo(dir: &Path, name: &str, seed: u64) {
+        let bytes = synth::jpeg(&StillSpec::iphone(
+            seed,
+            "iPhone 15",
+            chrono::NaiveDate::from_ymd_opt(2024, 5, 6)
+                .and_then(|d| d.and_hms_opt(7, 8, 9))
+                .unwrap(),
+            None,
+        ));
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+
+    #[test]
+    fn the_library_view_and_unreadable_items_keep_the_verdict_from_all_safe() {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        photo(&src, "IMG_0001.JPG", 1);
+        photo(&src, "IMG_0002.JPG", 2);
+        let archives = vec![t.path().join("a"), t.path().join("b")];
+        let folder = FolderSource::new(&src).unwrap();
+        let opts = ExportOptions {
+            destinations: archives.clone(),
+            verify: true,
+            ..Default::default()
+        };
+        let sum = export(&folder, &opts, &PlainProgress).unwrap();
+        assert_eq!(sum.outcome, "ok");
+        let copts = CheckOptions {
+            copies: 2,
+            jobs: None,
+        };
+        // Everything archived, no library: safe.
+        let r = check(&folder, None, &archives, &copts, &PlainProgress).unwrap();
+        assert!(r.all_safe, "{}", r.human());
+        // The phone's library knows an original only in iCloud, and one in Recently Deleted.
+        let lib = LibraryView {
+            assets: 3,
+            cloud_only: vec![LibraryAsset {
+                uuid: "U3".into(),
+                filename: "IMG_0003.HEIC".into(),
+                ..Default::default()
+            }],
+            recently_deleted: vec![LibraryAsset {
+                uuid: "U2".into(),
+                filename: "IMG_0002.JPG".into(),
+                rel_path: Some("IMG_0002.JPG".into()),
+                ..Default::default()
+            }],
+            without_file: vec![],
+            warning: None,
+        };
+        let r = check(&folder, Some(lib), &archives, &copts, &PlainProgress).unwrap();
+        assert!(!r.all_safe);
+        assert_eq!(r.counts.safe, 2, "the items themselves are safe");
+        let deleted = r.items.iter().find(|i| i.path == "IMG_0002.JPG").unwrap();
+        assert_eq!(deleted.notes, vec!["in Recently Deleted on the phone"]);
+        let text = r.human();
+        assert!(text.contains("CLOUD ONLY   IMG_0003.HEIC"), "{text}");
+        assert!(text.contains("Download and Keep Originals"), "{text}");
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["library"]["cloud_only"][0]["uuid"], "U3");
+        // A placeholder that cannot be read is unreadable, not safe.
+        photo(&src, "IMG_FAIL.JPG", 4);
+        let flaky = Flaky(FolderSource::new(&src).unwrap());
+        let r = check(&flaky, None, &archives, &copts, &PlainProgress).unwrap();
+        assert!(!r.all_safe);
+        let i = r.items.iter().find(|i| i.path == "IMG_FAIL.JPG").unwrap();
+        assert_eq!(i.verdict, Verdict::Unreadable);
+        assert!(i.reason.contains("placeholder"), "{}", i.reason);
+    }
+}

@@ -1,0 +1,418 @@
+//! `camroll rebuild ARCHIVE`: recreate the catalog and `BLAKE3SUMS` from what
+//! is on disk, so the archive never depends on its catalog surviving.
+//!
+//! Every file is re-hashed. What each file *should* hash to comes from the
+//! best evidence left: the old catalog when it is still sound, else the lines
+//! of `BLAKE3SUMS` that survive, else (for a file neither lists) the file
+//! itself. So a corrupt or missing file stays recorded with its true hash and
+//! `verify --repair-from` can still fix it; a rebuild never launders damage.
+//! A damaged catalog is kept beside the new one as `catalog.damaged-<time>.sqlite`.
+//! Capture times of files the records do not describe are re-read with
+//! `media::read_media_info` (the archived file's mtime is its capture time
+//! otherwise). Holds the archive lock.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use rayon::prelude::*;
+use serde::Serialize;
+use walkdir::WalkDir;
+
+use crate::archive::catalog::{now_text, Catalog, FileRecord, RunCounts, CATALOG_FILE};
+use crate::archive::lock::ArchiveLock;
+use crate::archive::{sums, CAMROLL_DIR, STAGING_DIR};
+use crate::error::{EXIT_OK, EXIT_PARTIAL};
+use crate::media::{self, DateOptions};
+use crate::progress::{self, Progress};
+use crate::report::human_bytes;
+use crate::verify::{hash_path, read_sums_tolerant, rel_text};
+
+/// `camroll rebuild`
+#[derive(Debug, Args)]
+pub struct RebuildArgs {
+    /// The archive whose catalog and BLAKE3SUMS to recreate from its files.
+    #[arg(value_name = "ARCHIVE")]
+    pub archive: PathBuf,
+    /// Files read in parallel (default: the number of CPUs).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// A file the rebuild could not vouch for.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    /// `missing`, `corrupt`, `not_media`, `unreadable`.
+    pub kind: &'static str,
+    pub path: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RebuildSummary {
+    pub archive: String,
+    /// Where the expected hashes came from: `catalog`, `blake3sums`, `files`.
+    pub evidence: Vec<&'static str>,
+    /// The damaged catalog, moved aside.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old_catalog_kept_as: Option<String>,
+    /// Files now recorded.
+    pub files: u64,
+    pub bytes: u64,
+    /// Files whose content matched the recorded hash.
+    pub verified: u64,
+    /// Media files on disk no record listed, now recorded.
+    pub added: Vec<String>,
+    /// Recorded lines that were damaged in BLAKE3SUMS.
+    pub sums_damaged_lines: u64,
+    pub staging_leftovers_removed: u64,
+    pub problems: Vec<Problem>,
+    pub outcome: &'static str,
+}
+
+impl RebuildSummary {
+    pub fn human(&self) -> String {
+        let mut s = String::new();
+        for p in &self.problems {
+            let _ = writeln!(s, "{:<9} {}: {}", p.kind.to_uppercase(), p.path, p.detail);
+        }
+        for a in &self.added {
+            let _ = writeln!(s, "ADDED     {a}: on disk but unrecorded; now recorded");
+        }
+        let _ = writeln!(
+            s,
+            "{}: catalog and BLAKE3SUMS rebuilt from {} ({} files, {}, {} verified, {} added, {} problems)",
+            self.archive,
+            self.evidence.join(" + "),
+            self.files,
+            human_bytes(self.bytes),
+            self.verified,
+            self.added.len(),
+            self.problems.len()
+        );
+        if let Some(old) = &self.old_catalog_kept_as {
+            let _ = writeln!(s, "The damaged catalog is kept as {old}.");
+        }
+        if self
+            .problems
+            .iter()
+            .any(|p| p.kind == "missing" || p.kind == "corrupt")
+        {
+            let _ = writeln!(
+                s,
+                "What to do: missing and corrupt files stay recorded with their true hash. To repair: camroll verify {} --repair-from <another archive>",
+                self.archive
+            );
+        }
+        if self.problems.iter().any(|p| p.kind == "not_media") {
+            let _ = writeln!(
+                s,
+                "What to do: files that are not photos or videos were left unrecorded; move them out of the archive"
+            );
+        }
+        s
+    }
+}
+
+/// One file found on disk.
+struct OnDisk {
+    hash: Result<(String, u64), String>,
+    kind: Option<media::Kind>,
+}
+
+/// Rebuilds the catalog and BLAKE3SUMS of `root`; see the module docs.
+pub fn rebuild(
+    root: &Path,
+    jobs: Option<usize>,
+    progress: &dyn Progress,
+) -> anyhow::Result<RebuildSummary> {
+    if !root.is_dir() {
+        anyhow::bail!(
+            "{}: no such archive folder. Check the path (is the disk mounted?)",
+            root.display()
+        );
+    }
+    let camroll = root.join(CAMROLL_DIR);
+    let staging = camroll.join(STAGING_DIR);
+    fs::create_dir_all(&staging)?;
+    let _lock = ArchiveLock::acquire(&camroll)?;
+    let mut summary = RebuildSummary {
+        archive: root.display().to_string(),
+        ..Default::default()
+    };
+    for e in fs::read_dir(&staging)?.flatten() {
+        if fs::remove_file(e.path()).is_ok() {
+            summary.staging_leftovers_removed += 1;
+        }
+    }
+
+    // Evidence 1: the old catalog, if sound.
+    let cat_path = camroll.join(CATALOG_FILE);
+    let mut old: Option<(Catalog, BTreeMap<String, String>)> = None;
+    if cat_path.is_file() {
+        let sound = Catalog::open(root, false).ok().and_then(|c| {
+            match c.integrity_problem() {
+                Ok(None) => {}
+                _ => return None,
+            }
+            let files = c.all_files().ok()?;
+            let map = files.into_iter().map(|(h, p, _)| (p, h)).collect();
+            Some((c, map))
+        });
+        match sound {
+            Some(x) => {
+                summary.evidence.push("catalog");
+                old = Some(x);
+            }
+            None => {
+                let kept = move_aside(&camroll)?;
+                summary.old_catalog_kept_as = Some(kept);
+            }
+        }
+    }
+    // Evidence 2: what survives of BLAKE3SUMS.
+    let mut listed: BTreeMap<String, String> = BTreeMap::new();
+    if let Ok((entries, bad)) = read_sums_tolerant(root) {
+        summary.sums_damaged_lines = bad.len() as u64;
+        if !entries.is_empty() {
+            summary.evidence.push("BLAKE3SUMS");
+        }
+        for (h, p) in entries {
+            listed.insert(p, h);
+        }
+    }
+    summary.evidence.push("files");
+
+    // Evidence 3: the files, re-hashed.
+    let mut paths: Vec<(String, PathBuf)> = Vec::new();
+    for entry in WalkDir::new(root)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || e.file_name() != CAMROLL_DIR)
+    {
+        match entry {
+            Ok(e) if e.file_type().is_file() => {
+                let rel = rel_text(root, e.path());
+                if !(e.depth() == 1 && rel == sums::SUMS_FILE) {
+                    paths.push((rel, e.path().to_path_buf()));
+                }
+            }
+            Ok(_) => {}
+            Err(e) => summary.problems.push(Problem {
+                kind: "unreadable",
+                path: e
+                    .path()
+                    .map(|p| rel_text(root, p))
+                    .unwrap_or_else(|| "?".into()),
+                detail: format!("cannot list: {e}"),
+            }),
+        }
+    }
+    progress.phase("Re-hashing", paths.len() as u64, 0);
+    let hash_one = |(_, full): &(String, PathBuf)| {
+        let hash = hash_path(full).map_err(|e| e.to_string());
+        let kind = sniff_file(full);
+        progress.advance(1, hash.as_ref().map(|(_, n)| *n).unwrap_or(0));
+        OnDisk { hash, kind }
+    };
+    let found: Vec<OnDisk> = match crate::verify::pool(jobs) {
+        Some(p) => p.install(|| paths.par_iter().map(hash_one).collect()),
+        None => paths.par_iter().map(hash_one).collect(),
+    };
+    progress.finish();
+    let on_disk: HashMap<&str, (&PathBuf, &OnDisk)> = paths
+        .iter()
+        .zip(&found)
+        .map(|((rel, full), d)| (rel.as_str(), (full, d)))
+        .collect();
+
+    // Decide every path's recorded hash.
+    let old_map = old.as_ref().map(|(_, m)| m.clone()).unwrap_or_default();
+    let mut all: Vec<&str> = old_map
+        .keys()
+        .chain(listed.keys())
+        .map(String::as_str)
+        .chain(paths.iter().map(|(p, _)| p.as_str()))
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    let mut decided: Vec<(String, String, u64, Option<media::Kind>, bool)> = Vec::new(); // path, hash, size, kind, new
+    let mut good = Vec::new();
+    for path in all {
+        let records: Vec<&String> = [old_map.get(path), listed.get(path)]
+            .into_iter()
+            .flatten()
+            .collect();
+        match on_disk.get(path) {
+            Some((_, d)) => match &d.hash {
+                Ok((h, size)) if records.is_empty() => {
+                    if d.kind.is_none() {
+                        summary.problems.push(Problem {
+                            kind: "not_media",
+                            path: path.to_string(),
+                            detail: "on disk but in no record, and not a photo or video: left unrecorded".into(),
+                        });
+                        continue;
+                    }
+                    summary.added.push(path.to_string());
+                    good.push(path.to_string());
+                    decided.push((path.to_string(), h.clone(), *size, d.kind, true));
+                }
+                Ok((h, size)) if records.contains(&h) => {
+                    good.push(path.to_string());
+                    decided.push((path.to_string(), h.clone(), *size, d.kind, false));
+                }
+                Ok((h, size)) => {
+                    let expected = records[0].clone();
+                    summary.problems.push(Problem {
+                        kind: "corrupt",
+                        path: path.to_string(),
+                        detail: format!("hash is {h}, the records say {expected}: kept recorded with the recorded hash"),
+                    });
+                    decided.push((path.to_string(), expected, *size, d.kind, false));
+                }
+                Err(e) => {
+                    let expected = records.first().map(|h| (*h).clone());
+                    summary.problems.push(Problem {
+                        kind: "unreadable",
+                        path: path.to_string(),
+                        detail: format!("cannot read: {e}"),
+                    });
+                    if let Some(h) = expected {
+                        decided.push((path.to_string(), h, 0, d.kind, false));
+                    }
+                }
+            },
+            None => {
+                let expected = records[0].clone();
+                summary.problems.push(Problem {
+                    kind: "missing",
+                    path: path.to_string(),
+                    detail: "recorded but not on disk: kept recorded so it can be repaired".into(),
+                });
+                decided.push((path.to_string(), expected, 0, None, false));
+            }
+        }
+    }
+
+    // Write the catalog: amend the sound one, or fill a new one.
+    let mut cat = match old {
+        Some((c, _)) => c,
+        None => Catalog::open(root, true)?,
+    };
+    let run = cat.start_run("rebuild", None)?;
+    cat.begin()?;
+    let opts = DateOptions::default();
+    for (path, hash, size, kind, _new) in &decided {
+        if let Some(old_hash) = old_map.get(path) {
+            if old_hash != hash {
+                cat.set_file_hash(path, hash, *size)?;
+            }
+            continue;
+        }
+        let capture = on_disk.get(path.as_str()).map(|(full, _)| {
+            let mtime = fs::metadata(full).and_then(|m| m.modified()).ok();
+            kind.and_then(|k| {
+                fs::File::open(full)
+                    .ok()
+                    .and_then(|mut f| media::read_media_info(&mut f, k, &opts).capture)
+            })
+            .unwrap_or_else(|| media::date::fallback_capture(mtime))
+        });
+        let name = path.rsplit_once('/').map(|(_, n)| n).unwrap_or(path);
+        cat.insert_file(
+            &FileRecord {
+                path: path.clone(),
+                hash: hash.clone(),
+                size: *size,
+                kind: kind.map(|k| k.name().to_string()),
+                capture,
+                original_name: name.to_string(),
+                source: "rebuild".into(),
+                source_path: path.clone(),
+                role: None,
+            },
+            run,
+        )?;
+    }
+    cat.commit()?;
+    cat.record_verification(&good, &[])?;
+    summary.files = decided.len() as u64;
+    summary.bytes = decided.iter().map(|d| d.2).sum();
+    summary.verified = good.len() as u64;
+    let entries = cat
+        .all_files()?
+        .into_iter()
+        .map(|(h, p, _)| (h, p))
+        .collect();
+    sums::write(root, entries)?;
+    summary.outcome = if summary.problems.is_empty() {
+        "ok"
+    } else {
+        "problems"
+    };
+    let counts = RunCounts {
+        scanned: paths.len() as u64,
+        copied: summary.added.len() as u64,
+        failed: summary.problems.len() as u64,
+        ..Default::default()
+    };
+    cat.finish_run(run, &counts, summary.outcome)?;
+    Ok(summary)
+}
+
+/// The kind of a file from its first bytes, `None` when not media.
+fn sniff_file(p: &Path) -> Option<media::Kind> {
+    use std::io::Read;
+    let mut head = [0u8; media::SNIFF_LEN];
+    let mut f = fs::File::open(p).ok()?;
+    let mut n = 0;
+    while n < head.len() {
+        match f.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(_) => return None,
+        }
+    }
+    let ext = p.extension().and_then(|e| e.to_str());
+    media::sniff(&head[..n], ext)
+}
+
+/// Moves a damaged catalog (and its WAL files) aside; returns the new name.
+fn move_aside(camroll: &Path) -> std::io::Result<String> {
+    let stamp = now_text().replace(':', "");
+    let kept = format!("catalog.damaged-{stamp}.sqlite");
+    fs::rename(camroll.join(CATALOG_FILE), camroll.join(&kept))?;
+    for ext in ["-wal", "-shm"] {
+        let p = camroll.join(format!("{CATALOG_FILE}{ext}"));
+        if p.exists() {
+            let _ = fs::rename(&p, camroll.join(format!("{kept}{ext}")));
+        }
+    }
+    Ok(format!("{CAMROLL_DIR}/{kept}"))
+}
+
+/// `camroll rebuild ARCHIVE`: exit 0 when every recorded file is whole, 1 when some are missing or corrupt.
+pub fn run(a: RebuildArgs) -> anyhow::Result<u8> {
+    let progress = progress::for_stderr(a.quiet || a.json);
+    let summary = rebuild(&a.archive, a.jobs, progress.as_ref())?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print!("{}", summary.human());
+    }
+    Ok(if summary.problems.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_PARTIAL
+    })
+}
