@@ -397,6 +397,13 @@ fn is_transport(e: &IdeviceError) -> bool {
     ) || matches!(
         e,
         IdeviceError::Afc(idevice::afc::errors::AfcError::MuxError)
+    ) || matches!(
+        // usbmuxd no longer knows the DeviceID: unplugged, or back under a new one.
+        e,
+        IdeviceError::Usbmuxd(
+            idevice::usbmuxd::errors::UsbmuxdError::BadDevice
+                | idevice::usbmuxd::errors::UsbmuxdError::ConnectionRefused
+        )
     )
 }
 
