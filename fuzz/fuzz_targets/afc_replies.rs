@@ -23,7 +23,11 @@ struct Phone {
 }
 
 impl AsyncRead for Phone {
-    fn poll_read(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let n = buf.remaining().min(self.replies.len() - self.at);
         let at = self.at;
         buf.put_slice(&self.replies[at..at + n]);
@@ -45,16 +49,24 @@ impl AsyncWrite for Phone {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     rt.block_on(async {
-        let phone = Phone { replies: data.to_vec(), at: 0 };
+        let phone = Phone {
+            replies: data.to_vec(),
+            at: 0,
+        };
         let mut c = AfcClient::new(Idevice::new(Box::new(phone), "fuzz"));
         if let Ok(names) = c.list_dir("DCIM").await {
             for n in names.iter().take(4) {
                 let _ = n.starts_with('.');
             }
         }
-        if let Ok(kv) = c.get_file_info_raw("DCIM/100APPLE/IMG_0001.JPG".to_string()).await {
+        if let Ok(kv) = c
+            .get_file_info_raw("DCIM/100APPLE/IMG_0001.JPG".to_string())
+            .await
+        {
             // What the device source does with a listing.
             let _size: u64 = kv.get("st_size").and_then(|s| s.parse().ok()).unwrap_or(0);
             let _mtime: Option<u64> = kv.get("st_mtime").and_then(|s| s.parse().ok());

@@ -17,16 +17,25 @@ fn check(name: &str) {
     assert!(name.len() <= 255, "{} bytes", name.len());
     assert!(name != "." && name != "..");
     assert!(
-        !name.chars().any(|c| c.is_control() || "/\\:*?\"<>|".contains(c)),
+        !name
+            .chars()
+            .any(|c| c.is_control() || "/\\:*?\"<>|".contains(c)),
         "{name:?}"
     );
-    assert!(!name.starts_with([' ', '.']) && !name.ends_with([' ', '.']), "{name:?}");
+    assert!(
+        !name.starts_with([' ', '.']) && !name.ends_with([' ', '.']),
+        "{name:?}"
+    );
 }
 
 fuzz_target!(|data: &[u8]| {
     let safe = layout::safe_file_name(OsStr::from_bytes(data));
     check(&safe);
-    assert_eq!(layout::safe_file_name(OsStr::new(&safe)), safe, "idempotent");
+    assert_eq!(
+        layout::safe_file_name(OsStr::new(&safe)),
+        safe,
+        "idempotent"
+    );
     for k in [2, 10, 4_000_000_000] {
         let s = layout::with_suffix(&safe, k);
         assert!(s.len() <= 255, "{s:?}");
