@@ -94,16 +94,19 @@ fn a_stalled_afc_read_times_out_reconnects_and_resumes() {
     let sim = SimProc::start(&media, &[]);
     let relay = stalling_relay(sim.addr.clone(), 5 << 20);
     let a = t.path().join("a");
-    let out = camroll()
-        .env("USBMUXD_SOCKET_ADDRESS", &relay)
-        .env("XDG_CACHE_HOME", t.path().join("cache"))
-        .env("CAMROLL_AFC_TIMEOUT_MS", "1500")
-        .args([
-            "export", "--json", "--jobs", "1", "--wait", "20", "--from", "device", "--to",
-        ])
-        .arg(&a)
-        .output()
-        .unwrap();
+    // A bound on the whole run (not a speed check): without the stall timeout
+    // the export would wait forever, and this fails instead of hanging.
+    let out = sim_support::run(
+        camroll()
+            .env("USBMUXD_SOCKET_ADDRESS", &relay)
+            .env("XDG_CACHE_HOME", t.path().join("cache"))
+            .env("CAMROLL_AFC_TIMEOUT_MS", "1500")
+            .args([
+                "export", "--json", "--jobs", "1", "--wait", "20", "--from", "device", "--to",
+            ])
+            .arg(&a),
+        Duration::from_secs(300),
+    );
     let (code, stdout, stderr) = decode(out);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(stderr.contains("stopped answering"), "{stderr}");
