@@ -3,6 +3,9 @@
 //! on-disk contract is in `docs/archive-format.md`.
 
 pub mod catalog;
+// Named `filesystem` in code: `fs` would clash with `std::fs` used throughout.
+#[path = "fs.rs"]
+pub mod filesystem;
 pub mod layout;
 pub mod lock;
 pub mod sums;
@@ -137,7 +140,9 @@ impl Archive {
                 p = parent;
             }
         }
+        fault_point("before-rename");
         rename_no_replace(staged, &dir.join(name))?;
+        fault_point("after-rename");
         self.dirty_dirs.insert(dir);
         Ok(())
     }
@@ -169,6 +174,36 @@ impl Archive {
             },
         })
     }
+}
+
+/// Fault injection for the crash matrix (`scripts/faults`, tests/faults_*):
+/// with `CAMROLL_FAULT_KILL_AT=<point>:<n>` the process kills itself with
+/// SIGKILL (no destructors, no flush: exactly a `kill -9`) the n-th time it
+/// reaches `point`. Points: `stage-write` (a chunk written to a staging file),
+/// `before-rename`, `after-rename` (file in place, row not committed),
+/// `catalog-commit` (folders fsynced, commit not yet run), `sums-write`
+/// (temporary BLAKE3SUMS half written). Unset in normal use: one env lookup.
+pub fn fault_point(point: &str) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static TARGET: OnceLock<Option<(String, u64)>> = OnceLock::new();
+    static SEEN: AtomicU64 = AtomicU64::new(0);
+    let target = TARGET.get_or_init(|| {
+        let v = std::env::var("CAMROLL_FAULT_KILL_AT").ok()?;
+        let (p, n) = v.rsplit_once(':')?;
+        Some((p.to_string(), n.parse().ok()?))
+    });
+    let Some((p, n)) = target else { return };
+    if p != point || SEEN.fetch_add(1, Ordering::SeqCst) + 1 != *n {
+        return;
+    }
+    eprintln!("camroll: fault injection: killed at {point}:{n}");
+    #[cfg(unix)]
+    // SAFETY: signalling our own pid; SIGKILL cannot be caught, so this never returns.
+    unsafe {
+        libc::kill(libc::getpid(), libc::SIGKILL);
+    }
+    std::process::abort();
 }
 
 /// Removes what killed runs left in staging; returns how many files.

@@ -92,4 +92,20 @@ pub trait Source: Send + Sync {
     fn library_report(&self) -> Option<library::LibraryReport> {
         None
     }
+    /// The item as listed now (size, mtime), or `None` when the source
+    /// cannot tell. `after_read`: asked after every read to catch a file
+    /// replaced in place; sources where a re-listing costs a round trip
+    /// (the phone) answer `None` then.
+    fn restat(&self, _item: &SourceItem, _after_read: bool) -> Option<std::io::Result<SourceItem>> {
+        None
+    }
+    /// How messages name this kind of source ("folder", "iPhone").
+    fn kind_name(&self) -> &'static str {
+        "source"
+    }
+    /// The filesystem the items live on, when the source is a local folder
+    /// (its mtime granularity decides when two mtimes are the same).
+    fn filesystem(&self) -> Option<crate::archive::filesystem::FsInfo> {
+        None
+    }
 }
