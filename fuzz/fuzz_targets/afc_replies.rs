@@ -1,6 +1,6 @@
 //! AFC replies as the device source reads them: the bytes stand for what a
-//! phone (or something posing as one) sends back, fed to the `idevice` AFC
-//! client camroll uses, through the requests the device source makes
+//! phone (or something posing as one) sends back, fed to camroll's AFC codec
+//! (`src/source/afc_wire.rs`) over the `idevice` connection, through the requests the device source makes
 //! (ReadDir, GetFileInfo, FileRefOpen, FileRefRead) and camroll's own reading
 //! of their answers (sizes, mtimes, handles). No panic, hang or runaway
 //! allocation on any reply.
@@ -9,6 +9,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use camroll_fuzz::afc_wire;
 use idevice::afc::opcode::AfcOpcode;
 use idevice::afc::AfcClient;
 use idevice::Idevice;
@@ -58,15 +59,12 @@ fuzz_target!(|data: &[u8]| {
             at: 0,
         };
         let mut c = AfcClient::new(Idevice::new(Box::new(phone), "fuzz"));
-        if let Ok(names) = c.list_dir("DCIM").await {
+        if let Ok(names) = afc_wire::read_dir(&mut c, "DCIM").await {
             for n in names.iter().take(4) {
                 let _ = n.starts_with('.');
             }
         }
-        if let Ok(kv) = c
-            .get_file_info_raw("DCIM/100APPLE/IMG_0001.JPG".to_string())
-            .await
-        {
+        if let Ok(kv) = afc_wire::file_info(&mut c, "DCIM/100APPLE/IMG_0001.JPG").await {
             // What the device source does with a listing.
             let _size: u64 = kv.get("st_size").and_then(|s| s.parse().ok()).unwrap_or(0);
             let _mtime: Option<u64> = kv.get("st_mtime").and_then(|s| s.parse().ok());
@@ -74,7 +72,7 @@ fuzz_target!(|data: &[u8]| {
         }
         let mut header = 1u64.to_le_bytes().to_vec();
         header.extend(b"DCIM/100APPLE/IMG_0001.JPG");
-        if let Ok(res) = c.send_op(AfcOpcode::FileOpen, header, Vec::new()).await {
+        if let Ok(res) = afc_wire::request(&mut c, AfcOpcode::FileOpen, header, Vec::new()).await {
             let fd = res
                 .header_payload
                 .get(..8)
@@ -82,7 +80,7 @@ fuzz_target!(|data: &[u8]| {
                 .map(u64::from_le_bytes);
             if let Some(fd) = fd {
                 let h = [fd.to_le_bytes(), (4u64 << 20).to_le_bytes()].concat();
-                let _ = c.send_op(AfcOpcode::Read, h, Vec::new()).await;
+                let _ = afc_wire::request(&mut c, AfcOpcode::Read, h, Vec::new()).await;
             }
         }
     });

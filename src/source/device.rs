@@ -36,6 +36,7 @@ use idevice::{IdeviceError, IdeviceService};
 use serde::Serialize;
 use thiserror::Error;
 
+use super::afc_wire;
 use super::library::{self, Library, LibraryReport};
 use super::{ReadSeek, Scan, Skipped, Source, SourceError, SourceItem};
 use crate::media::CaptureTime;
@@ -65,8 +66,8 @@ async fn send_bounded(
     op: AfcOpcode,
     header: Vec<u8>,
     payload: Vec<u8>,
-) -> Result<idevice::afc::packet::AfcPacket, IdeviceError> {
-    match tokio::time::timeout(afc_stall(), c.send_op(op, header, payload)).await {
+) -> Result<afc_wire::Reply, IdeviceError> {
+    match tokio::time::timeout(afc_stall(), afc_wire::request(c, op, header, payload)).await {
         Ok(r) => r,
         Err(_) => Err(IdeviceError::Timeout),
     }
@@ -546,11 +547,10 @@ impl DeviceSource {
 
     /// Lists a directory; entries without `.`/`..`.
     async fn list(c: &mut AfcClient, path: &str) -> Result<Vec<String>, IdeviceError> {
-        Ok(c.list_dir(path)
-            .await?
-            .into_iter()
-            .filter(|n| n != "." && n != "..")
-            .collect())
+        match tokio::time::timeout(afc_stall(), afc_wire::read_dir(c, path)).await {
+            Ok(r) => r,
+            Err(_) => Err(IdeviceError::Timeout),
+        }
     }
 
     /// GetFileInfo for many paths over several connections at once.
@@ -580,7 +580,15 @@ impl DeviceSource {
                 set.spawn(async move {
                     let mut out = Vec::with_capacity(chunk.len());
                     for p in chunk {
-                        let r = client.get_file_info_raw(p.clone()).await;
+                        let r = match tokio::time::timeout(
+                            afc_stall(),
+                            afc_wire::file_info(&mut client, &p),
+                        )
+                        .await
+                        {
+                            Ok(r) => r,
+                            Err(_) => Err(IdeviceError::Timeout),
+                        };
                         out.push((p, r));
                     }
                     (client, out)

@@ -2,6 +2,7 @@
 //! a modification time, that can be opened for reading. A folder (an ifuse
 //! mount, a copied DCIM, an SD card) or the iPhone over AFC.
 
+pub mod afc_wire;
 pub mod device;
 pub mod folder;
 pub mod library;
