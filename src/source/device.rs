@@ -18,7 +18,7 @@
 //! connection (unplug, idle timeout) is re-established and the read resumes
 //! at the same offset once the same phone (same UDID) is back.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::net::ToSocketAddrs;
 use std::path::{Path, PathBuf};
@@ -419,6 +419,35 @@ fn afc_io_error(e: IdeviceError, path: &str) -> io::Error {
     }
 }
 
+/// The AFC requests [`DeviceSource::afc_many`] spreads over connections.
+#[derive(Debug, Clone, Copy)]
+enum Query {
+    Stat,
+    List,
+}
+
+enum Answer {
+    Stat(HashMap<String, String>),
+    List(Vec<String>),
+}
+
+impl Answer {
+    fn stat(self) -> StatResult {
+        match self {
+            Answer::Stat(kv) => Ok(kv),
+            Answer::List(_) => Err(IdeviceError::InternalError("unexpected listing".into())),
+        }
+    }
+    fn list(self) -> Result<Vec<String>, IdeviceError> {
+        match self {
+            Answer::List(v) => Ok(v),
+            Answer::Stat(_) => Err(IdeviceError::InternalError(
+                "unexpected file information".into(),
+            )),
+        }
+    }
+}
+
 /// AFC GetFileInfo: `st_size`, `st_mtime`, `st_ifmt`… as text.
 type StatResult = Result<HashMap<String, String>, IdeviceError>;
 
@@ -545,16 +574,29 @@ impl DeviceSource {
             .clone()
     }
 
-    /// Lists a directory; entries without `.`/`..`.
-    async fn list(c: &mut AfcClient, path: &str) -> Result<Vec<String>, IdeviceError> {
-        match tokio::time::timeout(afc_stall(), afc_wire::read_dir(c, path)).await {
-            Ok(r) => r,
-            Err(_) => Err(IdeviceError::Timeout),
-        }
-    }
-
     /// GetFileInfo for many paths over several connections at once.
     fn stat_many(&self, paths: Vec<String>) -> Vec<(String, StatResult)> {
+        self.afc_many(paths, Query::Stat)
+            .into_iter()
+            .map(|(p, r)| (p, r.and_then(Answer::stat)))
+            .collect()
+    }
+
+    /// ReadDir for many folders over several connections at once.
+    fn list_many(&self, dirs: Vec<String>) -> Vec<(String, Result<Vec<String>, IdeviceError>)> {
+        self.afc_many(dirs, Query::List)
+            .into_iter()
+            .map(|(p, r)| (p, r.and_then(Answer::list)))
+            .collect()
+    }
+
+    /// One kind of request for many paths, spread over up to `connections`
+    /// AFC connections: round trips, not bytes, dominate listing a phone.
+    fn afc_many(
+        &self,
+        paths: Vec<String>,
+        query: Query,
+    ) -> Vec<(String, Result<Answer, IdeviceError>)> {
         if paths.is_empty() {
             return Vec::new();
         }
@@ -565,10 +607,11 @@ impl DeviceSource {
                 Ok(c) => clients.push(c),
                 Err(_) if !clients.is_empty() => break,
                 Err(e) => {
+                    let msg = e.to_string();
                     return paths
                         .into_iter()
-                        .map(|p| (p, Err(IdeviceError::InternalError(e.to_string()))))
-                        .collect()
+                        .map(|p| (p, Err(IdeviceError::InternalError(msg.clone()))))
+                        .collect();
                 }
             }
         }
@@ -580,16 +623,21 @@ impl DeviceSource {
                 set.spawn(async move {
                     let mut out = Vec::with_capacity(chunk.len());
                     for p in chunk {
-                        let r = match tokio::time::timeout(
-                            afc_stall(),
-                            afc_wire::file_info(&mut client, &p),
-                        )
-                        .await
-                        {
-                            Ok(r) => r,
-                            Err(_) => Err(IdeviceError::Timeout),
+                        let r = match query {
+                            Query::Stat => tokio::time::timeout(
+                                afc_stall(),
+                                afc_wire::file_info(&mut client, &p),
+                            )
+                            .await
+                            .map(|r| r.map(Answer::Stat)),
+                            Query::List => tokio::time::timeout(
+                                afc_stall(),
+                                afc_wire::read_dir(&mut client, &p),
+                            )
+                            .await
+                            .map(|r| r.map(Answer::List)),
                         };
-                        out.push((p, r));
+                        out.push((p, r.unwrap_or(Err(IdeviceError::Timeout))));
                     }
                     (client, out)
                 });
@@ -793,38 +841,41 @@ impl Source for DeviceSource {
             roots.push("PhotoData/Mutations".to_string());
         }
         let mut files: Vec<(String, HashMap<String, String>)> = Vec::new();
-        let mut queue: VecDeque<String> = roots.into_iter().collect();
+        // Level by level: every folder of a level is listed, then every entry
+        // stat-ed, each batch spread over several connections.
+        let mut level: Vec<String> = roots;
         let mut first = true;
-        while let Some(dir) = queue.pop_front() {
-            let mut client = self.shared.take().map_err(unreadable)?;
-            let listed = self.shared.rt.block_on(Self::list(&mut client, &dir));
-            self.shared.give(client);
-            let names = match listed {
-                Ok(n) => n,
-                Err(IdeviceError::Afc(idevice::afc::errors::AfcError::ObjectNotFound))
-                    if !first || dir != "DCIM" =>
-                {
-                    continue
-                }
-                Err(e) if first => return Err(unreadable(e)),
-                Err(e) => {
-                    scan.failed.push((dir.clone(), format!("cannot list: {e}")));
-                    continue;
-                }
-            };
+        while !level.is_empty() {
+            let mut paths = Vec::new();
+            for (dir, listed) in self.list_many(std::mem::take(&mut level)) {
+                let names = match listed {
+                    Ok(n) => n,
+                    Err(IdeviceError::Afc(idevice::afc::errors::AfcError::ObjectNotFound))
+                        if !first || dir != "DCIM" =>
+                    {
+                        continue
+                    }
+                    Err(e) if first && dir == "DCIM" => return Err(unreadable(e)),
+                    Err(e) => {
+                        scan.failed.push((dir.clone(), format!("cannot list: {e}")));
+                        continue;
+                    }
+                };
+                paths.extend(
+                    names
+                        .iter()
+                        .filter(|n| !n.starts_with('.'))
+                        .map(|n| format!("{dir}/{n}")),
+                );
+            }
             first = false;
-            let paths: Vec<String> = names
-                .iter()
-                .filter(|n| !n.starts_with('.'))
-                .map(|n| format!("{dir}/{n}"))
-                .collect();
             for (path, r) in self.stat_many(paths) {
                 match r {
                     Err(e) => scan
                         .failed
                         .push((path, format!("cannot read file information: {e}"))),
                     Ok(kv) => match kv.get("st_ifmt").map(String::as_str) {
-                        Some("S_IFDIR") => queue.push_back(path),
+                        Some("S_IFDIR") => level.push(path),
                         Some("S_IFREG") => files.push((path, kv)),
                         Some("S_IFLNK") => scan.skipped.push(Skipped {
                             path,
@@ -840,6 +891,7 @@ impl Source for DeviceSource {
                     },
                 }
             }
+            level.sort();
         }
         // The library: names for iCloud-synced originals, capture hints, the checklist.
         let library = match self.fetch_library() {
