@@ -229,6 +229,8 @@ struct Loaded {
     records: HashMap<String, SourceRecord>,
     /// hash → the first file with it.
     by_hash: HashMap<String, FileRow>,
+    /// The latest finished verify run: (started, ended).
+    last_run: Option<(String, String)>,
 }
 
 fn load_archive(root: &Path, source_id: &str) -> Loaded {
@@ -239,6 +241,7 @@ fn load_archive(root: &Path, source_id: &str) -> Loaded {
         },
         records: HashMap::new(),
         by_hash: HashMap::new(),
+        last_run: None,
     };
     if !root.join(CAMROLL_DIR).join(CATALOG_FILE).is_file() {
         l.view.problem = Some(format!(
@@ -260,13 +263,14 @@ fn load_archive(root: &Path, source_id: &str) -> Loaded {
         Ok((
             c.file_rows()?,
             c.source_items(source_id)?,
-            c.last_run_end("verify")?,
+            c.last_finished_run("verify")?,
         ))
     });
     match loaded {
         Ok((rows, records, last)) => {
             l.view.files = rows.len() as u64;
-            l.view.last_verify = last;
+            l.view.last_verify = last.as_ref().map(|(_, ended)| ended.clone());
+            l.last_run = last;
             l.records = records;
             for r in rows {
                 l.by_hash.entry(r.record.hash.clone()).or_insert(r);
@@ -400,6 +404,12 @@ pub fn check(
         }
     }
 
+    // How to name this source on a command line, for the advice.
+    let from_hint = match source_id.split_once(':') {
+        Some(("folder", path)) => path.to_string(),
+        Some(("device", udid)) => format!("device:{udid}"),
+        _ => "<source>".to_string(),
+    };
     let mut counts = Counts::default();
     let mut items = Vec::with_capacity(scan.items.len());
     for (n, item) in scan.items.iter().enumerate() {
@@ -449,13 +459,13 @@ pub fn check(
                             "content_hash"
                         },
                         verified: row.is_verified(),
-                        verified_at: row.verified_at.clone(),
+                        verified_at: row.last_verified(l.last_run.as_ref()),
                         problem: row.verify_problem.clone(),
                     });
                 }
             }
             status.verified_copies = status.copies.iter().filter(|c| c.verified).count();
-            let (verdict, reason) = judge(&status, opts.copies, &loaded, item);
+            let (verdict, reason) = judge(&status, opts.copies, &loaded, &from_hint);
             status.verdict = verdict;
             status.reason = reason;
             status.hash = hash;
@@ -496,7 +506,7 @@ pub fn check(
 }
 
 /// The verdict on an item whose hash is known, and what to do about it.
-fn judge(s: &ItemStatus, need: usize, loaded: &[Loaded], item: &SourceItem) -> (Verdict, String) {
+fn judge(s: &ItemStatus, need: usize, loaded: &[Loaded], from: &str) -> (Verdict, String) {
     let present = s.copies.len();
     let verified = s.verified_copies;
     let archives: Vec<&str> = loaded.iter().map(|l| l.view.path.as_str()).collect();
@@ -507,7 +517,7 @@ fn judge(s: &ItemStatus, need: usize, loaded: &[Loaded], item: &SourceItem) -> (
         return (
             Verdict::NotArchived,
             format!(
-                "in no archive. Run: camroll export --from <source> {}",
+                "in no archive. Run: camroll export --from {from} {}",
                 archives
                     .iter()
                     .map(|a| format!("--to {a}"))
@@ -546,7 +556,6 @@ fn judge(s: &ItemStatus, need: usize, loaded: &[Loaded], item: &SourceItem) -> (
             ),
         );
     }
-    let _ = item;
     let holders: Vec<&str> = s.copies.iter().map(|c| c.archive.as_str()).collect();
     let lacking: Vec<&str> = archives
         .iter()

@@ -16,7 +16,7 @@
 //!    compared with the one taken from the source stream.
 //! 7. **Record**: `BLAKE3SUMS` is rewritten and the run recorded.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::OpenOptions;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -208,10 +208,17 @@ pub fn export(
             false
         });
     }
-    let work: Vec<&media::Group> = groups
+    // Movies standing alone go last: one whose ContentIdentifier matches a
+    // still placed earlier joins that still as its Live Photo movie, whatever
+    // its name (AirDropped and renamed pairs).
+    let is_lone_movie = |g: &&media::Group| {
+        g.members.len() == 1 && media::group::is_video_name(&items[g.members[0].0].name)
+    };
+    let (mut work, lone_movies): (Vec<&media::Group>, Vec<&media::Group>) = groups
         .iter()
         .filter(|g| g.members.iter().any(|(i, _)| !needs[*i].is_empty()))
-        .collect();
+        .partition(|g| !is_lone_movie(g));
+    work.extend(lone_movies);
 
     // Stage 4 + 5: ingest in parallel, place in order.
     let total_bytes: u64 = work
@@ -273,6 +280,7 @@ pub fn export(
         last_commit: Instant::now(),
         progress,
         verify_tx: background_verify.then_some(vtx),
+        stills_by_cid: HashMap::new(),
     };
     for d in dests.iter_mut() {
         if !opts.dry_run {
@@ -649,7 +657,7 @@ impl IngestCtx<'_> {
             },
             (Some(c), _) => c,
             (None, Some(h)) => h,
-            (None, None) => media::date::fallback_capture(item.mtime),
+            (None, None) => media::date::fallback_for(&item.name, item.mtime),
         };
         // A Live Photo movie dated only in UTC takes its still's zone.
         if role == Role::LivePhotoMovie {
@@ -719,6 +727,9 @@ struct Placer<'a> {
     progress: &'a dyn Progress,
     /// Placed files go here to be read back while the copy goes on.
     verify_tx: Option<crossbeam_channel::Sender<(usize, PathBuf, String, String)>>,
+    /// Stills without a Live Photo movie, by ContentIdentifier: per destination,
+    /// the folder and stem they were filed under.
+    stills_by_cid: HashMap<String, HashMap<usize, (String, String)>>,
 }
 
 impl Placer<'_> {
@@ -764,6 +775,16 @@ impl Placer<'_> {
         }
         let primary = &members[0];
         let primary_failed = matches!(primary.outcome, Ingested::Failed(_) | Ingested::Skipped(_));
+        let primary_name = &self.items[primary.item].name;
+        let lone_movie_cid = match &primary.outcome {
+            Ingested::Staged {
+                content_id: Some(cid),
+                ..
+            } if members.len() == 1 && media::group::is_video_name(primary_name) => {
+                Some(cid.clone())
+            }
+            _ => None,
+        };
         for (di, dest) in dests.iter_mut().enumerate() {
             // The group's folder in this destination.
             let primary_item = &self.items[primary.item];
@@ -816,6 +837,22 @@ impl Placer<'_> {
                 if let Some(existing) = dest.archive.by_hash.get(&staged.hash).cloned() {
                     self.record_duplicate(dest, di, m, staged, &existing);
                     dup_only.insert(m.item);
+                    continue;
+                }
+                // A lone movie whose ContentIdentifier matches a still filed
+                // earlier goes next to it, under its stem.
+                let joined = lone_movie_cid
+                    .as_ref()
+                    .and_then(|cid| self.stills_by_cid.get(cid))
+                    .and_then(|per_dest| per_dest.get(&di))
+                    .cloned();
+                if let Some((folder, stem)) = joined {
+                    let ext = crate::archive::layout::split_ext(&item.name).1;
+                    to_place.push((
+                        mi,
+                        folder,
+                        safe_file_name(std::ffi::OsStr::new(&format!("{stem}{ext}"))),
+                    ));
                     continue;
                 }
                 let folder = if mi == 0 || m.role == Role::Primary {
@@ -994,6 +1031,34 @@ impl Placer<'_> {
                 copied_any.insert(m.item);
                 self.pending += 1;
             }
+        }
+        // Remember this still for a movie with its ContentIdentifier but another name.
+        let has_movie = members.iter().any(|m| m.role == Role::LivePhotoMovie);
+        if let (
+            Ingested::Staged {
+                staged,
+                content_id: Some(cid),
+                ..
+            },
+            false,
+        ) = (&primary.outcome, has_movie)
+        {
+            if !media::group::is_video_name(primary_name) {
+                for (di, dest) in dests.iter().enumerate() {
+                    if let Some(p) = dest.archive.by_hash.get(&staged.hash) {
+                        let (folder, name) = p.rsplit_once('/').unwrap_or(("", p));
+                        let stem = crate::archive::layout::split_ext(name).0.to_string();
+                        self.stills_by_cid
+                            .entry(cid.clone())
+                            .or_default()
+                            .insert(di, (folder.to_string(), stem));
+                    }
+                }
+            }
+        }
+        if let Some(cid) = &lone_movie_cid {
+            // Each still takes at most one movie.
+            self.stills_by_cid.remove(cid);
         }
         for m in &members {
             if copied_any.contains(&m.item) {

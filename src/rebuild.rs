@@ -141,6 +141,13 @@ pub fn rebuild(
         );
     }
     let camroll = root.join(CAMROLL_DIR);
+    if !camroll.is_dir() && !root.join(sums::SUMS_FILE).is_file() {
+        // Never turn an arbitrary folder into an archive by accident.
+        anyhow::bail!(
+            "{}: not a camroll archive (neither .camroll/ nor BLAKE3SUMS). Check the path",
+            root.display()
+        );
+    }
     let staging = camroll.join(STAGING_DIR);
     fs::create_dir_all(&staging)?;
     let _lock = ArchiveLock::acquire(&camroll)?;

@@ -305,6 +305,11 @@ pub fn verify_archive(root: &Path, opts: &VerifyOptions, progress: &dyn Progress
     } else {
         report.push(FindingKind::CatalogUnreadable, &cat_rel, "missing");
     }
+    // The run starts before the list is read: a whole-archive verify vouches
+    // for every file added before it started (see `record`).
+    let run = catalog
+        .as_ref()
+        .and_then(|c| c.start_run("verify", None).ok());
     // The catalog's list (path → hash, size).
     let listed: Option<Vec<(String, String, u64)>> = match catalog.as_ref().map(|c| c.all_files()) {
         Some(Ok(v)) => Some(v),
@@ -444,21 +449,35 @@ pub fn verify_archive(root: &Path, opts: &VerifyOptions, progress: &dyn Progress
         }
     }
     progress.finish();
-    if let Some(mut c) = catalog {
-        report.recorded = record(&mut c, &report, &good, &bad).is_ok();
+    if let (Some(mut c), Some(run)) = (catalog, run) {
+        report.recorded = record(&mut c, run, &report, &good, &bad).is_ok();
     }
     report
 }
 
-/// Notes the verification in the catalog: per file, and as a run.
+/// Notes the verification in the catalog. The finished `verify` run records
+/// that every file listed when it started was read back then; per file, only
+/// changes are written (a file verified for the first time, or again after a
+/// problem, gets `verified_at`; a file found wrong gets `verify_problem`), so
+/// verifying a healthy archive rewrites no rows. A file's last verification is
+/// the later of its `verified_at` and the last verify run it was listed for
+/// (`FileRow::last_verified`).
 fn record(
     c: &mut Catalog,
+    run: i64,
     report: &ArchiveReport,
     good: &[String],
     bad: &[(String, String)],
 ) -> Result<(), catalog::CatalogError> {
-    let run = c.start_run("verify", None)?;
-    c.record_verification(good, bad)?;
+    let pending = c.paths_not_verified()?;
+    let changed: Vec<String> = good
+        .iter()
+        .filter(|p| pending.contains(p.as_str()))
+        .cloned()
+        .collect();
+    // One transaction: one fsync for the whole record.
+    c.begin()?;
+    c.record_verification(&changed, bad)?;
     let counts = RunCounts {
         scanned: report.files,
         failed: report.problems() as u64,
@@ -469,7 +488,8 @@ fn record(
     } else {
         "problems"
     };
-    c.finish_run(run, &counts, outcome)
+    c.finish_run(run, &counts, outcome)?;
+    c.commit()
 }
 
 /// Catalog and BLAKE3SUMS must list the same files with the same hashes.

@@ -542,3 +542,105 @@ fn a_slow_phone_with_latency_and_a_rate_limit_still_exports_everything() {
     let (code, stdout, _) = run(&["verify", a.to_str().unwrap()]);
     assert_eq!(code, 0, "{stdout}");
 }
+
+/// A stand-in usbmuxd that reports two phones and refuses connections to them:
+/// enough to show how camroll asks the user to choose.
+fn fake_usbmuxd_with_two_phones() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut s = stream;
+                loop {
+                    let mut header = [0u8; 16];
+                    if s.read_exact(&mut header).is_err() {
+                        return;
+                    }
+                    let len = u32::from_le_bytes(header[0..4].try_into().unwrap()) as usize;
+                    let tag = u32::from_le_bytes(header[12..16].try_into().unwrap());
+                    let mut body = vec![0u8; len.saturating_sub(16)];
+                    if s.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    let req: plist::Dictionary = plist::from_bytes(&body).unwrap_or_default();
+                    let device = |id: u64, udid: &str| {
+                        let mut props = plist::Dictionary::new();
+                        props.insert("ConnectionType".into(), "USB".into());
+                        props.insert("DeviceID".into(), id.into());
+                        props.insert("ProductID".into(), 4776u64.into());
+                        props.insert("SerialNumber".into(), udid.into());
+                        let mut d = plist::Dictionary::new();
+                        d.insert("DeviceID".into(), id.into());
+                        d.insert("MessageType".into(), "Attached".into());
+                        d.insert("Properties".into(), plist::Value::Dictionary(props));
+                        plist::Value::Dictionary(d)
+                    };
+                    let mut reply = plist::Dictionary::new();
+                    match req.get("MessageType").and_then(|v| v.as_string()) {
+                        Some("ListDevices") => {
+                            reply.insert(
+                                "DeviceList".into(),
+                                plist::Value::Array(vec![
+                                    device(1, "00008110-000A00000000000A"),
+                                    device(2, "00008110-000B00000000000B"),
+                                ]),
+                            );
+                        }
+                        _ => {
+                            reply.insert("MessageType".into(), "Result".into());
+                            reply.insert("Number".into(), 3u64.into()); // connection refused
+                        }
+                    }
+                    let mut xml = Vec::new();
+                    plist::to_writer_xml(&mut xml, &plist::Value::Dictionary(reply)).unwrap();
+                    let mut out = Vec::new();
+                    out.extend(((xml.len() + 16) as u32).to_le_bytes());
+                    out.extend(1u32.to_le_bytes());
+                    out.extend(8u32.to_le_bytes());
+                    out.extend(tag.to_le_bytes());
+                    out.extend(xml);
+                    if s.write_all(&out).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn several_phones_and_no_choice_lists_them_and_exits_2() {
+    let addr = fake_usbmuxd_with_two_phones();
+    let t = tempfile::tempdir().unwrap();
+    let out = camroll()
+        .env("USBMUXD_SOCKET_ADDRESS", &addr)
+        .args(["export", "--to"])
+        .arg(t.path().join("a"))
+        .output()
+        .unwrap();
+    let (code, _, stderr) = decode(out);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("several iPhones are connected"), "{stderr}");
+    assert!(
+        stderr.contains("00008110-000A00000000000A")
+            && stderr.contains("00008110-000B00000000000B"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--from device:"), "{stderr}");
+    // Naming one that is not there lists what is.
+    let out = camroll()
+        .env("USBMUXD_SOCKET_ADDRESS", &addr)
+        .args(["export", "--from", "device:nope", "--to"])
+        .arg(t.path().join("a"))
+        .output()
+        .unwrap();
+    let (code, _, stderr) = decode(out);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("no connected iPhone matches \"nope\""),
+        "{stderr}"
+    );
+}

@@ -944,3 +944,44 @@ fn a_copy_that_reads_back_wrong_is_removed_reported_and_copied_again_next_run() 
         vec!["2023/07/IMG_0001.JPG", "2023/07/IMG_0002.JPG"]
     );
 }
+
+#[test]
+fn a_movie_with_another_name_but_its_stills_content_identifier_is_filed_as_its_live_photo() {
+    use camroll::synth::{jpeg, mov, StillSpec, VideoSpec};
+    let t = tmp();
+    let src = t.path().join("src");
+    let cid = "DDDDDDDD-1111-2222-3333-444444444444";
+    let mut still = StillSpec::iphone(1, "iPhone 13", dt(2023, 1, 31, 23, 0, 0), Some(off(1)));
+    still.content_identifier = Some(cid.into());
+    // AirDropped pairs arrive with unrelated names; the movie's own date is in March.
+    let mut movie = VideoSpec::iphone(
+        2,
+        "iPhone 13",
+        off(1)
+            .from_local_datetime(&dt(2023, 3, 5, 10, 0, 0))
+            .unwrap(),
+    );
+    movie.content_identifier = Some(cid.into());
+    let mut stranger = VideoSpec::iphone(
+        3,
+        "iPhone 13",
+        off(1)
+            .from_local_datetime(&dt(2023, 4, 5, 10, 0, 0))
+            .unwrap(),
+    );
+    stranger.content_identifier = Some("EEEEEEEE-1111-2222-3333-444444444444".into());
+    write(&src.join("a/IMG_0100.JPG"), &jpeg(&still));
+    write(&src.join("b/FullSizeRender.MOV"), &mov(&movie));
+    write(&src.join("b/other.MOV"), &mov(&stranger));
+    let a = t.path().join("a");
+    let (code, json, _) = export_json(&src, &[&a], &[]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(
+        archived_files(&a),
+        vec![
+            "2023/01/IMG_0100.JPG",
+            "2023/01/IMG_0100.MOV",
+            "2023/04/other.MOV"
+        ]
+    );
+}

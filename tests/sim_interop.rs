@@ -357,3 +357,81 @@ fn idevice_crate_on_an_untrusted_phone_finds_no_pair_record() {
         }
     }));
 }
+
+// ===== ifuse (libimobiledevice's FUSE file system, Debian's ifuse) =====
+
+/// ifuse needs FUSE as well as the tool; both depend on the machine, so this test skips
+/// when either is missing unless CAMROLL_REQUIRE_IFUSE=1.
+#[test]
+fn ifuse_mounts_the_phone_and_reads_files_through_the_kernel() {
+    let found = std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join("ifuse"))
+            .find(|c| c.is_file())
+    });
+    let fuse = Path::new("/dev/fuse").exists();
+    let (Some(ifuse), true) = (found, fuse) else {
+        assert!(
+            std::env::var("CAMROLL_REQUIRE_IFUSE").map_or(true, |v| v != "1"),
+            "ifuse and /dev/fuse are required (CAMROLL_REQUIRE_IFUSE=1)"
+        );
+        eprintln!("SKIPPED: ifuse or /dev/fuse not available (apt-get install ifuse)");
+        return;
+    };
+    let media = media_fixture();
+    let sim = SimProc::start(media.path(), &[]);
+    let mnt = tempfile::tempdir().expect("mountpoint");
+    let mut child = Command::new(ifuse)
+        .arg(mnt.path())
+        .args(["-u", &sim.udid, "-f"])
+        .env("USBMUXD_SOCKET_ADDRESS", &sim.addr)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("ifuse starts");
+    struct Unmount<'a>(&'a Path, std::process::Child);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("fusermount").arg("-u").arg(self.0).status();
+            let _ = self.1.kill();
+            let _ = self.1.wait();
+        }
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !mnt.path().join("DCIM").exists() {
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut e, &mut err);
+            }
+            panic!("ifuse exited ({status}) before mounting: {err}");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ifuse did not mount in 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let guard = Unmount(mnt.path(), child);
+    let dir = mnt.path().join("DCIM/100APPLE");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("readdir through FUSE")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["IMG_0001.JPG", "IMG_0002.MOV", "IMG_0003.PNG"]);
+    for n in &names {
+        let via_fuse = std::fs::read(dir.join(n)).expect("read through FUSE");
+        let source = std::fs::read(media.path().join("DCIM/100APPLE").join(n)).expect("source");
+        assert!(via_fuse == source, "{n} differs through ifuse");
+    }
+    let meta = std::fs::metadata(dir.join("IMG_0001.JPG")).expect("stat");
+    assert_eq!(meta.len(), 3_000_000);
+    assert!(
+        std::fs::write(mnt.path().join("DCIM/new.txt"), b"x").is_err(),
+        "a read-only phone refuses writes"
+    );
+    drop(guard);
+}

@@ -18,7 +18,12 @@ fn committed_roll() -> PathBuf {
 
 fn have(tool: &str) -> bool {
     let ok = Command::new(tool)
-        .arg("-version")
+        // exiftool's version flag is -ver (-version exits 1: "No file specified").
+        .arg(if tool == "exiftool" {
+            "-ver"
+        } else {
+            "-version"
+        })
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);

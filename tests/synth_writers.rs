@@ -14,7 +14,12 @@ use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
 /// CAMROLL_REQUIRE_TOOLS=1 (CI), otherwise says why the check is skipped.
 fn have(tool: &str) -> bool {
     let ok = Command::new(tool)
-        .arg("-version")
+        // exiftool's version flag is -ver (-version exits 1: "No file specified").
+        .arg(if tool == "exiftool" {
+            "-ver"
+        } else {
+            "-version"
+        })
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);

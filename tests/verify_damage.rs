@@ -385,6 +385,21 @@ fn deep_verify_finds_a_photo_that_was_already_cut_short_when_it_was_archived() {
     assert!(detail.contains("no 'moov'"), "{detail}");
     let (_, out, _) = run(&["verify", "--deep", &s(&a)]);
     assert!(out.contains("DAMAGED"), "{out}");
+    // A plain verify (hashes only) does not forget what --deep found.
+    let (code, _, _) = run_json(&["verify", &s(&a)]);
+    assert_eq!(code, 0);
+    let cat = camroll::archive::catalog::Catalog::open(&a, false).unwrap();
+    let damaged = cat
+        .file_rows()
+        .unwrap()
+        .into_iter()
+        .filter(|r| {
+            r.verify_problem
+                .as_deref()
+                .is_some_and(|p| p.starts_with("undecodable"))
+        })
+        .count();
+    assert_eq!(damaged, 2);
 }
 
 #[test]

@@ -337,18 +337,6 @@ impl Catalog {
             .map_err(|e| self.err(e))?;
         Ok(())
     }
-
-    /// The path of the file with this hash, if archived.
-    pub fn path_of_hash(&self, hash: &str) -> Result<Option<String>, CatalogError> {
-        self.conn
-            .query_row(
-                "SELECT path FROM files WHERE hash = ?1 ORDER BY path LIMIT 1",
-                params![hash],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.err(e))
-    }
 }
 
 /// Counts stored with each run.
@@ -417,6 +405,24 @@ impl FileRow {
                 .verify_problem
                 .as_deref()
                 .is_some_and(|p| p.starts_with("missing") || p.starts_with("corrupt"))
+    }
+
+    /// When the file was last read back with its hash: its own `verified_at`,
+    /// or the end of `last_verify` (the latest finished verify run: started,
+    /// ended) when that run started after the file was added and found nothing
+    /// wrong with it.
+    pub fn last_verified(&self, last_verify: Option<&(String, String)>) -> Option<String> {
+        let own = self.verified_at.clone();
+        match last_verify {
+            Some((started, ended))
+                if self.is_verified()
+                    && self.added_at.as_str() < started.as_str()
+                    && own.as_deref().is_none_or(|v| v < ended.as_str()) =>
+            {
+                Some(ended.clone())
+            }
+            _ => own,
+        }
     }
 }
 
@@ -517,10 +523,17 @@ impl Catalog {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(err)?;
+        // A savepoint, so this also works inside a caller's transaction.
+        let tx = self.conn.savepoint().map_err(err)?;
         {
             let mut good = tx
-                .prepare("UPDATE files SET verified_at = ?1, verify_problem = NULL WHERE path = ?2")
+                // Content damage found by `--deep` stays: the bytes (and so the
+                // damage) are the same whenever the hash matches.
+                .prepare(
+                    "UPDATE files SET verified_at = ?1,
+                       verify_problem = CASE WHEN verify_problem LIKE 'undecodable%' THEN verify_problem END
+                     WHERE path = ?2",
+                )
                 .map_err(err)?;
             for p in ok {
                 good.execute(params![now, p]).map_err(err)?;
@@ -579,6 +592,37 @@ impl Catalog {
                 |r| r.get(0),
             )
             .map_err(|e| self.err(e))
+    }
+
+    /// The latest finished run of `command`: (started, ended).
+    pub fn last_finished_run(
+        &self,
+        command: &str,
+    ) -> Result<Option<(String, String)>, CatalogError> {
+        self.conn
+            .query_row(
+                "SELECT started, ended FROM runs WHERE command = ?1 AND ended IS NOT NULL
+                 ORDER BY id DESC LIMIT 1",
+                params![command],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Files whose verification state a clean read-back would change: never
+    /// verified, or with a problem on record.
+    pub fn paths_not_verified(&self) -> Result<std::collections::HashSet<String>, CatalogError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT path FROM files WHERE verified_at IS NULL OR verify_problem IS NOT NULL",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
     /// Changes the hash a file is recorded with (rebuild: BLAKE3SUMS and the
@@ -673,5 +717,58 @@ mod prove_tests {
             .unwrap();
         assert_eq!(v, "2");
         assert_eq!(cat.integrity_problem().unwrap(), None);
+    }
+
+    #[test]
+    fn a_file_was_last_verified_by_the_latest_verify_run_that_started_after_it_was_added() {
+        let row = |added: &str, verified: Option<&str>, problem: Option<&str>| FileRow {
+            record: FileRecord {
+                path: "p".into(),
+                hash: "h".into(),
+                size: 1,
+                kind: None,
+                capture: None,
+                original_name: "p".into(),
+                source: "s".into(),
+                source_path: "p".into(),
+                role: None,
+            },
+            added_run: None,
+            added_at: added.into(),
+            verified_at: verified.map(Into::into),
+            verify_problem: problem.map(Into::into),
+        };
+        let run = (
+            "2024-01-02T00:00:00Z".to_string(),
+            "2024-01-02T00:10:00Z".to_string(),
+        );
+        let old = row("2024-01-01T00:00:00Z", Some("2024-01-01T00:00:05Z"), None);
+        assert_eq!(
+            old.last_verified(Some(&run)).as_deref(),
+            Some("2024-01-02T00:10:00Z")
+        );
+        assert_eq!(
+            old.last_verified(None).as_deref(),
+            Some("2024-01-01T00:00:05Z")
+        );
+        // Added after the run started: the run did not read it.
+        let new = row("2024-01-02T00:05:00Z", Some("2024-01-02T00:05:01Z"), None);
+        assert_eq!(
+            new.last_verified(Some(&run)).as_deref(),
+            Some("2024-01-02T00:05:01Z")
+        );
+        // Found corrupt: its last good verification stays what it was.
+        let bad = row(
+            "2024-01-01T00:00:00Z",
+            Some("2024-01-01T00:00:05Z"),
+            Some("corrupt"),
+        );
+        assert_eq!(
+            bad.last_verified(Some(&run)).as_deref(),
+            Some("2024-01-01T00:00:05Z")
+        );
+        // Never verified at all.
+        let never = row("2024-01-01T00:00:00Z", None, None);
+        assert_eq!(never.last_verified(Some(&run)), None);
     }
 }

@@ -14,7 +14,6 @@ use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use thiserror::Error;
 
@@ -52,7 +51,6 @@ pub struct Archive {
     pub source_items: HashMap<String, SourceRecord>,
     /// Staging files found (and removed) when the archive was opened.
     pub leftovers_removed: u64,
-    staging_seq: AtomicU64,
     /// Folders changed since the last [`Archive::sync_dirs`].
     dirty_dirs: HashSet<PathBuf>,
 }
@@ -100,7 +98,6 @@ impl Archive {
             _lock: lock,
             planner: NamePlanner::default(),
             leftovers_removed,
-            staging_seq: AtomicU64::new(0),
             dirty_dirs: HashSet::new(),
         };
         for (_, path, _) in archive.catalog.all_files()? {
@@ -120,20 +117,12 @@ impl Archive {
             planner: NamePlanner::default(),
             source_items: HashMap::new(),
             leftovers_removed: 0,
-            staging_seq: AtomicU64::new(0),
             dirty_dirs: HashSet::new(),
         })
     }
 
     pub fn staging_dir(&self) -> PathBuf {
         self.root.join(CAMROLL_DIR).join(STAGING_DIR)
-    }
-
-    /// A fresh staging path (same filesystem as the archive, so the final rename is atomic).
-    pub fn new_staging_path(&self) -> PathBuf {
-        let n = self.staging_seq.fetch_add(1, Ordering::Relaxed);
-        self.staging_dir()
-            .join(format!("{}-{n}.part", std::process::id()))
     }
 
     /// Moves a staged file to `folder/name`, never replacing an existing file.
@@ -195,6 +184,7 @@ impl Archive {
 /// `catalog-commit` (folders fsynced, commit not yet run), `sums-write`
 /// (temporary BLAKE3SUMS half written). Unset in normal use: one env lookup.
 pub fn fault_point(point: &str) {
+    use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::OnceLock;
     static TARGET: OnceLock<Option<(String, u64)>> = OnceLock::new();
     static SEEN: AtomicU64 = AtomicU64::new(0);

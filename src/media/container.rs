@@ -155,6 +155,22 @@ fn jpeg<R: Read + Seek>(r: &mut R, m: &mut StillMeta) {
     }
 }
 
+/// The most bytes kept for a metadata chunk of this type.
+fn cap_for(ty: &[u8; 4]) -> u64 {
+    match ty {
+        b"iTXt" | b"XMP " => MAX_XMP as u64,
+        _ => MAX_TIFF as u64,
+    }
+}
+
+/// Reads exactly `len` bytes, growing the buffer as bytes arrive, so a chunk
+/// that claims more than the file holds allocates only what is there.
+fn read_exactly<R: Read>(r: &mut R, len: u64) -> Option<Vec<u8>> {
+    let mut data = Vec::new();
+    r.take(len).read_to_end(&mut data).ok()?;
+    (data.len() as u64 == len).then_some(data)
+}
+
 /// PNG: `eXIf` and the `iTXt` XMP chunk; other chunks (image data) are skipped.
 fn png<R: Read + Seek>(r: &mut R, m: &mut StillMeta) {
     let mut sig = [0u8; 8];
@@ -170,13 +186,12 @@ fn png<R: Read + Seek>(r: &mut R, m: &mut StillMeta) {
         let ty = [h[4], h[5], h[6], h[7]];
         match &ty {
             b"IEND" => return,
-            b"eXIf" | b"iTXt" if len <= MAX_XMP.max(MAX_TIFF) as u64 => {
-                let mut data = vec![0u8; len as usize];
-                if r.read_exact(&mut data).is_err() {
+            b"eXIf" | b"iTXt" if len <= cap_for(&ty) => {
+                let Some(data) = read_exactly(r, len) else {
                     m.problems
                         .push(format!("PNG: '{}' chunk cut short", bmff::fourcc(&ty)));
                     return;
-                }
+                };
                 if &ty == b"eXIf" {
                     // Some writers keep the JPEG-style "Exif\0\0" prefix.
                     let t = data.strip_prefix(b"Exif\0\0").unwrap_or(&data).to_vec();
@@ -226,13 +241,12 @@ fn webp<R: Read + Seek>(r: &mut R, m: &mut StillMeta) {
         let len = u32::from_le_bytes([c[4], c[5], c[6], c[7]]) as u64;
         let padded = len + (len & 1);
         let ty = [c[0], c[1], c[2], c[3]];
-        if (&ty == b"EXIF" || &ty == b"XMP ") && len <= MAX_TIFF as u64 {
-            let mut data = vec![0u8; len as usize];
-            if r.read_exact(&mut data).is_err() {
+        if (&ty == b"EXIF" || &ty == b"XMP ") && len <= cap_for(&ty) {
+            let Some(data) = read_exactly(r, len) else {
                 m.problems
                     .push(format!("WebP: '{}' chunk cut short", bmff::fourcc(&ty)));
                 return;
-            }
+            };
             if &ty == b"EXIF" {
                 let t = data.strip_prefix(b"Exif\0\0").unwrap_or(&data).to_vec();
                 m.add_tiff(t, Block::Tiff);
@@ -355,6 +369,24 @@ pub(crate) mod tests {
             Some("2020:01:01 10:00:00")
         );
         assert!(m.xmp.unwrap().starts_with(b"<xmp:CreateDate>"));
+    }
+
+    #[test]
+    fn a_chunk_claiming_more_than_the_file_holds_is_cut_short_not_allocated() {
+        let mut f = b"\x89PNG\r\n\x1a\n".to_vec();
+        f.extend_from_slice(&(60u32 << 20).to_be_bytes());
+        f.extend_from_slice(b"eXIfII*\0");
+        let m = read_still(&mut Cursor::new(f), Kind::Png);
+        assert!(
+            m.problems.iter().any(|p| p.contains("cut short")),
+            "{:?}",
+            m.problems
+        );
+        assert_eq!(read_exactly(&mut Cursor::new(vec![1, 2, 3]), 1 << 40), None);
+        assert_eq!(
+            read_exactly(&mut Cursor::new(vec![1, 2, 3]), 2),
+            Some(vec![1, 2])
+        );
     }
 
     #[test]

@@ -536,6 +536,12 @@ pub fn date_from_name(name: &str) -> Option<CaptureTime> {
     None
 }
 
+/// For a file without a metadata date: a date in its name, else its own
+/// time (mtime, or birth time on a device), each marked as a fallback.
+pub fn fallback_for(file_name: &str, file_time: Option<SystemTime>) -> CaptureTime {
+    date_from_name(file_name).unwrap_or_else(|| fallback_capture(file_time))
+}
+
 /// The capture time the archive uses for one file on its own: its metadata
 /// date, else a date in its name, else its own time (mtime or birth time),
 /// each marked with its source.
@@ -693,6 +699,14 @@ mod tests {
         assert_eq!(
             (by_name.source, by_name.local),
             (DateSource::FileName, dt("2019-05-21T10:45:52"))
+        );
+        assert_eq!(
+            fallback_for("telegram_2020-01-30_09-57-18.jpg", None).folder(),
+            "2020/01"
+        );
+        assert_eq!(
+            fallback_for("x.jpg", Some(mtime)).source,
+            DateSource::FileMtime
         );
         let by_time = capture_or_fallback(&i, "no-exif.jpg", Some(mtime));
         assert_eq!(by_time.source, DateSource::FileMtime);

@@ -139,7 +139,7 @@ fn is_still_name(name: &str) -> bool {
     STILL_EXT.contains(&split_name(name).1.as_str())
 }
 
-fn is_video_name(name: &str) -> bool {
+pub fn is_video_name(name: &str) -> bool {
     VIDEO_EXT.contains(&split_name(name).1.as_str())
 }
 

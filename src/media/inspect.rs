@@ -308,7 +308,14 @@ fn print_text(placed: &[Placement]) {
             } else {
                 ""
             };
-            let _ = writeln!(o, "  role:        {role:?}{with}{orphan}");
+            let role = match role {
+                Role::Primary => "primary",
+                Role::LivePhotoMovie => "Live Photo movie",
+                Role::Sidecar => "sidecar",
+                Role::EditedRender => "edited render",
+                Role::Companion => "companion (same stem: RAW + JPEG/HEIC)",
+            };
+            let _ = writeln!(o, "  role:        {role}{with}{orphan}");
         }
         match &p.folder {
             Some(f) => {

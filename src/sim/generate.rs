@@ -898,3 +898,29 @@ fn write_photos_db(out: &Path, plans: &[Plan]) -> Result<(), GenerateError> {
     tx.commit().map_err(db)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn apple_folder_windows_match_plsimpledcimdirectory() {
+        assert_eq!(window_start(100), 1);
+        assert_eq!(window_start(101), 1001);
+        assert_eq!(window_start(109), 9001);
+        assert_eq!(window_start(110), 1, "wraps after 9999");
+    }
+
+    #[test]
+    fn month_folders_get_letter_suffixes_when_full() {
+        let mut f = Folders::new();
+        let t = NaiveDate::from_ymd_opt(2023, 3, 5)
+            .and_then(|d| d.and_hms_opt(12, 0, 0))
+            .expect("valid date");
+        let names: Vec<String> = (0..2001).map(|_| f.next(t, true).0).collect();
+        assert_eq!(names[0], "202303__");
+        assert_eq!(names[999], "202303__");
+        assert_eq!(names[1000], "202303_a");
+        assert_eq!(names[2000], "202303_b");
+    }
+}

@@ -179,6 +179,18 @@ pub fn run(args: SimArgs) -> anyhow::Result<u8> {
         None => {}
     }
     let cfg = args.serve.config()?;
+    let major = cfg
+        .ios
+        .split('.')
+        .next()
+        .and_then(|m| m.parse::<u32>().ok());
+    if major.is_none_or(|m| m < 10) {
+        // libimobiledevice caps TLS at 1.0 below iOS 10, which rustls cannot serve.
+        eprintln!(
+            "camroll sim: warning: --ios {} is below 10.0; libimobiledevice will ask for TLS 1.0, which the simulator does not speak",
+            cfg.ios
+        );
+    }
     let sim = Simulator::start(cfg)?;
     {
         let mut out = std::io::stdout().lock();

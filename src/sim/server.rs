@@ -263,12 +263,7 @@ impl Device {
     }
 
     pub fn io_error_matches(&self, rel: &str) -> bool {
-        let opts = glob::MatchOptions {
-            case_sensitive: true,
-            require_literal_separator: true,
-            require_literal_leading_dot: false,
-        };
-        self.io_error.iter().any(|p| p.matches_with(rel, opts))
+        glob_matches(&self.io_error, rel)
     }
 
     /// Waits as long as `--rate` demands for `n` more bytes (one shared "USB link").
@@ -332,6 +327,17 @@ impl Device {
             });
         }
     }
+}
+
+/// `--io-error` matching: `*` stays inside one folder, `**` crosses folders, case matters
+/// (iOS file systems are case-sensitive for AFC clients).
+fn glob_matches(patterns: &[glob::Pattern], rel: &str) -> bool {
+    let opts = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: true,
+        require_literal_leading_dot: false,
+    };
+    patterns.iter().any(|p| p.matches_with(rel, opts))
 }
 
 /// Builds the TLS server side lockdownd uses after `StartSession`: the device certificate,
@@ -618,5 +624,28 @@ fn absolute(p: &Path) -> PathBuf {
         std::env::current_dir()
             .map(|d| d.join(p))
             .unwrap_or_else(|_| p.to_path_buf())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_matches;
+
+    #[test]
+    fn io_error_globs_match_paths_relative_to_the_media_root() {
+        let pats = |g: &[&str]| -> Vec<glob::Pattern> {
+            g.iter()
+                .filter_map(|p| glob::Pattern::new(p).ok())
+                .collect()
+        };
+        let p = pats(&["DCIM/*/IMG_0002.*"]);
+        assert!(glob_matches(&p, "DCIM/100APPLE/IMG_0002.MOV"));
+        assert!(!glob_matches(&p, "DCIM/100APPLE/sub/IMG_0002.MOV"));
+        assert!(!glob_matches(&p, "DCIM/100APPLE/IMG_0003.MOV"));
+        let p = pats(&["DCIM/**/*.MOV"]);
+        assert!(glob_matches(&p, "DCIM/100APPLE/IMG_0002.MOV"));
+        assert!(glob_matches(&p, "DCIM/a/b/c.MOV"));
+        assert!(!glob_matches(&p, "DCIM/100APPLE/IMG_0002.mov"));
+        assert!(!glob_matches(&[], "DCIM/100APPLE/IMG_0002.MOV"));
     }
 }

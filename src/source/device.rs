@@ -120,7 +120,7 @@ impl Default for DeviceOptions {
             select: None,
             wait: Duration::from_secs(180),
             edited: false,
-            connections: 8,
+            connections: 16,
             cache_dir: None,
         }
     }
