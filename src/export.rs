@@ -71,6 +71,12 @@ struct Dest {
     /// Files written this run: (path, hash), for the verification pass.
     written: Vec<(String, String)>,
     changed: bool,
+    /// What the destination's filesystem can hold (FAT32: no file over 4 GiB).
+    fs: crate::archive::filesystem::FsInfo,
+    /// Files placed (and written this run) since the last catalog commit: if
+    /// the commit fails (disk full), they are taken out again, so the archive
+    /// never holds files its catalog does not list.
+    uncommitted: Vec<(String, String)>,
 }
 
 /// An item's outcome after ingest, before placing.
@@ -83,6 +89,8 @@ enum Ingested {
         problems: Vec<String>,
         /// Apple's ContentIdentifier, when the file carries one (Live Photo pairing).
         content_id: Option<String>,
+        /// (size, mtime ns) as listed again after the item changed while read.
+        relisted: Option<(u64, i64)>,
     },
     Skipped(String),
     Failed(String),
@@ -151,6 +159,8 @@ pub fn export(
             run,
             written: Vec::new(),
             changed: false,
+            fs: crate::archive::filesystem::detect(path),
+            uncommitted: Vec::new(),
         });
     }
 
@@ -161,18 +171,43 @@ pub fn export(
         .collect();
     let groups = media::group_by_name(&names);
 
-    // Stage 3: what each item still needs.
+    // Stage 3: what each item still needs. Mtimes compare with the source
+    // filesystem's granularity (FAT: 2 s), so a re-run reads nothing new.
+    let source_fs = source.filesystem();
     let needs: Vec<Vec<usize>> = items
         .iter()
         .map(|item| {
             dests
                 .iter()
                 .enumerate()
-                .filter(|(_, d)| !known(d, item))
+                .filter(|(_, d)| !known(d, item, source_fs.as_ref()))
                 .map(|(i, _)| i)
                 .collect()
         })
         .collect();
+    summary.already_archived = needs.iter().filter(|n| n.is_empty()).count() as u64;
+    for (i, d) in dests.iter_mut().enumerate() {
+        d.summary.already_archived = needs.iter().filter(|n| !n.contains(&i)).count() as u64;
+    }
+    // A file the destination's filesystem cannot hold (over 4 GiB on FAT32)
+    // is refused up front, before anything is read: never a truncated copy.
+    let mut needs = needs;
+    for (item, need) in items.iter().zip(needs.iter_mut()) {
+        need.retain(|&di| {
+            let d = &mut dests[di];
+            let Some(why) = d.fs.refuses_size(item.size) else {
+                return true;
+            };
+            d.summary.failed += 1;
+            progress.message(&format!("camroll: {}: {why}", item.rel_path));
+            summary.failed.push(Failed {
+                path: item.rel_path.clone(),
+                error: why,
+                destination: Some(d.summary.path.clone()),
+            });
+            false
+        });
+    }
     // Movies standing alone go last: one whose ContentIdentifier matches a
     // still placed earlier joins that still as its Live Photo movie, whatever
     // its name (AirDropped and renamed pairs).
@@ -184,10 +219,6 @@ pub fn export(
         .filter(|g| g.members.iter().any(|(i, _)| !needs[*i].is_empty()))
         .partition(|g| !is_lone_movie(g));
     work.extend(lone_movies);
-    summary.already_archived = needs.iter().filter(|n| n.is_empty()).count() as u64;
-    for (i, d) in dests.iter_mut().enumerate() {
-        d.summary.already_archived = needs.iter().filter(|n| !n.contains(&i)).count() as u64;
-    }
 
     // Stage 4 + 5: ingest in parallel, place in order.
     let total_bytes: u64 = work
@@ -387,11 +418,17 @@ pub fn export(
     Ok(summary)
 }
 
-/// The item is recorded in this destination with the same size and mtime.
-fn known(d: &Dest, item: &SourceItem) -> bool {
+/// The item is recorded in this destination with the same size and mtime
+/// (the same stored time on the source's filesystem, see `archive::fs`).
+fn known(
+    d: &Dest,
+    item: &SourceItem,
+    source_fs: Option<&crate::archive::filesystem::FsInfo>,
+) -> bool {
     d.archive.source_items.get(&item.rel_path).is_some_and(|r| {
+        let mtime = item.mtime_ns();
         r.size == item.size
-            && r.mtime_ns == item.mtime_ns()
+            && source_fs.map_or(r.mtime_ns == mtime, |f| f.same_mtime(r.mtime_ns, mtime))
             && d.archive.by_hash.contains_key(&r.hash)
     })
 }
@@ -479,29 +516,113 @@ impl IngestCtx<'_> {
         primary: Option<(CaptureTime, Option<String>)>,
         buf: &mut Vec<u8>,
     ) -> Ingested {
-        let targets = if self.dry_run {
-            Vec::new()
-        } else {
-            needs
-                .iter()
-                .map(|&d| StageTarget {
-                    dest: d,
-                    path: self.staging_dirs[d].join(format!(
-                        "{}-{}.part",
-                        std::process::id(),
-                        self.seq.fetch_add(1, Ordering::Relaxed)
-                    )),
-                })
-                .collect()
-        };
-        let staged = match ingest::stream_item(self.source, item, targets, buf) {
-            Ok(s) => s,
+        let staged = match self.stream_retrying(item, needs, buf) {
+            Ok((s, None)) => s,
+            Ok((s, Some(fresh))) => {
+                // Read again after it changed: record what was read, as listed now.
+                let r = self.finish_item(s, &fresh, role, primary);
+                return match r {
+                    Ingested::Staged {
+                        staged,
+                        capture,
+                        problems,
+                        content_id,
+                        ..
+                    } => Ingested::Staged {
+                        staged,
+                        capture,
+                        problems,
+                        content_id,
+                        relisted: Some((fresh.size, fresh.mtime_ns())),
+                    },
+                    other => other,
+                };
+            }
             Err(e) if e.is_skip() => return Ingested::Skipped(e.to_string()),
             Err(IngestError::NoDestination) => {
                 return Ingested::Failed(IngestError::NoDestination.to_string())
             }
             Err(e) => return Ingested::Failed(e.to_string()),
         };
+        self.finish_item(staged, item, role, primary)
+    }
+
+    /// Staging paths for one read of an item (none for a dry run).
+    fn targets(&self, needs: &[usize]) -> Vec<StageTarget> {
+        if self.dry_run {
+            return Vec::new();
+        }
+        needs
+            .iter()
+            .map(|&d| StageTarget {
+                dest: d,
+                path: self.staging_dirs[d].join(format!(
+                    "{}-{}.part",
+                    std::process::id(),
+                    self.seq.fetch_add(1, Ordering::Relaxed)
+                )),
+            })
+            .collect()
+    }
+
+    /// Reads an item; when it changed while being read (its size, or its
+    /// listing after the read, differs from the scan), reads it once more as
+    /// listed now. Returns the fresh listing when the second read was used.
+    /// Still changing, or a source that lists one size and sends another,
+    /// fails the item with a message saying which; the next run retries it.
+    fn stream_retrying(
+        &self,
+        item: &SourceItem,
+        needs: &[usize],
+        buf: &mut Vec<u8>,
+    ) -> Result<(Staged, Option<SourceItem>), IngestError> {
+        let first = ingest::stream_item(self.source, item, self.targets(needs), buf);
+        let (listed, read) = match first {
+            Ok(s) => match self.source.restat(item, true) {
+                // Same size but touched while read (replaced in place): read again.
+                Some(Ok(now)) if now.mtime_ns() != item.mtime_ns() || now.size != item.size => {
+                    drop_files(&s);
+                    (item.size, s.size)
+                }
+                _ => return Ok((s, None)),
+            },
+            Err(IngestError::Changed { listed, read }) => (listed, read),
+            Err(e) => return Err(e),
+        };
+        let fresh = match self.source.restat(item, false) {
+            Some(Ok(f)) => f,
+            Some(Err(e)) => return Err(IngestError::Read(e)),
+            None => return Err(IngestError::Changed { listed, read }),
+        };
+        if fresh.size == item.size && fresh.mtime_ns() == item.mtime_ns() && read != listed {
+            // The listing did not change, yet the bytes sent differ from it.
+            return Err(IngestError::SizeMismatch {
+                from: self.source.kind_name(),
+                listed,
+                read,
+            });
+        }
+        match ingest::stream_item(self.source, &fresh, self.targets(needs), buf) {
+            Ok(s) => match self.source.restat(&fresh, true) {
+                Some(Ok(now)) if now.mtime_ns() != fresh.mtime_ns() || now.size != fresh.size => {
+                    drop_files(&s);
+                    Err(IngestError::StillChanging)
+                }
+                _ => Ok((s, Some(fresh))),
+            },
+            Err(IngestError::Changed { .. }) => Err(IngestError::StillChanging),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Capture time and durable staging files for a read item.
+    fn finish_item(
+        &self,
+        staged: Staged,
+        item: &SourceItem,
+        role: Role,
+        primary: Option<(CaptureTime, Option<String>)>,
+    ) -> Ingested {
         for (d, e) in &staged.dest_errors {
             if is_fatal_for_destination(e) {
                 self.alive[*d].store(false, Ordering::Relaxed);
@@ -571,7 +692,15 @@ impl IngestCtx<'_> {
             capture,
             problems: info.problems,
             content_id: info.content_identifier,
+            relisted: None,
         }
+    }
+}
+
+/// Removes the staging files of a read that is thrown away.
+fn drop_files(s: &Staged) {
+    for (_, p) in &s.files {
+        let _ = std::fs::remove_file(p);
     }
 }
 
@@ -752,22 +881,40 @@ impl Placer<'_> {
                 continue;
             }
             // Members split off from the group (role Primary) get names of their own.
-            let (own, shared): (Vec<_>, Vec<_>) = to_place
+            let (mut own, shared): (Vec<_>, Vec<_>) = to_place
                 .into_iter()
                 .partition(|(mi, _, _)| *mi != 0 && members[*mi].role == Role::Primary);
+            // Members whose names are one name once case and normalisation are
+            // folded (`IMG_0001.JPG` and `img_0001.jpg` group by stem) can never
+            // share one suffix: no `~k` would separate them, and `allocate`
+            // would loop forever. They get names of their own.
+            let mut seen = HashSet::new();
+            let (shared, clash): (Vec<_>, Vec<_>) = shared
+                .into_iter()
+                .partition(|(_, f, n)| seen.insert((f.clone(), crate::archive::layout::fold(n))));
+            own.extend(clash);
             let mut to_place = Vec::new();
             let mut names = Vec::new();
             for batch in std::iter::once(shared).chain(own.into_iter().map(|p| vec![p])) {
                 if batch.is_empty() {
                     continue;
                 }
-                names.extend(self.allocate(dest, &members, &batch));
+                let chosen = self.allocate(dest, &members, &batch);
+                // Reserve them now, so the next batch of this group cannot pick
+                // the same name (a failed placement only leaves a `~k` gap).
+                for ((_, folder, _), (name, _)) in batch.iter().zip(&chosen) {
+                    dest.archive.planner.take(folder, name);
+                }
+                names.extend(chosen);
                 to_place.extend(batch);
             }
             for ((mi, folder, _), choice) in to_place.iter().zip(names) {
                 let m = &members[*mi];
                 let Ingested::Staged {
-                    staged, capture, ..
+                    staged,
+                    capture,
+                    relisted,
+                    ..
                 } = &m.outcome
                 else {
                     continue;
@@ -843,14 +990,20 @@ impl Placer<'_> {
                             self.source_id,
                             &item.rel_path,
                             &SourceRecord {
-                                size: item.size,
-                                mtime_ns: item.mtime_ns(),
+                                size: relisted.map_or(item.size, |r| r.0),
+                                mtime_ns: relisted.map_or(item.mtime_ns(), |r| r.1),
                                 hash: staged.hash.clone(),
                             },
                             dest.run,
                         )
                     });
                 if let Err(e) = recorded {
+                    // Not recorded: do not leave it in the archive unlisted.
+                    if !adopt {
+                        let _ = std::fs::remove_file(dest.archive.root.join(&path));
+                        dest.archive.planner.release(folder, &name);
+                        dest.archive.by_hash.remove(&staged.hash);
+                    }
                     self.summary.failed.push(Failed {
                         path: item.rel_path.clone(),
                         error: e.to_string(),
@@ -858,6 +1011,9 @@ impl Placer<'_> {
                     });
                     dest.summary.failed += 1;
                     continue;
+                }
+                if !adopt {
+                    dest.uncommitted.push((path.clone(), staged.hash.clone()));
                 }
                 fault_corrupt_placed(&dest.archive.root.join(&path), &name);
                 if let Some(tx) = &self.verify_tx {
@@ -942,9 +1098,13 @@ impl Placer<'_> {
             });
             return;
         }
+        let relisted = match &m.outcome {
+            Ingested::Staged { relisted, .. } => *relisted,
+            _ => None,
+        };
         let rec = SourceRecord {
-            size: item.size,
-            mtime_ns: item.mtime_ns(),
+            size: relisted.map_or(item.size, |r| r.0),
+            mtime_ns: relisted.map_or(item.mtime_ns(), |r| r.1),
             hash: staged.hash.clone(),
         };
         if let Err(e) =
@@ -1043,14 +1203,39 @@ impl Placer<'_> {
                 .archive
                 .sync_dirs()
                 .map_err(|e| e.to_string())
-                .and_then(|_| d.archive.catalog.commit().map_err(|e| e.to_string()));
+                .and_then(|_| {
+                    // Crash-matrix hook: files renamed and durable, rows not committed.
+                    crate::archive::fault_point("catalog-commit");
+                    d.archive.catalog.commit().map_err(|e| e.to_string())
+                });
             if let Err(e) = r {
+                // The rows are lost (disk full, failing disk): take their
+                // files out again, so nothing unlisted stays in the archive;
+                // the next run copies them.
+                let _ = d.archive.catalog.rollback();
+                let undone = std::mem::take(&mut d.uncommitted);
+                for (path, hash) in &undone {
+                    let _ = std::fs::remove_file(d.archive.root.join(path));
+                    let (folder, name) = path.rsplit_once('/').unwrap_or(("", path));
+                    d.archive.planner.release(folder, name);
+                    d.archive.by_hash.remove(hash);
+                }
+                d.written.retain(|w| !undone.contains(w));
+                d.summary.copied = d.summary.copied.saturating_sub(undone.len() as u64);
+                d.summary.failed += undone.len() as u64;
+                if d.summary.error.is_none() {
+                    d.summary.error = Some(format!(
+                        "cannot record in the catalog: {e}; the {} files placed since the last record were taken out again, run again to copy them",
+                        undone.len()
+                    ));
+                }
                 self.summary.failed.push(Failed {
                     path: "catalog".into(),
                     error: e,
                     destination: Some(d.summary.path.clone()),
                 });
             }
+            d.uncommitted.clear();
             if !force {
                 let _ = d.archive.catalog.begin();
             }

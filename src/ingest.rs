@@ -42,6 +42,14 @@ pub enum IngestError {
     Read(io::Error),
     #[error("changed while being read (listed as {listed} bytes, read {read}). Run again when nothing is writing to the source")]
     Changed { listed: u64, read: u64 },
+    #[error("kept changing while being read (read twice, different each time): not archived this run. Run again when nothing is writing to it")]
+    StillChanging,
+    #[error("{from} lists this file as {listed} bytes but sent {read} (its listing did not change): not archived. Run again; if it persists, the file may be damaged where it is stored")]
+    SizeMismatch {
+        from: &'static str,
+        listed: u64,
+        read: u64,
+    },
     #[error("could not be written to any destination")]
     NoDestination,
 }
@@ -108,6 +116,9 @@ pub fn stream_item(
                     *file = None;
                     let _ = std::fs::remove_file(&*path);
                     dest_errors.push((*dest, e));
+                } else {
+                    // Crash-matrix hook (`CAMROLL_FAULT_KILL_AT`): a partly staged file.
+                    crate::archive::fault_point("stage-write");
                 }
             }
         }

@@ -24,6 +24,10 @@ pub mod timefmt;
 #[path = "../../src/media/xmp.rs"]
 pub mod xmp;
 
+/// The device source's AFC codec (bounded replies), fed hostile replies by `afc_replies`.
+#[path = "../../src/source/afc_wire.rs"]
+pub mod afc_wire;
+
 pub use date::{read_media_info, DateOptions};
 pub use kind::{sniff, Kind};
 

@@ -68,6 +68,14 @@ impl Catalog {
             source,
         };
         let conn = Connection::open_with_flags(&path, flags).map_err(err)?;
+        // WAL keeps its index in shared memory (an mmap of `-shm`), which FUSE
+        // and network filesystems may not provide (fusefat fails in xShmMap).
+        // In EXCLUSIVE locking mode SQLite keeps that index in the process
+        // instead; the archive lock already makes camroll the only writer.
+        if super::filesystem::detect(archive_root).no_shared_memory {
+            conn.execute_batch("PRAGMA locking_mode=EXCLUSIVE;")
+                .map_err(err)?;
+        }
         // WAL + FULL: a committed row survives a crash or power loss.
         conn.execute_batch(
             "PRAGMA journal_mode=WAL;
@@ -197,6 +205,14 @@ impl Catalog {
         self.conn.execute_batch("COMMIT").map_err(|e| self.err(e))
     }
 
+    /// Abandons the open transaction (after a failed commit), if any.
+    pub fn rollback(&mut self) -> Result<(), CatalogError> {
+        if self.conn.is_autocommit() {
+            return Ok(());
+        }
+        self.conn.execute_batch("ROLLBACK").map_err(|e| self.err(e))
+    }
+
     pub fn insert_file(&self, f: &FileRecord, run: i64) -> Result<(), CatalogError> {
         let c = f.capture.as_ref();
         self.conn
@@ -320,18 +336,6 @@ impl Catalog {
             )
             .map_err(|e| self.err(e))?;
         Ok(())
-    }
-
-    /// The path of the file with this hash, if archived.
-    pub fn path_of_hash(&self, hash: &str) -> Result<Option<String>, CatalogError> {
-        self.conn
-            .query_row(
-                "SELECT path FROM files WHERE hash = ?1 ORDER BY path LIMIT 1",
-                params![hash],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.err(e))
     }
 }
 

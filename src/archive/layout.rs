@@ -50,15 +50,38 @@ pub fn safe_file_name(raw: &OsStr) -> String {
         name.insert(0, '_');
     }
     if name.len() > MAX_NAME_BYTES {
-        let (stem, ext) = split_ext(&name);
-        let keep = MAX_NAME_BYTES.saturating_sub(ext.len());
-        let mut cut = keep.min(stem.len());
-        while !stem.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        name = format!("{}{}", &stem[..cut], ext);
+        let (stem, ext) = split_short_ext(&name);
+        name = format!("{}{}", cut_stem(stem, MAX_NAME_BYTES - ext.len()), ext);
     }
     name
+}
+
+/// Longest "extension" kept when a name is shortened: beyond this the text
+/// after the last dot is not an extension (`,.%91%91…`) and shortening must
+/// cut it too, or the name could stay over 255 bytes (found by fuzzing).
+const MAX_EXT_BYTES: usize = 32;
+
+/// [`split_ext`], but a long tail is part of the stem.
+fn split_short_ext(name: &str) -> (&str, &str) {
+    match split_ext(name) {
+        (stem, ext) if ext.len() <= MAX_EXT_BYTES => (stem, ext),
+        _ => (name, ""),
+    }
+}
+
+/// `stem` cut to at most `max` bytes on a character boundary, without the
+/// trailing spaces and dots Windows would drop; never empty.
+fn cut_stem(stem: &str, max: usize) -> &str {
+    let mut cut = max.min(stem.len());
+    while !stem.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let s = stem[..cut].trim_end_matches([' ', '.']);
+    if s.is_empty() {
+        "_"
+    } else {
+        s
+    }
 }
 
 /// A name as text: UTF-8 as is, other bytes as `%XX`.
@@ -110,8 +133,15 @@ pub fn with_suffix(name: &str, k: u32) -> String {
     if k <= 1 {
         return name.to_string();
     }
-    let (stem, ext) = split_ext(name);
-    format!("{stem}~{k}{ext}")
+    let (stem, ext) = split_short_ext(name);
+    let suffix = format!("~{k}");
+    // A name already at the 255-byte limit must stay under it with the
+    // suffix: shorten the stem (on a character boundary) to make room.
+    if stem.len() + suffix.len() + ext.len() <= MAX_NAME_BYTES {
+        return format!("{stem}{suffix}{ext}");
+    }
+    let room = MAX_NAME_BYTES - suffix.len() - ext.len();
+    format!("{}{suffix}{ext}", cut_stem(stem, room.max(1)))
 }
 
 /// The key two names collide on: case-insensitive and Unicode-normalised,
@@ -245,6 +275,29 @@ mod tests {
             safe_file_name(OsStr::from_bytes(b"IMG_\xff01.JPG")),
             "IMG_%FF01.JPG"
         );
+    }
+
+    #[test]
+    fn a_suffixed_name_stays_within_255_bytes() {
+        let long = format!("{}.JPG", "x".repeat(251));
+        let s = with_suffix(&long, 2);
+        assert_eq!(s.len(), 255);
+        assert!(s.ends_with("x~2.JPG"));
+        let wide = format!("{}.JPG", "\u{e9}".repeat(125));
+        let s = with_suffix(&wide, 10);
+        assert!(s.len() <= 255 && s.ends_with("\u{e9}~10.JPG"), "{s}");
+    }
+
+    #[test]
+    fn a_long_tail_after_the_last_dot_is_cut_too() {
+        // Found by fuzzing: `,.<250 bytes>` kept its "extension" whole.
+        let raw = format!(",.{}__", "%AC".repeat(90));
+        let s = with_suffix(&safe_file_name(OsStr::new(&raw)), 4_000_000_000);
+        assert!(s.len() <= 255, "{} bytes", s.len());
+        let long = format!("a.{}", "b".repeat(400));
+        let s = safe_file_name(OsStr::new(&long));
+        assert!(s.len() <= 255 && !s.ends_with('.'), "{s}");
+        assert_eq!(safe_file_name(OsStr::new(&s)), s);
     }
 
     #[test]

@@ -3,6 +3,9 @@
 //! on-disk contract is in `docs/archive-format.md`.
 
 pub mod catalog;
+// Named `filesystem` in code: `fs` would clash with `std::fs` used throughout.
+#[path = "fs.rs"]
+pub mod filesystem;
 pub mod layout;
 pub mod lock;
 pub mod sums;
@@ -11,7 +14,6 @@ use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use thiserror::Error;
 
@@ -49,7 +51,6 @@ pub struct Archive {
     pub source_items: HashMap<String, SourceRecord>,
     /// Staging files found (and removed) when the archive was opened.
     pub leftovers_removed: u64,
-    staging_seq: AtomicU64,
     /// Folders changed since the last [`Archive::sync_dirs`].
     dirty_dirs: HashSet<PathBuf>,
 }
@@ -97,7 +98,6 @@ impl Archive {
             _lock: lock,
             planner: NamePlanner::default(),
             leftovers_removed,
-            staging_seq: AtomicU64::new(0),
             dirty_dirs: HashSet::new(),
         };
         for (_, path, _) in archive.catalog.all_files()? {
@@ -117,20 +117,12 @@ impl Archive {
             planner: NamePlanner::default(),
             source_items: HashMap::new(),
             leftovers_removed: 0,
-            staging_seq: AtomicU64::new(0),
             dirty_dirs: HashSet::new(),
         })
     }
 
     pub fn staging_dir(&self) -> PathBuf {
         self.root.join(CAMROLL_DIR).join(STAGING_DIR)
-    }
-
-    /// A fresh staging path (same filesystem as the archive, so the final rename is atomic).
-    pub fn new_staging_path(&self) -> PathBuf {
-        let n = self.staging_seq.fetch_add(1, Ordering::Relaxed);
-        self.staging_dir()
-            .join(format!("{}-{n}.part", std::process::id()))
     }
 
     /// Moves a staged file to `folder/name`, never replacing an existing file.
@@ -148,7 +140,9 @@ impl Archive {
                 p = parent;
             }
         }
+        fault_point("before-rename");
         rename_no_replace(staged, &dir.join(name))?;
+        fault_point("after-rename");
         self.dirty_dirs.insert(dir);
         Ok(())
     }
@@ -180,6 +174,36 @@ impl Archive {
             },
         })
     }
+}
+
+/// Fault injection for the crash matrix (`scripts/faults`, tests/faults_*):
+/// with `CAMROLL_FAULT_KILL_AT=<point>:<n>` the process kills itself with
+/// SIGKILL (no destructors, no flush: exactly a `kill -9`) the n-th time it
+/// reaches `point`. Points: `stage-write` (a chunk written to a staging file),
+/// `before-rename`, `after-rename` (file in place, row not committed),
+/// `catalog-commit` (folders fsynced, commit not yet run), `sums-write`
+/// (temporary BLAKE3SUMS half written). Unset in normal use: one env lookup.
+pub fn fault_point(point: &str) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static TARGET: OnceLock<Option<(String, u64)>> = OnceLock::new();
+    static SEEN: AtomicU64 = AtomicU64::new(0);
+    let target = TARGET.get_or_init(|| {
+        let v = std::env::var("CAMROLL_FAULT_KILL_AT").ok()?;
+        let (p, n) = v.rsplit_once(':')?;
+        Some((p.to_string(), n.parse().ok()?))
+    });
+    let Some((p, n)) = target else { return };
+    if p != point || SEEN.fetch_add(1, Ordering::SeqCst) + 1 != *n {
+        return;
+    }
+    eprintln!("camroll: fault injection: killed at {point}:{n}");
+    #[cfg(unix)]
+    // SAFETY: signalling our own pid; SIGKILL cannot be caught, so this never returns.
+    unsafe {
+        libc::kill(libc::getpid(), libc::SIGKILL);
+    }
+    std::process::abort();
 }
 
 /// Removes what killed runs left in staging; returns how many files.

@@ -103,8 +103,13 @@ pub fn write(root: &Path, mut entries: Vec<(String, String)>) -> Result<(), Sums
     };
     let file = File::create(&tmp).map_err(err)?;
     let mut w = BufWriter::new(file);
-    for (hash, p) in &entries {
+    for (i, (hash, p)) in entries.iter().enumerate() {
         w.write_all(format_line(hash, p).as_bytes()).map_err(err)?;
+        if i == entries.len() / 2 {
+            // Crash-matrix hook: a run killed here leaves a half-written temp file.
+            let _ = w.flush();
+            super::fault_point("sums-write");
+        }
     }
     let file = w.into_inner().map_err(|e| err(e.into_error()))?;
     file.sync_all().map_err(err)?;

@@ -36,6 +36,7 @@ use idevice::{IdeviceError, IdeviceService};
 use serde::Serialize;
 use thiserror::Error;
 
+use super::afc_wire;
 use super::library::{self, Library, LibraryReport};
 use super::{ReadSeek, Scan, Skipped, Source, SourceError, SourceItem};
 use crate::media::CaptureTime;
@@ -44,6 +45,33 @@ use crate::media::CaptureTime;
 /// link moves 4 MiB in ~120 ms, so per-request latency costs ~1%).
 const READ_CHUNK: u64 = 4 << 20;
 const LABEL: &str = "camroll";
+/// A phone that answers no AFC request for this long is treated as a dropped
+/// connection: reconnect and resume at the same offset (a stalled read would
+/// otherwise hang the run forever, as ifuse does).
+const AFC_STALL: Duration = Duration::from_secs(30);
+
+/// [`AFC_STALL`], or `CAMROLL_AFC_TIMEOUT_MS` (tests shorten it).
+fn afc_stall() -> Duration {
+    std::env::var("CAMROLL_AFC_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_millis)
+        .unwrap_or(AFC_STALL)
+}
+
+/// One AFC request, bounded by [`afc_stall`]: a stall becomes `Timeout`,
+/// which [`is_transport`] treats like an unplug.
+async fn send_bounded(
+    c: &mut AfcClient,
+    op: AfcOpcode,
+    header: Vec<u8>,
+    payload: Vec<u8>,
+) -> Result<afc_wire::Reply, IdeviceError> {
+    match tokio::time::timeout(afc_stall(), afc_wire::request(c, op, header, payload)).await {
+        Ok(r) => r,
+        Err(_) => Err(IdeviceError::Timeout),
+    }
+}
 
 #[derive(Debug, Error)]
 pub enum DeviceError {
@@ -93,7 +121,7 @@ impl Default for DeviceOptions {
             select: None,
             wait: Duration::from_secs(180),
             edited: false,
-            connections: 8,
+            connections: 16,
             cache_dir: None,
         }
     }
@@ -370,6 +398,13 @@ fn is_transport(e: &IdeviceError) -> bool {
     ) || matches!(
         e,
         IdeviceError::Afc(idevice::afc::errors::AfcError::MuxError)
+    ) || matches!(
+        // usbmuxd no longer knows the DeviceID: unplugged, or back under a new one.
+        e,
+        IdeviceError::Usbmuxd(
+            idevice::usbmuxd::errors::UsbmuxdError::BadDevice
+                | idevice::usbmuxd::errors::UsbmuxdError::ConnectionRefused
+        )
     )
 }
 
@@ -512,11 +547,10 @@ impl DeviceSource {
 
     /// Lists a directory; entries without `.`/`..`.
     async fn list(c: &mut AfcClient, path: &str) -> Result<Vec<String>, IdeviceError> {
-        Ok(c.list_dir(path)
-            .await?
-            .into_iter()
-            .filter(|n| n != "." && n != "..")
-            .collect())
+        match tokio::time::timeout(afc_stall(), afc_wire::read_dir(c, path)).await {
+            Ok(r) => r,
+            Err(_) => Err(IdeviceError::Timeout),
+        }
     }
 
     /// GetFileInfo for many paths over several connections at once.
@@ -546,7 +580,15 @@ impl DeviceSource {
                 set.spawn(async move {
                     let mut out = Vec::with_capacity(chunk.len());
                     for p in chunk {
-                        let r = client.get_file_info_raw(p.clone()).await;
+                        let r = match tokio::time::timeout(
+                            afc_stall(),
+                            afc_wire::file_info(&mut client, &p),
+                        )
+                        .await
+                        {
+                            Ok(r) => r,
+                            Err(_) => Err(IdeviceError::Timeout),
+                        };
                         out.push((p, r));
                     }
                     (client, out)
@@ -925,6 +967,27 @@ impl Source for DeviceSource {
     fn library_report(&self) -> Option<LibraryReport> {
         DeviceSource::library_report(self)
     }
+
+    fn restat(&self, item: &SourceItem, after_read: bool) -> Option<io::Result<SourceItem>> {
+        if after_read {
+            // A round trip per file would cost a no-change-free export dearly;
+            // sizes are still checked against the bytes received.
+            return None;
+        }
+        let (_, r) = self.stat_many(vec![item.rel_path.clone()]).pop()?;
+        Some(
+            r.map(|kv| SourceItem {
+                size: kv.get("st_size").and_then(|s| s.parse().ok()).unwrap_or(0),
+                mtime: ns_to_time(kv.get("st_mtime")),
+                ..item.clone()
+            })
+            .map_err(|e| afc_io_error(e, &item.rel_path)),
+        )
+    }
+
+    fn kind_name(&self) -> &'static str {
+        "the iPhone"
+    }
 }
 
 /// A file on the phone, read through one AFC connection with large reads.
@@ -982,7 +1045,8 @@ impl AfcReader {
         // "No file slots": the phone limits open handles; wait for one to free up.
         let started = Instant::now();
         let fd = loop {
-            match self.shared.rt.block_on(client.send_op(
+            match self.shared.rt.block_on(send_bounded(
+                &mut client,
                 AfcOpcode::FileOpen,
                 header.clone(),
                 Vec::new(),
@@ -1028,6 +1092,14 @@ impl AfcReader {
                 Ok(()) => return Ok(()),
                 Err(e) if is_transport(&e) && !retried => {
                     retried = true;
+                    if matches!(e, IdeviceError::Timeout) {
+                        eprintln!(
+                            "camroll: {} stopped answering while sending {} ({} s); reconnecting…",
+                            self.shared.name,
+                            self.path,
+                            afc_stall().as_secs_f32()
+                        );
+                    }
                     // Drop the dead connection; reconnect and reopen at the same offset.
                     self.client = None;
                     self.reopen(true)?;
@@ -1049,16 +1121,19 @@ impl AfcReader {
                 self.pos.to_le_bytes(),
             ]
             .concat();
-            self.shared
-                .rt
-                .block_on(client.send_op(AfcOpcode::FileSeek, header, Vec::new()))?;
+            self.shared.rt.block_on(send_bounded(
+                client,
+                AfcOpcode::FileSeek,
+                header,
+                Vec::new(),
+            ))?;
             self.dev_pos = self.pos;
         }
         let header = [self.fd.to_le_bytes(), want.to_le_bytes()].concat();
-        let res = self
-            .shared
-            .rt
-            .block_on(client.send_op(AfcOpcode::Read, header, Vec::new()))?;
+        let res =
+            self.shared
+                .rt
+                .block_on(send_bounded(client, AfcOpcode::Read, header, Vec::new()))?;
         self.buf = res.payload;
         self.buf_start = self.pos;
         self.dev_pos += self.buf.len() as u64;
@@ -1114,7 +1189,8 @@ impl Seek for AfcReader {
 impl Drop for AfcReader {
     fn drop(&mut self) {
         if let Some(mut c) = self.client.take() {
-            let closed = self.shared.rt.block_on(c.send_op(
+            let closed = self.shared.rt.block_on(send_bounded(
+                &mut c,
                 AfcOpcode::FileClose,
                 self.fd.to_le_bytes().to_vec(),
                 Vec::new(),

@@ -105,6 +105,25 @@ impl Source for FolderSource {
         Ok(scan)
     }
 
+    fn restat(&self, item: &SourceItem, _after_read: bool) -> Option<std::io::Result<SourceItem>> {
+        // One stat of a local file: cheap enough to do after every read.
+        Some(
+            std::fs::symlink_metadata(&item.locator).map(|m| SourceItem {
+                size: m.len(),
+                mtime: m.modified().ok(),
+                ..item.clone()
+            }),
+        )
+    }
+
+    fn kind_name(&self) -> &'static str {
+        "the folder"
+    }
+
+    fn filesystem(&self) -> Option<crate::archive::filesystem::FsInfo> {
+        Some(crate::archive::filesystem::detect(&self.root))
+    }
+
     fn open(&self, item: &SourceItem) -> Result<Box<dyn ReadSeek>, SourceError> {
         let f = File::open(&item.locator).map_err(|source| SourceError::Open {
             path: item.rel_path.clone(),

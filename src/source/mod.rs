@@ -2,6 +2,7 @@
 //! a modification time, that can be opened for reading. A folder (an ifuse
 //! mount, a copied DCIM, an SD card) or the iPhone over AFC.
 
+pub mod afc_wire;
 pub mod device;
 pub mod folder;
 pub mod library;
@@ -90,6 +91,22 @@ pub trait Source: Send + Sync {
     /// What the source's own catalogue says beyond its files (the phone's
     /// library: cloud-only originals, Recently Deleted…), after a scan.
     fn library_report(&self) -> Option<library::LibraryReport> {
+        None
+    }
+    /// The item as listed now (size, mtime), or `None` when the source
+    /// cannot tell. `after_read`: asked after every read to catch a file
+    /// replaced in place; sources where a re-listing costs a round trip
+    /// (the phone) answer `None` then.
+    fn restat(&self, _item: &SourceItem, _after_read: bool) -> Option<std::io::Result<SourceItem>> {
+        None
+    }
+    /// How messages name this kind of source ("folder", "iPhone").
+    fn kind_name(&self) -> &'static str {
+        "source"
+    }
+    /// The filesystem the items live on, when the source is a local folder
+    /// (its mtime granularity decides when two mtimes are the same).
+    fn filesystem(&self) -> Option<crate::archive::filesystem::FsInfo> {
         None
     }
 }
