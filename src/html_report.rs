@@ -408,7 +408,8 @@ pub fn for_export(s: &ExportSummary) -> Page {
                 }
             }
             let this_run = if s.dry_run { None } else { run };
-            page.months.push((d.path.clone(), months_of(&rows, this_run)));
+            page.months
+                .push((d.path.clone(), months_of(&rows, this_run)));
         }
     }
     let (t, omitted) = thumbs(&added);
