@@ -407,7 +407,9 @@ pub fn for_export(s: &ExportSummary) -> Page {
                     }
                 }
             }
-            page.months.push((d.path.clone(), months_of(&rows, run)));
+            let this_run = if s.dry_run { None } else { run };
+            page.months
+                .push((d.path.clone(), months_of(&rows, this_run)));
         }
     }
     let (t, omitted) = thumbs(&added);

@@ -288,28 +288,19 @@ pub fn verify_archive(root: &Path, opts: &VerifyOptions, progress: &dyn Progress
         ..Default::default()
     };
     let cat_rel = format!("{CAMROLL_DIR}/{}", catalog::CATALOG_FILE);
+    // The run starts before the list is read: a whole-archive verify vouches
+    // for every file added before it started (see `record`). Nothing is
+    // written until the end, and only when the catalog proved sound.
+    let started = catalog::now_text();
     let mut catalog = None;
     if root.join(&cat_rel).is_file() {
         match Catalog::open(root, false) {
-            Ok(c) => match c.integrity_problem() {
-                Ok(None) => catalog = Some(c),
-                Ok(Some(p)) => report.push(
-                    FindingKind::CatalogUnreadable,
-                    &cat_rel,
-                    format!("damaged: {p}"),
-                ),
-                Err(e) => report.push(FindingKind::CatalogUnreadable, &cat_rel, e.to_string()),
-            },
+            Ok(c) => catalog = Some(c),
             Err(e) => report.push(FindingKind::CatalogUnreadable, &cat_rel, e.to_string()),
         }
     } else {
         report.push(FindingKind::CatalogUnreadable, &cat_rel, "missing");
     }
-    // The run starts before the list is read: a whole-archive verify vouches
-    // for every file added before it started (see `record`).
-    let run = catalog
-        .as_ref()
-        .and_then(|c| c.start_run("verify", None).ok());
     // The catalog's list (path → hash, size).
     let listed: Option<Vec<(String, String, u64)>> = match catalog.as_ref().map(|c| c.all_files()) {
         Some(Ok(v)) => Some(v),
@@ -353,7 +344,6 @@ pub fn verify_archive(root: &Path, opts: &VerifyOptions, progress: &dyn Progress
     if let Some(s) = &sums {
         known.extend(s.iter().map(|(_, p)| p.as_str()));
     }
-    find_unlisted(root, &known, &mut report);
     if let Ok(rd) = std::fs::read_dir(root.join(CAMROLL_DIR).join(STAGING_DIR)) {
         for e in rd.flatten() {
             report.push(
@@ -394,10 +384,41 @@ pub fn verify_archive(root: &Path, opts: &VerifyOptions, progress: &dyn Progress
         progress.advance(1, size);
         r
     };
-    let results: Vec<Checked> = match pool(opts.jobs) {
-        Some(p) => p.install(|| expected.par_iter().map(check_one).collect()),
-        None => expected.par_iter().map(check_one).collect(),
-    };
+    // The catalog's integrity check and the walk for unlisted files overlap
+    // the hashing: neither needs its results.
+    let (results, (catalog_back, integrity, unlisted)) = std::thread::scope(|scope| {
+        let cat = catalog.take();
+        let known = &known;
+        let side = scope.spawn(move || {
+            let integrity = cat.as_ref().map(|c| c.integrity_problem());
+            (cat, integrity, find_unlisted(root, known))
+        });
+        let results: Vec<Checked> = match pool(opts.jobs) {
+            Some(p) => p.install(|| expected.par_iter().map(check_one).collect()),
+            None => expected.par_iter().map(check_one).collect(),
+        };
+        let side = side.join().unwrap_or_else(|_| {
+            (
+                None,
+                None,
+                vec![("?".into(), "the unlisted-file walk failed".into())],
+            )
+        });
+        (results, side)
+    });
+    match integrity {
+        Some(Ok(None)) => catalog = catalog_back,
+        Some(Ok(Some(p))) => report.push(
+            FindingKind::CatalogUnreadable,
+            &cat_rel,
+            format!("damaged: {p}"),
+        ),
+        Some(Err(e)) => report.push(FindingKind::CatalogUnreadable, &cat_rel, e.to_string()),
+        None => {}
+    }
+    for (path, detail) in unlisted {
+        report.push(FindingKind::Unlisted, path, detail);
+    }
     let mut good = Vec::new();
     let mut bad: Vec<(String, String)> = Vec::new();
     for ((hash, path, _), r) in expected.iter().zip(results) {
@@ -449,8 +470,8 @@ pub fn verify_archive(root: &Path, opts: &VerifyOptions, progress: &dyn Progress
         }
     }
     progress.finish();
-    if let (Some(mut c), Some(run)) = (catalog, run) {
-        report.recorded = record(&mut c, run, &report, &good, &bad).is_ok();
+    if let Some(mut c) = catalog {
+        report.recorded = record(&mut c, &started, &report, &good, &bad).is_ok();
     }
     report
 }
@@ -464,7 +485,7 @@ pub fn verify_archive(root: &Path, opts: &VerifyOptions, progress: &dyn Progress
 /// (`FileRow::last_verified`).
 fn record(
     c: &mut Catalog,
-    run: i64,
+    started: &str,
     report: &ArchiveReport,
     good: &[String],
     bad: &[(String, String)],
@@ -488,7 +509,7 @@ fn record(
     } else {
         "problems"
     };
-    c.finish_run(run, &counts, outcome)?;
+    c.insert_finished_run("verify", started, &counts, outcome)?;
     c.commit()
 }
 
@@ -526,8 +547,9 @@ fn compare_sums(
     }
 }
 
-/// Files on disk that no record lists.
-fn find_unlisted(root: &Path, known: &HashSet<&str>, report: &mut ArchiveReport) {
+/// Files on disk that no record lists: (path, detail).
+fn find_unlisted(root: &Path, known: &HashSet<&str>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
     for entry in WalkDir::new(root)
         .follow_links(false)
         .sort_by_file_name()
@@ -541,11 +563,7 @@ fn find_unlisted(root: &Path, known: &HashSet<&str>, report: &mut ArchiveReport)
                     .path()
                     .map(|p| rel_text(root, p))
                     .unwrap_or_else(|| "?".into());
-                report.push(
-                    FindingKind::Unlisted,
-                    path,
-                    format!("cannot list this folder: {e}"),
-                );
+                out.push((path, format!("cannot list this folder: {e}")));
                 continue;
             }
         };
@@ -556,8 +574,9 @@ fn find_unlisted(root: &Path, known: &HashSet<&str>, report: &mut ArchiveReport)
         if (entry.depth() == 1 && rel == sums::SUMS_FILE) || known.contains(rel.as_str()) {
             continue;
         }
-        report.push(FindingKind::Unlisted, rel, "on disk but in no record");
+        out.push((rel, "on disk but in no record".into()));
     }
+    out
 }
 
 /// A rayon pool of `jobs` threads, or `None` for the global pool.

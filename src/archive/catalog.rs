@@ -594,6 +594,26 @@ impl Catalog {
             .map_err(|e| self.err(e))
     }
 
+    /// Records a whole run at its end, with the time it `started` (a run that
+    /// writes nothing until it is done, like `verify`).
+    pub fn insert_finished_run(
+        &self,
+        command: &str,
+        started: &str,
+        counts: &RunCounts,
+        outcome: &str,
+    ) -> Result<i64, CatalogError> {
+        self.conn
+            .execute(
+                "INSERT INTO runs(command, started) VALUES(?1, ?2)",
+                params![command, started],
+            )
+            .map_err(|e| self.err(e))?;
+        let id = self.conn.last_insert_rowid();
+        self.finish_run(id, counts, outcome)?;
+        Ok(id)
+    }
+
     /// The latest finished run of `command`: (started, ended).
     pub fn last_finished_run(
         &self,
