@@ -15,6 +15,7 @@ pub mod demo;
 pub mod error;
 pub mod export;
 pub mod html_report;
+pub mod ids;
 pub mod ingest;
 pub mod media;
 pub mod progress;

@@ -248,17 +248,7 @@ pub fn uuid_from_seed(seed: u64) -> String {
     let mut b = [0u8; 16];
     b[..8].copy_from_slice(&m.next().to_be_bytes());
     b[8..].copy_from_slice(&m.next().to_be_bytes());
-    b[6] = (b[6] & 0x0F) | 0x40;
-    b[8] = (b[8] & 0x3F) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02X}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    crate::ids::uuid_v4_text(b)
 }
 
 /// `n` seed-derived bytes: filler that does not compress or dedupe away.
