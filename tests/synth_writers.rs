@@ -150,7 +150,12 @@ fn check_exiftool_still(path: &Path) {
     assert_eq!(j["Make"], "Apple", "{j}");
     assert_eq!(j["Model"], "iPhone 13 Pro");
     assert_eq!(j["DateTimeOriginal"], "2023:07:14 18:22:05");
-    assert_eq!(j["SubSecTimeOriginal"], 42);
+    // exiftool's JSON keeps the leading zero of "042" as a string (a number without one).
+    assert!(
+        j["SubSecTimeOriginal"] == 42 || j["SubSecTimeOriginal"] == "042",
+        "{}",
+        j["SubSecTimeOriginal"]
+    );
     assert_eq!(j["OffsetTimeOriginal"], "+02:00");
     assert_eq!(j["CreateDate"], "2023:07:14 18:22:06");
     assert_eq!(j["ModifyDate"], "2023:07:14 18:22:07");
@@ -169,7 +174,16 @@ fn check_exiftool_still(path: &Path) {
 /// `exiftool -validate`: structure and required tags are as the specs want.
 fn assert_exiftool_validates(path: &Path) {
     let w = exiftool_json(path, &["-validate", "-Warning", "-Error"]);
-    assert_eq!(w["Validate"], "OK", "exiftool -validate complains: {w}");
+    // Padding segments (APP15) are "unknown" to exiftool: a minor warning, not a defect.
+    let verdict = w["Validate"].as_str().unwrap_or("");
+    let only_padding = verdict.ends_with("(all minor)")
+        && w["Warning"]
+            .as_str()
+            .is_some_and(|m| m.contains("Unknown APP15"));
+    assert!(
+        verdict == "OK" || only_padding,
+        "exiftool -validate complains: {w}"
+    );
     assert!(w.get("Error").is_none(), "exiftool complains: {w}");
 }
 
