@@ -67,6 +67,18 @@ pub async fn request(
     header_payload: Vec<u8>,
     payload: Vec<u8>,
 ) -> Result<Reply, IdeviceError> {
+    send(c, op, header_payload, payload).await?;
+    read_reply(c).await
+}
+
+/// Sends a request without waiting for its reply (replies come in order, so
+/// a reader can keep one read in flight while it handles the previous one).
+pub async fn send(
+    c: &mut AfcClient,
+    op: AfcOpcode,
+    header_payload: Vec<u8>,
+    payload: Vec<u8>,
+) -> Result<(), IdeviceError> {
     let this = HEADER_LEN + header_payload.len() as u64;
     let mut packet = Vec::with_capacity(this as usize + payload.len());
     packet.extend_from_slice(MAGIC);
@@ -76,7 +88,11 @@ pub async fn request(
     packet.extend((op as u64).to_le_bytes());
     packet.extend(header_payload);
     packet.extend(payload);
-    c.idevice.send_raw(&packet).await?;
+    c.idevice.send_raw(&packet).await
+}
+
+/// Reads the next reply; an AFC error status is an `Err`.
+pub async fn read_reply(c: &mut AfcClient) -> Result<Reply, IdeviceError> {
     let header = c.idevice.read_raw(HEADER_LEN as usize).await?;
     let (hp_len, data_len, operation) = parse_header(&header)?;
     let header_payload = if hp_len > 0 {

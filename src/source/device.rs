@@ -73,6 +73,14 @@ async fn send_bounded(
     }
 }
 
+/// The next AFC reply, bounded by [`afc_stall`] like [`send_bounded`].
+async fn read_bounded(c: &mut AfcClient) -> Result<afc_wire::Reply, IdeviceError> {
+    match tokio::time::timeout(afc_stall(), afc_wire::read_reply(c)).await {
+        Ok(r) => r,
+        Err(_) => Err(IdeviceError::Timeout),
+    }
+}
+
 #[derive(Debug, Error)]
 pub enum DeviceError {
     #[error("cannot reach usbmuxd at {addr}: {error}. Connect the iPhone with a cable; on Linux, make sure usbmuxd is installed and running (sudo systemctl start usbmuxd)")]
@@ -1042,10 +1050,13 @@ struct AfcReader {
     size: u64,
     /// Where the next read() starts.
     pos: u64,
-    /// Where the phone's file position is.
+    /// Where the phone's file position is (after any read in flight).
     dev_pos: u64,
     buf: Vec<u8>,
     buf_start: u64,
+    /// A read sent ahead and not yet answered: (offset, length). One read in
+    /// flight keeps the link busy while the previous chunk is hashed and written.
+    ahead: Option<(u64, u64)>,
 }
 
 impl AfcReader {
@@ -1066,6 +1077,7 @@ impl AfcReader {
             dev_pos: 0,
             buf: Vec::new(),
             buf_start: 0,
+            ahead: None,
         };
         r.reopen(false)?;
         Ok(r)
@@ -1122,6 +1134,7 @@ impl AfcReader {
         self.client = Some(client);
         self.fd = fd;
         self.dev_pos = 0;
+        self.ahead = None;
         Ok(())
     }
 
@@ -1156,29 +1169,63 @@ impl AfcReader {
             .client
             .as_mut()
             .ok_or(IdeviceError::NoEstablishedConnection)?;
-        if self.dev_pos != self.pos {
-            let header = [
-                self.fd.to_le_bytes(),
-                0u64.to_le_bytes(),
-                self.pos.to_le_bytes(),
-            ]
-            .concat();
-            self.shared.rt.block_on(send_bounded(
-                client,
-                AfcOpcode::FileSeek,
-                header,
-                Vec::new(),
-            ))?;
-            self.dev_pos = self.pos;
+        let rt = &self.shared.rt;
+        let mut data = None;
+        if let Some((off, _)) = self.ahead.take() {
+            // The answer to the read sent ahead: use it, or drain it before a seek.
+            let reply = rt.block_on(read_bounded(client))?;
+            self.dev_pos = off + reply.payload.len() as u64;
+            if off == self.pos {
+                data = Some(reply.payload);
+            }
         }
-        let header = [self.fd.to_le_bytes(), want.to_le_bytes()].concat();
-        let res =
-            self.shared
-                .rt
-                .block_on(send_bounded(client, AfcOpcode::Read, header, Vec::new()))?;
-        self.buf = res.payload;
+        let data = match data {
+            Some(d) => d,
+            None => {
+                if self.dev_pos != self.pos {
+                    let header = [
+                        self.fd.to_le_bytes(),
+                        0u64.to_le_bytes(),
+                        self.pos.to_le_bytes(),
+                    ]
+                    .concat();
+                    rt.block_on(send_bounded(
+                        client,
+                        AfcOpcode::FileSeek,
+                        header,
+                        Vec::new(),
+                    ))?;
+                    self.dev_pos = self.pos;
+                }
+                let header = [self.fd.to_le_bytes(), want.to_le_bytes()].concat();
+                let res = rt.block_on(send_bounded(client, AfcOpcode::Read, header, Vec::new()))?;
+                self.dev_pos += res.payload.len() as u64;
+                res.payload
+            }
+        };
+        let got = data.len() as u64;
+        self.buf = data;
         self.buf_start = self.pos;
-        self.dev_pos += self.buf.len() as u64;
+        // Ask for the next chunk now, while this one is being handled.
+        let next = self.pos + got;
+        if got > 0 && next < self.size {
+            let len = READ_CHUNK.min(self.size - next);
+            let header = [self.fd.to_le_bytes(), len.to_le_bytes()].concat();
+            // The timeout is made inside the runtime (block_on's argument is built outside it).
+            rt.block_on(async {
+                match tokio::time::timeout(
+                    afc_stall(),
+                    afc_wire::send(client, AfcOpcode::Read, header, Vec::new()),
+                )
+                .await
+                {
+                    Ok(r) => r,
+                    Err(_) => Err(IdeviceError::Timeout),
+                }
+            })?;
+            self.ahead = Some((next, len));
+            self.dev_pos = next + len;
+        }
         Ok(())
     }
 }
@@ -1231,6 +1278,11 @@ impl Seek for AfcReader {
 impl Drop for AfcReader {
     fn drop(&mut self) {
         if let Some(mut c) = self.client.take() {
+            // A read still in flight is answered before the close.
+            if self.ahead.take().is_some() && self.shared.rt.block_on(read_bounded(&mut c)).is_err()
+            {
+                return;
+            }
             let closed = self.shared.rt.block_on(send_bounded(
                 &mut c,
                 AfcOpcode::FileClose,
