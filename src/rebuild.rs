@@ -22,13 +22,14 @@ use serde::Serialize;
 use walkdir::WalkDir;
 
 use crate::archive::catalog::{now_text, Catalog, FileRecord, RunCounts, CATALOG_FILE};
+use crate::archive::layout::rel_text;
 use crate::archive::lock::ArchiveLock;
 use crate::archive::{sums, CAMROLL_DIR, STAGING_DIR};
 use crate::error::{EXIT_OK, EXIT_PARTIAL};
 use crate::media::{self, DateOptions};
 use crate::progress::{self, Progress};
 use crate::report::human_bytes;
-use crate::verify::{hash_path, read_sums_tolerant, rel_text};
+use crate::verify::{hash_path, read_sums_tolerant};
 
 /// `camroll rebuild`
 #[derive(Debug, Args)]

@@ -22,7 +22,7 @@ use serde::Serialize;
 use walkdir::WalkDir;
 
 use crate::archive::catalog::{self, Catalog, RunCounts};
-use crate::archive::layout::os_to_text;
+use crate::archive::layout::{os_to_text, rel_text};
 use crate::archive::{sums, CAMROLL_DIR, STAGING_DIR};
 use crate::error::{EXIT_OK, EXIT_PARTIAL};
 use crate::progress::{self, Progress};
@@ -594,15 +594,6 @@ pub fn hash_path(path: &Path) -> std::io::Result<(String, u64)> {
     let mut hasher = blake3::Hasher::new();
     hasher.update_mmap_rayon(path)?;
     Ok((hasher.finalize().to_hex().to_string(), hasher.count()))
-}
-
-/// `p` relative to `root`, `/`-separated, non-UTF-8 bytes as `%XX`.
-pub fn rel_text(root: &Path, p: &Path) -> String {
-    let r = p.strip_prefix(root).unwrap_or(p);
-    r.components()
-        .map(|c| os_to_text(c.as_os_str()))
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 /// Verifies each archive; returns the reports.

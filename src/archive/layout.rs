@@ -120,6 +120,15 @@ pub fn os_to_text(raw: &OsStr) -> String {
     }
 }
 
+/// `p` relative to `root`, `/`-separated, non-UTF-8 bytes as `%XX`.
+pub fn rel_text(root: &Path, p: &Path) -> String {
+    let r = p.strip_prefix(root).unwrap_or(p);
+    r.components()
+        .map(|c| os_to_text(c.as_os_str()))
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 /// (`IMG_0001`, `.JPG`); a name without a dot (or only a leading one) has no extension.
 pub fn split_ext(name: &str) -> (&str, &str) {
     match name.rfind('.') {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use walkdir::WalkDir;
 
 use super::{ReadSeek, Scan, Skipped, Source, SourceError, SourceItem};
-use crate::archive::layout::os_to_text;
+use crate::archive::layout::rel_text;
 
 pub struct FolderSource {
     root: PathBuf,
@@ -135,10 +135,6 @@ impl Source for FolderSource {
 
 impl FolderSource {
     fn rel(&self, p: &Path) -> String {
-        let r = p.strip_prefix(&self.root).unwrap_or(p);
-        r.components()
-            .map(|c| os_to_text(c.as_os_str()))
-            .collect::<Vec<_>>()
-            .join("/")
+        rel_text(&self.root, p)
     }
 }
