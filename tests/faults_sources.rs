@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use camroll::export::{export, ExportOptions};
+use camroll::ops::export::ExportSummary;
+use camroll::ops::export::{export, ExportOptions};
 use camroll::progress::PlainProgress;
-use camroll::report::ExportSummary;
 use camroll::source::{ReadSeek, Scan, Source, SourceError, SourceItem};
 use common::*;
 

@@ -392,19 +392,83 @@ pub struct FileRow {
     pub added_at: String,
     /// When the file was last read back and matched its hash.
     pub verified_at: Option<String>,
-    /// What the last `verify` found wrong with it (`missing`, `corrupt`,
-    /// `undecodable: …`); `None` when nothing.
-    pub verify_problem: Option<String>,
+    /// What the last `verify` found wrong with it; `None` when nothing.
+    pub verify_problem: Option<VerifyProblem>,
+}
+
+/// What a `verify` found wrong with an archived file, as `files.verify_problem`
+/// stores it: `missing`, `corrupt`, `corrupt: unreadable: <error>` or
+/// `undecodable: <why>` (see `docs/archive-format.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifyProblem {
+    /// Listed, not on disk.
+    Missing,
+    /// On disk with another hash.
+    Corrupt,
+    /// On disk but could not be read.
+    Unreadable(String),
+    /// The hash matches but the content does not decode (`verify --deep`):
+    /// damaged before it was archived.
+    Undecodable(String),
+    /// A value this version does not know (a newer camroll wrote it).
+    Other(String),
+}
+
+impl VerifyProblem {
+    /// The text stored in the catalog.
+    pub fn to_text(&self) -> String {
+        match self {
+            VerifyProblem::Missing => "missing".into(),
+            VerifyProblem::Corrupt => "corrupt".into(),
+            VerifyProblem::Unreadable(e) => format!("corrupt: unreadable: {e}"),
+            VerifyProblem::Undecodable(why) => format!("undecodable: {why}"),
+            VerifyProblem::Other(t) => t.clone(),
+        }
+    }
+
+    /// Reads the stored text back.
+    pub fn parse(text: &str) -> VerifyProblem {
+        if text == "missing" {
+            VerifyProblem::Missing
+        } else if text == "corrupt" {
+            VerifyProblem::Corrupt
+        } else if let Some(e) = text.strip_prefix("corrupt: unreadable: ") {
+            VerifyProblem::Unreadable(e.to_string())
+        } else if let Some(why) = text.strip_prefix("undecodable: ") {
+            VerifyProblem::Undecodable(why.to_string())
+        } else {
+            VerifyProblem::Other(text.to_string())
+        }
+    }
+
+    /// The archived copy itself is gone or damaged (so it does not count as a
+    /// verified copy, and another archive can repair it).
+    pub fn is_damage(&self) -> bool {
+        match self {
+            VerifyProblem::Missing | VerifyProblem::Corrupt | VerifyProblem::Unreadable(_) => true,
+            VerifyProblem::Undecodable(_) => false,
+            // Older and newer spellings of damage start with these words.
+            VerifyProblem::Other(t) => t.starts_with("missing") || t.starts_with("corrupt"),
+        }
+    }
+}
+
+impl std::fmt::Display for VerifyProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_text())
+    }
+}
+
+impl serde::Serialize for VerifyProblem {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_text())
+    }
 }
 
 impl FileRow {
     /// Read back and matched its hash, and nothing found wrong since.
     pub fn is_verified(&self) -> bool {
-        self.verified_at.is_some()
-            && !self
-                .verify_problem
-                .as_deref()
-                .is_some_and(|p| p.starts_with("missing") || p.starts_with("corrupt"))
+        self.verified_at.is_some() && !self.verify_problem.as_ref().is_some_and(|p| p.is_damage())
     }
 
     /// When the file was last read back with its hash: its own `verified_at`,
@@ -503,7 +567,9 @@ impl Catalog {
                     added_run: r.get(12)?,
                     added_at: r.get(13)?,
                     verified_at: r.get(14)?,
-                    verify_problem: r.get(15)?,
+                    verify_problem: r
+                        .get::<_, Option<String>>(15)?
+                        .map(|t| VerifyProblem::parse(&t)),
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -515,7 +581,7 @@ impl Catalog {
     pub fn record_verification(
         &mut self,
         ok: &[String],
-        problems: &[(String, String)],
+        problems: &[(String, VerifyProblem)],
     ) -> Result<(), CatalogError> {
         let now = now_text();
         let path = self.path.clone();
@@ -542,7 +608,7 @@ impl Catalog {
                 .prepare("UPDATE files SET verify_problem = ?1 WHERE path = ?2")
                 .map_err(err)?;
             for (p, what) in problems {
-                bad.execute(params![what, p]).map_err(err)?;
+                bad.execute(params![what.to_text(), p]).map_err(err)?;
             }
         }
         tx.commit().map_err(err)
@@ -721,7 +787,7 @@ mod prove_tests {
         let c = rows[0].record.capture.unwrap();
         assert_eq!(c.display(), "2020-01-02T03:04:05+01:00");
         assert_eq!(c.source, crate::media::DateSource::ExifDateTimeOriginal);
-        cat.record_verification(&[], &[("2020/01/a.jpg".into(), "corrupt".into())])
+        cat.record_verification(&[], &[("2020/01/a.jpg".into(), VerifyProblem::Corrupt)])
             .unwrap();
         assert!(!cat.file_rows().unwrap()[0].is_verified());
         cat.record_verification(&["2020/01/a.jpg".into()], &[])
@@ -756,7 +822,7 @@ mod prove_tests {
             added_run: None,
             added_at: added.into(),
             verified_at: verified.map(Into::into),
-            verify_problem: problem.map(Into::into),
+            verify_problem: problem.map(VerifyProblem::parse),
         };
         let run = (
             "2024-01-02T00:00:00Z".to_string(),
@@ -790,5 +856,20 @@ mod prove_tests {
         // Never verified at all.
         let never = row("2024-01-01T00:00:00Z", None, None);
         assert_eq!(never.last_verified(Some(&run)), None);
+    }
+
+    #[test]
+    fn verify_problems_keep_their_stored_text_and_only_damage_unverifies() {
+        for text in [
+            "missing",
+            "corrupt",
+            "corrupt: unreadable: EIO",
+            "undecodable: truncated",
+        ] {
+            assert_eq!(VerifyProblem::parse(text).to_text(), text);
+        }
+        assert!(VerifyProblem::parse("corrupt: unreadable: EIO").is_damage());
+        // The words of the detail never decide: only the kind does.
+        assert!(!VerifyProblem::parse("undecodable: missing end of image").is_damage());
     }
 }

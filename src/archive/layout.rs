@@ -178,6 +178,49 @@ pub struct Taken {
     pub listed: bool,
 }
 
+/// One file of a group to be named in an archive folder.
+#[derive(Debug, Clone)]
+pub struct NameRequest {
+    /// The archive folder (`YYYY/MM`).
+    pub folder: String,
+    /// The name wanted when it is free.
+    pub first: String,
+    /// The name the collision rule suffixes (`first` without a `~k` it may carry).
+    pub base: String,
+}
+
+impl NameRequest {
+    /// A request for `name` in `folder`, suffixed as it is when taken.
+    pub fn new(folder: &str, name: &str) -> NameRequest {
+        NameRequest {
+            folder: folder.to_string(),
+            first: name.to_string(),
+            base: name.to_string(),
+        }
+    }
+}
+
+/// The name [`NamePlanner::allocate`] chose for one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameChoice {
+    /// The file name in the folder.
+    pub name: String,
+    /// A file on disk that no record lists already holds this content under
+    /// this name: record it instead of placing a copy.
+    pub adopt: bool,
+}
+
+/// `IMG_0001~2.JPG` → `IMG_0001.JPG`: the name before the collision rule.
+pub fn strip_suffix(name: &str) -> String {
+    let (stem, ext) = split_ext(name);
+    match stem.rsplit_once('~') {
+        Some((base, n)) if !base.is_empty() && n.parse::<u32>().is_ok_and(|k| k >= 2) => {
+            format!("{base}{ext}")
+        }
+        _ => name.to_string(),
+    }
+}
+
 /// What to do with one name candidate.
 pub enum Candidate<'a> {
     Free,
@@ -234,6 +277,82 @@ impl NamePlanner {
                 listed: true,
             },
         );
+    }
+
+    /// Chooses names for a group of files (a still with its Live Photo movie
+    /// and sidecars) so the group keeps one stem: every `first` name when all
+    /// are free, else the collision rule on the `base` names, `NAME~k.EXT`
+    /// with the same k ≥ 2 for the whole group. A name held by a file on disk
+    /// that no record lists is taken over (`adopt`) when `same_file` says it
+    /// holds this very content (a killed run's work). The chosen names are
+    /// reserved. Members whose names fold to one name (`a.JPG`, `A.jpg`) can
+    /// never share a suffix, so each of those is named on its own afterwards;
+    /// that is what bounds the search.
+    pub fn allocate(
+        &mut self,
+        root: &Path,
+        batch: &[NameRequest],
+        mut same_file: impl FnMut(usize, &Path) -> bool,
+    ) -> Vec<NameChoice> {
+        let mut seen = HashSet::new();
+        let (shared, alone): (Vec<usize>, Vec<usize>) = (0..batch.len())
+            .partition(|&i| seen.insert((batch[i].folder.as_str(), fold(&batch[i].base))));
+        let mut out: Vec<Option<NameChoice>> = (0..batch.len()).map(|_| None).collect();
+        for part in std::iter::once(shared).chain(alone.into_iter().map(|i| vec![i])) {
+            if part.is_empty() {
+                continue;
+            }
+            for &i in &part {
+                self.load_folder(root, &batch[i].folder);
+            }
+            let chosen = self.allocate_part(root, batch, &part, &mut same_file);
+            for (&i, c) in part.iter().zip(chosen) {
+                self.take(&batch[i].folder, &c.name);
+                out[i] = Some(c);
+            }
+        }
+        out.into_iter().flatten().collect()
+    }
+
+    /// One suffix for every member of `part` (whose base names never fold together).
+    fn allocate_part(
+        &self,
+        root: &Path,
+        batch: &[NameRequest],
+        part: &[usize],
+        same_file: &mut impl FnMut(usize, &Path) -> bool,
+    ) -> Vec<NameChoice> {
+        let mut k = 1u32;
+        'next: loop {
+            let mut chosen = Vec::with_capacity(part.len());
+            let mut in_group = HashSet::new();
+            for &i in part {
+                let r = &batch[i];
+                let name = if k == 1 {
+                    r.first.clone()
+                } else {
+                    with_suffix(&r.base, k)
+                };
+                if !in_group.insert((r.folder.as_str(), fold(&name))) {
+                    k += 1;
+                    continue 'next;
+                }
+                let adopt = match self.check(&r.folder, &name) {
+                    Candidate::Free => false,
+                    Candidate::Unlisted(on_disk)
+                        if on_disk == name && same_file(i, &root.join(&r.folder).join(on_disk)) =>
+                    {
+                        true
+                    }
+                    Candidate::Unlisted(_) | Candidate::Taken => {
+                        k += 1;
+                        continue 'next;
+                    }
+                };
+                chosen.push(NameChoice { name, adopt });
+            }
+            return chosen;
+        }
     }
 
     /// Forgets a name (a placed file that failed verification was removed).
@@ -333,5 +452,32 @@ mod tests {
             p.check("2023/02", "IMG_0001.JPG"),
             Candidate::Free
         ));
+    }
+
+    #[test]
+    fn a_group_keeps_one_suffix_and_a_clash_inside_it_still_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = NamePlanner::default();
+        p.add_listed("2023/01/IMG_0001.HEIC");
+        let batch = [
+            NameRequest::new("2023/01", "IMG_0001.HEIC"),
+            NameRequest::new("2023/01", "IMG_0001.MOV"),
+            // Folds to the movie's name: it is named on its own.
+            NameRequest::new("2023/01", "img_0001.mov"),
+        ];
+        let names: Vec<String> = p
+            .allocate(dir.path(), &batch, |_, _| false)
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(names, ["IMG_0001~2.HEIC", "IMG_0001~2.MOV", "img_0001.mov"]);
+    }
+
+    #[test]
+    fn collision_suffixes_are_stripped_back_to_the_original_name() {
+        assert_eq!(strip_suffix("IMG_0001~2.JPG"), "IMG_0001.JPG");
+        assert_eq!(strip_suffix("IMG_0001~13.HEIC"), "IMG_0001.HEIC");
+        assert_eq!(strip_suffix("IMG~x.JPG"), "IMG~x.JPG");
+        assert_eq!(strip_suffix("~2.JPG"), "~2.JPG");
     }
 }

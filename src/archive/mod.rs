@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod filesystem;
 pub mod layout;
 pub mod lock;
+pub mod staging;
 pub mod sums;
 
 use std::collections::{HashMap, HashSet};
@@ -87,7 +88,7 @@ impl Archive {
             };
             create(&staging)?;
             lock = Some(ArchiveLock::acquire(&camroll)?);
-            leftovers_removed = remove_leftovers(&staging);
+            leftovers_removed = staging::remove_leftovers(&staging);
             Catalog::open(root, true)?
         };
         let mut archive = Archive {
@@ -140,9 +141,9 @@ impl Archive {
                 p = parent;
             }
         }
-        fault_point("before-rename");
+        crate::faults::point("before-rename");
         rename_no_replace(staged, &dir.join(name))?;
-        fault_point("after-rename");
+        crate::faults::point("after-rename");
         self.dirty_dirs.insert(dir);
         Ok(())
     }
@@ -162,61 +163,12 @@ impl Archive {
             .catalog
             .all_files()?
             .into_iter()
-            .map(|(h, p, _)| (h, p))
+            .map(|(hash, path, _)| sums::SumsEntry { hash, path })
             .collect();
         sums::write(&self.root, entries).map_err(|e| match e {
-            sums::SumsError::Write { path, source } | sums::SumsError::Read { path, source } => {
-                ArchiveError::Create { path, source }
-            }
-            sums::SumsError::Parse { path, .. } => ArchiveError::Create {
-                path,
-                source: io::Error::other("unexpected parse error"),
-            },
+            sums::SumsError::Write { path, source } => ArchiveError::Create { path, source },
         })
     }
-}
-
-/// Fault injection for the crash matrix (`scripts/faults`, tests/faults_*):
-/// with `CAMROLL_FAULT_KILL_AT=<point>:<n>` the process kills itself with
-/// SIGKILL (no destructors, no flush: exactly a `kill -9`) the n-th time it
-/// reaches `point`. Points: `stage-write` (a chunk written to a staging file),
-/// `before-rename`, `after-rename` (file in place, row not committed),
-/// `catalog-commit` (folders fsynced, commit not yet run), `sums-write`
-/// (temporary BLAKE3SUMS half written). Unset in normal use: one env lookup.
-pub fn fault_point(point: &str) {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::OnceLock;
-    static TARGET: OnceLock<Option<(String, u64)>> = OnceLock::new();
-    static SEEN: AtomicU64 = AtomicU64::new(0);
-    let target = TARGET.get_or_init(|| {
-        let v = std::env::var("CAMROLL_FAULT_KILL_AT").ok()?;
-        let (p, n) = v.rsplit_once(':')?;
-        Some((p.to_string(), n.parse().ok()?))
-    });
-    let Some((p, n)) = target else { return };
-    if p != point || SEEN.fetch_add(1, Ordering::SeqCst) + 1 != *n {
-        return;
-    }
-    eprintln!("camroll: fault injection: killed at {point}:{n}");
-    #[cfg(unix)]
-    // SAFETY: signalling our own pid; SIGKILL cannot be caught, so this never returns.
-    unsafe {
-        libc::kill(libc::getpid(), libc::SIGKILL);
-    }
-    std::process::abort();
-}
-
-/// Removes what killed runs left in staging; returns how many files.
-fn remove_leftovers(staging: &Path) -> u64 {
-    let mut n = 0;
-    if let Ok(rd) = fs::read_dir(staging) {
-        for e in rd.flatten() {
-            if fs::remove_file(e.path()).is_ok() {
-                n += 1;
-            }
-        }
-    }
-    n
 }
 
 /// `rename(2)` that fails with `AlreadyExists` instead of replacing a file.

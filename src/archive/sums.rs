@@ -21,21 +21,10 @@ pub const SUMS_FILE: &str = "BLAKE3SUMS";
 
 #[derive(Debug, Error)]
 pub enum SumsError {
-    #[error("{path}: cannot read: {source}. Run `camroll rebuild` if the file is damaged")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
     #[error("{path}: cannot write: {source}. Check the archive disk is mounted and writable")]
     Write {
         path: PathBuf,
         source: std::io::Error,
-    },
-    #[error("{path}, line {line}: not a BLAKE3SUMS line ({why}). The file may be damaged: `camroll verify` compares it with the catalog")]
-    Parse {
-        path: PathBuf,
-        line: usize,
-        why: &'static str,
     },
 }
 
@@ -92,9 +81,9 @@ pub fn parse_line(line: &str) -> Result<(String, String), &'static str> {
 }
 
 /// Rewrites the check-file atomically (temp file, fsync, rename, fsync dir).
-/// `entries` are (hash hex, path); they are written sorted by path.
-pub fn write(root: &Path, mut entries: Vec<(String, String)>) -> Result<(), SumsError> {
-    entries.sort_by(|a, b| a.1.cmp(&b.1));
+/// The entries are written sorted by path.
+pub fn write(root: &Path, mut entries: Vec<SumsEntry>) -> Result<(), SumsError> {
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
     let path = root.join(SUMS_FILE);
     let tmp = root.join(".camroll").join("BLAKE3SUMS.tmp");
     let err = |source| SumsError::Write {
@@ -103,12 +92,13 @@ pub fn write(root: &Path, mut entries: Vec<(String, String)>) -> Result<(), Sums
     };
     let file = File::create(&tmp).map_err(err)?;
     let mut w = BufWriter::new(file);
-    for (i, (hash, p)) in entries.iter().enumerate() {
-        w.write_all(format_line(hash, p).as_bytes()).map_err(err)?;
+    for (i, e) in entries.iter().enumerate() {
+        w.write_all(format_line(&e.hash, &e.path).as_bytes())
+            .map_err(err)?;
         if i == entries.len() / 2 {
             // Crash-matrix hook: a run killed here leaves a half-written temp file.
             let _ = w.flush();
-            super::fault_point("sums-write");
+            crate::faults::point("sums-write");
         }
     }
     let file = w.into_inner().map_err(|e| err(e.into_error()))?;
@@ -118,28 +108,54 @@ pub fn write(root: &Path, mut entries: Vec<(String, String)>) -> Result<(), Sums
     Ok(())
 }
 
-/// Reads the check-file: (hash, path) per line.
-pub fn read(root: &Path) -> Result<Vec<(String, String)>, SumsError> {
-    let path = root.join(SUMS_FILE);
-    let file = File::open(&path).map_err(|source| SumsError::Read {
-        path: path.clone(),
-        source,
-    })?;
-    let mut out = Vec::new();
-    for (i, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|source| SumsError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        if line.is_empty() {
+/// What [`read`] found: the whole lines, and the damaged ones in words.
+#[derive(Debug, Default)]
+pub struct SumsRead {
+    /// Every line that parsed, in file order.
+    pub entries: Vec<SumsEntry>,
+    /// One sentence per damaged line (`line 7 is damaged (…)`).
+    pub damaged: Vec<String>,
+}
+
+/// One check-file line: a file's hash and its path in the archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SumsEntry {
+    /// 64 lower-case hex digits.
+    pub hash: String,
+    /// Relative to the archive, `/`-separated.
+    pub path: String,
+}
+
+/// Reads the check-file line by line, so one damaged line (a cut-short file)
+/// does not hide the others. Fails only when the file cannot be read at all.
+pub fn read(root: &Path) -> std::io::Result<SumsRead> {
+    let file = File::open(root.join(SUMS_FILE))?;
+    let mut reader = BufReader::new(file);
+    let mut out = SumsRead::default();
+    let mut line = Vec::new();
+    let mut n = 0;
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        n += 1;
+        let complete = line.last() == Some(&b'\n');
+        let text = String::from_utf8_lossy(&line);
+        let text = text.trim_end_matches('\n');
+        if text.is_empty() {
             continue;
         }
-        let entry = parse_line(&line).map_err(|why| SumsError::Parse {
-            path: path.clone(),
-            line: i + 1,
-            why,
-        })?;
-        out.push(entry);
+        if !complete {
+            out.damaged.push(format!(
+                "line {n} has no line end: the file was cut short, lines after it are lost"
+            ));
+        }
+        match parse_line(text) {
+            Ok((hash, path)) if complete => out.entries.push(SumsEntry { hash, path }),
+            Ok(_) => {}
+            Err(why) => out.damaged.push(format!("line {n} is damaged ({why})")),
+        }
     }
     Ok(out)
 }
@@ -185,5 +201,17 @@ mod tests {
         assert!(parse_line(&format!("{H} x")).is_err());
         assert!(parse_line(&format!("{}  x", H.to_uppercase())).is_err());
         assert!(parse_line(&format!("\\{H}  a\\qb")).is_err());
+    }
+
+    #[test]
+    fn a_cut_short_blake3sums_keeps_its_whole_lines_and_names_the_damage() {
+        let d = tempfile::tempdir().unwrap();
+        let h = "a".repeat(64);
+        let text = format!("{h}  2020/01/a.jpg\n{h}  2020/01/b.jpg\n{h}  2020/0");
+        std::fs::write(d.path().join(SUMS_FILE), text).unwrap();
+        let read = read(d.path()).unwrap();
+        assert_eq!(read.entries.len(), 2);
+        assert_eq!(read.damaged.len(), 1);
+        assert!(read.damaged[0].contains("line 3"), "{:?}", read.damaged);
     }
 }

@@ -10,45 +10,14 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use chrono::FixedOffset;
-use clap::Args;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::date::{capture_or_fallback, format_offset, localize_for_group, parse_offset};
+use super::date::{capture_or_fallback, localize_for_group};
 use super::{
     group_by_name, read_media_info, refine_by_content_id, sniff, CaptureTime, Class, DateOptions,
     DateSource, Kind, MediaInfo, Role, SNIFF_LEN,
 };
-use crate::error::{EXIT_OK, EXIT_PARTIAL};
-
-/// `camroll inspect FILE…`
-#[derive(Debug, Args)]
-pub struct InspectArgs {
-    /// Files to inspect. Files given together are grouped as an export would
-    /// group them (Live Photo pairs, sidecars, edited renders, RAW+JPEG).
-    #[arg(required = true)]
-    pub files: Vec<PathBuf>,
-    /// Print one JSON object on stdout.
-    #[arg(long)]
-    pub json: bool,
-    /// Zone for videos whose only date is UTC (mvhd) and that have no still to
-    /// take the zone from, e.g. `+02:00`, `-0530`, `UTC`. Default: this
-    /// machine's zone.
-    #[arg(long, value_name = "OFFSET", allow_hyphen_values = true)]
-    pub timezone: Option<String>,
-}
-
-/// Parses `--timezone`.
-pub fn parse_timezone(s: &str) -> anyhow::Result<FixedOffset> {
-    let secs = match s.trim() {
-        "UTC" | "utc" | "Z" => Some(0),
-        t => parse_offset(t),
-    };
-    secs.and_then(FixedOffset::east_opt).ok_or_else(|| {
-        anyhow::anyhow!("--timezone {s:?} is not an offset like +02:00, -0530 or UTC")
-    })
-}
 
 /// What was read from one file, before grouping.
 #[derive(Debug)]
@@ -239,95 +208,8 @@ pub fn place(reads: &[Read1]) -> Vec<Placement> {
     out
 }
 
-pub fn run(args: InspectArgs) -> anyhow::Result<u8> {
-    let timezone = args.timezone.as_deref().map(parse_timezone).transpose()?;
-    let opts = DateOptions { timezone };
-    let reads: Vec<Read1> = args.files.par_iter().map(|p| read_one(p, &opts)).collect();
-    let placed = place(&reads);
-    let unreadable = placed.iter().filter(|p| p.error.is_some()).count();
-    if args.json {
-        #[derive(Serialize)]
-        struct Out<'a> {
-            files: &'a [Placement],
-            unreadable: usize,
-        }
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&Out {
-                files: &placed,
-                unreadable
-            })?
-        );
-    } else {
-        print_text(&placed);
-    }
-    if unreadable > 0 {
-        eprintln!("camroll inspect: {unreadable} file(s) could not be read");
-        Ok(EXIT_PARTIAL)
-    } else {
-        Ok(EXIT_OK)
-    }
-}
-
-fn print_text(placed: &[Placement]) {
-    use std::io::Write;
-    let mut o = std::io::BufWriter::new(std::io::stdout().lock());
-    for p in placed {
-        let _ = writeln!(o, "{}", p.path);
-        if let Some(e) = &p.error {
-            let _ = writeln!(o, "  error:       {e}");
-            let _ = writeln!(o);
-            continue;
-        }
-        let kind = match (p.kind, p.class) {
-            (Some(k), Some(c)) => format!("{k} ({})", format!("{c:?}").to_lowercase()),
-            _ => "unknown".into(),
-        };
-        let _ = writeln!(o, "  kind:        {kind}");
-        if let (Some(c), Some(src), Some(off)) = (&p.capture_text, p.date_source, p.offset_source) {
-            let _ = writeln!(o, "  capture:     {c}");
-            let _ = writeln!(o, "  date from:   {src}");
-            let offset = p
-                .capture
-                .and_then(|c| c.offset_seconds)
-                .map(format_offset)
-                .unwrap_or_else(|| "none".into());
-            let _ = writeln!(o, "  offset:      {offset} ({off})");
-        }
-        if let Some(id) = &p.content_identifier {
-            let _ = writeln!(o, "  content id:  {id}");
-        }
-        if let Some(role) = p.role {
-            let with = p
-                .filed_with
-                .as_deref()
-                .map(|w| format!(", filed with {w}"))
-                .unwrap_or_default();
-            let orphan = if p.orphan {
-                " (orphan: its original is not among these files)"
-            } else {
-                ""
-            };
-            let role = match role {
-                Role::Primary => "primary",
-                Role::LivePhotoMovie => "Live Photo movie",
-                Role::Sidecar => "sidecar",
-                Role::EditedRender => "edited render",
-                Role::Companion => "companion (same stem: RAW + JPEG/HEIC)",
-            };
-            let _ = writeln!(o, "  role:        {role}{with}{orphan}");
-        }
-        match &p.folder {
-            Some(f) => {
-                let _ = writeln!(o, "  folder:      {f}");
-            }
-            None => {
-                let _ = writeln!(o, "  folder:      (skipped)");
-            }
-        }
-        for pr in &p.problems {
-            let _ = writeln!(o, "  note:        {pr}");
-        }
-        let _ = writeln!(o);
-    }
+/// Reads `files` (in parallel) and places them as an export would.
+pub fn inspect(files: &[PathBuf], opts: &DateOptions) -> Vec<Placement> {
+    let reads: Vec<Read1> = files.par_iter().map(|p| read_one(p, opts)).collect();
+    place(&reads)
 }

@@ -16,43 +16,86 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use clap::Args;
 use rayon::prelude::*;
 use serde::Serialize;
+use thiserror::Error;
 use walkdir::WalkDir;
 
-use crate::archive::catalog::{now_text, Catalog, FileRecord, RunCounts, CATALOG_FILE};
+use crate::archive::catalog::{
+    now_text, Catalog, CatalogError, FileRecord, RunCounts, CATALOG_FILE,
+};
 use crate::archive::layout::rel_text;
-use crate::archive::lock::ArchiveLock;
+use crate::archive::lock::{ArchiveLock, LockError};
 use crate::archive::{sums, CAMROLL_DIR, STAGING_DIR};
-use crate::error::{EXIT_OK, EXIT_PARTIAL};
+use crate::hash;
 use crate::media::{self, DateOptions};
-use crate::progress::{self, Progress};
-use crate::report::human_bytes;
-use crate::verify::{hash_path, read_sums_tolerant};
+use crate::ops::{human_bytes, Outcome};
+use crate::progress::Progress;
 
-/// `camroll rebuild`
-#[derive(Debug, Args)]
-pub struct RebuildArgs {
-    /// The archive whose catalog and BLAKE3SUMS to recreate from its files.
-    #[arg(value_name = "ARCHIVE")]
-    pub archive: PathBuf,
-    /// Files read in parallel (default: the number of CPUs).
-    #[arg(long, value_name = "N")]
-    pub jobs: Option<usize>,
-    /// Print one JSON object on stdout.
-    #[arg(long)]
-    pub json: bool,
-    /// No progress bars.
-    #[arg(long, short)]
-    pub quiet: bool,
+/// Why a rebuild could not be done (file-level findings are [`Problem`]s).
+#[derive(Debug, Error)]
+pub enum RebuildError {
+    /// The folder is not there.
+    #[error("{path}: no such archive folder. Check the path (is the disk mounted?)")]
+    NoArchive {
+        /// The archive folder given.
+        path: PathBuf,
+    },
+    /// The folder is there but holds no archive: never make one by accident.
+    #[error("{path}: not a camroll archive (neither .camroll/ nor BLAKE3SUMS). Check the path")]
+    NotAnArchive {
+        /// The folder given.
+        path: PathBuf,
+    },
+    /// A file or folder of the archive could not be read or written.
+    #[error("{path}: {source}. Check the archive disk is mounted and writable")]
+    Io {
+        /// What was being read or written.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Another camroll holds the archive.
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    /// The new catalog could not be written.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// BLAKE3SUMS could not be written.
+    #[error(transparent)]
+    Sums(#[from] sums::SumsError),
+}
+
+/// What kind of file-level problem a rebuild found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemKind {
+    /// Recorded but not on disk.
+    Missing,
+    /// On disk with another hash than recorded.
+    Corrupt,
+    /// On disk, unrecorded, and not a photo or video.
+    NotMedia,
+    /// Could not be listed or read.
+    Unreadable,
+}
+
+impl ProblemKind {
+    fn label(self) -> &'static str {
+        match self {
+            ProblemKind::Missing => "MISSING",
+            ProblemKind::Corrupt => "CORRUPT",
+            ProblemKind::NotMedia => "NOT_MEDIA",
+            ProblemKind::Unreadable => "UNREADABLE",
+        }
+    }
 }
 
 /// A file the rebuild could not vouch for.
 #[derive(Debug, Clone, Serialize)]
 pub struct Problem {
     /// `missing`, `corrupt`, `not_media`, `unreadable`.
-    pub kind: &'static str,
+    pub kind: ProblemKind,
     pub path: String,
     pub detail: String,
 }
@@ -76,14 +119,14 @@ pub struct RebuildSummary {
     pub sums_damaged_lines: u64,
     pub staging_leftovers_removed: u64,
     pub problems: Vec<Problem>,
-    pub outcome: &'static str,
+    pub outcome: Outcome,
 }
 
 impl RebuildSummary {
     pub fn human(&self) -> String {
         let mut s = String::new();
         for p in &self.problems {
-            let _ = writeln!(s, "{:<9} {}: {}", p.kind.to_uppercase(), p.path, p.detail);
+            let _ = writeln!(s, "{:<9} {}: {}", p.kind.label(), p.path, p.detail);
         }
         for a in &self.added {
             let _ = writeln!(s, "ADDED     {a}: on disk but unrecorded; now recorded");
@@ -105,7 +148,7 @@ impl RebuildSummary {
         if self
             .problems
             .iter()
-            .any(|p| p.kind == "missing" || p.kind == "corrupt")
+            .any(|p| matches!(p.kind, ProblemKind::Missing | ProblemKind::Corrupt))
         {
             let _ = writeln!(
                 s,
@@ -113,7 +156,11 @@ impl RebuildSummary {
                 self.archive
             );
         }
-        if self.problems.iter().any(|p| p.kind == "not_media") {
+        if self
+            .problems
+            .iter()
+            .any(|p| p.kind == ProblemKind::NotMedia)
+        {
             let _ = writeln!(
                 s,
                 "What to do: files that are not photos or videos were left unrecorded; move them out of the archive"
@@ -134,33 +181,31 @@ pub fn rebuild(
     root: &Path,
     jobs: Option<usize>,
     progress: &dyn Progress,
-) -> anyhow::Result<RebuildSummary> {
+) -> Result<RebuildSummary, RebuildError> {
     if !root.is_dir() {
-        anyhow::bail!(
-            "{}: no such archive folder. Check the path (is the disk mounted?)",
-            root.display()
-        );
+        return Err(RebuildError::NoArchive {
+            path: root.to_path_buf(),
+        });
     }
     let camroll = root.join(CAMROLL_DIR);
     if !camroll.is_dir() && !root.join(sums::SUMS_FILE).is_file() {
         // Never turn an arbitrary folder into an archive by accident.
-        anyhow::bail!(
-            "{}: not a camroll archive (neither .camroll/ nor BLAKE3SUMS). Check the path",
-            root.display()
-        );
+        return Err(RebuildError::NotAnArchive {
+            path: root.to_path_buf(),
+        });
     }
     let staging = camroll.join(STAGING_DIR);
-    fs::create_dir_all(&staging)?;
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| RebuildError::Io { path, source }
+    };
+    fs::create_dir_all(&staging).map_err(io(&staging))?;
     let _lock = ArchiveLock::acquire(&camroll)?;
     let mut summary = RebuildSummary {
         archive: root.display().to_string(),
         ..Default::default()
     };
-    for e in fs::read_dir(&staging)?.flatten() {
-        if fs::remove_file(e.path()).is_ok() {
-            summary.staging_leftovers_removed += 1;
-        }
-    }
+    summary.staging_leftovers_removed = crate::archive::staging::remove_leftovers(&staging);
 
     // Evidence 1: the old catalog, if sound.
     let cat_path = camroll.join(CATALOG_FILE);
@@ -181,20 +226,20 @@ pub fn rebuild(
                 old = Some(x);
             }
             None => {
-                let kept = move_aside(&camroll)?;
+                let kept = move_aside(&camroll).map_err(io(&cat_path))?;
                 summary.old_catalog_kept_as = Some(kept);
             }
         }
     }
     // Evidence 2: what survives of BLAKE3SUMS.
     let mut listed: BTreeMap<String, String> = BTreeMap::new();
-    if let Ok((entries, bad)) = read_sums_tolerant(root) {
-        summary.sums_damaged_lines = bad.len() as u64;
-        if !entries.is_empty() {
+    if let Ok(read) = sums::read(root) {
+        summary.sums_damaged_lines = read.damaged.len() as u64;
+        if !read.entries.is_empty() {
             summary.evidence.push("BLAKE3SUMS");
         }
-        for (h, p) in entries {
-            listed.insert(p, h);
+        for e in read.entries {
+            listed.insert(e.path, e.hash);
         }
     }
     summary.evidence.push("files");
@@ -216,7 +261,7 @@ pub fn rebuild(
             }
             Ok(_) => {}
             Err(e) => summary.problems.push(Problem {
-                kind: "unreadable",
+                kind: ProblemKind::Unreadable,
                 path: e
                     .path()
                     .map(|p| rel_text(root, p))
@@ -227,15 +272,16 @@ pub fn rebuild(
     }
     progress.phase("Re-hashing", paths.len() as u64, 0);
     let hash_one = |(_, full): &(String, PathBuf)| {
-        let hash = hash_path(full).map_err(|e| e.to_string());
+        let hash = hash::hash_path(full)
+            .map(|d| (d.hash, d.size))
+            .map_err(|e| e.to_string());
         let kind = sniff_file(full);
         progress.advance(1, hash.as_ref().map(|(_, n)| *n).unwrap_or(0));
         OnDisk { hash, kind }
     };
-    let found: Vec<OnDisk> = match crate::verify::pool(jobs) {
-        Some(p) => p.install(|| paths.par_iter().map(hash_one).collect()),
-        None => paths.par_iter().map(hash_one).collect(),
-    };
+    let pool = hash::pool(jobs);
+    let found: Vec<OnDisk> =
+        hash::in_pool(pool.as_ref(), || paths.par_iter().map(hash_one).collect());
     progress.finish();
     let on_disk: HashMap<&str, (&PathBuf, &OnDisk)> = paths
         .iter()
@@ -265,7 +311,7 @@ pub fn rebuild(
                 Ok((h, size)) if records.is_empty() => {
                     if d.kind.is_none() {
                         summary.problems.push(Problem {
-                            kind: "not_media",
+                            kind: ProblemKind::NotMedia,
                             path: path.to_string(),
                             detail: "on disk but in no record, and not a photo or video: left unrecorded".into(),
                         });
@@ -282,7 +328,7 @@ pub fn rebuild(
                 Ok((h, size)) => {
                     let expected = records[0].clone();
                     summary.problems.push(Problem {
-                        kind: "corrupt",
+                        kind: ProblemKind::Corrupt,
                         path: path.to_string(),
                         detail: format!("hash is {h}, the records say {expected}: kept recorded with the recorded hash"),
                     });
@@ -291,7 +337,7 @@ pub fn rebuild(
                 Err(e) => {
                     let expected = records.first().map(|h| (*h).clone());
                     summary.problems.push(Problem {
-                        kind: "unreadable",
+                        kind: ProblemKind::Unreadable,
                         path: path.to_string(),
                         detail: format!("cannot read: {e}"),
                     });
@@ -303,7 +349,7 @@ pub fn rebuild(
             None => {
                 let expected = records[0].clone();
                 summary.problems.push(Problem {
-                    kind: "missing",
+                    kind: ProblemKind::Missing,
                     path: path.to_string(),
                     detail: "recorded but not on disk: kept recorded so it can be repaired".into(),
                 });
@@ -360,13 +406,13 @@ pub fn rebuild(
     let entries = cat
         .all_files()?
         .into_iter()
-        .map(|(h, p, _)| (h, p))
+        .map(|(hash, path, _)| sums::SumsEntry { hash, path })
         .collect();
     sums::write(root, entries)?;
     summary.outcome = if summary.problems.is_empty() {
-        "ok"
+        Outcome::Ok
     } else {
-        "problems"
+        Outcome::Problems
     };
     let counts = RunCounts {
         scanned: paths.len() as u64,
@@ -374,7 +420,7 @@ pub fn rebuild(
         failed: summary.problems.len() as u64,
         ..Default::default()
     };
-    cat.finish_run(run, &counts, summary.outcome)?;
+    cat.finish_run(run, &counts, summary.outcome.as_str())?;
     Ok(summary)
 }
 
@@ -407,20 +453,4 @@ fn move_aside(camroll: &Path) -> std::io::Result<String> {
         }
     }
     Ok(format!("{CAMROLL_DIR}/{kept}"))
-}
-
-/// `camroll rebuild ARCHIVE`: exit 0 when every recorded file is whole, 1 when some are missing or corrupt.
-pub fn run(a: RebuildArgs) -> anyhow::Result<u8> {
-    let progress = progress::for_stderr(a.quiet || a.json);
-    let summary = rebuild(&a.archive, a.jobs, progress.as_ref())?;
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
-    } else {
-        print!("{}", summary.human());
-    }
-    Ok(if summary.problems.is_empty() {
-        EXIT_OK
-    } else {
-        EXIT_PARTIAL
-    })
 }

@@ -19,11 +19,12 @@ use rayon::prelude::*;
 
 use crate::archive::catalog::{Catalog, FileRow, CATALOG_FILE};
 use crate::archive::CAMROLL_DIR;
-use crate::check::{CheckReport, Verdict};
 use crate::media::{self, Kind};
-use crate::report::{human_bytes, ExportSummary};
+use crate::ops::check::{CheckReport, Verdict};
+use crate::ops::export::ExportSummary;
+use crate::ops::human_bytes;
+use crate::ops::verify::{ArchiveReport, FindingKind};
 use crate::source::Source;
-use crate::verify::{ArchiveReport, FindingKind};
 
 /// At most this many thumbnails are embedded (the rest are listed by name),
 /// so a page for a 10,000-photo run stays a few megabytes.
@@ -96,17 +97,25 @@ fn count(id: &str, label: &str, value: impl ToString) -> Count {
     }
 }
 
+/// The report file could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: cannot write the report: {source}. Check the folder exists and is writable")]
+pub struct ReportError {
+    /// The report file.
+    pub path: std::path::PathBuf,
+    /// Why.
+    pub source: std::io::Error,
+}
+
 /// Writes `page` to `path` (atomically: temp file, then rename).
-pub fn write(path: &Path, page: &Page) -> anyhow::Result<()> {
+pub fn write(path: &Path, page: &Page) -> Result<(), ReportError> {
     let html = render(page);
     let tmp = path.with_extension("html.tmp");
     std::fs::write(&tmp, html.as_bytes())
         .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "{}: cannot write the report: {e}. Check the folder exists and is writable",
-                path.display()
-            )
+        .map_err(|source| ReportError {
+            path: path.to_path_buf(),
+            source,
         })
 }
 
@@ -640,19 +649,20 @@ pub fn for_check(r: &CheckReport, source: Option<&dyn Source>) -> Page {
             "Recently Deleted",
             lib.recently_deleted.len(),
         ));
-        let mut add = |id: &str, title: &str, todo: &str, list: &[crate::check::LibraryAsset]| {
-            if !list.is_empty() {
-                page.sections.push(Section {
-                    id: id.into(),
-                    title: title.into(),
-                    todo: todo.into(),
-                    rows: list
-                        .iter()
-                        .map(|a| (a.filename.clone(), a.taken.clone().unwrap_or_default()))
-                        .collect(),
-                });
-            }
-        };
+        let mut add =
+            |id: &str, title: &str, todo: &str, list: &[crate::ops::check::LibraryAsset]| {
+                if !list.is_empty() {
+                    page.sections.push(Section {
+                        id: id.into(),
+                        title: title.into(),
+                        todo: todo.into(),
+                        rows: list
+                            .iter()
+                            .map(|a| (a.filename.clone(), a.taken.clone().unwrap_or_default()))
+                            .collect(),
+                    });
+                }
+            };
         add("cloud-only", "Originals only in iCloud", "Turn on Settings › Photos › Download and Keep Originals, wait for the download, then export again.", &lib.cloud_only);
         add("no-file", "Assets without a file", "The phone's library lists these but their file is not on the phone: open them in Photos to make the phone fetch them, then export again.", &lib.without_file);
         add(

@@ -11,114 +11,19 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
-use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use clap::Args;
 use rayon::prelude::*;
 use serde::Serialize;
 use thiserror::Error;
 
 use crate::archive::catalog::{Catalog, FileRow, RunCounts, CATALOG_FILE};
-use crate::archive::layout::{split_ext, with_suffix, Candidate};
+use crate::archive::layout::{split_ext, strip_suffix, NameRequest};
+use crate::archive::staging::{copy_verified, CopyError};
 use crate::archive::{Archive, ArchiveError, CAMROLL_DIR};
-use crate::error::{EXIT_OK, EXIT_PARTIAL};
-use crate::ingest::{advise_dontneed, CHUNK};
-use crate::progress::{self, Progress};
-use crate::report::{human_bytes, Failed};
-
-/// `camroll sync`
-#[derive(Debug, Args)]
-pub struct SyncArgs {
-    /// The archive to copy from (only read).
-    #[arg(value_name = "FROM_ARCHIVE")]
-    pub from: PathBuf,
-    /// The archive to bring up to date (created if missing).
-    #[arg(value_name = "TO_ARCHIVE")]
-    pub to: PathBuf,
-    /// Files copied in parallel (default: the number of CPUs).
-    #[arg(long, value_name = "N")]
-    pub jobs: Option<usize>,
-    /// Print one JSON object on stdout.
-    #[arg(long)]
-    pub json: bool,
-    /// No progress bars.
-    #[arg(long, short)]
-    pub quiet: bool,
-}
-
-/// Why one verified copy failed.
-#[derive(Debug, Error)]
-pub enum CopyError {
-    #[error("cannot read: {0}")]
-    Read(io::Error),
-    #[error("cannot write the copy: {0}")]
-    Write(io::Error),
-    #[error("has hash {actual}, not the recorded {expected}: this copy is damaged too (run `camroll verify` on its archive)")]
-    SourceMismatch { actual: String, expected: String },
-    #[error("the copy read back with hash {actual}, not {expected}: the destination disk or its cable is failing")]
-    ReadBack { actual: String, expected: String },
-}
-
-/// Copies `src` to `staged`, hashing while copying; the source must hash to
-/// `expected`. The copy gets the source's mtime, is fsynced, and is read back
-/// (with the page cache dropped where the OS allows) and hash-checked. On any
-/// error the staged file is removed. Returns the size.
-pub fn copy_verified(src: &Path, staged: &Path, expected: &str) -> Result<u64, CopyError> {
-    let r = copy_verified_inner(src, staged, expected);
-    if r.is_err() {
-        let _ = std::fs::remove_file(staged);
-    }
-    r
-}
-
-fn copy_verified_inner(src: &Path, staged: &Path, expected: &str) -> Result<u64, CopyError> {
-    let mut input = File::open(src).map_err(CopyError::Read)?;
-    let mtime = input.metadata().and_then(|m| m.modified()).ok();
-    let mut out = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(staged)
-        .map_err(CopyError::Write)?;
-    let mut hasher = blake3::Hasher::new();
-    let mut buf = vec![0u8; CHUNK];
-    let mut total = 0u64;
-    loop {
-        let n = match input.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(CopyError::Read(e)),
-        };
-        hasher.update(&buf[..n]);
-        out.write_all(&buf[..n]).map_err(CopyError::Write)?;
-        total += n as u64;
-    }
-    let actual = hasher.finalize().to_hex().to_string();
-    if actual != expected {
-        return Err(CopyError::SourceMismatch {
-            actual,
-            expected: expected.to_string(),
-        });
-    }
-    if let Some(t) = mtime {
-        out.set_modified(t).map_err(CopyError::Write)?;
-    }
-    out.sync_all().map_err(CopyError::Write)?;
-    drop(out);
-    let f = File::open(staged).map_err(CopyError::Write)?;
-    advise_dontneed(&f);
-    drop(f);
-    let (back, _) = crate::ingest::hash_file(staged, true).map_err(CopyError::Write)?;
-    if back != expected {
-        return Err(CopyError::ReadBack {
-            actual: back,
-            expected: expected.to_string(),
-        });
-    }
-    Ok(total)
-}
+use crate::hash;
+use crate::ops::{human_bytes, Failed, Outcome};
+use crate::progress::Progress;
 
 #[derive(Debug, Error)]
 pub enum SyncError {
@@ -156,7 +61,7 @@ pub struct SyncSummary {
     pub renamed: Vec<Renamed>,
     pub source_records_added: u64,
     pub failed: Vec<Failed>,
-    pub outcome: &'static str,
+    pub outcome: Outcome,
 }
 
 impl SyncSummary {
@@ -271,10 +176,10 @@ pub fn sync(
             progress.advance(1, r.record.size);
             res
         };
-        match crate::verify::pool(jobs) {
-            Some(p) => p.install(|| todo.par_iter().enumerate().map(copy).collect()),
-            None => todo.par_iter().enumerate().map(copy).collect(),
-        }
+        let pool = hash::pool(jobs);
+        hash::in_pool(pool.as_ref(), || {
+            todo.par_iter().enumerate().map(copy).collect()
+        })
     };
     progress.finish();
 
@@ -311,12 +216,23 @@ pub fn sync(
         if ok.is_empty() {
             continue;
         }
-        let names: Vec<String> = ok
+        // FROM's names when free, else the collision rule on the names
+        // before FROM's own suffixes, one suffix for the group.
+        let requests: Vec<NameRequest> = ok
             .iter()
-            .map(|(i, _, _)| split_path(&todo[*i].record.path).1.to_string())
+            .map(|(i, _, _)| {
+                let name = split_path(&todo[*i].record.path).1;
+                NameRequest {
+                    folder: folder.clone(),
+                    first: name.to_string(),
+                    base: strip_suffix(name),
+                }
+            })
             .collect();
-        let chosen = allocate(&mut dest, &folder, &names);
-        for ((i, staged_path, size), name) in ok.into_iter().zip(chosen) {
+        let root = dest.root.clone();
+        let chosen = dest.planner.allocate(&root, &requests, |_, _| false);
+        for ((i, staged_path, size), choice) in ok.into_iter().zip(chosen) {
+            let name = choice.name;
             let row = todo[i];
             let path = if folder.is_empty() {
                 name.clone()
@@ -405,9 +321,9 @@ pub fn sync(
         }
     }
     summary.outcome = if summary.failed.is_empty() {
-        "ok"
+        Outcome::Ok
     } else {
-        "partial"
+        Outcome::Partial
     };
     let counts = RunCounts {
         scanned: summary.files,
@@ -417,46 +333,10 @@ pub fn sync(
         bytes_copied: summary.bytes_copied,
         ..Default::default()
     };
-    let _ = dest.catalog.finish_run(run, &counts, summary.outcome);
+    let _ = dest
+        .catalog
+        .finish_run(run, &counts, summary.outcome.as_str());
     Ok(summary)
-}
-
-/// Names for a group's files in `folder` of TO: FROM's names when all are
-/// free, else the collision rule on the original stems (`~k` suffix, the
-/// same k for the whole group).
-fn allocate(dest: &mut Archive, folder: &str, names: &[String]) -> Vec<String> {
-    let root = dest.root.clone();
-    dest.planner.load_folder(&root, folder);
-    let free = |dest: &Archive, cands: &[String]| {
-        let mut seen = HashSet::new();
-        cands.iter().all(|c| {
-            seen.insert(crate::archive::layout::fold(c))
-                && matches!(dest.planner.check(folder, c), Candidate::Free)
-        })
-    };
-    if free(dest, names) {
-        return names.to_vec();
-    }
-    let originals: Vec<String> = names.iter().map(|n| strip_suffix(n)).collect();
-    let mut k = 2;
-    loop {
-        let cands: Vec<String> = originals.iter().map(|n| with_suffix(n, k)).collect();
-        if free(dest, &cands) {
-            return cands;
-        }
-        k += 1;
-    }
-}
-
-/// `IMG_0001~2.JPG` → `IMG_0001.JPG` (the name before the collision rule).
-fn strip_suffix(name: &str) -> String {
-    let (stem, ext) = split_ext(name);
-    match stem.rsplit_once('~') {
-        Some((base, n)) if !base.is_empty() && n.parse::<u32>().is_ok_and(|k| k >= 2) => {
-            format!("{base}{ext}")
-        }
-        _ => name.to_string(),
-    }
 }
 
 fn split_path(p: &str) -> (&str, &str) {
@@ -467,49 +347,5 @@ fn same_dir(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
         (Ok(x), Ok(y)) => x == y,
         _ => false,
-    }
-}
-
-/// `camroll sync FROM TO`: exit 0 when TO holds everything FROM does, 1 when some copies failed.
-pub fn run(a: SyncArgs) -> anyhow::Result<u8> {
-    let progress = progress::for_stderr(a.quiet || a.json);
-    let summary = sync(&a.from, &a.to, a.jobs, progress.as_ref())?;
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
-    } else {
-        print!("{}", summary.human());
-    }
-    Ok(if summary.failed.is_empty() {
-        EXIT_OK
-    } else {
-        EXIT_PARTIAL
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn collision_suffixes_are_stripped_back_to_the_original_name() {
-        assert_eq!(strip_suffix("IMG_0001~2.JPG"), "IMG_0001.JPG");
-        assert_eq!(strip_suffix("IMG_0001~13.HEIC"), "IMG_0001.HEIC");
-        assert_eq!(strip_suffix("IMG~x.JPG"), "IMG~x.JPG");
-        assert_eq!(strip_suffix("~2.JPG"), "~2.JPG");
-    }
-
-    #[test]
-    fn a_copy_whose_source_does_not_match_its_hash_is_refused_and_removed() {
-        let d = tempfile::tempdir().unwrap();
-        let src = d.path().join("a");
-        std::fs::write(&src, b"hello").unwrap();
-        let good = blake3::hash(b"hello").to_hex().to_string();
-        let staged = d.path().join("s");
-        assert_eq!(copy_verified(&src, &staged, &good).unwrap(), 5);
-        assert_eq!(std::fs::read(&staged).unwrap(), b"hello");
-        let staged2 = d.path().join("s2");
-        let err = copy_verified(&src, &staged2, &"0".repeat(64)).unwrap_err();
-        assert!(matches!(err, CopyError::SourceMismatch { .. }));
-        assert!(!staged2.exists());
     }
 }

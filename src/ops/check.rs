@@ -16,50 +16,19 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use clap::Args;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::archive::catalog::{Catalog, FileRow, SourceRecord, CATALOG_FILE};
-use crate::archive::CAMROLL_DIR;
-use crate::error::{EXIT_OK, EXIT_PARTIAL};
+use crate::archive::catalog::{Catalog, FileRow, SourceRecord, VerifyProblem, CATALOG_FILE};
+use crate::archive::{sums, CAMROLL_DIR};
+use crate::hash;
 use crate::media;
-use crate::progress::{self, Progress};
-use crate::report::human_bytes;
+use crate::ops::{human_bytes, Outcome};
+use crate::progress::Progress;
 use crate::source::library::LibraryReport;
-use crate::source::{Source, SourceItem};
-
-/// `camroll check`
-#[derive(Debug, Args)]
-pub struct CheckArgs {
-    /// The source to check: `device` (the connected iPhone), `device:<UDID or name>`, or a folder
-    /// (an ifuse mount, a copied DCIM, an SD card). Default: the iPhone, when exactly one is connected.
-    #[arg(long, value_name = "SOURCE")]
-    pub from: Option<String>,
-    #[command(flatten)]
-    pub device: crate::cli::DeviceArgs,
-    /// Archives that should hold every item.
-    #[arg(required = true, value_name = "ARCHIVE")]
-    pub archives: Vec<PathBuf>,
-    /// Verified copies an item needs before it is safe to delete from the phone.
-    #[arg(long, value_name = "N", default_value_t = 2)]
-    pub copies: usize,
-    /// Write a self-contained HTML report to this file.
-    #[arg(long, value_name = "FILE.html")]
-    pub report: Option<PathBuf>,
-    /// Source items hashed in parallel when needed (default: the number of CPUs).
-    #[arg(long, value_name = "N")]
-    pub jobs: Option<usize>,
-    /// Print one JSON object on stdout.
-    #[arg(long)]
-    pub json: bool,
-    /// No progress bars.
-    #[arg(long, short)]
-    pub quiet: bool,
-}
+use crate::source::{Source, SourceError, SourceItem};
 
 /// The phone's own list of assets (Photos.sqlite), which a device source
 /// supplies. A folder source has none.
@@ -154,7 +123,7 @@ pub struct Copy {
     pub verified_at: Option<String>,
     /// What the last verify found wrong, if anything.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub problem: Option<String>,
+    pub problem: Option<VerifyProblem>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -219,7 +188,7 @@ pub struct CheckReport {
     /// True when every item is safe and the library has nothing outstanding.
     pub all_safe: bool,
     /// `safe` or `not_safe`.
-    pub outcome: &'static str,
+    pub outcome: Outcome,
 }
 
 /// An archive's records, loaded once.
@@ -249,11 +218,11 @@ fn load_archive(root: &Path, source_id: &str) -> Loaded {
             root.display()
         ));
         // BLAKE3SUMS still says what is there, unverified.
-        if let Ok((entries, _)) = crate::verify::read_sums_tolerant(root) {
-            for (h, p) in entries {
+        if let Ok(read) = sums::read(root) {
+            for e in read.entries {
                 l.by_hash
-                    .entry(h.clone())
-                    .or_insert_with(|| unverified_row(p, h));
+                    .entry(e.hash.clone())
+                    .or_insert_with(|| unverified_row(e.path, e.hash));
             }
         }
         l.view.files = l.by_hash.len() as u64;
@@ -316,31 +285,23 @@ fn hash_item(source: &dyn Source, item: &SourceItem) -> Read_ {
         Ok(r) => r,
         Err(e) => return Read_::Failed(e.to_string()),
     };
-    let mut buf = vec![0u8; crate::ingest::CHUNK];
-    let mut hasher = blake3::Hasher::new();
-    let mut first = true;
-    loop {
-        let n = match r.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Read_::Failed(format!("read error: {e}")),
-        };
-        if first {
-            first = false;
-            let ext = item.name.rsplit_once('.').map(|(_, e)| e);
-            if n >= media::SNIFF_LEN.min(item.size as usize)
-                && media::sniff(&buf[..n.min(media::SNIFF_LEN)], ext).is_none()
-            {
-                return Read_::NotMedia("not a photo or video (content not recognised)".into());
-            }
-        }
-        hasher.update(&buf[..n]);
-    }
-    if first {
+    let mut buf = Vec::new();
+    let head = match hash::fill(&mut r, &mut buf, media::SNIFF_LEN) {
+        Ok(n) => n,
+        Err(e) => return Read_::Failed(format!("read error: {e}")),
+    };
+    if head == 0 {
         return Read_::NotMedia("empty file (0 bytes)".into());
     }
-    Read_::Hashed(hasher.finalize().to_hex().to_string())
+    let ext = item.name.rsplit_once('.').map(|(_, e)| e);
+    if media::sniff(&buf[..head.min(media::SNIFF_LEN)], ext).is_none() {
+        return Read_::NotMedia("not a photo or video (content not recognised)".into());
+    }
+    match hash::stream(&mut r, &mut buf, head, |_| Ok::<(), ()>(())) {
+        Ok(d) => Read_::Hashed(d.hash),
+        Err(hash::StreamError::Read(e)) => Read_::Failed(format!("read error: {e}")),
+        Err(hash::StreamError::Sink(())) => Read_::Failed("read error".into()),
+    }
 }
 
 /// Checks every item of `source` against `archives`.
@@ -350,7 +311,7 @@ pub fn check(
     archives: &[PathBuf],
     opts: &CheckOptions,
     progress: &dyn Progress,
-) -> anyhow::Result<CheckReport> {
+) -> Result<CheckReport, SourceError> {
     let source_id = source.id();
     progress.phase("Scanning", 0, 0);
     let scan = source.scan()?;
@@ -385,10 +346,9 @@ pub fn check(
         progress.advance(1, item.size);
         (*n, r)
     };
-    let read: HashMap<usize, Read_> = match crate::verify::pool(opts.jobs) {
-        Some(p) => p.install(|| need.par_iter().map(read_one).collect()),
-        None => need.par_iter().map(read_one).collect(),
-    };
+    let pool = hash::pool(opts.jobs);
+    let read: HashMap<usize, Read_> =
+        hash::in_pool(pool.as_ref(), || need.par_iter().map(read_one).collect());
     progress.finish();
 
     // Library annotations by source path.
@@ -501,7 +461,11 @@ pub fn check(
         library,
         unlisted_on_source: scan.failed,
         all_safe,
-        outcome: if all_safe { "safe" } else { "not_safe" },
+        outcome: if all_safe {
+            Outcome::Safe
+        } else {
+            Outcome::NotSafe
+        },
     })
 }
 
@@ -536,8 +500,9 @@ fn judge(s: &ItemStatus, need: usize, loaded: &[Loaded], from: &str) -> (Verdict
         let bad: Vec<String> = s
             .copies
             .iter()
-            .filter_map(|c| c.problem.as_ref().map(|p| format!("{} ({p})", c.archive)))
-            .filter(|p| p.contains("missing") || p.contains("corrupt"))
+            .filter_map(|c| c.problem.as_ref().map(|p| (c, p)))
+            .filter(|(_, p)| p.is_damage())
+            .map(|(c, p)| format!("{} ({p})", c.archive))
             .collect();
         if !bad.is_empty() {
             return (
@@ -658,51 +623,13 @@ impl CheckReport {
     }
 }
 
-/// `camroll check --from SOURCE ARCHIVE…`: exit 0 only when everything is safely archived.
-pub fn run(a: CheckArgs) -> anyhow::Result<u8> {
-    let progress = progress::for_stderr(a.quiet || a.json);
-    for p in &a.archives {
-        if !p.is_dir() {
-            anyhow::bail!(
-                "{}: no such archive folder. Check the path (is the disk mounted?)",
-                p.display()
-            );
-        }
-    }
-    if a.copies == 0 {
-        anyhow::bail!("--copies must be at least 1");
-    }
-    let source = crate::cli::open_source(a.from.as_deref(), &a.device)?;
-    let opts = CheckOptions {
-        copies: a.copies,
-        jobs: a.jobs,
-    };
-    let report = check(source.as_ref(), None, &a.archives, &opts, progress.as_ref())?;
-    if let Some(path) = &a.report {
-        crate::html_report::write(
-            path,
-            &crate::html_report::for_check(&report, Some(source.as_ref())),
-        )?;
-    }
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", report.human());
-    }
-    Ok(if report.all_safe {
-        EXIT_OK
-    } else {
-        EXIT_PARTIAL
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::{export, ExportOptions};
+    use crate::ops::export::{export, ExportOptions};
     use crate::progress::PlainProgress;
     use crate::source::folder::FolderSource;
-    use crate::source::{ReadSeek, Scan, SourceError};
+    use crate::source::{ReadSeek, Scan};
     use crate::synth::{self, StillSpec};
 
     /// A folder source whose items named `*FAIL*` cannot be read (an
@@ -755,7 +682,7 @@ mod tests {
             ..Default::default()
         };
         let sum = export(&folder, &opts, &PlainProgress).unwrap();
-        assert_eq!(sum.outcome, "ok");
+        assert_eq!(sum.outcome, Outcome::Ok);
         let copts = CheckOptions {
             copies: 2,
             jobs: None,
@@ -798,5 +725,41 @@ mod tests {
         let i = r.items.iter().find(|i| i.path == "IMG_FAIL.JPG").unwrap();
         assert_eq!(i.verdict, Verdict::Unreadable);
         assert!(i.reason.contains("placeholder"), "{}", i.reason);
+    }
+
+    #[test]
+    fn an_archive_under_a_folder_named_missing_is_judged_by_the_problem_not_its_path() {
+        let copy = |archive: &str, problem| Copy {
+            archive: archive.into(),
+            path: "2024/05/IMG_0001.JPG".into(),
+            found_by: "content_hash",
+            verified: false,
+            verified_at: None,
+            problem,
+        };
+        let status = ItemStatus {
+            path: "IMG_0001.JPG".into(),
+            size: 1,
+            hash: None,
+            copies: vec![
+                copy(
+                    "/media/missing/a",
+                    Some(VerifyProblem::Undecodable("truncated".into())),
+                ),
+                copy("/media/corrupt/b", None),
+            ],
+            verified_copies: 0,
+            verdict: Verdict::NotArchived,
+            reason: String::new(),
+            notes: vec![],
+            source_item: None,
+        };
+        let (verdict, reason) = judge(&status, 2, &[], "folder");
+        assert_eq!(verdict, Verdict::Unverified);
+        assert!(reason.contains("copies verified"), "{reason}");
+        let mut damaged = status.clone();
+        damaged.copies[1].problem = Some(VerifyProblem::Missing);
+        let (_, reason) = judge(&damaged, 2, &[], "folder");
+        assert!(reason.contains("damaged in /media/corrupt/b"), "{reason}");
     }
 }

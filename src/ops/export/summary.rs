@@ -14,27 +14,14 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::ops::{human_bytes, Failed, Outcome, Warning};
 use crate::source::Skipped;
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Failed {
-    pub path: String,
-    pub error: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub destination: Option<String>,
-}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Duplicate {
     pub path: String,
     pub archived_as: String,
     pub destination: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Warning {
-    pub path: String,
-    pub warning: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -86,7 +73,7 @@ pub struct ExportSummary {
     /// `cloud_only`, `recently_deleted`, `not_found_on_device`.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub library: Option<crate::source::library::LibraryReport>,
-    pub outcome: &'static str,
+    pub outcome: Outcome,
 }
 
 impl ExportSummary {
@@ -204,20 +191,5 @@ impl ExportSummary {
             s.push_str("Run the same command again to retry what failed; what is archived stays archived.\n");
         }
         s
-    }
-}
-
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: &[&str] = &["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
     }
 }

@@ -13,46 +13,19 @@ pub mod repair;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
-use clap::Args;
 use rayon::prelude::*;
 use serde::Serialize;
 use walkdir::WalkDir;
 
-use crate::archive::catalog::{self, Catalog, RunCounts};
+use crate::archive::catalog::{self, Catalog, RunCounts, VerifyProblem};
 use crate::archive::layout::{os_to_text, rel_text};
-use crate::archive::{sums, CAMROLL_DIR, STAGING_DIR};
-use crate::error::{EXIT_OK, EXIT_PARTIAL};
-use crate::progress::{self, Progress};
-
-/// `camroll verify`
-#[derive(Debug, Args)]
-pub struct VerifyArgs {
-    /// Archives to verify.
-    #[arg(required = true, value_name = "ARCHIVE")]
-    pub archives: Vec<PathBuf>,
-    /// Also decode every image (HEIC/HEIF, JPEG, PNG, GIF, WebP, TIFF) and check every movie's
-    /// box structure, to find files that were already damaged when they were archived.
-    #[arg(long)]
-    pub deep: bool,
-    /// Replace missing or corrupt files with verified copies from this other archive (matched by hash).
-    #[arg(long, value_name = "OTHER_ARCHIVE")]
-    pub repair_from: Option<PathBuf>,
-    /// Write a self-contained HTML report to this file.
-    #[arg(long, value_name = "FILE.html")]
-    pub report: Option<PathBuf>,
-    /// Files read in parallel (default: the number of CPUs).
-    #[arg(long, value_name = "N")]
-    pub jobs: Option<usize>,
-    /// Print one JSON object on stdout.
-    #[arg(long)]
-    pub json: bool,
-    /// No progress bars.
-    #[arg(long, short)]
-    pub quiet: bool,
-}
+use crate::archive::sums::{self, SumsEntry};
+use crate::archive::{CAMROLL_DIR, STAGING_DIR};
+use crate::hash;
+use crate::ops::{human_bytes, Outcome};
+use crate::progress::Progress;
 
 /// Settings of one verification.
 #[derive(Debug, Clone, Default)]
@@ -196,7 +169,7 @@ impl ArchiveReport {
             self.archive,
             self.verified,
             self.files,
-            crate::report::human_bytes(self.bytes),
+            human_bytes(self.bytes),
         );
         if self.deep {
             let _ = write!(s, ", {} decoded or structure-checked", self.deep_checked);
@@ -231,44 +204,6 @@ impl ArchiveReport {
         }
         s
     }
-}
-
-/// (hash, path) entries of BLAKE3SUMS, and the damaged lines in words.
-pub type SumsRead = (Vec<(String, String)>, Vec<String>);
-
-/// The check-file, read line by line so one damaged line (a cut-short file)
-/// does not hide the others: (entries, damaged lines as (line number, why)).
-pub fn read_sums_tolerant(root: &Path) -> std::io::Result<SumsRead> {
-    let file = std::fs::File::open(root.join(sums::SUMS_FILE))?;
-    let mut reader = std::io::BufReader::new(file);
-    let mut entries = Vec::new();
-    let mut bad = Vec::new();
-    let mut line = Vec::new();
-    let mut n = 0;
-    loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line)? == 0 {
-            break;
-        }
-        n += 1;
-        let complete = line.last() == Some(&b'\n');
-        let text = String::from_utf8_lossy(&line);
-        let text = text.trim_end_matches('\n');
-        if text.is_empty() {
-            continue;
-        }
-        if !complete {
-            bad.push(format!(
-                "line {n} has no line end: the file was cut short, lines after it are lost"
-            ));
-        }
-        match sums::parse_line(text) {
-            Ok(e) if complete => entries.push(e),
-            Ok(_) => {}
-            Err(why) => bad.push(format!("line {n} is damaged ({why})")),
-        }
-    }
-    Ok((entries, bad))
 }
 
 /// How one listed file fared.
@@ -311,12 +246,12 @@ pub fn verify_archive(root: &Path, opts: &VerifyOptions, progress: &dyn Progress
         }
         None => None,
     };
-    let sums = match read_sums_tolerant(root) {
-        Ok((entries, bad)) => {
-            for why in bad {
+    let sums = match sums::read(root) {
+        Ok(read) => {
+            for why in read.damaged {
                 report.push(FindingKind::SumsUnreadable, sums::SUMS_FILE, why);
             }
-            Some(entries)
+            Some(read.entries)
         }
         Err(e) => {
             let what = if e.kind() == std::io::ErrorKind::NotFound {
@@ -334,7 +269,7 @@ pub fn verify_archive(root: &Path, opts: &VerifyOptions, progress: &dyn Progress
         None => sums
             .iter()
             .flatten()
-            .map(|(h, p)| (h.clone(), p.clone(), 0))
+            .map(|e| (e.hash.clone(), e.path.clone(), 0))
             .collect(),
     };
     if let (Some(sums), Some(_)) = (&sums, &listed) {
@@ -342,7 +277,7 @@ pub fn verify_archive(root: &Path, opts: &VerifyOptions, progress: &dyn Progress
     }
     let mut known: HashSet<&str> = expected.iter().map(|(_, p, _)| p.as_str()).collect();
     if let Some(s) = &sums {
-        known.extend(s.iter().map(|(_, p)| p.as_str()));
+        known.extend(s.iter().map(|e| e.path.as_str()));
     }
     if let Ok(rd) = std::fs::read_dir(root.join(CAMROLL_DIR).join(STAGING_DIR)) {
         for e in rd.flatten() {
@@ -368,12 +303,12 @@ pub fn verify_archive(root: &Path, opts: &VerifyOptions, progress: &dyn Progress
     let deep_on = opts.deep;
     let check_one = |(hash, path, _): &(String, String, u64)| {
         let full = root.join(path);
-        let r = match hash_path(&full) {
-            Ok((h, size)) if &h == hash => Checked::Ok {
-                size,
+        let r = match hash::hash_path(&full) {
+            Ok(d) if &d.hash == hash => Checked::Ok {
+                size: d.size,
                 deep: deep_on.then(|| deep::check(&full)),
             },
-            Ok((h, _)) => Checked::Corrupt(h),
+            Ok(d) => Checked::Corrupt(d.hash),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Checked::Missing,
             Err(e) => Checked::Unreadable(e.to_string()),
         };
@@ -393,10 +328,10 @@ pub fn verify_archive(root: &Path, opts: &VerifyOptions, progress: &dyn Progress
             let integrity = cat.as_ref().map(|c| c.integrity_problem());
             (cat, integrity, find_unlisted(root, known))
         });
-        let results: Vec<Checked> = match pool(opts.jobs) {
-            Some(p) => p.install(|| expected.par_iter().map(check_one).collect()),
-            None => expected.par_iter().map(check_one).collect(),
-        };
+        let pool = hash::pool(opts.jobs);
+        let results: Vec<Checked> = hash::in_pool(pool.as_ref(), || {
+            expected.par_iter().map(check_one).collect()
+        });
         let side = side.join().unwrap_or_else(|_| {
             (
                 None,
@@ -420,7 +355,7 @@ pub fn verify_archive(root: &Path, opts: &VerifyOptions, progress: &dyn Progress
         report.push(FindingKind::Unlisted, path, detail);
     }
     let mut good = Vec::new();
-    let mut bad: Vec<(String, String)> = Vec::new();
+    let mut bad: Vec<(String, VerifyProblem)> = Vec::new();
     for ((hash, path, _), r) in expected.iter().zip(results) {
         match r {
             Checked::Ok { size, deep } => {
@@ -431,7 +366,7 @@ pub fn verify_archive(root: &Path, opts: &VerifyOptions, progress: &dyn Progress
                     Some(deep::Deep::Whole(_)) => report.deep_checked += 1,
                     Some(deep::Deep::Damaged(why)) => {
                         report.deep_checked += 1;
-                        bad.push((path.clone(), format!("undecodable: {why}")));
+                        bad.push((path.clone(), VerifyProblem::Undecodable(why.clone())));
                         report.push(FindingKind::Undecodable, path, why);
                     }
                     Some(deep::Deep::Unchecked(why)) => {
@@ -441,7 +376,7 @@ pub fn verify_archive(root: &Path, opts: &VerifyOptions, progress: &dyn Progress
                 }
             }
             Checked::Missing => {
-                bad.push((path.clone(), "missing".into()));
+                bad.push((path.clone(), VerifyProblem::Missing));
                 report.push_with_hash(
                     FindingKind::Missing,
                     path,
@@ -450,7 +385,7 @@ pub fn verify_archive(root: &Path, opts: &VerifyOptions, progress: &dyn Progress
                 );
             }
             Checked::Corrupt(actual) => {
-                bad.push((path.clone(), "corrupt".into()));
+                bad.push((path.clone(), VerifyProblem::Corrupt));
                 report.push_with_hash(
                     FindingKind::Corrupt,
                     path,
@@ -459,7 +394,7 @@ pub fn verify_archive(root: &Path, opts: &VerifyOptions, progress: &dyn Progress
                 );
             }
             Checked::Unreadable(e) => {
-                bad.push((path.clone(), format!("corrupt: unreadable: {e}")));
+                bad.push((path.clone(), VerifyProblem::Unreadable(e.clone())));
                 report.push_with_hash(
                     FindingKind::Corrupt,
                     path,
@@ -488,7 +423,7 @@ fn record(
     started: &str,
     report: &ArchiveReport,
     good: &[String],
-    bad: &[(String, String)],
+    bad: &[(String, VerifyProblem)],
 ) -> Result<(), catalog::CatalogError> {
     let pending = c.paths_not_verified()?;
     let changed: Vec<String> = good
@@ -505,11 +440,11 @@ fn record(
         ..Default::default()
     };
     let outcome = if report.problems() == 0 {
-        "ok"
+        Outcome::Ok
     } else {
-        "problems"
+        Outcome::Problems
     };
-    c.insert_finished_run("verify", started, &counts, outcome)?;
+    c.insert_finished_run("verify", started, &counts, outcome.as_str())?;
     c.commit()
 }
 
@@ -517,9 +452,12 @@ fn record(
 fn compare_sums(
     report: &mut ArchiveReport,
     expected: &[(String, String, u64)],
-    sums: &[(String, String)],
+    sums: &[SumsEntry],
 ) {
-    let by_path: HashMap<&str, &str> = sums.iter().map(|(h, p)| (p.as_str(), h.as_str())).collect();
+    let by_path: HashMap<&str, &str> = sums
+        .iter()
+        .map(|e| (e.path.as_str(), e.hash.as_str()))
+        .collect();
     let cat: HashSet<&str> = expected.iter().map(|(_, p, _)| p.as_str()).collect();
     for (h, p, _) in expected {
         match by_path.get(p.as_str()) {
@@ -536,7 +474,7 @@ fn compare_sums(
             _ => {}
         }
     }
-    for (_, p) in sums {
+    for SumsEntry { path: p, .. } in sums {
         if !cat.contains(p.as_str()) {
             report.push(
                 FindingKind::SumsDisagree,
@@ -579,23 +517,6 @@ fn find_unlisted(root: &Path, known: &HashSet<&str>) -> Vec<(String, String)> {
     out
 }
 
-/// A rayon pool of `jobs` threads, or `None` for the global pool.
-pub(crate) fn pool(jobs: Option<usize>) -> Option<rayon::ThreadPool> {
-    jobs.and_then(|n| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n.max(1))
-            .build()
-            .ok()
-    })
-}
-
-/// Hashes a whole file; memory-mapped and multi-threaded for large files, as b3sum does.
-pub fn hash_path(path: &Path) -> std::io::Result<(String, u64)> {
-    let mut hasher = blake3::Hasher::new();
-    hasher.update_mmap_rayon(path)?;
-    Ok((hasher.finalize().to_hex().to_string(), hasher.count()))
-}
-
 /// Verifies each archive; returns the reports.
 pub fn verify(
     archives: &[PathBuf],
@@ -608,68 +529,42 @@ pub fn verify(
         .collect()
 }
 
-/// `camroll verify …`: exit 0 when every archive is whole, 1 on any finding left.
-pub fn run(a: VerifyArgs) -> anyhow::Result<u8> {
-    let progress = progress::for_stderr(a.quiet || a.json);
-    for p in a.archives.iter().chain(a.repair_from.iter()) {
-        if !p.is_dir() {
-            anyhow::bail!(
-                "{}: no such archive folder. Check the path (is the disk mounted?)",
-                p.display()
-            );
-        }
-        if !p.join(CAMROLL_DIR).is_dir() && !p.join(sums::SUMS_FILE).is_file() {
-            anyhow::bail!(
-                "{}: not a camroll archive (neither .camroll/ nor BLAKE3SUMS). Check the path",
-                p.display()
-            );
-        }
-    }
-    let opts = VerifyOptions {
-        deep: a.deep,
-        jobs: a.jobs,
-    };
-    let mut reports = verify(&a.archives, &opts, progress.as_ref());
-    if let Some(other) = &a.repair_from {
+/// What `verify` found in every archive it was given.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifySummary {
+    /// One report per archive, in the order given.
+    pub archives: Vec<ArchiveReport>,
+    /// Findings still standing in all of them.
+    pub problems: usize,
+    /// `ok`, or `problems`.
+    pub outcome: Outcome,
+}
+
+/// Verifies `archives`; with `repair_from`, then repairs what it can from
+/// that other archive (never from itself).
+pub fn verify_and_repair(
+    archives: &[PathBuf],
+    opts: &VerifyOptions,
+    repair_from: Option<&Path>,
+    progress: &dyn Progress,
+) -> Result<VerifySummary, repair::RepairError> {
+    let mut reports = verify(archives, opts, progress);
+    if let Some(other) = repair_from {
         for r in reports.iter_mut() {
-            if Path::new(&r.archive) == other.as_path() {
+            if Path::new(&r.archive) == other {
                 continue;
             }
-            repair::repair(Path::new(&r.archive.clone()), r, other, progress.as_ref())?;
+            repair::repair(Path::new(&r.archive.clone()), r, other, progress)?;
         }
     }
     let problems: usize = reports.iter().map(|r| r.problems()).sum();
-    if let Some(path) = &a.report {
-        crate::html_report::write(path, &crate::html_report::for_verify(&reports))?;
-    }
-    if a.json {
-        let v = serde_json::json!({
-            "archives": reports,
-            "problems": problems,
-            "outcome": if problems == 0 { "ok" } else { "problems" },
-        });
-        println!("{}", serde_json::to_string_pretty(&v)?);
-    } else {
-        for r in &reports {
-            print!("{}", r.human());
-        }
-    }
-    Ok(if problems == 0 { EXIT_OK } else { EXIT_PARTIAL })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_cut_short_blake3sums_keeps_its_whole_lines_and_names_the_damage() {
-        let d = tempfile::tempdir().unwrap();
-        let h = "a".repeat(64);
-        let text = format!("{h}  2020/01/a.jpg\n{h}  2020/01/b.jpg\n{h}  2020/0");
-        std::fs::write(d.path().join(sums::SUMS_FILE), text).unwrap();
-        let (entries, bad) = read_sums_tolerant(d.path()).unwrap();
-        assert_eq!(entries.len(), 2);
-        assert_eq!(bad.len(), 1);
-        assert!(bad[0].contains("line 3"), "{bad:?}");
-    }
+    Ok(VerifySummary {
+        archives: reports,
+        problems,
+        outcome: if problems == 0 {
+            Outcome::Ok
+        } else {
+            Outcome::Problems
+        },
+    })
 }

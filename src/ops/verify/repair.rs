@@ -10,12 +10,30 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::{read_sums_tolerant, ArchiveReport, FindingKind};
+use thiserror::Error;
+
+use super::{ArchiveReport, FindingKind};
 use crate::archive::catalog::Catalog;
-use crate::archive::lock::ArchiveLock;
-use crate::archive::{rename_no_replace, CAMROLL_DIR, STAGING_DIR};
+use crate::archive::lock::{ArchiveLock, LockError};
+use crate::archive::staging::copy_verified;
+use crate::archive::{rename_no_replace, sums, CAMROLL_DIR, STAGING_DIR};
 use crate::progress::Progress;
-use crate::sync::copy_verified;
+
+/// Why repairs could not start at all (single files that fail are reported in [`Repair`]).
+#[derive(Debug, Error)]
+pub enum RepairError {
+    /// The staging folder could not be made.
+    #[error("{path}: cannot create the staging folder: {source}. Check the archive disk is mounted and writable")]
+    Staging {
+        /// The staging folder.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Another camroll holds the archive.
+    #[error(transparent)]
+    Lock(#[from] LockError),
+}
 
 /// One attempted repair.
 #[derive(Debug, Clone, Serialize)]
@@ -43,9 +61,9 @@ pub fn index_by_hash(other: &Path) -> HashMap<String, String> {
         return m;
     }
     let mut out = HashMap::new();
-    if let Ok((entries, _)) = read_sums_tolerant(other) {
-        for (h, p) in entries {
-            out.entry(h).or_insert(p);
+    if let Ok(read) = sums::read(other) {
+        for e in read.entries {
+            out.entry(e.hash).or_insert(e.path);
         }
     }
     out
@@ -57,7 +75,7 @@ pub fn repair(
     report: &mut ArchiveReport,
     other: &Path,
     progress: &dyn Progress,
-) -> anyhow::Result<()> {
+) -> Result<(), RepairError> {
     let todo: Vec<usize> = report
         .findings
         .iter()
@@ -72,7 +90,10 @@ pub fn repair(
         return Ok(());
     }
     let staging = root.join(CAMROLL_DIR).join(STAGING_DIR);
-    fs::create_dir_all(&staging)?;
+    fs::create_dir_all(&staging).map_err(|source| RepairError::Staging {
+        path: staging.clone(),
+        source,
+    })?;
     let _lock = ArchiveLock::acquire(&root.join(CAMROLL_DIR))?;
     let index = index_by_hash(other);
     progress.phase("Repairing", todo.len() as u64, 0);

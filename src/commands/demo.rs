@@ -7,12 +7,12 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::error::{EXIT_OK, EXIT_PARTIAL};
-use crate::export::{self, ExportOptions};
-use crate::progress;
-use crate::sim::generate::{generate, GenerateOptions};
-use crate::sim::{SimConfig, Simulator};
-use crate::source::device::{DeviceOptions, DeviceSource};
+use crate::cli::{EXIT_OK, EXIT_PARTIAL};
+use camroll::ops::export::{self, ExportOptions};
+use camroll::ops::verify;
+use camroll::sim::generate::{generate, GenerateOptions};
+use camroll::sim::{SimConfig, Simulator};
+use camroll::source::device::{DeviceOptions, DeviceSource};
 
 /// `camroll demo [ARCHIVE]`
 #[derive(Debug, Args)]
@@ -25,6 +25,7 @@ pub struct DemoArgs {
     pub items: usize,
 }
 
+/// Exit 0 when the demo archive is complete and verified.
 pub fn run(a: DemoArgs) -> anyhow::Result<u8> {
     let base = a
         .archive
@@ -62,7 +63,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<u8> {
         source.info.ios,
         a.archive.display()
     );
-    let progress = progress::for_stderr(false);
+    let progress = crate::cli::progress::for_stderr(false);
     let opts = ExportOptions {
         destinations: vec![a.archive.clone()],
         verify: true,
@@ -70,9 +71,9 @@ pub fn run(a: DemoArgs) -> anyhow::Result<u8> {
     };
     let summary = export::export(&source, &opts, progress.as_ref())?;
     print!("{}", summary.human());
-    let report = crate::verify::verify_archive(
+    let report = verify::verify_archive(
         &a.archive,
-        &crate::verify::VerifyOptions::default(),
+        &verify::VerifyOptions::default(),
         progress.as_ref(),
     );
     print!("{}", report.human());

@@ -1,0 +1,108 @@
+//! The staging area, `.camroll/staging/`: where every file is written,
+//! made durable and checked before it is renamed into place, so a run killed
+//! at any instant leaves no partial file among the originals.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::Path;
+
+use thiserror::Error;
+
+use crate::hash;
+
+/// Removes what killed runs left in staging; returns how many files.
+pub fn remove_leftovers(staging: &Path) -> u64 {
+    let mut n = 0;
+    if let Ok(rd) = fs::read_dir(staging) {
+        for e in rd.flatten() {
+            if fs::remove_file(e.path()).is_ok() {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+/// Why one verified copy failed.
+#[derive(Debug, Error)]
+pub enum CopyError {
+    #[error("cannot read: {0}")]
+    Read(io::Error),
+    #[error("cannot write the copy: {0}")]
+    Write(io::Error),
+    #[error("has hash {actual}, not the recorded {expected}: this copy is damaged too (run `camroll verify` on its archive)")]
+    SourceMismatch { actual: String, expected: String },
+    #[error("the copy read back with hash {actual}, not {expected}: the destination disk or its cable is failing")]
+    ReadBack { actual: String, expected: String },
+}
+
+/// Copies `src` to `staged`, hashing while copying; the source must hash to
+/// `expected`. The copy gets the source's mtime, is fsynced, and is read back
+/// (with the page cache dropped where the OS allows) and hash-checked. On any
+/// error the staged file is removed. Returns the size.
+pub fn copy_verified(src: &Path, staged: &Path, expected: &str) -> Result<u64, CopyError> {
+    let r = copy_verified_inner(src, staged, expected);
+    if r.is_err() {
+        let _ = fs::remove_file(staged);
+    }
+    r
+}
+
+fn copy_verified_inner(src: &Path, staged: &Path, expected: &str) -> Result<u64, CopyError> {
+    let mut input = File::open(src).map_err(CopyError::Read)?;
+    let mtime = input.metadata().and_then(|m| m.modified()).ok();
+    let mut out = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(staged)
+        .map_err(CopyError::Write)?;
+    let mut buf = Vec::new();
+    let digest = hash::stream(&mut input, &mut buf, 0, |chunk| out.write_all(chunk)).map_err(
+        |e| match e {
+            hash::StreamError::Read(e) => CopyError::Read(e),
+            hash::StreamError::Sink(e) => CopyError::Write(e),
+        },
+    )?;
+    let (actual, total) = (digest.hash, digest.size);
+    if actual != expected {
+        return Err(CopyError::SourceMismatch {
+            actual,
+            expected: expected.to_string(),
+        });
+    }
+    if let Some(t) = mtime {
+        out.set_modified(t).map_err(CopyError::Write)?;
+    }
+    out.sync_all().map_err(CopyError::Write)?;
+    drop(out);
+    let back = hash::hash_file(staged, true)
+        .map_err(CopyError::Write)?
+        .hash;
+    if back != expected {
+        return Err(CopyError::ReadBack {
+            actual: back,
+            expected: expected.to_string(),
+        });
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_copy_whose_source_does_not_match_its_hash_is_refused_and_removed() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("a");
+        std::fs::write(&src, b"hello").unwrap();
+        let good = blake3::hash(b"hello").to_hex().to_string();
+        let staged = d.path().join("s");
+        assert_eq!(copy_verified(&src, &staged, &good).unwrap(), 5);
+        assert_eq!(std::fs::read(&staged).unwrap(), b"hello");
+        let staged2 = d.path().join("s2");
+        let err = copy_verified(&src, &staged2, &"0".repeat(64)).unwrap_err();
+        assert!(matches!(err, CopyError::SourceMismatch { .. }));
+        assert!(!staged2.exists());
+    }
+}

@@ -1,0 +1,105 @@
+//! The command line: the top-level parser, the flags several commands share
+//! ([`args`]), progress bars ([`progress`]) and the exit statuses.
+//! Each flag's doc comment is its `--help` text.
+
+pub mod args;
+pub mod progress;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::commands;
+use camroll::ops::Outcome;
+
+/// Everything done and verified.
+pub const EXIT_OK: u8 = 0;
+/// Something failed or was found wrong; the rest was done.
+pub const EXIT_PARTIAL: u8 = 1;
+/// A usage error, or nothing could be done.
+pub const EXIT_FATAL: u8 = 2;
+
+/// The exit status for an operation's outcome.
+pub fn exit_code(outcome: Outcome) -> u8 {
+    match outcome {
+        Outcome::Ok | Outcome::Safe => EXIT_OK,
+        Outcome::Partial | Outcome::Problems | Outcome::NotSafe => EXIT_PARTIAL,
+        Outcome::Failed => EXIT_FATAL,
+    }
+}
+
+/// Prints `value` as one pretty JSON object on stdout.
+pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// Get every original photo and video off an iPhone (or out of a folder) into
+/// archives you control, and prove they are complete.
+#[derive(Debug, Parser)]
+#[command(name = "camroll", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Copy originals from a source into one or more archives, filed by capture date, deduplicated and verified.
+    Export(commands::export::ExportArgs),
+    /// Re-hash every file of one or more archives and report what is missing, corrupt or unlisted.
+    Verify(commands::verify::VerifyArgs),
+    /// For every item on a source: in which archives, verified or not; safe to delete from the phone?
+    Check(commands::check::CheckArgs),
+    /// Copy into a second archive (say, the offsite disk) every file of the first that it lacks.
+    Sync(commands::sync::SyncArgs),
+    /// Recreate an archive's catalog and BLAKE3SUMS from its files (re-hashing them).
+    Rebuild(commands::rebuild::RebuildArgs),
+    /// List the connected iPhones: UDID, name, model, iOS version, connection, trusted, locked.
+    Devices(commands::devices::DevicesArgs),
+    /// Try camroll with no iPhone: export a simulated iPhone's camera roll into ./camroll-demo/archive and verify it.
+    Demo(commands::demo::DemoArgs),
+    /// Show what camroll reads from files: kind, capture time and its source, and the folder it would be filed in.
+    Inspect(commands::inspect::InspectArgs),
+    /// Serve a simulated iPhone (usbmuxd + lockdownd + AFC) over a media folder, or generate one.
+    Sim(commands::sim::SimArgs),
+}
+
+/// Parses the command line, runs the command, and maps the outcome to an exit status.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_FATAL } else { EXIT_OK };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Export(a) => commands::export::run(a),
+        Command::Verify(a) => commands::verify::run(a),
+        Command::Check(a) => commands::check::run(a),
+        Command::Sync(a) => commands::sync::run(a),
+        Command::Rebuild(a) => commands::rebuild::run(a),
+        Command::Devices(a) => commands::devices::run(a),
+        Command::Demo(a) => commands::demo::run(a),
+        Command::Inspect(a) => commands::inspect::run(a),
+        Command::Sim(a) => commands::sim::run(a),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("camroll: {e:#}");
+            ExitCode::from(EXIT_FATAL)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

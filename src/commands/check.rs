@@ -1,0 +1,54 @@
+//! `camroll check`: can I delete these from my phone?
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::cli::args::{require_archive_dirs, JobsArg, OutputArgs, SourceArgs};
+use crate::cli::{exit_code, print_json};
+use camroll::ops::check::{self, CheckOptions};
+use camroll::report::html;
+
+/// `camroll check`
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Archives that should hold every item.
+    #[arg(required = true, value_name = "ARCHIVE")]
+    pub archives: Vec<PathBuf>,
+    /// Verified copies an item needs before it is safe to delete from the phone.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub copies: usize,
+    /// Write a self-contained HTML report to this file.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
+    #[command(flatten)]
+    pub jobs: JobsArg,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Exit 0 only when everything is safely archived.
+pub fn run(a: CheckArgs) -> anyhow::Result<u8> {
+    let progress = a.output.progress();
+    require_archive_dirs(a.archives.iter().map(PathBuf::as_path))?;
+    if a.copies == 0 {
+        anyhow::bail!("--copies must be at least 1");
+    }
+    let source = a.source.open()?;
+    let opts = CheckOptions {
+        copies: a.copies,
+        jobs: a.jobs.jobs,
+    };
+    let report = check::check(source.as_ref(), None, &a.archives, &opts, progress.as_ref())?;
+    if let Some(path) = &a.report {
+        html::write(path, &html::for_check(&report, Some(source.as_ref())))?;
+    }
+    if a.output.json() {
+        print_json(&report)?;
+    } else {
+        print!("{}", report.human());
+    }
+    Ok(exit_code(report.outcome))
+}

@@ -1,0 +1,12 @@
+//! One file per subcommand: its flags, the call into the library, the
+//! printing (results on stdout, diagnostics on stderr) and the exit status.
+
+pub mod check;
+pub mod demo;
+pub mod devices;
+pub mod export;
+pub mod inspect;
+pub mod rebuild;
+pub mod sim;
+pub mod sync;
+pub mod verify;

@@ -1,0 +1,69 @@
+//! `camroll verify`: re-hash every file of archives and report what is wrong.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::cli::args::{require_archive_dirs, JobsArg, OutputArgs};
+use crate::cli::{exit_code, print_json};
+use camroll::archive::{sums, CAMROLL_DIR};
+use camroll::ops::verify::{self, VerifyOptions};
+use camroll::report::html;
+
+/// `camroll verify`
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Archives to verify.
+    #[arg(required = true, value_name = "ARCHIVE")]
+    pub archives: Vec<PathBuf>,
+    /// Also decode every image (HEIC/HEIF, JPEG, PNG, GIF, WebP, TIFF) and check every movie's
+    /// box structure, to find files that were already damaged when they were archived.
+    #[arg(long)]
+    pub deep: bool,
+    /// Replace missing or corrupt files with verified copies from this other archive (matched by hash).
+    #[arg(long, value_name = "OTHER_ARCHIVE")]
+    pub repair_from: Option<PathBuf>,
+    /// Write a self-contained HTML report to this file.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
+    #[command(flatten)]
+    pub jobs: JobsArg,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Exit 0 when every archive is whole, 1 on any finding left.
+pub fn run(a: VerifyArgs) -> anyhow::Result<u8> {
+    let progress = a.output.progress();
+    let all = a.archives.iter().chain(a.repair_from.iter());
+    require_archive_dirs(all.clone().map(PathBuf::as_path))?;
+    for p in all {
+        if !p.join(CAMROLL_DIR).is_dir() && !p.join(sums::SUMS_FILE).is_file() {
+            anyhow::bail!(
+                "{}: not a camroll archive (neither .camroll/ nor BLAKE3SUMS). Check the path",
+                p.display()
+            );
+        }
+    }
+    let opts = VerifyOptions {
+        deep: a.deep,
+        jobs: a.jobs.jobs,
+    };
+    let summary = verify::verify_and_repair(
+        &a.archives,
+        &opts,
+        a.repair_from.as_deref(),
+        progress.as_ref(),
+    )?;
+    if let Some(path) = &a.report {
+        html::write(path, &html::for_verify(&summary.archives))?;
+    }
+    if a.output.json() {
+        print_json(&summary)?;
+    } else {
+        for r in &summary.archives {
+            print!("{}", r.human());
+        }
+    }
+    Ok(exit_code(summary.outcome))
+}

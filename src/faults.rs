@@ -1,0 +1,55 @@
+//! Fault injection for the crash-and-fault matrix (`scripts/faults`) and the
+//! tests: each hook is one environment lookup that is unset in normal use.
+//! They live here, apart from the pipeline, so the stages read as what they do.
+
+/// Fault injection for the crash matrix (`scripts/faults`, tests/faults_*):
+/// with `CAMROLL_FAULT_KILL_AT=<point>:<n>` the process kills itself with
+/// SIGKILL (no destructors, no flush: exactly a `kill -9`) the n-th time it
+/// reaches `point`. Points: `stage-write` (a chunk written to a staging file),
+/// `before-rename`, `after-rename` (file in place, row not committed),
+/// `catalog-commit` (folders fsynced, commit not yet run), `sums-write`
+/// (temporary BLAKE3SUMS half written). Unset in normal use: one env lookup.
+pub fn point(point: &str) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static TARGET: OnceLock<Option<(String, u64)>> = OnceLock::new();
+    static SEEN: AtomicU64 = AtomicU64::new(0);
+    let target = TARGET.get_or_init(|| {
+        let v = std::env::var("CAMROLL_FAULT_KILL_AT").ok()?;
+        let (p, n) = v.rsplit_once(':')?;
+        Some((p.to_string(), n.parse().ok()?))
+    });
+    let Some((p, n)) = target else { return };
+    if p != point || SEEN.fetch_add(1, Ordering::SeqCst) + 1 != *n {
+        return;
+    }
+    eprintln!("camroll: fault injection: killed at {point}:{n}");
+    #[cfg(unix)]
+    // SAFETY: signalling our own pid; SIGKILL cannot be caught, so this never returns.
+    unsafe {
+        libc::kill(libc::getpid(), libc::SIGKILL);
+    }
+    std::process::abort();
+}
+
+/// Fault-injection hook for tests: flips a byte of a just-placed file whose
+/// name is `CAMROLL_FAULT_CORRUPT_PLACED`, as a failing disk or cable would, so
+/// the read-back verification can be shown to catch it. Unset in normal use.
+pub fn corrupt_placed(path: &std::path::Path, name: &str) {
+    if std::env::var("CAMROLL_FAULT_CORRUPT_PLACED").is_ok_and(|n| n == name) {
+        if let Ok(mut bytes) = std::fs::read(path) {
+            if let Some(b) = bytes.last_mut() {
+                *b ^= 0xFF;
+                let _ = std::fs::write(path, &bytes);
+            }
+        }
+    }
+}
+
+/// Fault-injection hook for tests: sleeps for the milliseconds named by `var`
+/// (so a test can change the source between stages). Unset in normal use.
+pub fn pause(var: &str) {
+    if let Some(ms) = std::env::var(var).ok().and_then(|v| v.parse::<u64>().ok()) {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+}

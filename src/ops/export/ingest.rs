@@ -1,0 +1,491 @@
+//! Stage 4, **ingest** (in parallel, a group at a time): read a source item
+//! exactly once, streaming it through BLAKE3 while writing a staging file in
+//! every destination that needs it. The first bytes decide whether it is
+//! media at all. Its capture time is read from the staged copy; the staging
+//! file gets the capture time as mtime and is fsynced. Memory stays bounded
+//! (one buffer per worker) whatever the file size.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use thiserror::Error;
+
+use crate::hash;
+use crate::media::{self, CaptureTime, DateOptions, Kind, Role};
+use crate::progress::Progress;
+use crate::source::{Source, SourceItem};
+
+/// One destination's staging file of an item (to be written, or written).
+pub struct StagedFile {
+    /// Index of the destination.
+    pub dest: usize,
+    /// The staging file.
+    pub path: PathBuf,
+}
+
+/// An item read and staged.
+pub struct Staged {
+    pub hash: String,
+    pub size: u64,
+    pub kind: Kind,
+    /// The staging file of every destination written.
+    pub files: Vec<StagedFile>,
+    /// Destinations whose staging write failed: (index, error).
+    pub dest_errors: Vec<(usize, io::Error)>,
+}
+
+#[derive(Debug, Error)]
+pub enum IngestError {
+    #[error("not a photo or video (content not recognised)")]
+    NotMedia,
+    #[error("empty file (0 bytes): nothing to archive. If it should be a photo, copy it from the phone again")]
+    Empty,
+    #[error("read error: {0}. The other files go on; run again to retry this one")]
+    Read(io::Error),
+    #[error("changed while being read (listed as {listed} bytes, read {read}). Run again when nothing is writing to the source")]
+    Changed { listed: u64, read: u64 },
+    #[error("kept changing while being read (read twice, different each time): not archived this run. Run again when nothing is writing to it")]
+    StillChanging,
+    #[error("{from} lists this file as {listed} bytes but sent {read} (its listing did not change): not archived. Run again; if it persists, the file may be damaged where it is stored")]
+    SizeMismatch {
+        from: &'static str,
+        listed: u64,
+        read: u64,
+    },
+    #[error("could not be written to any destination")]
+    NoDestination,
+}
+
+impl IngestError {
+    /// Skipped (not media) rather than failed.
+    pub fn is_skip(&self) -> bool {
+        matches!(self, IngestError::NotMedia)
+    }
+}
+
+/// Streams `item` from `source` into `targets` (none for a dry run: hash only).
+pub fn stream_item(
+    source: &dyn Source,
+    item: &SourceItem,
+    targets: Vec<StagedFile>,
+    buf: &mut Vec<u8>,
+) -> Result<Staged, IngestError> {
+    let mut reader = source
+        .open(item)
+        .map_err(|e| IngestError::Read(io::Error::other(e.to_string())))?;
+    // Fill enough for the sniff before anything is written.
+    let filled = hash::fill(&mut reader, buf, media::SNIFF_LEN).map_err(IngestError::Read)?;
+    if filled == 0 {
+        return Err(IngestError::Empty);
+    }
+    let ext = item.name.rsplit_once('.').map(|(_, e)| e);
+    let kind = media::sniff(&buf[..filled.min(media::SNIFF_LEN.max(filled))], ext)
+        .ok_or(IngestError::NotMedia)?;
+
+    let want = !targets.is_empty();
+    let mut files: Vec<(usize, PathBuf, Option<File>)> = Vec::new();
+    let mut dest_errors = Vec::new();
+    for t in targets {
+        match File::create(&t.path) {
+            Ok(f) => files.push((t.dest, t.path, Some(f))),
+            Err(e) => dest_errors.push((t.dest, e)),
+        }
+    }
+    let cleanup = |files: &[(usize, PathBuf, Option<File>)]| {
+        for (_, p, _) in files {
+            let _ = std::fs::remove_file(p);
+        }
+    };
+    let streamed = hash::stream(&mut reader, buf, filled, |chunk| {
+        for (dest, path, file) in files.iter_mut() {
+            if let Some(f) = file {
+                if let Err(e) = f.write_all(chunk) {
+                    *file = None;
+                    let _ = std::fs::remove_file(&*path);
+                    dest_errors.push((*dest, e));
+                } else {
+                    // Crash-matrix hook (`CAMROLL_FAULT_KILL_AT`): a partly staged file.
+                    crate::faults::point("stage-write");
+                }
+            }
+        }
+        if want && files.iter().all(|(_, _, f)| f.is_none()) {
+            return Err(IngestError::NoDestination);
+        }
+        Ok(())
+    });
+    let digest = match streamed {
+        Ok(d) => d,
+        Err(e) => {
+            cleanup(&files);
+            return Err(match e {
+                hash::StreamError::Read(e) => IngestError::Read(e),
+                hash::StreamError::Sink(e) => e,
+            });
+        }
+    };
+    if digest.size != item.size {
+        cleanup(&files);
+        return Err(IngestError::Changed {
+            listed: item.size,
+            read: digest.size,
+        });
+    }
+    let files = files
+        .into_iter()
+        .filter_map(|(d, p, f)| f.map(|_| StagedFile { dest: d, path: p }))
+        .collect();
+    Ok(Staged {
+        hash: digest.hash,
+        size: digest.size,
+        kind,
+        files,
+        dest_errors,
+    })
+}
+
+/// An item's outcome after ingest, before placing.
+pub(super) enum Ingested {
+    /// Every destination already had it recorded: not read.
+    Known,
+    Staged {
+        staged: Staged,
+        capture: CaptureTime,
+        problems: Vec<String>,
+        /// Apple's ContentIdentifier, when the file carries one (Live Photo pairing).
+        content_id: Option<String>,
+        /// How the source lists it now, when it changed while being read.
+        relisted: Option<Listing>,
+    },
+    Skipped(String),
+    Failed(String),
+}
+
+/// One member of a group after ingest.
+pub(super) struct MemberResult {
+    /// Index of the item in the scan.
+    pub item: usize,
+    /// Its role in the group (a movie whose ContentIdentifier differs from
+    /// its still's is made a primary of its own here).
+    pub role: Role,
+    pub outcome: Ingested,
+}
+
+/// A group after ingest, numbered in placing order.
+pub(super) struct IngestedGroup {
+    /// Position of the group in the work order.
+    pub seq: usize,
+    pub members: Vec<MemberResult>,
+}
+
+/// An item's size and mtime as the source lists it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Listing {
+    pub size: u64,
+    pub mtime_ns: i64,
+}
+
+/// What a group's primary (its still) told ingest about the group.
+#[derive(Debug, Clone)]
+struct PrimaryInfo {
+    capture: CaptureTime,
+    content_id: Option<String>,
+}
+
+/// What ingest workers share.
+pub(super) struct IngestCtx<'a> {
+    pub source: &'a dyn Source,
+    pub items: &'a [SourceItem],
+    /// Per item, the destinations that still need it.
+    pub needs: &'a [Vec<usize>],
+    pub staging_dirs: Vec<PathBuf>,
+    /// Numbers staging files uniquely within the run.
+    pub seq: AtomicU64,
+    /// Destinations still taking writes (cleared on a full or failing disk).
+    pub alive: Vec<AtomicBool>,
+    pub dry_run: bool,
+    pub date_opts: DateOptions,
+    pub progress: &'a dyn Progress,
+}
+
+impl IngestCtx<'_> {
+    /// Reads every member of a group that some destination needs, primary first.
+    pub fn ingest_group(&self, group: &media::Group, buf: &mut Vec<u8>) -> Vec<MemberResult> {
+        let mut out: Vec<MemberResult> = Vec::with_capacity(group.members.len());
+        for &(i, role) in &group.members {
+            let item = &self.items[i];
+            let needs: Vec<usize> = self.needs[i]
+                .iter()
+                .copied()
+                .filter(|d| self.alive[*d].load(Ordering::Relaxed))
+                .collect();
+            let outcome = if self.needs[i].is_empty() {
+                Ingested::Known
+            } else if needs.is_empty() {
+                Ingested::Failed(
+                    "no destination left to write to (see the destinations' errors)".into(),
+                )
+            } else {
+                let primary = out.first().and_then(|m| match &m.outcome {
+                    Ingested::Staged {
+                        capture,
+                        content_id,
+                        ..
+                    } => Some(PrimaryInfo {
+                        capture: *capture,
+                        content_id: content_id.clone(),
+                    }),
+                    _ => None,
+                });
+                let o = self.ingest_item(item, &needs, role, primary, buf);
+                self.progress.advance(1, item.size);
+                o
+            };
+            // A movie paired by name whose ContentIdentifier differs from its
+            // still's is not that still's motion part: it stands on its own.
+            let mut role = role;
+            if let (
+                Role::LivePhotoMovie,
+                Some(first),
+                Ingested::Staged {
+                    content_id: Some(mine),
+                    ..
+                },
+            ) = (role, out.first(), &outcome)
+            {
+                if let Ingested::Staged {
+                    content_id: Some(theirs),
+                    ..
+                } = &first.outcome
+                {
+                    if theirs != mine {
+                        role = Role::Primary;
+                    }
+                }
+            }
+            out.push(MemberResult {
+                item: i,
+                role,
+                outcome,
+            });
+        }
+        out
+    }
+
+    fn ingest_item(
+        &self,
+        item: &SourceItem,
+        needs: &[usize],
+        role: Role,
+        primary: Option<PrimaryInfo>,
+        buf: &mut Vec<u8>,
+    ) -> Ingested {
+        let staged = match self.stream_retrying(item, needs, buf) {
+            Ok((s, None)) => s,
+            Ok((s, Some(fresh))) => {
+                // Read again after it changed: record what was read, as listed now.
+                let r = self.finish_item(s, &fresh, role, primary);
+                return match r {
+                    Ingested::Staged {
+                        staged,
+                        capture,
+                        problems,
+                        content_id,
+                        ..
+                    } => Ingested::Staged {
+                        staged,
+                        capture,
+                        problems,
+                        content_id,
+                        relisted: Some(Listing {
+                            size: fresh.size,
+                            mtime_ns: fresh.mtime_ns(),
+                        }),
+                    },
+                    other => other,
+                };
+            }
+            Err(e) if e.is_skip() => return Ingested::Skipped(e.to_string()),
+            Err(IngestError::NoDestination) => {
+                return Ingested::Failed(IngestError::NoDestination.to_string())
+            }
+            Err(e) => return Ingested::Failed(e.to_string()),
+        };
+        self.finish_item(staged, item, role, primary)
+    }
+
+    /// Staging paths for one read of an item (none for a dry run).
+    fn targets(&self, needs: &[usize]) -> Vec<StagedFile> {
+        if self.dry_run {
+            return Vec::new();
+        }
+        needs
+            .iter()
+            .map(|&d| StagedFile {
+                dest: d,
+                path: self.staging_dirs[d].join(format!(
+                    "{}-{}.part",
+                    std::process::id(),
+                    self.seq.fetch_add(1, Ordering::Relaxed)
+                )),
+            })
+            .collect()
+    }
+
+    /// Reads an item; when it changed while being read (its size, or its
+    /// listing after the read, differs from the scan), reads it once more as
+    /// listed now. Returns the fresh listing when the second read was used.
+    /// Still changing, or a source that lists one size and sends another,
+    /// fails the item with a message saying which; the next run retries it.
+    fn stream_retrying(
+        &self,
+        item: &SourceItem,
+        needs: &[usize],
+        buf: &mut Vec<u8>,
+    ) -> Result<(Staged, Option<SourceItem>), IngestError> {
+        let first = stream_item(self.source, item, self.targets(needs), buf);
+        let (listed, read) = match first {
+            Ok(s) => match self.source.restat(item, true) {
+                // Same size but touched while read (replaced in place): read again.
+                Some(Ok(now)) if now.mtime_ns() != item.mtime_ns() || now.size != item.size => {
+                    drop_files(&s);
+                    (item.size, s.size)
+                }
+                _ => return Ok((s, None)),
+            },
+            Err(IngestError::Changed { listed, read }) => (listed, read),
+            Err(e) => return Err(e),
+        };
+        let fresh = match self.source.restat(item, false) {
+            Some(Ok(f)) => f,
+            Some(Err(e)) => return Err(IngestError::Read(e)),
+            None => return Err(IngestError::Changed { listed, read }),
+        };
+        if fresh.size == item.size && fresh.mtime_ns() == item.mtime_ns() && read != listed {
+            // The listing did not change, yet the bytes sent differ from it.
+            return Err(IngestError::SizeMismatch {
+                from: self.source.kind_name(),
+                listed,
+                read,
+            });
+        }
+        match stream_item(self.source, &fresh, self.targets(needs), buf) {
+            Ok(s) => match self.source.restat(&fresh, true) {
+                Some(Ok(now)) if now.mtime_ns() != fresh.mtime_ns() || now.size != fresh.size => {
+                    drop_files(&s);
+                    Err(IngestError::StillChanging)
+                }
+                _ => Ok((s, Some(fresh))),
+            },
+            Err(IngestError::Changed { .. }) => Err(IngestError::StillChanging),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Capture time and durable staging files for a read item.
+    fn finish_item(
+        &self,
+        staged: Staged,
+        item: &SourceItem,
+        role: Role,
+        primary: Option<PrimaryInfo>,
+    ) -> Ingested {
+        for (d, e) in &staged.dest_errors {
+            if is_fatal_for_destination(e) {
+                self.alive[*d].store(false, Ordering::Relaxed);
+            }
+        }
+        // Capture time from the staged copy (local disk), else from the source (dry run).
+        let mut info = match staged.files.first() {
+            Some(f) => match std::fs::File::open(&f.path) {
+                Ok(mut f) => media::read_media_info(&mut f, staged.kind, &self.date_opts),
+                Err(e) => media::MediaInfo {
+                    capture: None,
+                    content_identifier: None,
+                    problems: vec![e.to_string()],
+                },
+            },
+            None => match self.source.open(item) {
+                Ok(mut r) => media::read_media_info(&mut r, staged.kind, &self.date_opts),
+                Err(e) => media::MediaInfo {
+                    capture: None,
+                    content_identifier: None,
+                    problems: vec![e.to_string()],
+                },
+            },
+        };
+        // No date in the file: what the source knows (the phone's library), else the file's time.
+        let hint = self.source.capture_hint(item);
+        let mut capture = match (info.capture.take(), hint) {
+            (Some(c), Some(h)) if c.source.is_utc() => match h.offset_seconds {
+                // A UTC-only video time: localise it with the zone the library recorded.
+                Some(off) if h.offset_source == media::OffsetSource::Recorded => c.relocalize(off),
+                _ => c,
+            },
+            (Some(c), _) => c,
+            (None, Some(h)) => h,
+            (None, None) => media::date::fallback_for(&item.name, item.mtime),
+        };
+        // A Live Photo movie dated only in UTC takes its still's zone.
+        if role == Role::LivePhotoMovie {
+            if let Some(p) = &primary {
+                let mismatch = matches!(
+                    (&p.content_id, &info.content_identifier),
+                    (Some(a), Some(b)) if a != b
+                );
+                if !mismatch {
+                    capture = media::date::localize_for_group(&p.capture, &capture);
+                }
+            }
+        }
+        // The archived file's mtime is its capture time; then make it durable.
+        let mut staged = staged;
+        let mut failed_dests = Vec::new();
+        for f in &staged.files {
+            let r = OpenOptions::new()
+                .write(true)
+                .open(&f.path)
+                .and_then(|file| {
+                    file.set_modified(capture.to_system_time())?;
+                    file.sync_all()
+                });
+            if let Err(e) = r {
+                let _ = std::fs::remove_file(&f.path);
+                failed_dests.push(f.dest);
+                if is_fatal_for_destination(&e) {
+                    self.alive[f.dest].store(false, Ordering::Relaxed);
+                }
+                staged.dest_errors.push((f.dest, e));
+            }
+        }
+        staged.files.retain(|f| !failed_dests.contains(&f.dest));
+        Ingested::Staged {
+            staged,
+            capture,
+            problems: info.problems,
+            content_id: info.content_identifier,
+            relisted: None,
+        }
+    }
+}
+
+/// Removes the staging files of a read that is thrown away.
+fn drop_files(s: &Staged) {
+    for f in &s.files {
+        let _ = std::fs::remove_file(&f.path);
+    }
+}
+
+/// A write error that means the destination itself is unusable (full, read-only, failing).
+pub(super) fn is_fatal_for_destination(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOSPC)
+            | Some(libc::EROFS)
+            | Some(libc::EIO)
+            | Some(libc::EDQUOT)
+            | Some(libc::ENODEV)
+    )
+}

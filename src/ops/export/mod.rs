@@ -1,0 +1,234 @@
+//! `camroll export`: the whole pipeline, in named stages, each in its own file.
+//!
+//! 1. [`scan`]: list the source (names, sizes, mtimes; nothing is read).
+//! 2. [`plan::group`]: stills with their Live Photo movies, sidecars and renders.
+//! 3. [`plan::plan`]: skip items every destination already recorded (same
+//!    source, path, size, mtime), so a no-change re-run reads nothing.
+//! 4. [`ingest`]: groups in parallel; each item is read once, hashed while it
+//!    is written to a staging file in every destination that needs it.
+//! 5. [`place`]: one thread, in scan order; names chosen, staging files
+//!    renamed into `YYYY/MM/`, folders fsynced, then catalog rows committed.
+//! 6. [`readback`]: every file written is read back from the disk and its
+//!    hash compared with the one taken from the source stream.
+//! 7. [`record`]: `BLAKE3SUMS` is rewritten and the run recorded.
+//!
+//! [`dest`] is one destination archive through all of them; [`summary`] is
+//! what the run returns.
+
+mod dest;
+pub mod ingest;
+mod place;
+mod plan;
+mod readback;
+mod record;
+mod scan;
+pub mod summary;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use chrono::FixedOffset;
+use rayon::prelude::*;
+use thiserror::Error;
+
+use crate::archive::ArchiveError;
+use crate::media::DateOptions;
+use crate::progress::Progress;
+use crate::source::{Source, SourceError};
+use dest::Dest;
+use ingest::{IngestCtx, IngestedGroup, MemberResult};
+use place::Placer;
+use readback::{ReadBackJob, ReadBackResult};
+
+pub use summary::{DestinationSummary, Duplicate, ExportSummary, Planned};
+
+/// Settings of one export.
+#[derive(Debug, Clone, Default)]
+pub struct ExportOptions {
+    /// The archives to file into.
+    pub destinations: Vec<PathBuf>,
+    /// Plan only: read and hash, write nothing.
+    pub dry_run: bool,
+    /// Read every written file back and compare hashes (default on).
+    pub verify: bool,
+    /// Zone for video times stored only in UTC; `None` = the machine's zone.
+    pub timezone: Option<FixedOffset>,
+    /// Parallel readers (default: number of CPUs, at least 4).
+    pub jobs: Option<usize>,
+}
+
+/// Errors that stop the whole run (exit 2).
+#[derive(Debug, Error)]
+pub enum ExportError {
+    /// The source could not be listed.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// A destination could not be opened.
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    /// No `--to`.
+    #[error("no destination given: add --to <ARCHIVE>")]
+    NoDestination,
+}
+
+/// Runs an export from `source` to every destination in `opts`.
+pub fn export(
+    source: &dyn Source,
+    opts: &ExportOptions,
+    progress: &dyn Progress,
+) -> Result<ExportSummary, ExportError> {
+    if opts.destinations.is_empty() {
+        return Err(ExportError::NoDestination);
+    }
+    let source_id = source.id();
+    let mut summary = ExportSummary {
+        source: source_id.clone(),
+        dry_run: opts.dry_run,
+        timezone: match opts.timezone {
+            Some(tz) => tz.to_string(),
+            None => format!("machine ({})", chrono::Local::now().format("%:z")),
+        },
+        ..Default::default()
+    };
+    let items = scan::scan(source, &mut summary, progress)?;
+    let mut dests = opts
+        .destinations
+        .iter()
+        .map(|path| Dest::open(path, &source_id, opts.dry_run))
+        .collect::<Result<Vec<_>, _>>()?;
+    let groups = plan::group(&items);
+    let source_fs = source.filesystem();
+    let plan = plan::plan(
+        &items,
+        &groups,
+        &mut dests,
+        source_fs.as_ref(),
+        &mut summary,
+        progress,
+    );
+    progress.phase(
+        if opts.dry_run { "Reading" } else { "Copying" },
+        plan.items,
+        plan.bytes,
+    );
+    let ctx = IngestCtx {
+        source,
+        items: &items,
+        needs: &plan.needs,
+        staging_dirs: dests.iter().map(|d| d.archive.staging_dir()).collect(),
+        seq: AtomicU64::new(0),
+        alive: dests.iter().map(|_| AtomicBool::new(true)).collect(),
+        dry_run: opts.dry_run,
+        date_opts: DateOptions {
+            timezone: opts.timezone,
+        },
+        progress,
+    };
+    let read_back = opts.verify && !opts.dry_run;
+    let background = ingest_and_place(&ctx, &plan, &mut dests, &mut summary, opts, read_back);
+    if read_back {
+        // What the background readers did not get to is read back now.
+        readback::finish(&mut dests, background, &mut summary, progress);
+    }
+    record::record(&mut dests, &mut summary, opts.dry_run);
+    progress.finish();
+    summary.library = source.library_report();
+    summary.destinations = dests.into_iter().map(|d| d.summary).collect();
+    summary.outcome = record::outcome(&summary);
+    Ok(summary)
+}
+
+/// Stages 4 to 6 running together: readers ingest groups in parallel, the
+/// placer files them in scan order as they arrive, and (with `read_back`)
+/// two background readers read placed files back while later ones copy.
+/// Returns the background readers' verdicts.
+fn ingest_and_place(
+    ctx: &IngestCtx<'_>,
+    plan: &plan::Plan<'_>,
+    dests: &mut [Dest],
+    summary: &mut ExportSummary,
+    opts: &ExportOptions,
+    read_back: bool,
+) -> Vec<ReadBackResult> {
+    // Readers spend most of their time waiting on I/O (fsync, the phone), so
+    // more of them than cores keeps the disks busy.
+    let jobs = opts
+        .jobs
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+                .max(4)
+        })
+        .max(1);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .build()
+        .ok();
+    let (tx, rx) = crossbeam_channel::bounded::<IngestedGroup>(jobs * 4);
+    let (vtx, vrx) = crossbeam_channel::unbounded::<ReadBackJob>();
+    let verified: Mutex<Vec<ReadBackResult>> = Mutex::default();
+    let source_id = ctx.source.id();
+    let mut placer = Placer {
+        items: ctx.items,
+        source_id: &source_id,
+        dry_run: opts.dry_run,
+        summary,
+        pending: 0,
+        last_commit: Instant::now(),
+        progress: ctx.progress,
+        verify_tx: read_back.then_some(vtx),
+        stills_by_cid: HashMap::new(),
+    };
+    for d in dests.iter_mut() {
+        if !opts.dry_run {
+            if let Err(e) = d.archive.catalog.begin() {
+                d.summary.error = Some(e.to_string());
+            }
+        }
+    }
+    let work = &plan.work;
+    std::thread::scope(|scope| {
+        if read_back {
+            for _ in 0..2 {
+                let vrx = vrx.clone();
+                let verified = &verified;
+                scope.spawn(move || readback::read_placed(vrx, verified));
+            }
+        }
+        drop(vrx);
+        scope.spawn(move || {
+            crate::hash::in_pool(pool.as_ref(), || {
+                work.par_iter().enumerate().for_each_init(
+                    || (tx.clone(), Vec::new()),
+                    |(tx, buf), (seq, group)| {
+                        let _ = tx.send(IngestedGroup {
+                            seq,
+                            members: ctx.ingest_group(group, buf),
+                        });
+                    },
+                )
+            });
+            drop(tx);
+        });
+        // Place in scan order whatever order reads finish in, so names
+        // (collision suffixes) are deterministic. Early arrivals wait as
+        // staging files on the destination disk, not in memory.
+        let mut waiting: BTreeMap<usize, Vec<MemberResult>> = BTreeMap::new();
+        let mut next = 0usize;
+        for group in rx.iter() {
+            waiting.insert(group.seq, group.members);
+            while let Some(members) = waiting.remove(&next) {
+                placer.place_group(dests, ctx, members);
+                next += 1;
+            }
+        }
+        // No more files to read back: let the background readers finish.
+        placer.verify_tx = None;
+    });
+    placer.flush(dests, true);
+    verified.into_inner().unwrap_or_else(|e| e.into_inner())
+}
