@@ -42,11 +42,20 @@ pub enum Command {
     /// Show what camroll reads from files: kind, capture time and its source, and the folder it would be filed in.
     Inspect(crate::media::inspect::InspectArgs),
     /// Serve a simulated iPhone (usbmuxd + lockdownd + AFC) over a media folder, or generate one.
-    Sim(crate::sim::SimArgs),
+    #[command(disable_help_flag = true, disable_version_flag = true)]
+    Sim(SimArgs),
 }
 
 /// Parses the command line, runs the command, and maps the outcome to an exit status.
 pub fn main() -> ExitCode {
+    // `camroll help sim …` is camroll-sim's help, which only camroll-sim knows.
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.get(1).is_some_and(|a| a == "help") && argv.get(2).is_some_and(|a| a == "sim") {
+        let help = std::iter::once("help".into()).chain(argv[3..].iter().cloned());
+        let e = crate::sim_process::exec_sim(&help.collect::<Vec<_>>());
+        eprintln!("camroll: {e}");
+        return ExitCode::from(EXIT_FATAL);
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -64,7 +73,7 @@ pub fn main() -> ExitCode {
         Command::Devices(a) => run_devices(a),
         Command::Demo(a) => crate::demo::run(a),
         Command::Inspect(a) => crate::media::inspect::run(a),
-        Command::Sim(a) => crate::sim::run(a),
+        Command::Sim(a) => Err(crate::sim_process::exec_sim(&a.args).into()),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -73,6 +82,15 @@ pub fn main() -> ExitCode {
             ExitCode::from(EXIT_FATAL)
         }
     }
+}
+
+/// `camroll sim ARGS…`: everything after `sim`, --help included, goes to the
+/// `camroll-sim` program untouched (it owns those flags and their help).
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// camroll-sim's arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+    pub args: Vec<std::ffi::OsString>,
 }
 
 /// `camroll export`

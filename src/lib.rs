@@ -6,7 +6,8 @@
 //! [`ingest`] streams, hashes and identifies them ([`media`] sniffs kinds and capture times) →
 //! [`archive`] places, records and lists them →
 //! [`verify`] reads them back.
-//! [`sim`] is a simulated iPhone speaking the real wire protocols, for tests and demos.
+//! [`sim_process`] runs the simulated iPhone (the `camroll-sim` program of the
+//! crates/camroll-sim workspace member) for `camroll sim` and `camroll demo`.
 
 pub mod archive;
 pub mod check;
@@ -15,14 +16,12 @@ pub mod demo;
 pub mod error;
 pub mod export;
 pub mod html_report;
-pub mod ids;
 pub mod ingest;
 pub mod media;
 pub mod progress;
 pub mod rebuild;
 pub mod report;
-pub mod sim;
+pub mod sim_process;
 pub mod source;
 pub mod sync;
-pub mod synth;
 pub mod verify;
