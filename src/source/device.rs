@@ -811,18 +811,12 @@ async fn pair_record(
 
 /// A random (v4) UUID in upper case, as Apple's HostIDs are.
 fn random_uuid() -> String {
-    use rand::RngCore;
-    let mut b = [0u8; 16];
-    rand::thread_rng().fill_bytes(&mut b);
-    uuid_text(b)
+    uuid_text(uuid::Uuid::new_v4())
 }
 
-/// 16 bytes as a version-4 UUID (the version and variant bits set) in upper case.
-fn uuid_text(b: [u8; 16]) -> String {
-    format!(
-        "{:X}",
-        uuid::Builder::from_random_bytes(b).into_uuid().hyphenated()
-    )
+/// Apple's `8-4-4-4-12` upper-case form.
+fn uuid_text(u: uuid::Uuid) -> String {
+    format!("{:X}", u.hyphenated())
 }
 
 fn ns_to_time(s: Option<&String>) -> Option<SystemTime> {
@@ -1307,22 +1301,21 @@ impl Drop for AfcReader {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn version_and_variant_bits_are_set_in_upper_case() {
+    fn host_ids_are_version_4_uuids_in_upper_case() {
         // The text camroll wrote before using the uuid crate, for the same bytes.
+        let all_ones = uuid::Builder::from_random_bytes([0xFF; 16]).into_uuid();
         assert_eq!(
-            super::uuid_text([0xFF; 16]),
+            super::uuid_text(all_ones),
             "FFFFFFFF-FFFF-4FFF-BFFF-FFFFFFFFFFFF"
         );
-        assert_eq!(
-            super::uuid_text([0; 16]),
-            "00000000-0000-4000-8000-000000000000"
-        );
-        assert_eq!(
-            super::uuid_text([
-                0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc,
-                0xde, 0xf0
-            ]),
-            "12345678-9ABC-4EF0-9234-56789ABCDEF0"
+        let id = super::random_uuid();
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "4");
+        assert!(matches!(&id[19..20], "8" | "9" | "A" | "B"), "{id}");
+        assert!(
+            id.chars()
+                .all(|c| c == '-' || c.is_ascii_digit() || c.is_ascii_uppercase()),
+            "{id}"
         );
     }
 }
