@@ -29,13 +29,13 @@ const STDERR_KEEP: u64 = 64 * 1024;
 pub enum SimProcessError {
     /// No camroll-sim beside this executable or on `PATH`.
     #[error(
-        "{SIM_BINARY} (the simulated iPhone) is not next to {beside} nor on PATH; build the whole \
-         workspace (`cargo build` in camroll's repository) or install it with \
-         `cargo install --path crates/camroll-sim`"
+        "{SIM_BINARY} (the simulated iPhone) is neither in {folder}, next to camroll, nor on \
+         PATH; build the whole workspace (`cargo build` in camroll's repository) or install it \
+         with `cargo install --path crates/camroll-sim`"
     )]
     NotFound {
-        /// Where it was looked for first.
-        beside: String,
+        /// The folder of the running camroll, where it was looked for first.
+        folder: String,
     },
     /// Starting or waiting for it failed.
     #[error("{}: {source}", program.display())]
@@ -53,11 +53,15 @@ pub enum SimProcessError {
 /// Finds camroll-sim: beside the running executable (a workspace build or
 /// `cargo install` puts both there), else on `PATH`.
 pub fn sim_binary() -> Result<PathBuf, SimProcessError> {
-    let beside = std::env::current_exe()
+    let folder = std::env::current_exe()
         .ok()
-        .and_then(|exe| exe.parent().map(|d| d.join(SIM_BINARY)));
-    if let Some(p) = beside.as_ref().filter(|p| p.is_file()) {
-        return Ok(p.clone());
+        .and_then(|exe| exe.parent().map(Path::to_path_buf));
+    if let Some(p) = folder
+        .as_ref()
+        .map(|d| d.join(SIM_BINARY))
+        .filter(|p| p.is_file())
+    {
+        return Ok(p);
     }
     let on_path = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
@@ -70,9 +74,9 @@ pub fn sim_binary() -> Result<PathBuf, SimProcessError> {
         return Ok(p);
     }
     Err(SimProcessError::NotFound {
-        beside: beside.map_or_else(
-            || "this executable".to_string(),
-            |p| p.with_file_name("").display().to_string(),
+        folder: folder.map_or_else(
+            || "camroll's folder".to_string(),
+            |d| d.display().to_string(),
         ),
     })
 }
@@ -247,4 +251,41 @@ fn failure(program: &Path, stderr: &[u8], status: Option<ExitStatus>) -> SimProc
         Some(s) => format!("{}: ended ({s}) without starting", program.display()),
         None => format!("{}: did not print its usbmuxd address", program.display()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::ExitStatusExt;
+    use std::path::Path;
+    use std::process::ExitStatus;
+
+    use super::failure;
+
+    #[test]
+    fn the_simulators_own_message_is_passed_on_without_its_prefix() {
+        let e = failure(
+            Path::new("camroll-sim"),
+            b"camroll: /x: already holds a DCIM folder\n",
+            Some(ExitStatus::from_raw(2 << 8)),
+        );
+        assert_eq!(e.to_string(), "/x: already holds a DCIM folder");
+    }
+
+    #[test]
+    fn a_silent_failure_says_how_it_ended() {
+        let e = failure(
+            Path::new("/bin/camroll-sim"),
+            b"",
+            Some(ExitStatus::from_raw(9)),
+        );
+        assert!(
+            e.to_string().starts_with("/bin/camroll-sim: ended ("),
+            "{e}"
+        );
+        let e = failure(Path::new("/bin/camroll-sim"), b"  \n", None);
+        assert_eq!(
+            e.to_string(),
+            "/bin/camroll-sim: did not print its usbmuxd address"
+        );
+    }
 }

@@ -220,3 +220,12 @@ pub fn run(args: SimArgs) -> anyhow::Result<u8> {
     sim.stop();
     Ok(EXIT_OK)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::SimArgs::command().debug_assert();
+    }
+}
