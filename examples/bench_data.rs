@@ -11,7 +11,7 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-use camroll::synth::{self, StillSpec, VideoSpec};
+use camroll_sim::synth::{self, StillSpec, VideoSpec};
 use chrono::{FixedOffset, NaiveDate, TimeZone};
 
 /// splitmix64: fast reproducible filler (content must not compress or be sparse).

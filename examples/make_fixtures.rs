@@ -10,7 +10,7 @@ fn main() -> ExitCode {
         eprintln!("usage: make_fixtures <OUTPUT DIR>   (e.g. fixtures/camera-roll)");
         return ExitCode::from(2);
     };
-    match camroll::synth::roll::write_roll(&root) {
+    match camroll_sim::synth::roll::write_roll(&root) {
         Ok(files) => {
             let bytes: usize = files.iter().map(|f| f.bytes.len()).sum();
             println!(

@@ -13,17 +13,15 @@
 //!   reader. [`progress`] and [`faults`] are the hooks they report through.
 //!
 //! The `camroll` binary (`src/main.rs`, `src/cli/`, `src/commands/`) sits on
-//! top. [`sim`] is a simulated iPhone speaking the real wire protocols, for
-//! tests and demos.
+//! top. The simulated iPhone is a crate and program of its own
+//! (`crates/camroll-sim`), so this library and the binary users install do
+//! not carry it.
 
 pub mod archive;
 pub mod faults;
 pub mod hash;
-pub mod ids;
 pub mod media;
 pub mod ops;
 pub mod progress;
 pub mod report;
-pub mod sim;
 pub mod source;
-pub mod synth;

@@ -443,13 +443,13 @@ fn an_unplug_mid_file_is_resumed_when_the_same_phone_comes_back() {
     let media = generate(t.path(), 30, 13);
     // A movie big enough to be cut in the middle.
     let big = media.join("DCIM/100APPLE/IMG_9990.MOV");
-    let mut spec = camroll::synth::VideoSpec::iphone(
+    let mut spec = camroll_sim::synth::VideoSpec::iphone(
         99,
         "iPhone 15",
         chrono::TimeZone::with_ymd_and_hms(&off(2), 2024, 5, 1, 12, 0, 0).unwrap(),
     );
     spec.size_target = Some(12 << 20);
-    write(&big, &camroll::synth::mov(&spec));
+    write(&big, &camroll_sim::synth::mov(&spec));
     let sim = SimProc::start(
         &media,
         &[

@@ -80,7 +80,7 @@ fn a_live_photo_movie_and_sidecar_follow_their_still_into_its_month() {
     );
     write(
         &src.join("IMG_0100.AAE"),
-        &camroll::synth::aae(&camroll::synth::AaeSpec::new(
+        &camroll_sim::synth::aae(&camroll_sim::synth::AaeSpec::new(
             3,
             dt(2023, 3, 1, 10, 0, 0).and_utc(),
         )),
@@ -699,7 +699,7 @@ fn a_full_destination_stops_cleanly_while_the_other_completes() {
     let _guard = Unmount(&small);
     let src = t.path().join("src");
     for i in 0..6u64 {
-        let mut spec = camroll::synth::VideoSpec::iphone(
+        let mut spec = camroll_sim::synth::VideoSpec::iphone(
             i,
             "iPhone 13",
             off(2)
@@ -709,7 +709,7 @@ fn a_full_destination_stops_cleanly_while_the_other_completes() {
         spec.size_target = Some(700 * 1024);
         write(
             &src.join(format!("IMG_000{i}.MOV")),
-            &camroll::synth::mov(&spec),
+            &camroll_sim::synth::mov(&spec),
         );
     }
     let big = t.path().join("big");
@@ -747,17 +747,17 @@ fn an_export_killed_at_any_point_is_completed_by_the_next_run() {
     let mut n = 0;
     for i in 0..120u64 {
         let taken = dt(2023, 1 + (i % 12) as u32, 1 + (i % 28) as u32, 9, 0, 0);
-        let mut spec = camroll::synth::StillSpec::iphone(i, "iPhone 13", taken, Some(off(2)));
+        let mut spec = camroll_sim::synth::StillSpec::iphone(i, "iPhone 13", taken, Some(off(2)));
         spec.width = 512;
         spec.height = 384;
         write(
             &src.join(format!("DCIM/{}APPLE/IMG_{:04}.JPG", 100 + i / 50, i)),
-            &camroll::synth::jpeg(&spec),
+            &camroll_sim::synth::jpeg(&spec),
         );
         n += 1;
     }
     for i in 0..3u64 {
-        let mut spec = camroll::synth::VideoSpec::iphone(
+        let mut spec = camroll_sim::synth::VideoSpec::iphone(
             1000 + i,
             "iPhone 13",
             off(2)
@@ -767,7 +767,7 @@ fn an_export_killed_at_any_point_is_completed_by_the_next_run() {
         spec.size_target = Some(24 << 20);
         write(
             &src.join(format!("DCIM/100APPLE/IMG_9{i:03}.MOV")),
-            &camroll::synth::mov(&spec),
+            &camroll_sim::synth::mov(&spec),
         );
         n += 1;
     }
@@ -816,7 +816,7 @@ fn an_export_killed_at_any_point_is_completed_by_the_next_run() {
 
 #[test]
 fn a_movie_whose_content_identifier_differs_from_its_namesake_still_is_filed_on_its_own() {
-    use camroll::synth::{jpeg, mov, StillSpec, VideoSpec};
+    use camroll_sim::synth::{jpeg, mov, StillSpec, VideoSpec};
     let t = tmp();
     let src = t.path().join("src");
     let mut still = StillSpec::iphone(1, "iPhone 13", dt(2023, 1, 31, 23, 0, 0), Some(off(1)));
@@ -949,7 +949,7 @@ fn a_copy_that_reads_back_wrong_is_removed_reported_and_copied_again_next_run() 
 
 #[test]
 fn a_movie_with_another_name_but_its_stills_content_identifier_is_filed_as_its_live_photo() {
-    use camroll::synth::{jpeg, mov, StillSpec, VideoSpec};
+    use camroll_sim::synth::{jpeg, mov, StillSpec, VideoSpec};
     let t = tmp();
     let src = t.path().join("src");
     let cid = "DDDDDDDD-1111-2222-3333-444444444444";

@@ -83,14 +83,14 @@ fn a_stalled_afc_read_times_out_reconnects_and_resumes() {
         &dcim.join("IMG_0001.JPG"),
         &iphone_jpeg(1, dt(2024, 2, 3, 4, 5, 6), 1),
     );
-    let mut spec = camroll::synth::VideoSpec::iphone(
+    let mut spec = camroll_sim::synth::VideoSpec::iphone(
         7,
         "iPhone 15",
         chrono::TimeZone::with_ymd_and_hms(&off(1), 2024, 2, 3, 4, 6, 0).unwrap(),
     );
     spec.size_target = Some(12 << 20);
     let big = dcim.join("IMG_0002.MOV");
-    write(&big, &camroll::synth::mov(&spec));
+    write(&big, &camroll_sim::synth::mov(&spec));
     let sim = SimProc::start(&media, &[]);
     let relay = stalling_relay(sim.addr.clone(), 5 << 20);
     let a = t.path().join("a");

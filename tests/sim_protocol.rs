@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use camroll::sim::{Listen, SimConfig, Simulator, UsbmuxAddress};
+use camroll_sim::{Listen, SimConfig, Simulator, UsbmuxAddress};
 use idevice::afc::errors::AfcError;
 use idevice::afc::opcode::AfcOpcode;
 use idevice::afc::AfcClient;

@@ -98,7 +98,7 @@ fn a_taken_name_in_to_gets_the_collision_suffix_and_a_group_keeps_one_stem() {
     let other = t.path().join("other-phone");
     write(
         &other.join("IMG_0002.HEIC"),
-        &camroll::synth::heic(&camroll::synth::StillSpec::iphone(
+        &camroll_sim::synth::heic(&camroll_sim::synth::StillSpec::iphone(
             999,
             "iPhone 12",
             dt(2024, 1, 20, 12, 0, 0),

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use camroll::media::{group_by_name, read_media_info, sniff, DateOptions};
-use camroll::synth::roll::{expected_tsv, fixture_roll, write_roll, RollFile, Status};
+use camroll_sim::synth::roll::{expected_tsv, fixture_roll, write_roll, RollFile, Status};
 use chrono::{DateTime, FixedOffset};
 
 fn committed_roll() -> PathBuf {

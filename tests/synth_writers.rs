@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use camroll::media::{read_media_info, DateOptions, DateSource, Kind, OffsetSource};
-use camroll::synth::{self, AaeSpec, MovieLead, PngSpec, StillSpec, VideoContainer, VideoSpec};
+use camroll_sim::synth::{self, AaeSpec, MovieLead, PngSpec, StillSpec, VideoContainer, VideoSpec};
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
 
 /// Whether an external tool is usable; panics when it is missing and

@@ -4,6 +4,7 @@
 
 pub mod args;
 pub mod progress;
+pub mod sim_process;
 
 use std::process::ExitCode;
 
@@ -62,11 +63,20 @@ pub enum Command {
     /// Show what camroll reads from files: kind, capture time and its source, and the folder it would be filed in.
     Inspect(commands::inspect::InspectArgs),
     /// Serve a simulated iPhone (usbmuxd + lockdownd + AFC) over a media folder, or generate one.
+    #[command(disable_help_flag = true, disable_version_flag = true)]
     Sim(commands::sim::SimArgs),
 }
 
 /// Parses the command line, runs the command, and maps the outcome to an exit status.
 pub fn main() -> ExitCode {
+    // `camroll help sim …` is camroll-sim's help, which only camroll-sim knows.
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.get(1).is_some_and(|a| a == "help") && argv.get(2).is_some_and(|a| a == "sim") {
+        let help = std::iter::once("help".into()).chain(argv[3..].iter().cloned());
+        let e = sim_process::exec_sim(&help.collect::<Vec<_>>());
+        eprintln!("camroll: {e}");
+        return ExitCode::from(EXIT_FATAL);
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -1,17 +1,16 @@
 //! `camroll demo`: the whole job with no iPhone. Generates a small, realistic
-//! camera roll, serves it as a simulated iPhone (in-process, over the real
-//! usbmuxd / lockdownd / AFC protocols), exports it through the device source,
+//! camera roll, serves it as a simulated iPhone (the `camroll-sim` program, over the
+//! real usbmuxd / lockdownd / AFC protocols), exports it through the device source,
 //! verifies the archive and says where to look.
 
 use std::path::PathBuf;
 
 use clap::Args;
 
+use crate::cli::sim_process::{self, SimProcess};
 use crate::cli::{EXIT_OK, EXIT_PARTIAL};
 use camroll::ops::export::{self, ExportOptions};
 use camroll::ops::verify;
-use camroll::sim::generate::{generate, GenerateOptions};
-use camroll::sim::{SimConfig, Simulator};
 use camroll::source::device::{DeviceOptions, DeviceSource};
 
 /// `camroll demo [ARCHIVE]`
@@ -39,17 +38,10 @@ pub fn run(a: DemoArgs) -> anyhow::Result<u8> {
             a.items,
             phone.display()
         );
-        generate(
-            &phone,
-            &GenerateOptions {
-                items: a.items,
-                seed: 1,
-                video_mib: None,
-            },
-        )?;
+        sim_process::generate(&phone, a.items, 1)?;
     }
-    let sim = Simulator::start(SimConfig::new(&phone))?;
-    let addr = sim.usbmux_address().env_value();
+    let sim = SimProcess::spawn(&phone)?;
+    let addr = sim.address().to_string();
     eprintln!("camroll demo: a simulated iPhone is serving it at USBMUXD_SOCKET_ADDRESS={addr}");
     let source = DeviceSource::connect(DeviceOptions {
         usbmux: Some(addr),

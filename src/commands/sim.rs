@@ -1,8 +1,20 @@
-//! `camroll sim`: the simulated iPhone.
+//! `camroll sim ARGS…`: the simulated iPhone. Everything after `sim`,
+//! `--help` included, goes untouched to the `camroll-sim` program (a crate
+//! of its own, so the binary users install does not carry the simulator).
 
-pub use camroll::sim::SimArgs;
+use clap::Args;
 
-/// Serves (or generates) a simulated iPhone.
+use crate::cli::sim_process;
+
+/// `camroll sim ARGS…`
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// camroll-sim's arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+    pub args: Vec<std::ffi::OsString>,
+}
+
+/// Replaces this process with camroll-sim; returns only when that fails.
 pub fn run(a: SimArgs) -> anyhow::Result<u8> {
-    camroll::sim::run(a)
+    Err(sim_process::exec_sim(&a.args).into())
 }

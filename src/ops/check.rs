@@ -630,7 +630,7 @@ mod tests {
     use crate::progress::PlainProgress;
     use crate::source::folder::FolderSource;
     use crate::source::{ReadSeek, Scan};
-    use crate::synth::{self, StillSpec};
+    use camroll_sim::synth::{self, StillSpec};
 
     /// A folder source whose items named `*FAIL*` cannot be read (an
     /// optimised-storage placeholder on a phone), and which a device source

@@ -743,7 +743,7 @@ pub fn for_check(r: &CheckReport, source: Option<&dyn Source>) -> Page {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synth::{self, StillSpec};
+    use camroll_sim::synth::{self, StillSpec};
 
     #[test]
     fn heic_and_jpeg_become_embedded_jpeg_thumbnails() {

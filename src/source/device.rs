@@ -811,10 +811,12 @@ async fn pair_record(
 
 /// A random (v4) UUID in upper case, as Apple's HostIDs are.
 fn random_uuid() -> String {
-    use rand::RngCore;
-    let mut b = [0u8; 16];
-    rand::thread_rng().fill_bytes(&mut b);
-    crate::ids::uuid_v4_text(b)
+    uuid_text(uuid::Uuid::new_v4())
+}
+
+/// Apple's `8-4-4-4-12` upper-case form.
+fn uuid_text(u: uuid::Uuid) -> String {
+    format!("{:X}", u.hyphenated())
 }
 
 fn ns_to_time(s: Option<&String>) -> Option<SystemTime> {
@@ -1293,5 +1295,27 @@ impl Drop for AfcReader {
                 self.shared.give(c);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn host_ids_are_version_4_uuids_in_upper_case() {
+        // The text camroll wrote before using the uuid crate, for the same bytes.
+        let all_ones = uuid::Builder::from_random_bytes([0xFF; 16]).into_uuid();
+        assert_eq!(
+            super::uuid_text(all_ones),
+            "FFFFFFFF-FFFF-4FFF-BFFF-FFFFFFFFFFFF"
+        );
+        let id = super::random_uuid();
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "4");
+        assert!(matches!(&id[19..20], "8" | "9" | "A" | "B"), "{id}");
+        assert!(
+            id.chars()
+                .all(|c| c == '-' || c.is_ascii_digit() || c.is_ascii_uppercase()),
+            "{id}"
+        );
     }
 }

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use camroll::synth::{self, StillSpec, VideoSpec};
+use camroll_sim::synth::{self, StillSpec, VideoSpec};
 use chrono::{FixedOffset, NaiveDate, NaiveDateTime, TimeZone};
 
 pub fn camroll() -> Command {

@@ -7,7 +7,7 @@ pub use crate::common::*;
 
 use std::path::{Path, PathBuf};
 
-use camroll::synth::{self, AaeSpec, PngSpec, StillSpec, VideoSpec};
+use camroll_sim::synth::{self, AaeSpec, PngSpec, StillSpec, VideoSpec};
 use chrono::TimeZone;
 
 /// Writes a camera roll under `src`: a JPEG and a PNG screenshot (July 2023),

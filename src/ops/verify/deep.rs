@@ -462,7 +462,7 @@ fn be64(b: &[u8], at: usize) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synth::{self, StillSpec, VideoSpec};
+    use camroll_sim::synth::{self, StillSpec, VideoSpec};
 
     fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
         let p = dir.join(name);

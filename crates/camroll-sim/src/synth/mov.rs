@@ -14,8 +14,8 @@ use chrono::{DateTime, Utc};
 use super::bmff::{boxes, find, put_box, put_full_box};
 use super::{Mix, SynthError, VideoSpec};
 
-static MOV_TEMPLATE: &[u8] = include_bytes!("../../fixtures/templates/movie.mov");
-static MP4_TEMPLATE: &[u8] = include_bytes!("../../fixtures/templates/movie.mp4");
+static MOV_TEMPLATE: &[u8] = include_bytes!("../../../../fixtures/templates/movie.mov");
+static MP4_TEMPLATE: &[u8] = include_bytes!("../../../../fixtures/templates/movie.mp4");
 
 /// Seconds from 1904-01-01 (QuickTime's epoch) to 1970-01-01.
 const QT_EPOCH_OFFSET: i64 = 2_082_844_800;

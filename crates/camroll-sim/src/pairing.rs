@@ -17,7 +17,7 @@ use rsa::pkcs1::{EncodeRsaPublicKey, LineEnding};
 use rsa::pkcs8::EncodePrivateKey;
 use serde::{Deserialize, Serialize};
 
-use super::SimError;
+use crate::SimError;
 
 /// Everything that makes the simulated phone "the same phone" across restarts.
 #[derive(Debug, Clone, Serialize, Deserialize)]

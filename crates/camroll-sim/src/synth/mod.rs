@@ -248,7 +248,16 @@ pub fn uuid_from_seed(seed: u64) -> String {
     let mut b = [0u8; 16];
     b[..8].copy_from_slice(&m.next().to_be_bytes());
     b[8..].copy_from_slice(&m.next().to_be_bytes());
-    crate::ids::uuid_v4_text(b)
+    uuid_text(b)
+}
+
+/// 16 bytes as a version-4 UUID (the version and variant bits set) in Apple's
+/// upper-case `8-4-4-4-12` form.
+fn uuid_text(b: [u8; 16]) -> String {
+    format!(
+        "{:X}",
+        uuid::Builder::from_random_bytes(b).into_uuid().hyphenated()
+    )
 }
 
 /// `n` seed-derived bytes: filler that does not compress or dedupe away.
@@ -301,4 +310,27 @@ pub(crate) fn pattern_rgb(seed: u64, w: u32, h: u32) -> Vec<u8> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn version_and_variant_bits_are_set_in_upper_case() {
+        // The text camroll wrote before using the uuid crate, for the same bytes.
+        assert_eq!(
+            super::uuid_text([0xFF; 16]),
+            "FFFFFFFF-FFFF-4FFF-BFFF-FFFFFFFFFFFF"
+        );
+        assert_eq!(
+            super::uuid_text([0; 16]),
+            "00000000-0000-4000-8000-000000000000"
+        );
+        assert_eq!(
+            super::uuid_text([
+                0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc,
+                0xde, 0xf0
+            ]),
+            "12345678-9ABC-4EF0-9234-56789ABCDEF0"
+        );
+    }
 }

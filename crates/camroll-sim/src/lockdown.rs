@@ -7,8 +7,7 @@ use std::sync::Arc;
 use plist::{Dictionary, Value};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::server::{BoxStream, Device};
-use super::usbmux::dict;
+use crate::device::{dict, BoxStream, Device};
 
 enum Next {
     Close,
@@ -308,7 +307,7 @@ fn domain_values(dev: &Device, domain: &str) -> Option<Dictionary> {
         ]),
         "com.apple.security.mac.amfi" => dict([("DeveloperModeStatus", false.into())]),
         "com.apple.disk_usage" | "com.apple.disk_usage.factory" => {
-            let (total, free, _) = super::afc::fs_stats(&dev.root);
+            let (total, free, _) = crate::afc::fs_stats(&dev.root);
             dict([
                 ("TotalDiskCapacity", total.into()),
                 ("TotalDataCapacity", total.into()),

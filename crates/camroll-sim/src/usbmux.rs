@@ -8,7 +8,7 @@ use std::sync::Arc;
 use plist::{Dictionary, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::server::{BoxStream, Device, Event, LOCKDOWN_PORT};
+use crate::device::{dict, BoxStream, Device, Event, LOCKDOWN_PORT};
 
 const MSG_RESULT: u32 = 1;
 const MSG_PLIST: u32 = 8;
@@ -135,9 +135,9 @@ async fn device_connection(dev: Arc<Device>, s: BoxStream, port: u16) {
     let mut gen = dev.generation.subscribe();
     let work = async {
         if port == LOCKDOWN_PORT {
-            let _ = super::lockdown::serve(dev.clone(), s).await;
+            let _ = crate::lockdown::serve(dev.clone(), s).await;
         } else {
-            let _ = super::afc::serve(dev.clone(), s).await;
+            let _ = crate::afc::serve(dev.clone(), s).await;
         }
     };
     tokio::select! {
@@ -206,10 +206,6 @@ fn uint(v: &Value) -> Option<u64> {
 
 fn result(n: u64) -> Dictionary {
     dict([("MessageType", "Result".into()), ("Number", n.into())])
-}
-
-pub(crate) fn dict<const N: usize>(items: [(&str, Value); N]) -> Dictionary {
-    items.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
 async fn send(s: &mut BoxStream, tag: u32, d: &Dictionary) -> std::io::Result<()> {

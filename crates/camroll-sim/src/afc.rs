@@ -12,7 +12,7 @@ use std::time::UNIX_EPOCH;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::server::{BoxStream, Device};
+use crate::device::{BoxStream, Device};
 
 const MAGIC: &[u8; 8] = b"CFA6LPAA";
 const HDR: usize = 40;

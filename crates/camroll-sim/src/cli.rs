@@ -1,63 +1,33 @@
-//! The simulated iPhone: usbmuxd + lockdownd (TLS, pairing) + AFC over a media
-//! root, and a generator of realistic camera rolls.
-//!
-//! Real clients (libimobiledevice, pymobiledevice3, the `idevice` crate) talk to it
-//! unmodified; every wire detail follows `docs/simulator.md`. Embed it with
-//! [`Simulator::start`]:
-//!
-//! ```no_run
-//! let sim = camroll::sim::Simulator::start(camroll::sim::SimConfig::new("/tmp/roll"))?;
-//! println!("USBMUXD_SOCKET_ADDRESS={}", sim.usbmux_address());
-//! sim.stop();
-//! # Ok::<(), camroll::sim::SimError>(())
-//! ```
-
-mod afc;
-pub mod bench;
-pub mod generate;
-mod lockdown;
-mod pairing;
-mod server;
-mod usbmux;
+//! The `camroll-sim` command line, which `camroll sim` hands its arguments to.
+//! Each flag's doc comment is its `--help` text.
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
-pub use pairing::Identity;
-pub use server::{Faults, Listen, SimConfig, Simulator, UsbmuxAddress};
+use crate::{bench, generate, Faults, Listen, SimConfig, Simulator};
 
-/// Why the simulator could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum SimError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{0}: not a directory; --media must be the phone's media folder")]
-    NotADirectory(PathBuf),
-    #[error("{path}: {message}")]
-    Identity { path: PathBuf, message: String },
-    #[error("cannot set up TLS with the device certificate: {0}")]
-    Tls(String),
-    #[error("cannot listen on {address}: {source} (is another simulator or usbmuxd using it?)")]
-    Bind {
-        address: String,
-        source: std::io::Error,
-    },
-    #[error("--io-error {glob:?} is not a valid glob: {message}")]
-    BadGlob { glob: String, message: String },
-    #[error("cannot start the simulator's runtime: {0}")]
-    Runtime(String),
-}
+/// The program name `camroll sim` runs this binary under (its `argv[0]`), so usage
+/// lines and error messages read as they did when the simulator was built into camroll.
+pub const CAMROLL_SIM_ARG0: &str = "camroll sim";
 
-/// `camroll sim`: serve a simulated iPhone over a media folder (or `camroll sim generate` one).
-#[derive(Debug, Args)]
-#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+const EXIT_OK: u8 = 0;
+/// The exit status of a failure, as camroll's (`camroll::error::EXIT_FATAL`).
+const EXIT_FATAL: u8 = 2;
+
+/// Serve a simulated iPhone (usbmuxd + lockdownd + AFC) over a media folder, or generate one.
+#[derive(Debug, Parser)]
+#[command(
+    name = "camroll-sim",
+    version,
+    propagate_version = true,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 pub struct SimArgs {
     #[command(subcommand)]
     pub command: Option<SimCommand>,
@@ -66,7 +36,7 @@ pub struct SimArgs {
     pub serve: Box<ServeArgs>,
 }
 
-/// The flags of `camroll sim` itself (serving).
+/// The flags of `camroll-sim` itself (serving).
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// The phone's media folder (what AFC serves as /var/mobile/Media).
@@ -123,6 +93,7 @@ pub struct ServeArgs {
     pub max_open_files: Option<usize>,
 }
 
+/// What `camroll-sim` does instead of serving.
 #[derive(Debug, Subcommand)]
 pub enum SimCommand {
     /// Write a realistic camera roll (DCIM, PhotoData/Photos.sqlite, edits, iCloud-only assets).
@@ -172,6 +143,35 @@ impl ServeArgs {
     }
 }
 
+/// Parses the command line, runs it, and maps the outcome to an exit status:
+/// what `camroll sim` did before it became a separate binary.
+pub fn main() -> ExitCode {
+    let from_camroll = std::env::args_os()
+        .next()
+        .is_some_and(|a| a == CAMROLL_SIM_ARG0);
+    let args = match SimArgs::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_FATAL } else { EXIT_OK };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match run(args) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            let me = if from_camroll {
+                "camroll"
+            } else {
+                "camroll-sim"
+            };
+            eprintln!("{me}: {e:#}");
+            ExitCode::from(EXIT_FATAL)
+        }
+    }
+}
+
+/// Runs the parsed command: serve until SIGINT/SIGTERM, generate, or bench-read.
 pub fn run(args: SimArgs) -> anyhow::Result<u8> {
     match args.command {
         Some(SimCommand::Generate(g)) => return generate::run(g),
@@ -218,5 +218,14 @@ pub fn run(args: SimArgs) -> anyhow::Result<u8> {
         anyhow::Ok(())
     })?;
     sim.stop();
-    Ok(0)
+    Ok(EXIT_OK)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::SimArgs::command().debug_assert();
+    }
 }

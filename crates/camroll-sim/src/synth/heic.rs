@@ -15,20 +15,20 @@ use super::{Mix, StillSpec};
 /// (the 64x48 crop) and pixi, copied as the encoder wrote them.
 static TEMPLATES: [(&[u8], &[u8]); 4] = [
     (
-        include_bytes!("../../fixtures/templates/still-0.props"),
-        include_bytes!("../../fixtures/templates/still-0.hevc"),
+        include_bytes!("../../../../fixtures/templates/still-0.props"),
+        include_bytes!("../../../../fixtures/templates/still-0.hevc"),
     ),
     (
-        include_bytes!("../../fixtures/templates/still-1.props"),
-        include_bytes!("../../fixtures/templates/still-1.hevc"),
+        include_bytes!("../../../../fixtures/templates/still-1.props"),
+        include_bytes!("../../../../fixtures/templates/still-1.hevc"),
     ),
     (
-        include_bytes!("../../fixtures/templates/still-2.props"),
-        include_bytes!("../../fixtures/templates/still-2.hevc"),
+        include_bytes!("../../../../fixtures/templates/still-2.props"),
+        include_bytes!("../../../../fixtures/templates/still-2.hevc"),
     ),
     (
-        include_bytes!("../../fixtures/templates/still-3.props"),
-        include_bytes!("../../fixtures/templates/still-3.hevc"),
+        include_bytes!("../../../../fixtures/templates/still-3.props"),
+        include_bytes!("../../../../fixtures/templates/still-3.hevc"),
     ),
 ];
 const IMAGE_ID: u16 = 1;

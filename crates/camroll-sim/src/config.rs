@@ -1,0 +1,75 @@
+//! What a simulated iPhone is started with: where usbmuxd listens, the phone's
+//! identity overrides, and the faults it plays (one field per `camroll-sim` flag).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where the simulated usbmuxd listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listen {
+    /// A TCP address; port 0 picks a free port.
+    Tcp(SocketAddr),
+    /// A UNIX stream socket at this path (replaced if it exists).
+    Unix(PathBuf),
+}
+
+/// Phone states and transport faults, one field per `camroll sim` flag.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// The phone is passcode-locked: StartService and Pair answer `PasswordProtected`.
+    pub locked: bool,
+    /// With `locked`: the user unlocks the phone this long after start.
+    pub unlock_after: Option<Duration>,
+    /// This host is not trusted: no pairing record, StartSession answers `InvalidHostID`,
+    /// Pair answers `PairingDialogResponsePending`.
+    pub untrusted: bool,
+    /// With `untrusted`: the user taps "Trust" this long after start.
+    pub trust_after: Option<Duration>,
+    /// AFC read throughput cap in megabytes (10^6 bytes) per second, shared by all connections.
+    pub rate_mbps: Option<f64>,
+    /// Added before every AFC reply.
+    pub latency: Option<Duration>,
+    /// After this many AFC file bytes have been served, the cable is pulled: every device
+    /// connection drops and usbmuxd reports `Detached` (once).
+    pub unplug_after_bytes: Option<u64>,
+    /// With `unplug_after_bytes`: the phone is attached again (new DeviceID) after this long.
+    pub replug_after: Option<Duration>,
+    /// Globs (relative to the media root, e.g. `DCIM/*/IMG_0003.HEIC` or `**/*.MOV`): reads of
+    /// matching files fail with READ_ERROR, as optimised iCloud placeholders do.
+    pub io_error: Vec<String>,
+    /// At most this many open AFC file handles across all connections; FileRefOpen beyond it
+    /// answers NO_RESOURCES.
+    pub max_open_files: Option<usize>,
+}
+
+/// Everything needed to start a simulated iPhone.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// The phone's media partition (`/var/mobile/Media`), the AFC root.
+    pub media: PathBuf,
+    pub listen: Listen,
+    /// Override the UDID stored in `<media>/.sim/identity.plist`.
+    pub udid: Option<String>,
+    pub name: String,
+    /// ProductVersion, e.g. "17.5.1".
+    pub ios: String,
+    /// Allow AFC writes (otherwise PERM_DENIED, like a read-only mount).
+    pub writable: bool,
+    pub faults: Faults,
+}
+
+impl SimConfig {
+    /// Defaults: a free port on 127.0.0.1, "Camroll's iPhone", iOS 17.5.1, read-only, no faults.
+    pub fn new(media: impl Into<PathBuf>) -> Self {
+        SimConfig {
+            media: media.into(),
+            listen: Listen::Tcp(SocketAddr::from(([127, 0, 0, 1], 0))),
+            udid: None,
+            name: "Camroll's iPhone".into(),
+            ios: "17.5.1".into(),
+            writable: false,
+            faults: Faults::default(),
+        }
+    }
+}

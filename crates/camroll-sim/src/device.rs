@@ -1,0 +1,325 @@
+//! The one simulated phone's shared state ([`Device`]: identity, trust, lock, cable,
+//! open services) and the pieces every protocol server uses: the boxed byte stream,
+//! usbmuxd events, the lockdownd port and plist dictionary building. The protocol
+//! servers (usbmux, lockdown, afc) import this module; `server` starts them.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use plist::{Dictionary, Value};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{broadcast, watch};
+
+use crate::config::SimConfig;
+use crate::pairing::{self, Identity};
+use crate::SimError;
+
+/// usbmuxd events broadcast to `Listen` clients.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Event {
+    Attached(u32),
+    Detached(u32),
+    Paired(u32),
+}
+
+pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+pub(crate) type BoxStream = Box<dyn Stream>;
+
+struct Plug {
+    attached: bool,
+    device_id: u32,
+    unplugged_once: bool,
+}
+
+/// Shared state of the one simulated phone.
+pub(crate) struct Device {
+    pub root: PathBuf,
+    pub cfg: SimConfig,
+    pub id: Identity,
+    pub tls: Arc<rustls::ServerConfig>,
+    started: Instant,
+    trusted_hosts: Mutex<HashSet<String>>,
+    saved_records: Mutex<HashMap<String, Vec<u8>>>,
+    plug: Mutex<Plug>,
+    /// Bumped on every unplug; device connections watch it and hang up.
+    pub generation: watch::Sender<u64>,
+    pub events: broadcast::Sender<Event>,
+    bytes_served: AtomicU64,
+    pub open_files: AtomicUsize,
+    services: Mutex<HashSet<u16>>,
+    next_port: AtomicU16,
+    next_free: tokio::sync::Mutex<Instant>,
+    io_error: Vec<glob::Pattern>,
+    session_counter: AtomicU64,
+}
+
+pub(crate) const LOCKDOWN_PORT: u16 = 62078;
+
+impl Device {
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    pub fn is_locked(&self) -> bool {
+        let f = &self.cfg.faults;
+        f.locked && f.unlock_after.is_none_or(|d| self.elapsed() < d)
+    }
+
+    pub fn is_trusted(&self) -> bool {
+        let f = &self.cfg.faults;
+        !f.untrusted || f.trust_after.is_some_and(|d| self.elapsed() >= d)
+    }
+
+    /// The DeviceID usbmuxd currently reports, or None while unplugged.
+    pub fn attached_id(&self) -> Option<u32> {
+        let p = self.plug.lock().unwrap_or_else(|e| e.into_inner());
+        p.attached.then_some(p.device_id)
+    }
+
+    pub fn host_allowed(&self, host_id: &str) -> bool {
+        (self.is_trusted() && host_id.eq_ignore_ascii_case(&self.id.host_id))
+            || self
+                .trusted_hosts
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&host_id.to_ascii_uppercase())
+    }
+
+    pub fn trust_host(&self, host_id: &str) {
+        self.trusted_hosts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(host_id.to_ascii_uppercase());
+    }
+
+    /// usbmuxd's stored record for `udid`: one a client saved, else the simulator's own
+    /// once the host is trusted.
+    pub fn pair_record(&self, udid: &str) -> Option<Vec<u8>> {
+        let norm = |s: &str| s.replace('-', "").to_ascii_uppercase();
+        if norm(udid) != norm(&self.id.udid) {
+            return None;
+        }
+        if let Some(r) = self
+            .saved_records
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&norm(udid))
+        {
+            return Some(r.clone());
+        }
+        self.is_trusted().then(|| self.id.pair_record_xml())
+    }
+
+    pub fn save_pair_record(&self, udid: &str, data: Vec<u8>) {
+        let key = udid.replace('-', "").to_ascii_uppercase();
+        self.saved_records
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, data);
+    }
+
+    pub fn delete_pair_record(&self, udid: &str) {
+        let key = udid.replace('-', "").to_ascii_uppercase();
+        self.saved_records
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+    }
+
+    pub fn new_session_id(&self) -> String {
+        let n = self.session_counter.fetch_add(1, Ordering::Relaxed);
+        format!("{:08X}-5E55-4000-8000-{:012X}", std::process::id(), n)
+    }
+
+    /// Allocates a port for a started service, as lockdownd does (ephemeral ports).
+    pub fn open_service_port(&self) -> u16 {
+        let n = self.next_port.fetch_add(1, Ordering::Relaxed);
+        let port = 49152 + (n % 16000);
+        self.services
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(port);
+        port
+    }
+
+    pub fn is_service_port(&self, port: u16) -> bool {
+        self.services
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&port)
+    }
+
+    pub fn io_error_matches(&self, rel: &str) -> bool {
+        glob_matches(&self.io_error, rel)
+    }
+
+    /// Waits as long as `--rate` demands for `n` more bytes (one shared "USB link").
+    pub async fn throttle(&self, n: usize) {
+        let Some(rate) = self.cfg.faults.rate_mbps.filter(|r| *r > 0.0) else {
+            return;
+        };
+        let cost = Duration::from_secs_f64(n as f64 / (rate * 1e6));
+        let until = {
+            let mut next = self.next_free.lock().await;
+            let start = (*next).max(Instant::now());
+            *next = start + cost;
+            *next
+        };
+        tokio::time::sleep_until(until.into()).await;
+    }
+
+    /// Accounts `n` served bytes. Returns false when they would cross `--unplug-after-bytes`:
+    /// the cable is pulled before they go out.
+    pub fn account(self: &Arc<Self>, n: u64) -> bool {
+        let Some(limit) = self.cfg.faults.unplug_after_bytes else {
+            return true;
+        };
+        {
+            let p = self.plug.lock().unwrap_or_else(|e| e.into_inner());
+            if p.unplugged_once {
+                return true;
+            }
+        }
+        let before = self.bytes_served.fetch_add(n, Ordering::SeqCst);
+        if before + n <= limit {
+            return true;
+        }
+        self.unplug();
+        false
+    }
+
+    fn unplug(self: &Arc<Self>) {
+        let old = {
+            let mut p = self.plug.lock().unwrap_or_else(|e| e.into_inner());
+            if p.unplugged_once {
+                return;
+            }
+            p.unplugged_once = true;
+            p.attached = false;
+            p.device_id
+        };
+        self.generation.send_modify(|g| *g += 1);
+        let _ = self.events.send(Event::Detached(old));
+        if let Some(after) = self.cfg.faults.replug_after {
+            let dev = self.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                let id = {
+                    let mut p = dev.plug.lock().unwrap_or_else(|e| e.into_inner());
+                    p.device_id += 1;
+                    p.attached = true;
+                    p.device_id
+                };
+                let _ = dev.events.send(Event::Attached(id));
+            });
+        }
+    }
+}
+
+/// `--io-error` matching: `*` stays inside one folder, `**` crosses folders, case matters
+/// (iOS file systems are case-sensitive for AFC clients).
+fn glob_matches(patterns: &[glob::Pattern], rel: &str) -> bool {
+    let opts = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: true,
+        require_literal_leading_dot: false,
+    };
+    patterns.iter().any(|p| p.matches_with(rel, opts))
+}
+
+/// Builds the TLS server side lockdownd uses after `StartSession`: the device certificate,
+/// TLS 1.2 and 1.3, and no client-certificate request (libimobiledevice presents the root CA
+/// certificate, the others the host certificate; a real phone accepts both).
+fn tls_config(id: &Identity) -> Result<rustls::ServerConfig, SimError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let bad = |e: &dyn std::fmt::Display| SimError::Tls(e.to_string());
+    let cert =
+        CertificateDer::from_pem_slice(id.device_certificate.as_bytes()).map_err(|e| bad(&e))?;
+    let key =
+        PrivateKeyDer::from_pem_slice(id.device_private_key.as_bytes()).map_err(|e| bad(&e))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| bad(&e))?
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .map_err(|e| bad(&e))
+}
+
+/// Loads or creates the identity in `<media>/.sim/` and sets up the state the servers share.
+pub(crate) fn build_device(cfg: SimConfig) -> Result<Arc<Device>, SimError> {
+    let root = cfg.media.canonicalize().map_err(|e| SimError::Io {
+        path: cfg.media.clone(),
+        source: e,
+    })?;
+    if !root.is_dir() {
+        return Err(SimError::NotADirectory(cfg.media.clone()));
+    }
+    let id = pairing::load_or_create(&root, cfg.udid.as_deref())?;
+    let tls = Arc::new(tls_config(&id)?);
+    let mut io_error = Vec::new();
+    for g in &cfg.faults.io_error {
+        io_error.push(glob::Pattern::new(g).map_err(|e| SimError::BadGlob {
+            glob: g.clone(),
+            message: e.to_string(),
+        })?);
+    }
+    let (generation, _) = watch::channel(0);
+    let (events, _) = broadcast::channel(64);
+    Ok(Arc::new(Device {
+        root,
+        cfg,
+        id,
+        tls,
+        started: Instant::now(),
+        trusted_hosts: Mutex::new(HashSet::new()),
+        saved_records: Mutex::new(HashMap::new()),
+        plug: Mutex::new(Plug {
+            attached: true,
+            device_id: 1,
+            unplugged_once: false,
+        }),
+        generation,
+        events,
+        bytes_served: AtomicU64::new(0),
+        open_files: AtomicUsize::new(0),
+        services: Mutex::new(HashSet::new()),
+        next_port: AtomicU16::new(0),
+        next_free: tokio::sync::Mutex::new(Instant::now()),
+        io_error,
+        session_counter: AtomicU64::new(1),
+    }))
+}
+
+/// A plist dictionary from key/value pairs, as every usbmuxd and lockdownd reply is built.
+pub(crate) fn dict<const N: usize>(items: [(&str, Value); N]) -> Dictionary {
+    items.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_matches;
+
+    #[test]
+    fn io_error_globs_match_paths_relative_to_the_media_root() {
+        let pats = |g: &[&str]| -> Vec<glob::Pattern> {
+            g.iter()
+                .filter_map(|p| glob::Pattern::new(p).ok())
+                .collect()
+        };
+        let p = pats(&["DCIM/*/IMG_0002.*"]);
+        assert!(glob_matches(&p, "DCIM/100APPLE/IMG_0002.MOV"));
+        assert!(!glob_matches(&p, "DCIM/100APPLE/sub/IMG_0002.MOV"));
+        assert!(!glob_matches(&p, "DCIM/100APPLE/IMG_0003.MOV"));
+        let p = pats(&["DCIM/**/*.MOV"]);
+        assert!(glob_matches(&p, "DCIM/100APPLE/IMG_0002.MOV"));
+        assert!(glob_matches(&p, "DCIM/a/b/c.MOV"));
+        assert!(!glob_matches(&p, "DCIM/100APPLE/IMG_0002.mov"));
+        assert!(!glob_matches(&[], "DCIM/100APPLE/IMG_0002.MOV"));
+    }
+}
