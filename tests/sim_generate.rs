@@ -1,7 +1,7 @@
 //! `camroll sim generate`: a phone-like media root that real decoders open, whose
 //! Photos.sqlite and manifest agree with the files, deterministic per seed.
 
-mod sim_support;
+mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use idevice::afc::AfcClient;
 use idevice::IdeviceService;
-use sim_support::*;
+use support::*;
 
 fn generate(out: &Path, args: &[&str]) {
-    let o = run(
+    let o = run_limited(
         Command::new(BIN)
             .args(["sim", "generate", "--out"])
             .arg(out)
@@ -315,7 +315,7 @@ fn a_large_video_is_sparse_and_exactly_sized() {
 fn generate_refuses_a_folder_that_already_holds_a_roll() {
     let dir = tempfile::tempdir().expect("tmp");
     generate(dir.path(), &["--items", "3"]);
-    let o = run(
+    let o = run_limited(
         Command::new(BIN)
             .args(["sim", "generate", "--out"])
             .arg(dir.path()),
