@@ -4,29 +4,16 @@
 
 mod support;
 
-use std::collections::HashSet;
 use std::fs;
 
 use support::*;
-
-fn uuids(v: &serde_json::Value) -> HashSet<String> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["uuid"].as_str().unwrap().to_string())
-        .collect()
-}
 
 #[test]
 fn check_against_the_phone_gives_each_item_and_library_asset_its_verdict() {
     let t = tempfile::tempdir().unwrap();
     let media = generate(t.path(), 150, 7);
     let assets = assets(&media);
-    let want_cloud: HashSet<String> = assets
-        .iter()
-        .filter(|a| a["cloud_only"] == true)
-        .map(|a| a["uuid"].as_str().unwrap().to_string())
-        .collect();
+    let want_cloud = asset_uuids(&assets, "cloud_only");
     let want_trashed: Vec<&serde_json::Value> =
         assets.iter().filter(|a| a["trashed"] == true).collect();
     assert!(!want_cloud.is_empty() && !want_trashed.is_empty());

@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
 use std::time::Duration;
@@ -67,33 +67,15 @@ fn every_original_on_the_phone_is_archived_bit_exact_and_the_library_is_the_chec
     );
     // The library view.
     assert_eq!(json["library_assets"], assets.len());
-    let cloud: HashSet<String> = json["cloud_only"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["uuid"].as_str().unwrap().to_string())
-        .collect();
-    let want_cloud: HashSet<String> = assets
-        .iter()
-        .filter(|a| a["cloud_only"] == true)
-        .map(|a| a["uuid"].as_str().unwrap().to_string())
-        .collect();
+    let cloud = uuids(&json["cloud_only"]);
+    let want_cloud = asset_uuids(&assets, "cloud_only");
     assert!(
         !want_cloud.is_empty(),
         "the generated roll should have cloud-only assets"
     );
     assert_eq!(cloud, want_cloud);
-    let trashed: HashSet<String> = json["recently_deleted"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["uuid"].as_str().unwrap().to_string())
-        .collect();
-    let want_trashed: HashSet<String> = assets
-        .iter()
-        .filter(|a| a["trashed"] == true)
-        .map(|a| a["uuid"].as_str().unwrap().to_string())
-        .collect();
+    let trashed = uuids(&json["recently_deleted"]);
+    let want_trashed = asset_uuids(&assets, "trashed");
     assert_eq!(trashed, want_trashed);
     assert_eq!(
         json["not_found_on_device"].as_array().unwrap().len(),

@@ -2,6 +2,7 @@
 //! phone-like media root, run camroll against it, and drive it with the
 //! `idevice` crate.
 
+use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -143,6 +144,24 @@ pub fn lone_dcim_photo(media: &Path) -> String {
                 .map(str::to_string)
         })
         .unwrap()
+}
+
+/// The `uuid` of every entry of a JSON array (library assets in camroll's answers).
+pub fn uuids(v: &serde_json::Value) -> HashSet<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["uuid"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The uuids of the manifest's assets whose `flag` is true (`cloud_only`, `trashed`…).
+pub fn asset_uuids(assets: &[serde_json::Value], flag: &str) -> HashSet<String> {
+    assets
+        .iter()
+        .filter(|a| a[flag] == true)
+        .map(|a| a["uuid"].as_str().unwrap().to_string())
+        .collect()
 }
 
 /// camroll talking to the usbmuxd at `addr`, with its cache (device ids, pairing) under `cache`.
