@@ -2,72 +2,18 @@
 //! library (cloud-only originals, Recently Deleted) and not-yet-exported items
 //! each get the right verdict. The real binaries (`camroll sim` + `camroll`).
 
-mod common;
-mod sim_support;
-mod verify_common;
+mod support;
 
-use std::collections::HashSet;
 use std::fs;
-use std::path::{Path, PathBuf};
 
-use sim_support::SimProc;
-use verify_common::*;
-
-fn generate(dir: &Path, items: usize, seed: u64) -> PathBuf {
-    let media = dir.join("media");
-    let (code, _, err) = run(&[
-        "sim",
-        "generate",
-        "--out",
-        media.to_str().unwrap(),
-        "--items",
-        &items.to_string(),
-        "--seed",
-        &seed.to_string(),
-    ]);
-    assert_eq!(code, 0, "{err}");
-    media
-}
-
-fn manifest(media: &Path) -> Vec<serde_json::Value> {
-    let m: serde_json::Value =
-        serde_json::from_slice(&fs::read(media.join(".sim/manifest.json")).unwrap()).unwrap();
-    m["assets"].as_array().unwrap().clone()
-}
-
-/// `camroll <args> --json` talking to the simulator.
-fn with_sim(sim: &SimProc, cache: &Path, args: &[&str]) -> (i32, serde_json::Value, String) {
-    let out = camroll()
-        .env("USBMUXD_SOCKET_ADDRESS", &sim.addr)
-        .env("XDG_CACHE_HOME", cache)
-        .args(args)
-        .arg("--json")
-        .output()
-        .unwrap();
-    let (code, stdout, stderr) = decode(out);
-    let v = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("bad JSON ({e}): {stdout}\nstderr: {stderr}"));
-    (code, v, stderr)
-}
-
-fn uuids(v: &serde_json::Value) -> HashSet<String> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["uuid"].as_str().unwrap().to_string())
-        .collect()
-}
+use support::*;
 
 #[test]
 fn check_against_the_phone_gives_each_item_and_library_asset_its_verdict() {
     let t = tempfile::tempdir().unwrap();
     let media = generate(t.path(), 150, 7);
-    let assets = manifest(&media);
-    let want_cloud: HashSet<String> = assets
-        .iter()
-        .filter(|a| a["cloud_only"] == true)
-        .map(|a| a["uuid"].as_str().unwrap().to_string())
-        .collect();
+    let assets = assets(&media);
+    let want_cloud = asset_uuids(&assets, "cloud_only");
     let want_trashed: Vec<&serde_json::Value> =
         assets.iter().filter(|a| a["trashed"] == true).collect();
     assert!(!want_cloud.is_empty() && !want_trashed.is_empty());
@@ -144,9 +90,7 @@ fn check_against_the_phone_gives_each_item_and_library_asset_its_verdict() {
     }
     // Cloud-only originals keep the verdict from "all safe", with what to do.
     assert_eq!(uuids(&v["library"]["cloud_only"]), want_cloud);
-    let out = camroll()
-        .env("USBMUXD_SOCKET_ADDRESS", &sim.addr)
-        .env("XDG_CACHE_HOME", t.path())
+    let out = device_camroll(&sim.addr, t.path())
         .args(["check", "--from", "device"])
         .arg(&a)
         .arg(&b)
@@ -166,16 +110,7 @@ fn check_against_the_phone_gives_each_item_and_library_asset_its_verdict() {
 fn an_unreadable_placeholder_on_the_phone_is_unreadable_not_safe() {
     let t = tempfile::tempdir().unwrap();
     let media = generate(t.path(), 20, 3);
-    let victim = manifest(&media)
-        .iter()
-        .filter(|a| a["files"].as_array().unwrap().len() == 1)
-        .find_map(|a| {
-            a["path"]
-                .as_str()
-                .filter(|p| p.starts_with("DCIM/"))
-                .map(str::to_string)
-        })
-        .unwrap();
+    let victim = lone_dcim_photo(&media);
     let name = victim.rsplit('/').next().unwrap().to_string();
     let sim = SimProc::start(&media, &["--io-error", &format!("**/{name}")]);
     let a = t.path().join("a");

@@ -1,8 +1,8 @@
 //! `camroll demo`: the whole job against an in-process simulated iPhone.
 
-mod common;
+mod support;
 
-use common::*;
+use support::*;
 
 #[test]
 fn demo_exports_the_simulated_iphone_verifies_and_a_second_run_copies_nothing() {

@@ -2,75 +2,14 @@
 //! the real binary speaking usbmuxd / lockdownd / AFC), for every phone state
 //! and fault the simulator offers.
 
-mod common;
-mod sim_support;
+mod support;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use common::*;
-use sim_support::SimProc;
-
-/// `camroll sim generate --out <dir>/media --items N --seed S`; returns the media root.
-fn generate(dir: &Path, items: usize, seed: u64) -> PathBuf {
-    let media = dir.join("media");
-    let out = camroll()
-        .args([
-            "sim",
-            "generate",
-            "--out",
-            media.to_str().unwrap(),
-            "--items",
-            &items.to_string(),
-            "--seed",
-            &seed.to_string(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    media
-}
-
-fn manifest(media: &Path) -> Vec<serde_json::Value> {
-    let m: serde_json::Value =
-        serde_json::from_slice(&fs::read(media.join(".sim/manifest.json")).unwrap()).unwrap();
-    m["assets"].as_array().unwrap().clone()
-}
-
-/// Runs `camroll export --json` against the simulator at `addr`.
-fn export_device(
-    addr: &str,
-    cache: &Path,
-    dests: &[&Path],
-    extra: &[&str],
-) -> (i32, serde_json::Value, String) {
-    let mut cmd = camroll();
-    cmd.env("USBMUXD_SOCKET_ADDRESS", addr)
-        .env("XDG_CACHE_HOME", cache)
-        .args(["export", "--json", "--from", "device"]);
-    for d in dests {
-        cmd.arg("--to").arg(d);
-    }
-    let out = cmd.args(extra).output().unwrap();
-    let (code, stdout, stderr) = decode(out);
-    let json = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("bad JSON ({e}): {stdout}\nstderr: {stderr}"));
-    (code, json, stderr)
-}
-
-fn hashes_in(archive: &Path) -> HashSet<String> {
-    fs::read_to_string(archive.join("BLAKE3SUMS"))
-        .unwrap()
-        .lines()
-        .map(|l| l[..64].to_string())
-        .collect()
-}
+use support::*;
 
 /// Every file under DCIM and PhotoData with its size, mtime and hash.
 fn tree_digest(media: &Path) -> Vec<(String, u64, String)> {
@@ -93,15 +32,11 @@ fn tree_digest(media: &Path) -> Vec<(String, u64, String)> {
     v
 }
 
-fn b3(path: &Path) -> String {
-    blake3::hash(&fs::read(path).unwrap()).to_hex().to_string()
-}
-
 #[test]
 fn every_original_on_the_phone_is_archived_bit_exact_and_the_library_is_the_checklist() {
     let t = tempfile::tempdir().unwrap();
     let media = generate(t.path(), 150, 7);
-    let assets = manifest(&media);
+    let assets = assets(&media);
     let before = tree_digest(&media);
     let sim = SimProc::start(&media, &["--writable"]);
     let a = t.path().join("a");
@@ -132,33 +67,15 @@ fn every_original_on_the_phone_is_archived_bit_exact_and_the_library_is_the_chec
     );
     // The library view.
     assert_eq!(json["library_assets"], assets.len());
-    let cloud: HashSet<String> = json["cloud_only"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["uuid"].as_str().unwrap().to_string())
-        .collect();
-    let want_cloud: HashSet<String> = assets
-        .iter()
-        .filter(|a| a["cloud_only"] == true)
-        .map(|a| a["uuid"].as_str().unwrap().to_string())
-        .collect();
+    let cloud = uuids(&json["cloud_only"]);
+    let want_cloud = asset_uuids(&assets, "cloud_only");
     assert!(
         !want_cloud.is_empty(),
         "the generated roll should have cloud-only assets"
     );
     assert_eq!(cloud, want_cloud);
-    let trashed: HashSet<String> = json["recently_deleted"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["uuid"].as_str().unwrap().to_string())
-        .collect();
-    let want_trashed: HashSet<String> = assets
-        .iter()
-        .filter(|a| a["trashed"] == true)
-        .map(|a| a["uuid"].as_str().unwrap().to_string())
-        .collect();
+    let trashed = uuids(&json["recently_deleted"]);
+    let want_trashed = asset_uuids(&assets, "trashed");
     assert_eq!(trashed, want_trashed);
     assert_eq!(
         json["not_found_on_device"].as_array().unwrap().len(),
@@ -182,9 +99,7 @@ fn every_original_on_the_phone_is_archived_bit_exact_and_the_library_is_the_chec
         );
     }
     // The human summary tells what to do about cloud-only originals.
-    let out = camroll()
-        .env("USBMUXD_SOCKET_ADDRESS", &sim.addr)
-        .env("XDG_CACHE_HOME", t.path())
+    let out = device_camroll(&sim.addr, t.path())
         .args(["export", "--from", "device", "--dry-run", "--to"])
         .arg(&a)
         .output()
@@ -201,7 +116,7 @@ fn every_original_on_the_phone_is_archived_bit_exact_and_the_library_is_the_chec
 fn capture_folders_match_the_phone_and_live_photo_movies_sit_with_their_stills() {
     let t = tempfile::tempdir().unwrap();
     let media = generate(t.path(), 80, 11);
-    let assets = manifest(&media);
+    let assets = assets(&media);
     let sim = SimProc::start(&media, &[]);
     let a = t.path().join("a");
     let (code, json, _) = export_device(&sim.addr, t.path(), &[&a], &[]);
@@ -235,7 +150,7 @@ fn capture_folders_match_the_phone_and_live_photo_movies_sit_with_their_stills()
 fn edited_renders_are_filed_next_to_their_original_with_e_names() {
     let t = tempfile::tempdir().unwrap();
     let media = generate(t.path(), 80, 3);
-    let assets = manifest(&media);
+    let assets = assets(&media);
     let sim = SimProc::start(&media, &[]);
     let a = t.path().join("a");
     let (code, json, _) = export_device(&sim.addr, t.path(), &[&a], &["--edited"]);
@@ -398,16 +313,7 @@ fn an_optimized_placeholder_fails_only_that_file_by_name() {
     let t = tempfile::tempdir().unwrap();
     let media = generate(t.path(), 30, 9);
     // A photo with no Live Photo movie or sidecar (those would wait for it).
-    let victim = manifest(&media)
-        .iter()
-        .filter(|a| a["files"].as_array().unwrap().len() == 1)
-        .find_map(|a| {
-            a["path"]
-                .as_str()
-                .filter(|p| p.starts_with("DCIM/"))
-                .map(str::to_string)
-        })
-        .unwrap();
+    let victim = lone_dcim_photo(&media);
     let name = victim.rsplit('/').next().unwrap().to_string();
     let sim = SimProc::start(&media, &["--io-error", &format!("**/{name}")]);
     let a = t.path().join("a");

@@ -1,34 +1,27 @@
 //! `camroll export` end to end: the real binary on temp dirs.
 
-mod common;
+mod support;
 
 use std::fs;
-use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, SystemTime};
 
-use common::*;
-
-fn tmp() -> tempfile::TempDir {
-    tempfile::tempdir().unwrap()
-}
+use support::*;
 
 #[test]
 fn files_go_into_local_capture_month_with_their_original_names() {
-    let t = tmp();
-    let src = t.path().join("src");
+    let t = Roll::new();
     // New Year's Eve in Tokyo: 2022-12-31 23:30 local is 14:30 UTC; the folder is the local month.
-    write(
-        &src.join("DCIM/100APPLE/IMG_0001.JPG"),
-        &iphone_jpeg(1, dt(2022, 12, 31, 23, 30, 0), 9),
+    t.photo(
+        "DCIM/100APPLE/IMG_0001.JPG",
+        1,
+        dt(2022, 12, 31, 23, 30, 0),
+        9,
     );
     // A movie whose local creationdate says 2023-01-01 00:10 (+01:00), i.e. 2022 in UTC.
-    write(
-        &src.join("DCIM/100APPLE/IMG_0002.MOV"),
-        &iphone_mov(2, dt(2023, 1, 1, 0, 10, 0), 1),
-    );
-    let a = t.path().join("a");
-    let (code, json, stderr) = export_json(&src, &[&a], &[]);
+    t.movie("DCIM/100APPLE/IMG_0002.MOV", 2, dt(2023, 1, 1, 0, 10, 0), 1);
+    let a = t.at("a");
+    let (code, json, stderr) = t.export(&[&a], &[]);
     assert_eq!(code, 0, "{json}\n{stderr}");
     assert_eq!(
         archived_files(&a),
@@ -39,20 +32,16 @@ fn files_go_into_local_capture_month_with_their_original_names() {
     // Bit-exact copies.
     assert_eq!(
         fs::read(a.join("2022/12/IMG_0001.JPG")).unwrap(),
-        fs::read(src.join("DCIM/100APPLE/IMG_0001.JPG")).unwrap()
+        fs::read(t.src.join("DCIM/100APPLE/IMG_0001.JPG")).unwrap()
     );
 }
 
 #[test]
 fn the_archived_file_mtime_is_its_capture_time() {
-    let t = tmp();
-    let src = t.path().join("src");
-    write(
-        &src.join("IMG_0001.JPG"),
-        &iphone_jpeg(1, dt(2021, 6, 5, 14, 0, 0), 2),
-    );
-    let a = t.path().join("a");
-    let (code, _, _) = export_json(&src, &[&a], &[]);
+    let t = Roll::new();
+    t.photo("IMG_0001.JPG", 1, dt(2021, 6, 5, 14, 0, 0), 2);
+    let a = t.at("a");
+    let (code, _, _) = t.export(&[&a], &[]);
     assert_eq!(code, 0);
     let mtime = fs::metadata(a.join("2021/06/IMG_0001.JPG"))
         .unwrap()
@@ -67,26 +56,24 @@ fn the_archived_file_mtime_is_its_capture_time() {
 
 #[test]
 fn a_live_photo_movie_and_sidecar_follow_their_still_into_its_month() {
-    let t = tmp();
-    let src = t.path().join("src/DCIM/100APPLE");
-    write(
-        &src.join("IMG_0100.JPG"),
-        &iphone_jpeg(1, dt(2023, 1, 31, 23, 59, 58), 1),
+    let t = Roll::new();
+    t.photo(
+        "DCIM/100APPLE/IMG_0100.JPG",
+        1,
+        dt(2023, 1, 31, 23, 59, 58),
+        1,
     );
     // The movie's own date is in February.
-    write(
-        &src.join("IMG_0100.MOV"),
-        &iphone_mov(2, dt(2023, 2, 1, 0, 0, 1), 1),
-    );
-    write(
-        &src.join("IMG_0100.AAE"),
+    t.movie("DCIM/100APPLE/IMG_0100.MOV", 2, dt(2023, 2, 1, 0, 0, 1), 1);
+    t.file(
+        "DCIM/100APPLE/IMG_0100.AAE",
         &camroll_sim::synth::aae(&camroll_sim::synth::AaeSpec::new(
             3,
             dt(2023, 3, 1, 10, 0, 0).and_utc(),
         )),
     );
-    let a = t.path().join("a");
-    let (code, json, _) = export_json(&t.path().join("src"), &[&a], &[]);
+    let a = t.at("a");
+    let (code, json, _) = t.export(&[&a], &[]);
     assert_eq!(code, 0, "{json}");
     assert_eq!(
         archived_files(&a),
@@ -100,14 +87,14 @@ fn a_live_photo_movie_and_sidecar_follow_their_still_into_its_month() {
 
 #[test]
 fn duplicates_are_not_written_again_and_the_summary_names_the_archived_file() {
-    let t = tmp();
+    let t = Roll::new();
     let jpeg = iphone_jpeg(7, dt(2020, 5, 1, 12, 0, 0), 0);
-    let src1 = t.path().join("phone1");
+    let src1 = t.at("phone1");
     write(&src1.join("IMG_0007.JPG"), &jpeg);
-    let a = t.path().join("a");
+    let a = t.at("a");
     assert_eq!(export_json(&src1, &[&a], &[]).0, 0);
     // The same content from another source under another name, plus a copy within that source.
-    let src2 = t.path().join("card");
+    let src2 = t.at("card");
     write(&src2.join("DSC_1234.JPG"), &jpeg);
     write(&src2.join("sub/copy of it.jpg"), &jpeg);
     let (code, json, _) = export_json(&src2, &[&a], &[]);
@@ -125,27 +112,14 @@ fn duplicates_are_not_written_again_and_the_summary_names_the_archived_file() {
 
 #[test]
 fn a_different_file_with_a_taken_name_gets_a_tilde_suffix_and_groups_keep_one_stem() {
-    let t = tmp();
-    let src = t.path().join("src");
-    write(
-        &src.join("100APPLE/IMG_0001.JPG"),
-        &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2),
-    );
-    write(
-        &src.join("200APPLE/IMG_0001.JPG"),
-        &iphone_jpeg(2, dt(2023, 7, 2, 9, 0, 0), 2),
-    );
-    write(
-        &src.join("200APPLE/IMG_0001.MOV"),
-        &iphone_mov(3, dt(2023, 7, 2, 9, 0, 0), 2),
-    );
+    let t = Roll::new();
+    t.photo("100APPLE/IMG_0001.JPG", 1, dt(2023, 7, 1, 9, 0, 0), 2);
+    t.photo("200APPLE/IMG_0001.JPG", 2, dt(2023, 7, 2, 9, 0, 0), 2);
+    t.movie("200APPLE/IMG_0001.MOV", 3, dt(2023, 7, 2, 9, 0, 0), 2);
     // Differs only by case from a taken name: the same name on exFAT/APFS/NTFS.
-    write(
-        &src.join("300APPLE/img_0001.jpg"),
-        &iphone_jpeg(4, dt(2023, 7, 3, 9, 0, 0), 2),
-    );
-    let a = t.path().join("a");
-    let (code, json, _) = export_json(&src, &[&a], &[]);
+    t.photo("300APPLE/img_0001.jpg", 4, dt(2023, 7, 3, 9, 0, 0), 2);
+    let a = t.at("a");
+    let (code, json, _) = t.export(&[&a], &[]);
     assert_eq!(code, 0, "{json}");
     assert_eq!(
         archived_files(&a),
@@ -157,21 +131,17 @@ fn a_different_file_with_a_taken_name_gets_a_tilde_suffix_and_groups_keep_one_st
         ]
     );
     // Deterministic: a fresh archive gets the same names.
-    let b = t.path().join("b");
-    export_json(&src, &[&b], &[]);
+    let b = t.at("b");
+    t.export(&[&b], &[]);
     assert_eq!(archived_files(&a), archived_files(&b));
 }
 
 #[test]
 fn a_rerun_skips_recorded_items_without_reading_them() {
-    let t = tmp();
-    let src = t.path().join("src");
-    let f = write(
-        &src.join("IMG_0001.JPG"),
-        &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2),
-    );
-    let a = t.path().join("a");
-    assert_eq!(export_json(&src, &[&a], &[]).0, 0);
+    let t = Roll::new();
+    let f = t.photo("IMG_0001.JPG", 1, dt(2023, 7, 1, 9, 0, 0), 2);
+    let a = t.at("a");
+    assert_eq!(t.export(&[&a], &[]).0, 0);
     // Change the bytes but keep size and mtime: only a run that reads the file would notice.
     let mtime = fs::metadata(&f).unwrap().modified().unwrap();
     let mut bytes = fs::read(&f).unwrap();
@@ -184,7 +154,7 @@ fn a_rerun_skips_recorded_items_without_reading_them() {
         .unwrap()
         .set_modified(mtime)
         .unwrap();
-    let (code, json, _) = export_json(&src, &[&a], &[]);
+    let (code, json, _) = t.export(&[&a], &[]);
     assert_eq!(code, 0);
     assert_eq!(json["already_archived"], 1);
     assert_eq!(json["copied"], 0);
@@ -193,18 +163,11 @@ fn a_rerun_skips_recorded_items_without_reading_them() {
 
 #[test]
 fn several_destinations_are_each_complete_and_independent() {
-    let t = tmp();
-    let src = t.path().join("src");
-    write(
-        &src.join("IMG_0001.JPG"),
-        &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2),
-    );
-    write(
-        &src.join("IMG_0002.MOV"),
-        &iphone_mov(2, dt(2023, 8, 1, 9, 0, 0), 2),
-    );
-    let (a, b) = (t.path().join("a"), t.path().join("b"));
-    let (code, json, _) = export_json(&src, &[&a, &b], &[]);
+    let t = Roll::new();
+    t.photo("IMG_0001.JPG", 1, dt(2023, 7, 1, 9, 0, 0), 2);
+    t.movie("IMG_0002.MOV", 2, dt(2023, 8, 1, 9, 0, 0), 2);
+    let (a, b) = (t.at("a"), t.at("b"));
+    let (code, json, _) = t.export(&[&a, &b], &[]);
     assert_eq!(code, 0, "{json}");
     assert_eq!(json["destinations"].as_array().unwrap().len(), 2);
     for d in [&a, &b] {
@@ -213,17 +176,11 @@ fn several_destinations_are_each_complete_and_independent() {
             vec!["2023/07/IMG_0001.JPG", "2023/08/IMG_0002.MOV"]
         );
         assert!(d.join(".camroll/catalog.sqlite").is_file());
-        assert_eq!(
-            fs::read_to_string(d.join("BLAKE3SUMS"))
-                .unwrap()
-                .lines()
-                .count(),
-            2
-        );
+        assert_eq!(sums_lines(d), 2);
     }
     // A destination added later gets everything; the first one is not touched again.
-    let c = t.path().join("c");
-    let (code, json, _) = export_json(&src, &[&a, &c], &[]);
+    let c = t.at("c");
+    let (code, json, _) = t.export(&[&a, &c], &[]);
     assert_eq!(code, 0);
     assert_eq!(json["destinations"][0]["copied"], 0);
     assert_eq!(json["destinations"][1]["copied"], 2);
@@ -231,33 +188,19 @@ fn several_destinations_are_each_complete_and_independent() {
 
 #[test]
 fn blake3sums_passes_b3sum_check_without_camroll() {
-    let Some(b3sum) = tool("b3sum") else { return };
-    let t = tmp();
-    let src = t.path().join("src");
-    write(
-        &src.join("IMG_0001.JPG"),
-        &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2),
+    let t = Roll::new();
+    t.photo("IMG_0001.JPG", 1, dt(2023, 7, 1, 9, 0, 0), 2);
+    t.photo(
+        "Screenshot 2019-05-21 at 10.45.52.JPG",
+        2,
+        dt(2019, 5, 21, 10, 45, 52),
+        2,
     );
-    write(
-        &src.join("Screenshot 2019-05-21 at 10.45.52.JPG"),
-        &iphone_jpeg(2, dt(2019, 5, 21, 10, 45, 52), 2),
-    );
-    write(
-        &src.join("back\\slash.jpg"),
-        &iphone_jpeg(3, dt(2019, 5, 21, 10, 45, 52), 2),
-    );
-    write(
-        &src.join("Cafe\u{301}.jpg"),
-        &iphone_jpeg(4, dt(2019, 5, 21, 10, 45, 52), 2),
-    );
-    let a = t.path().join("a");
-    assert_eq!(export_json(&src, &[&a], &[]).0, 0);
-    let out = std::process::Command::new(b3sum)
-        .arg("--check")
-        .arg("BLAKE3SUMS")
-        .current_dir(&a)
-        .output()
-        .unwrap();
+    t.photo("back\\slash.jpg", 3, dt(2019, 5, 21, 10, 45, 52), 2);
+    t.photo("Cafe\u{301}.jpg", 4, dt(2019, 5, 21, 10, 45, 52), 2);
+    let a = t.at("a");
+    assert_eq!(t.export(&[&a], &[]).0, 0);
+    let Some(out) = b3sum_check(&a) else { return };
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -273,26 +216,16 @@ fn blake3sums_passes_b3sum_check_without_camroll() {
 
 #[test]
 fn dry_run_prints_the_plan_and_writes_nothing() {
-    let t = tmp();
-    let src = t.path().join("src");
-    write(
-        &src.join("a/IMG_0001.JPG"),
-        &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2),
-    );
-    write(
-        &src.join("b/IMG_0001.JPG"),
-        &iphone_jpeg(2, dt(2023, 7, 1, 9, 0, 0), 2),
-    );
-    write(
-        &src.join("c/copy.JPG"),
-        &iphone_jpeg(2, dt(2023, 7, 1, 9, 0, 0), 2),
-    );
-    let a = t.path().join("a");
+    let t = Roll::new();
+    t.photo("a/IMG_0001.JPG", 1, dt(2023, 7, 1, 9, 0, 0), 2);
+    t.photo("b/IMG_0001.JPG", 2, dt(2023, 7, 1, 9, 0, 0), 2);
+    t.photo("c/copy.JPG", 2, dt(2023, 7, 1, 9, 0, 0), 2);
+    let a = t.at("a");
     let (code, stdout, _) = run(&[
         "export",
         "--dry-run",
         "--from",
-        src.to_str().unwrap(),
+        t.src.to_str().unwrap(),
         "--to",
         a.to_str().unwrap(),
     ]);
@@ -314,14 +247,10 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
 
 #[test]
 fn json_summary_has_every_documented_key() {
-    let t = tmp();
-    let src = t.path().join("src");
-    write(
-        &src.join("IMG_0001.JPG"),
-        &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2),
-    );
-    write(&src.join("notes.txt"), b"not a photo");
-    let (code, json, _) = export_json(&src, &[&t.path().join("a")], &[]);
+    let t = Roll::new();
+    t.photo("IMG_0001.JPG", 1, dt(2023, 7, 1, 9, 0, 0), 2);
+    t.file("notes.txt", b"not a photo");
+    let (code, json, _) = t.export(&[&t.at("a")], &[]);
     assert_eq!(code, 0);
     for key in [
         "scanned",
@@ -346,25 +275,18 @@ fn json_summary_has_every_documented_key() {
 
 #[test]
 fn content_decides_the_kind_and_hidden_files_and_symlinks_are_left_out() {
-    let t = tmp();
-    let src = t.path().join("src");
-    write(
-        &src.join("IMG_0001.HEIC"),
-        &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2),
-    ); // a JPEG named .HEIC
-    write(&src.join("fake.jpg"), b"plain text pretending");
-    write(
-        &src.join(".hidden.jpg"),
-        &iphone_jpeg(2, dt(2023, 7, 1, 9, 0, 0), 2),
-    );
-    write(&src.join(".camroll/catalog.sqlite"), b"x");
+    let t = Roll::new();
+    t.photo("IMG_0001.HEIC", 1, dt(2023, 7, 1, 9, 0, 0), 2); // a JPEG named .HEIC
+    t.file("fake.jpg", b"plain text pretending");
+    t.photo(".hidden.jpg", 2, dt(2023, 7, 1, 9, 0, 0), 2);
+    t.file(".camroll/catalog.sqlite", b"x");
     #[cfg(unix)]
     {
-        std::os::unix::fs::symlink(src.join("IMG_0001.HEIC"), src.join("link.jpg")).unwrap();
-        std::os::unix::fs::symlink(&src, src.join("loop")).unwrap();
+        std::os::unix::fs::symlink(t.src.join("IMG_0001.HEIC"), t.src.join("link.jpg")).unwrap();
+        std::os::unix::fs::symlink(&t.src, t.src.join("loop")).unwrap();
     }
-    let a = t.path().join("a");
-    let (code, json, _) = export_json(&src, &[&a], &[]);
+    let a = t.at("a");
+    let (code, json, _) = t.export(&[&a], &[]);
     assert_eq!(code, 0, "{json}");
     assert_eq!(archived_files(&a), vec!["2023/07/IMG_0001.HEIC"]);
     let skipped: Vec<String> = json["skipped"]
@@ -398,15 +320,11 @@ fn content_decides_the_kind_and_hidden_files_and_symlinks_are_left_out() {
 
 #[test]
 fn an_empty_file_fails_with_guidance_and_the_rest_go_through() {
-    let t = tmp();
-    let src = t.path().join("src");
-    write(
-        &src.join("IMG_0001.JPG"),
-        &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2),
-    );
-    write(&src.join("IMG_0002.JPG"), b"");
-    let a = t.path().join("a");
-    let (code, json, stderr) = export_json(&src, &[&a], &[]);
+    let t = Roll::new();
+    t.photo("IMG_0001.JPG", 1, dt(2023, 7, 1, 9, 0, 0), 2);
+    t.file("IMG_0002.JPG", b"");
+    let a = t.at("a");
+    let (code, json, stderr) = t.export(&[&a], &[]);
     assert_eq!(code, 1);
     assert_eq!(json["failed"][0]["path"], "IMG_0002.JPG");
     assert!(
@@ -422,15 +340,14 @@ fn an_empty_file_fails_with_guidance_and_the_rest_go_through() {
 
 #[test]
 fn truncated_media_is_archived_bit_exact_with_a_warning() {
-    let t = tmp();
-    let src = t.path().join("src");
+    let t = Roll::new();
     let full = iphone_mov(1, dt(2023, 7, 1, 9, 0, 0), 2);
     // Cut inside the movie's moov box (its index and dates).
     let moov = full.windows(4).position(|w| w == b"moov").unwrap();
     let cut = &full[..moov + 12];
-    write(&src.join("IMG_0001.MOV"), cut);
-    let a = t.path().join("a");
-    let (code, json, _) = export_json(&src, &[&a], &[]);
+    t.file("IMG_0001.MOV", cut);
+    let a = t.at("a");
+    let (code, json, _) = t.export(&[&a], &[]);
     assert_eq!(code, 0, "{json}");
     let files = archived_files(&a);
     assert_eq!(files.len(), 1);
@@ -447,20 +364,16 @@ fn truncated_media_is_archived_bit_exact_with_a_warning() {
 
 #[test]
 fn names_that_are_not_utf8_or_are_nfd_are_archived_recognisably() {
-    let t = tmp();
-    let src = t.path().join("src");
-    write(
-        &src.join("Cafe\u{301}.jpg"),
-        &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2),
-    );
+    let t = Roll::new();
+    t.photo("Cafe\u{301}.jpg", 1, dt(2023, 7, 1, 9, 0, 0), 2);
     #[cfg(unix)]
     {
         use std::os::unix::ffi::OsStrExt;
         let name = std::ffi::OsStr::from_bytes(b"IMG_\xff01.JPG");
-        write(&src.join(name), &iphone_jpeg(2, dt(2023, 7, 1, 9, 0, 0), 2));
+        t.photo(name, 2, dt(2023, 7, 1, 9, 0, 0), 2);
     }
-    let a = t.path().join("a");
-    let (code, json, _) = export_json(&src, &[&a], &[]);
+    let a = t.at("a");
+    let (code, json, _) = t.export(&[&a], &[]);
     assert_eq!(code, 0, "{json}");
     let files = archived_files(&a);
     assert!(
@@ -476,17 +389,13 @@ fn names_that_are_not_utf8_or_are_nfd_are_archived_recognisably() {
 
 #[test]
 fn a_destination_that_is_a_file_or_a_missing_source_exits_2() {
-    let t = tmp();
-    let src = t.path().join("src");
-    write(
-        &src.join("IMG_0001.JPG"),
-        &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2),
-    );
+    let t = Roll::new();
+    t.photo("IMG_0001.JPG", 1, dt(2023, 7, 1, 9, 0, 0), 2);
     let file = write(&t.path().join("not-a-dir"), b"x");
     let (code, _, stderr) = run(&[
         "export",
         "--from",
-        src.to_str().unwrap(),
+        t.src.to_str().unwrap(),
         "--to",
         file.to_str().unwrap(),
     ]);
@@ -497,24 +406,20 @@ fn a_destination_that_is_a_file_or_a_missing_source_exits_2() {
         "--from",
         t.path().join("nope").to_str().unwrap(),
         "--to",
-        t.path().join("a").to_str().unwrap(),
+        t.at("a").to_str().unwrap(),
     ]);
     assert_eq!(code, 2);
     assert!(stderr.contains("nope"), "{stderr}");
-    let (code, _, _) = run(&["export", "--from", src.to_str().unwrap()]);
+    let (code, _, _) = run(&["export", "--from", t.src.to_str().unwrap()]);
     assert_eq!(code, 2, "missing --to is a usage error");
 }
 
 #[test]
 fn a_locked_archive_is_refused_with_a_clear_message() {
     let Some(flock) = tool("flock") else { return };
-    let t = tmp();
-    let src = t.path().join("src");
-    write(
-        &src.join("IMG_0001.JPG"),
-        &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2),
-    );
-    let a = t.path().join("a");
+    let t = Roll::new();
+    t.photo("IMG_0001.JPG", 1, dt(2023, 7, 1, 9, 0, 0), 2);
+    let a = t.at("a");
     fs::create_dir_all(a.join(".camroll")).unwrap();
     let mut holder = std::process::Command::new(flock)
         .arg("--close")
@@ -527,7 +432,7 @@ fn a_locked_archive_is_refused_with_a_clear_message() {
     let (code, _, stderr) = run(&[
         "export",
         "--from",
-        src.to_str().unwrap(),
+        t.src.to_str().unwrap(),
         "--to",
         a.to_str().unwrap(),
     ]);
@@ -536,36 +441,19 @@ fn a_locked_archive_is_refused_with_a_clear_message() {
     assert_eq!(code, 2);
     assert!(stderr.contains("in use by another camroll run"), "{stderr}");
     // Once released (as after a kill -9), the next run takes it.
-    assert_eq!(export_json(&src, &[&a], &[]).0, 0);
+    assert_eq!(t.export(&[&a], &[]).0, 0);
 }
 
 #[test]
 fn a_file_that_grows_is_read_again_and_one_that_vanishes_fails_cleanly_while_the_rest_go_through() {
-    let t = tmp();
-    let src = t.path().join("src");
-    write(
-        &src.join("IMG_0001.JPG"),
-        &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2),
-    );
-    let grows = write(
-        &src.join("IMG_0002.JPG"),
-        &iphone_jpeg(2, dt(2023, 7, 1, 9, 0, 0), 2),
-    );
-    let vanishes = write(
-        &src.join("IMG_0003.JPG"),
-        &iphone_jpeg(3, dt(2023, 7, 1, 9, 0, 0), 2),
-    );
-    let a = t.path().join("a");
-    let child = camroll()
+    let t = Roll::new();
+    t.photo("IMG_0001.JPG", 1, dt(2023, 7, 1, 9, 0, 0), 2);
+    let grows = t.photo("IMG_0002.JPG", 2, dt(2023, 7, 1, 9, 0, 0), 2);
+    let vanishes = t.photo("IMG_0003.JPG", 3, dt(2023, 7, 1, 9, 0, 0), 2);
+    let a = t.at("a");
+    let child = t
+        .export_command(&[&a])
         .env("CAMROLL_TEST_PAUSE_AFTER_SCAN_MS", "1500")
-        .args([
-            "export",
-            "--json",
-            "--from",
-            src.to_str().unwrap(),
-            "--to",
-            a.to_str().unwrap(),
-        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -596,13 +484,9 @@ fn a_file_that_grows_is_read_again_and_one_that_vanishes_fails_cleanly_while_the
         archived_files(&a),
         vec!["2023/07/IMG_0001.JPG", "2023/07/IMG_0002.JPG"]
     );
-    assert_eq!(
-        fs::read_dir(a.join(".camroll/staging")).unwrap().count(),
-        0,
-        "no staging leftovers"
-    );
+    assert_eq!(staged(&a), 0, "no staging leftovers");
     // The next run completes the work.
-    let (code, json, _) = export_json(&src, &[&a], &[]);
+    let (code, json, _) = t.export(&[&a], &[]);
     assert_eq!(code, 0, "{json}");
     assert_eq!(
         archived_files(&a),
@@ -612,38 +496,19 @@ fn a_file_that_grows_is_read_again_and_one_that_vanishes_fails_cleanly_while_the
 
 #[test]
 fn an_unreadable_file_is_reported_and_the_rest_go_through() {
-    let Some(setpriv) = tool("setpriv") else {
-        return;
-    };
     use std::os::unix::fs::PermissionsExt;
-    let t = tmp();
+    let t = Roll::new();
     fs::set_permissions(t.path(), fs::Permissions::from_mode(0o777)).unwrap();
-    let src = t.path().join("src");
-    write(
-        &src.join("IMG_0001.JPG"),
-        &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2),
-    );
-    let locked = write(
-        &src.join("IMG_0002.JPG"),
-        &iphone_jpeg(2, dt(2023, 7, 1, 9, 0, 0), 2),
-    );
-    fs::set_permissions(&src, fs::Permissions::from_mode(0o755)).unwrap();
+    let src = &t.src;
+    t.photo("IMG_0001.JPG", 1, dt(2023, 7, 1, 9, 0, 0), 2);
+    let locked = t.photo("IMG_0002.JPG", 2, dt(2023, 7, 1, 9, 0, 0), 2);
+    fs::set_permissions(src, fs::Permissions::from_mode(0o755)).unwrap();
     fs::set_permissions(src.join("IMG_0001.JPG"), fs::Permissions::from_mode(0o644)).unwrap();
     fs::set_permissions(&locked, fs::Permissions::from_mode(0o000)).unwrap();
-    let a = t.path().join("a");
+    let a = t.at("a");
     // Root reads anything; run as an unprivileged user so permissions apply.
-    let is_root = unsafe { libc::geteuid() } == 0;
-    let mut cmd = if is_root {
-        let mut c = std::process::Command::new(setpriv);
-        c.args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            env!("CARGO_BIN_EXE_camroll"),
-        ]);
-        c
-    } else {
-        camroll()
+    let Some(mut cmd) = unprivileged_camroll(t.path()) else {
+        return;
     };
     let out = cmd
         .args([
@@ -666,38 +531,24 @@ fn an_unreadable_file_is_reported_and_the_rest_go_through() {
 
 #[test]
 fn a_full_destination_stops_cleanly_while_the_other_completes() {
-    if unsafe { libc::geteuid() } != 0 {
-        assert!(
-            !tools_required(),
-            "this test mounts a small tmpfs and needs root"
-        );
-        eprintln!("skipping: mounting a small tmpfs needs root");
+    if !skip_unless(is_root(), "mounting a small tmpfs needs root") {
         return;
     }
-    let t = tmp();
-    let small = t.path().join("small");
+    let t = Roll::new();
+    let small = t.at("small");
     fs::create_dir_all(&small).unwrap();
     let mounted = std::process::Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
         .arg(&small)
         .status()
         .unwrap();
-    if !mounted.success() {
-        assert!(
-            !tools_required(),
-            "cannot mount a tmpfs for the ENOSPC test"
-        );
-        eprintln!("skipping: cannot mount tmpfs here");
+    if !skip_unless(
+        mounted.success(),
+        "cannot mount a tmpfs for the ENOSPC test",
+    ) {
         return;
     }
-    struct Unmount<'a>(&'a Path);
-    impl Drop for Unmount<'_> {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount").arg(self.0).status();
-        }
-    }
     let _guard = Unmount(&small);
-    let src = t.path().join("src");
     for i in 0..6u64 {
         let mut spec = camroll_sim::synth::VideoSpec::iphone(
             i,
@@ -707,13 +558,10 @@ fn a_full_destination_stops_cleanly_while_the_other_completes() {
                 .unwrap(),
         );
         spec.size_target = Some(700 * 1024);
-        write(
-            &src.join(format!("IMG_000{i}.MOV")),
-            &camroll_sim::synth::mov(&spec),
-        );
+        t.file(format!("IMG_000{i}.MOV"), &camroll_sim::synth::mov(&spec));
     }
-    let big = t.path().join("big");
-    let (code, json, _) = export_json(&src, &[&small, &big], &["--jobs", "1"]);
+    let big = t.at("big");
+    let (code, json, _) = t.export(&[&small, &big], &["--jobs", "1"]);
     assert_eq!(code, 1, "{json}");
     assert!(
         json["destinations"][0]["error"]
@@ -730,28 +578,22 @@ fn a_full_destination_stops_cleanly_while_the_other_completes() {
     // Nothing half-written in the full one: everything there verifies.
     let (code, stdout, _) = run(&["verify", small.to_str().unwrap()]);
     assert_eq!(code, 0, "{stdout}");
-    assert_eq!(
-        fs::read_dir(small.join(".camroll/staging"))
-            .unwrap()
-            .count(),
-        0
-    );
+    assert_eq!(staged(&small), 0);
 }
 
 use chrono::TimeZone;
 
 #[test]
 fn an_export_killed_at_any_point_is_completed_by_the_next_run() {
-    let t = tmp();
-    let src = t.path().join("src");
+    let t = Roll::new();
     let mut n = 0;
     for i in 0..120u64 {
         let taken = dt(2023, 1 + (i % 12) as u32, 1 + (i % 28) as u32, 9, 0, 0);
         let mut spec = camroll_sim::synth::StillSpec::iphone(i, "iPhone 13", taken, Some(off(2)));
         spec.width = 512;
         spec.height = 384;
-        write(
-            &src.join(format!("DCIM/{}APPLE/IMG_{:04}.JPG", 100 + i / 50, i)),
+        t.file(
+            format!("DCIM/{}APPLE/IMG_{:04}.JPG", 100 + i / 50, i),
             &camroll_sim::synth::jpeg(&spec),
         );
         n += 1;
@@ -765,20 +607,20 @@ fn an_export_killed_at_any_point_is_completed_by_the_next_run() {
                 .unwrap(),
         );
         spec.size_target = Some(24 << 20);
-        write(
-            &src.join(format!("DCIM/100APPLE/IMG_9{i:03}.MOV")),
+        t.file(
+            format!("DCIM/100APPLE/IMG_9{i:03}.MOV"),
             &camroll_sim::synth::mov(&spec),
         );
         n += 1;
     }
-    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    let (a, b) = (t.at("a"), t.at("b"));
     for delay_ms in [30u64, 90, 200, 400, 700, 1100] {
         let mut child = camroll()
             .args([
                 "export",
                 "--quiet",
                 "--from",
-                src.to_str().unwrap(),
+                t.src.to_str().unwrap(),
                 "--to",
                 a.to_str().unwrap(),
                 "--to",
@@ -792,7 +634,7 @@ fn an_export_killed_at_any_point_is_completed_by_the_next_run() {
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
     }
-    let (code, json, _) = export_json(&src, &[&a, &b], &[]);
+    let (code, json, _) = t.export(&[&a, &b], &[]);
     assert_eq!(code, 0, "{json}");
     for d in [&a, &b] {
         let files = archived_files(d);
@@ -801,24 +643,17 @@ fn an_export_killed_at_any_point_is_completed_by_the_next_run() {
             files.iter().all(|f| !f.contains('~')),
             "no item archived twice: {files:?}"
         );
-        assert_eq!(fs::read_dir(d.join(".camroll/staging")).unwrap().count(), 0);
+        assert_eq!(staged(d), 0);
         let (code, stdout, _) = run(&["verify", d.to_str().unwrap()]);
         assert_eq!(code, 0, "{stdout}");
-        assert_eq!(
-            fs::read_to_string(d.join("BLAKE3SUMS"))
-                .unwrap()
-                .lines()
-                .count(),
-            n
-        );
+        assert_eq!(sums_lines(d), n);
     }
 }
 
 #[test]
 fn a_movie_whose_content_identifier_differs_from_its_namesake_still_is_filed_on_its_own() {
     use camroll_sim::synth::{jpeg, mov, StillSpec, VideoSpec};
-    let t = tmp();
-    let src = t.path().join("src");
+    let t = Roll::new();
     let mut still = StillSpec::iphone(1, "iPhone 13", dt(2023, 1, 31, 23, 0, 0), Some(off(1)));
     still.content_identifier = Some("AAAAAAAA-1111-2222-3333-444444444444".into());
     let mut movie = VideoSpec::iphone(
@@ -829,8 +664,8 @@ fn a_movie_whose_content_identifier_differs_from_its_namesake_still_is_filed_on_
             .unwrap(),
     );
     movie.content_identifier = Some("BBBBBBBB-1111-2222-3333-444444444444".into());
-    write(&src.join("IMG_0100.JPG"), &jpeg(&still));
-    write(&src.join("IMG_0100.MOV"), &mov(&movie));
+    t.file("IMG_0100.JPG", &jpeg(&still));
+    t.file("IMG_0100.MOV", &mov(&movie));
     // A real pair, matching identifiers, movie dated in the next month.
     let mut still2 = StillSpec::iphone(3, "iPhone 13", dt(2023, 1, 31, 23, 59, 59), Some(off(1)));
     still2.content_identifier = Some("CCCCCCCC-1111-2222-3333-444444444444".into());
@@ -842,10 +677,10 @@ fn a_movie_whose_content_identifier_differs_from_its_namesake_still_is_filed_on_
             .unwrap(),
     );
     movie2.content_identifier = still2.content_identifier.clone();
-    write(&src.join("IMG_0200.JPG"), &jpeg(&still2));
-    write(&src.join("IMG_0200.MOV"), &mov(&movie2));
-    let a = t.path().join("a");
-    let (code, json, _) = export_json(&src, &[&a], &[]);
+    t.file("IMG_0200.JPG", &jpeg(&still2));
+    t.file("IMG_0200.MOV", &mov(&movie2));
+    let a = t.at("a");
+    let (code, json, _) = t.export(&[&a], &[]);
     assert_eq!(code, 0, "{json}");
     assert_eq!(
         archived_files(&a),
@@ -860,15 +695,11 @@ fn a_movie_whose_content_identifier_differs_from_its_namesake_still_is_filed_on_
 
 #[test]
 fn every_run_is_recorded_and_written_files_carry_their_verification_time() {
-    let t = tmp();
-    let src = t.path().join("src");
-    write(
-        &src.join("IMG_0001.JPG"),
-        &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2),
-    );
-    let a = t.path().join("a");
-    assert_eq!(export_json(&src, &[&a], &[]).0, 0);
-    assert_eq!(export_json(&src, &[&a], &[]).0, 0, "a no-change run");
+    let t = Roll::new();
+    t.photo("IMG_0001.JPG", 1, dt(2023, 7, 1, 9, 0, 0), 2);
+    let a = t.at("a");
+    assert_eq!(t.export(&[&a], &[]).0, 0);
+    assert_eq!(t.export(&[&a], &[]).0, 0, "a no-change run");
     let db = rusqlite::Connection::open(a.join(".camroll/catalog.sqlite")).unwrap();
     let runs: Vec<(String, String)> = db
         .prepare("SELECT outcome, ended FROM runs ORDER BY id")
@@ -895,27 +726,13 @@ fn every_run_is_recorded_and_written_files_carry_their_verification_time() {
 
 #[test]
 fn a_copy_that_reads_back_wrong_is_removed_reported_and_copied_again_next_run() {
-    let t = tmp();
-    let src = t.path().join("src");
-    write(
-        &src.join("IMG_0001.JPG"),
-        &iphone_jpeg(1, dt(2023, 7, 1, 9, 0, 0), 2),
-    );
-    write(
-        &src.join("IMG_0002.JPG"),
-        &iphone_jpeg(2, dt(2023, 7, 1, 9, 0, 0), 2),
-    );
-    let a = t.path().join("a");
-    let out = camroll()
+    let t = Roll::new();
+    t.photo("IMG_0001.JPG", 1, dt(2023, 7, 1, 9, 0, 0), 2);
+    t.photo("IMG_0002.JPG", 2, dt(2023, 7, 1, 9, 0, 0), 2);
+    let a = t.at("a");
+    let out = t
+        .export_command(&[&a])
         .env("CAMROLL_FAULT_CORRUPT_PLACED", "IMG_0002.JPG")
-        .args([
-            "export",
-            "--json",
-            "--from",
-            src.to_str().unwrap(),
-            "--to",
-            a.to_str().unwrap(),
-        ])
         .output()
         .unwrap();
     let (code, stdout, stderr) = decode(out);
@@ -938,7 +755,7 @@ fn a_copy_that_reads_back_wrong_is_removed_reported_and_copied_again_next_run() 
     let (code, stdout, _) = run(&["verify", a.to_str().unwrap()]);
     assert_eq!(code, 0, "{stdout}");
     // The next run copies it again.
-    let (code, json, _) = export_json(&src, &[&a], &[]);
+    let (code, json, _) = t.export(&[&a], &[]);
     assert_eq!(code, 0, "{json}");
     assert_eq!(json["copied"], 1);
     assert_eq!(
@@ -950,8 +767,7 @@ fn a_copy_that_reads_back_wrong_is_removed_reported_and_copied_again_next_run() 
 #[test]
 fn a_movie_with_another_name_but_its_stills_content_identifier_is_filed_as_its_live_photo() {
     use camroll_sim::synth::{jpeg, mov, StillSpec, VideoSpec};
-    let t = tmp();
-    let src = t.path().join("src");
+    let t = Roll::new();
     let cid = "DDDDDDDD-1111-2222-3333-444444444444";
     let mut still = StillSpec::iphone(1, "iPhone 13", dt(2023, 1, 31, 23, 0, 0), Some(off(1)));
     still.content_identifier = Some(cid.into());
@@ -972,11 +788,11 @@ fn a_movie_with_another_name_but_its_stills_content_identifier_is_filed_as_its_l
             .unwrap(),
     );
     stranger.content_identifier = Some("EEEEEEEE-1111-2222-3333-444444444444".into());
-    write(&src.join("a/IMG_0100.JPG"), &jpeg(&still));
-    write(&src.join("b/FullSizeRender.MOV"), &mov(&movie));
-    write(&src.join("b/other.MOV"), &mov(&stranger));
-    let a = t.path().join("a");
-    let (code, json, _) = export_json(&src, &[&a], &[]);
+    t.file("a/IMG_0100.JPG", &jpeg(&still));
+    t.file("b/FullSizeRender.MOV", &mov(&movie));
+    t.file("b/other.MOV", &mov(&stranger));
+    let a = t.at("a");
+    let (code, json, _) = t.export(&[&a], &[]);
     assert_eq!(code, 0, "{json}");
     assert_eq!(
         archived_files(&a),

@@ -6,18 +6,15 @@
 //! usbmuxd: once N bytes have gone to camroll, the connection carrying them
 //! stops forwarding (but stays open), once. Nothing in the simulator changes.
 
-mod common;
-mod sim_support;
+mod support;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
-use sim_support::SimProc;
+use support::*;
 
 /// Relays `127.0.0.1:<port>` to `upstream`; after `stall_after` bytes downstream
 /// in total, the connection that crosses it goes silent (once). Returns the address.
@@ -66,12 +63,6 @@ fn stalling_relay(upstream: String, stall_after: u64) -> String {
     addr
 }
 
-fn b3(path: &Path) -> String {
-    blake3::hash(&std::fs::read(path).unwrap())
-        .to_hex()
-        .to_string()
-}
-
 #[test]
 fn a_stalled_afc_read_times_out_reconnects_and_resumes() {
     let t = tempfile::tempdir().unwrap();
@@ -96,10 +87,8 @@ fn a_stalled_afc_read_times_out_reconnects_and_resumes() {
     let a = t.path().join("a");
     // A bound on the whole run (not a speed check): without the stall timeout
     // the export would wait forever, and this fails instead of hanging.
-    let out = sim_support::run(
-        camroll()
-            .env("USBMUXD_SOCKET_ADDRESS", &relay)
-            .env("XDG_CACHE_HOME", t.path().join("cache"))
+    let out = run_limited(
+        device_camroll(&relay, &t.path().join("cache"))
             .env("CAMROLL_AFC_TIMEOUT_MS", "1500")
             .args([
                 "export", "--json", "--jobs", "1", "--wait", "20", "--from", "device", "--to",

@@ -5,25 +5,17 @@
 //! is injected with CAMROLL_TEST_FS; `a_real_fat32_image…` uses a real one
 //! when this machine can mount it.
 
-mod common;
+mod support;
 
 use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use common::*;
+use support::*;
 
+/// `camroll export --json` with the filesystem of each path injected (CAMROLL_TEST_FS).
 fn export_with_fs(fs_env: &str, src: &Path, dests: &[&Path]) -> (i32, serde_json::Value, String) {
-    let mut cmd = camroll();
-    cmd.env("CAMROLL_TEST_FS", fs_env)
-        .args(["export", "--json", "--from"])
-        .arg(src);
-    for d in dests {
-        cmd.arg("--to").arg(d);
-    }
-    let (code, stdout, stderr) = decode(cmd.output().unwrap());
-    let json = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
-    (code, json, stderr)
+    output_json(export_command(src, dests, &[]).env("CAMROLL_TEST_FS", fs_env))
 }
 
 /// A sparse file just over 4 GiB named like a video (its content is never read).
@@ -126,13 +118,16 @@ fn mtimes_on_a_fat_source_compare_with_2_s_granularity() {
 /// driver, mkfs.vfat); otherwise skipped with the reason.
 #[test]
 fn a_real_fat32_image_is_detected_and_refuses_a_5_gib_file() {
-    let Some(mkfs) = ["/usr/sbin/mkfs.vfat", "/sbin/mkfs.vfat"]
+    let mkfs = ["/usr/sbin/mkfs.vfat", "/sbin/mkfs.vfat"]
         .iter()
-        .find(|p| Path::new(p).exists())
-    else {
-        eprintln!("skipping: mkfs.vfat not installed (apt-get install dosfstools)");
+        .find(|p| Path::new(p).exists());
+    if !skip_unless(
+        mkfs.is_some(),
+        "mkfs.vfat not installed (apt-get install dosfstools)",
+    ) {
         return;
-    };
+    }
+    let mkfs = mkfs.unwrap();
     let t = tempfile::tempdir().unwrap();
     let img = t.path().join("fat.img");
     fs::File::create(&img).unwrap().set_len(64 << 20).unwrap();
@@ -158,18 +153,12 @@ fn a_real_fat32_image_is_detected_and_refuses_a_5_gib_file() {
             .arg(&mnt)
             .output();
         if !matches!(&fuse, Ok(o) if o.status.success()) {
-            eprintln!(
-                "skipping: cannot mount a FAT32 image here (loop: {:?}; fusefat: {:?})",
+            skip(format!(
+                "cannot mount a FAT32 image here (loop: {:?}; fusefat: {:?})",
                 mounted.map(|o| String::from_utf8_lossy(&o.stderr).trim().to_string()),
                 fuse.map(|o| String::from_utf8_lossy(&o.stderr).trim().to_string())
-            );
+            ));
             return;
-        }
-    }
-    struct Unmount<'a>(&'a Path);
-    impl Drop for Unmount<'_> {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount").arg(self.0).status();
         }
     }
     let _u = Unmount(&mnt);

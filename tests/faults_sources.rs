@@ -4,7 +4,7 @@
 //! the next run; a source that lists one size and sends another fails that
 //! file with a message saying so. Nothing half-written is left behind.
 
-mod common;
+mod support;
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
@@ -15,7 +15,7 @@ use camroll::ops::export::ExportSummary;
 use camroll::ops::export::{export, ExportOptions};
 use camroll::progress::PlainProgress;
 use camroll::source::{ReadSeek, Scan, Source, SourceError, SourceItem};
-use common::*;
+use support::*;
 
 /// What the scripted file looks like at each open / listing.
 #[derive(Clone, Copy)]

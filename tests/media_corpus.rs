@@ -3,23 +3,25 @@
 //! binary and must land in TRUTH.tsv's `expected_folder` with its
 //! `expected_local` time, offset and source.
 
+mod support;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
+use support::*;
 
 fn corpus() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/real");
-    if dir.join("TRUTH.tsv").is_file() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED: the real-file corpus is not at {} (it lives outside the repository)",
+    let found = dir.join("TRUTH.tsv").is_file();
+    skip_unless(
+        found,
+        format!(
+            "the real-file corpus is not at {} (it lives outside the repository)",
             dir.display()
-        );
-        None
-    }
+        ),
+    )
+    .then_some(dir)
 }
 
 /// Files whose only date is a UTC `mvhd` and that have no still in the corpus
@@ -42,7 +44,7 @@ const OFFSET_DISAGREEMENTS: &[(&str, &str, &str)] = &[(
 )];
 
 fn inspect(dir: &Path, files: &[String], tz: &str) -> Vec<Value> {
-    let out = Command::new(env!("CARGO_BIN_EXE_camroll"))
+    let out = camroll()
         .current_dir(dir)
         .arg("inspect")
         .arg("--json")

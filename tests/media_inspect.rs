@@ -1,18 +1,10 @@
 //! `camroll inspect` on synthetic files: what it prints, its JSON, grouping,
 //! and its exit statuses.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod support;
 
 use serde_json::Value;
-
-fn camroll(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_camroll"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run camroll")
-}
+use support::*;
 
 /// A big-endian TIFF with an Exif IFD holding ASCII tags.
 fn tiff(exif: &[(u16, &str)]) -> Vec<u8> {
@@ -84,7 +76,7 @@ fn text_output_names_kind_time_source_and_folder() {
         jpeg(&[(0x9003, "2019:12:31 23:30:00"), (0x9011, "-05:00")]),
     )
     .unwrap();
-    let out = camroll(&["inspect", "a.jpg"], d.path());
+    let out = output_in(&["inspect", "a.jpg"], d.path());
     assert_eq!(out.status.code(), Some(0));
     let s = String::from_utf8_lossy(&out.stdout);
     for want in [
@@ -117,7 +109,7 @@ fn json_groups_a_live_photo_and_localises_its_utc_movie() {
         b"<?xml version=\"1.0\"?><plist version=\"1.0\"><dict/></plist>",
     )
     .unwrap();
-    let out = camroll(
+    let out = output_in(
         &[
             "inspect",
             "--json",
@@ -158,7 +150,7 @@ fn a_lone_utc_movie_uses_the_timezone_option() {
     let d = tempfile::tempdir().unwrap();
     // 2023-12-31T23:30:00Z: with +02:00 it is already January.
     std::fs::write(d.path().join("clip.mov"), movie_mvhd_only(1_704_065_400)).unwrap();
-    let out = camroll(
+    let out = output_in(
         &["inspect", "--json", "--timezone", "+02:00", "clip.mov"],
         d.path(),
     );
@@ -175,7 +167,7 @@ fn unknown_content_is_reported_and_skipped_not_guessed() {
         b"this is not a photo at all, whatever the name says",
     )
     .unwrap();
-    let out = camroll(&["inspect", "--json", "fake.jpg"], d.path());
+    let out = output_in(&["inspect", "--json", "fake.jpg"], d.path());
     assert_eq!(out.status.code(), Some(0));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["files"][0]["kind"], Value::Null);
@@ -194,7 +186,7 @@ fn an_unreadable_file_gives_exit_1_and_the_others_are_still_shown() {
         jpeg(&[(0x9003, "2020:01:01 10:00:00")]),
     )
     .unwrap();
-    let out = camroll(&["inspect", "missing.jpg", "a.jpg"], d.path());
+    let out = output_in(&["inspect", "missing.jpg", "a.jpg"], d.path());
     assert_eq!(out.status.code(), Some(1));
     let s = String::from_utf8_lossy(&out.stdout);
     assert!(s.contains("cannot open"), "{s}");
@@ -204,7 +196,7 @@ fn an_unreadable_file_gives_exit_1_and_the_others_are_still_shown() {
 #[test]
 fn a_bad_timezone_is_a_usage_error() {
     let d = tempfile::tempdir().unwrap();
-    let out = camroll(
+    let out = output_in(
         &["inspect", "--timezone", "Mars/Olympus", "x.jpg"],
         d.path(),
     );
@@ -221,7 +213,7 @@ fn a_photo_without_dates_falls_back_to_its_name_then_its_file_time() {
     )
     .unwrap();
     std::fs::write(d.path().join("plain.jpg"), jpeg(&[])).unwrap();
-    let out = camroll(
+    let out = output_in(
         &[
             "inspect",
             "--json",

@@ -3,8 +3,7 @@
 //! deterministically to a safe one, the same on every destination, the
 //! catalog records the original, and nothing is written outside the archive.
 
-mod common;
-mod sim_support;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
@@ -13,7 +12,7 @@ use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 
 use camroll::archive::layout::{fold, os_to_text, safe_file_name};
-use common::*;
+use support::*;
 
 /// Names a camera, a sync tool or a hostile phone could hand over (UTF-8).
 fn hostile_utf8() -> Vec<String> {
@@ -145,12 +144,9 @@ fn check_archive(archive: &Path, originals: &BTreeSet<String>) -> BTreeMap<Strin
 }
 
 fn b3sum_check(archive: &Path) {
-    let Some(b3) = tool("b3sum") else { return };
-    let out = std::process::Command::new(b3)
-        .current_dir(archive)
-        .args(["--check", "BLAKE3SUMS"])
-        .output()
-        .unwrap();
+    let Some(out) = support::b3sum_check(archive) else {
+        return;
+    };
     assert!(
         out.status.success(),
         "{}",
@@ -282,23 +278,12 @@ fn hostile_names_and_symlinks_from_the_phone_stay_inside_the_archive() {
     std::os::unix::fs::symlink("../../..", dcim.join("up")).unwrap();
     let originals: BTreeSet<String> = names.iter().map(|n| format!("DCIM/100APPLE/{n}")).collect();
 
-    let sim = sim_support::SimProc::start(&media, &[]);
+    let sim = SimProc::start(&media, &[]);
     let before = tree(t.path());
     let out = t.path().join("out");
     let (a, b) = (out.join("a"), out.join("b"));
-    let run_export = |dests: &[&Path]| {
-        let mut cmd = camroll();
-        cmd.env("USBMUXD_SOCKET_ADDRESS", &sim.addr)
-            .env("XDG_CACHE_HOME", t.path().join("cache"))
-            .args(["export", "--json", "--from", "device"]);
-        for d in dests {
-            cmd.arg("--to").arg(d);
-        }
-        let (code, stdout, stderr) = decode(cmd.output().unwrap());
-        let json: serde_json::Value =
-            serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
-        (code, json, stderr)
-    };
+    let run_export =
+        |dests: &[&Path]| export_device(&sim.addr, &t.path().join("cache"), dests, &[]);
     let (code, json, stderr) = run_export(&[&a, &b]);
     assert_eq!(code, 0, "{json}\n{stderr}");
     assert_eq!(

@@ -3,25 +3,18 @@
 //! thumbnails and shows the counts. Skips (with a message) when Chromium is
 //! not installed, unless CAMROLL_REQUIRE_TOOLS=1.
 
-mod common;
-mod verify_common;
+mod support;
 
 use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use verify_common::*;
+use support::*;
 
 /// The DOM after the page loaded in headless Chromium, or `None` when Chromium is absent.
 fn render(page: &Path) -> Option<String> {
-    let chromium = tool("chromium").or_else(|| {
-        // Debian names it chromium; some systems chromium-browser.
-        std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|p| p.join("chromium-browser"))
-                .find(|p| p.is_file())
-        })
-    })?;
+    // Debian names it chromium; some systems chromium-browser.
+    let chromium = tool_any(&["chromium", "chromium-browser"])?;
     let profile = tempfile::tempdir().unwrap();
     let out = Command::new(chromium)
         .args([

@@ -1,7 +1,7 @@
 //! Every phone-state and fault flag of `camroll sim`, exercised through the real binary
 //! with the `idevice` crate as the client. Durations are only ever lower bounds.
 
-mod sim_support;
+mod support;
 
 use std::time::{Duration, Instant};
 
@@ -11,7 +11,7 @@ use idevice::afc::opcode::AfcFopenMode;
 use idevice::afc::AfcClient;
 use idevice::usbmuxd::UsbmuxdListenEvent;
 use idevice::{IdeviceError, IdeviceService};
-use sim_support::*;
+use support::*;
 
 async fn afc(sim: &SimProc) -> AfcClient {
     let p = provider(&sim.plain_addr()).await;

@@ -1,7 +1,7 @@
 //! `camroll sim generate`: a phone-like media root that real decoders open, whose
 //! Photos.sqlite and manifest agree with the files, deterministic per seed.
 
-mod sim_support;
+mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -10,10 +10,11 @@ use std::time::Duration;
 
 use idevice::afc::AfcClient;
 use idevice::IdeviceService;
-use sim_support::*;
+use support::*;
 
-fn generate(out: &Path, args: &[&str]) {
-    let o = run(
+/// `camroll sim generate --out <out> <args…>` straight into `out`, within 5 minutes.
+fn generate_into(out: &Path, args: &[&str]) {
+    let o = run_limited(
         Command::new(BIN)
             .args(["sim", "generate", "--out"])
             .arg(out)
@@ -21,11 +22,6 @@ fn generate(out: &Path, args: &[&str]) {
         Duration::from_secs(300),
     );
     assert!(o.status.success(), "{}", text(&o));
-}
-
-fn manifest(root: &Path) -> serde_json::Value {
-    let f = std::fs::read(root.join(".sim/manifest.json")).expect("manifest");
-    serde_json::from_slice(&f).expect("manifest JSON")
 }
 
 /// relative path → BLAKE3 of every file under `root` (the manifest included).
@@ -52,9 +48,9 @@ fn the_same_seed_writes_the_same_roll_and_another_seed_does_not() {
     let a = tempfile::tempdir().expect("tmp");
     let b = tempfile::tempdir().expect("tmp");
     let c = tempfile::tempdir().expect("tmp");
-    generate(a.path(), &["--items", "150", "--seed", "42"]);
-    generate(b.path(), &["--items", "150", "--seed", "42"]);
-    generate(c.path(), &["--items", "150", "--seed", "43"]);
+    generate_into(a.path(), &["--items", "150", "--seed", "42"]);
+    generate_into(b.path(), &["--items", "150", "--seed", "42"]);
+    generate_into(c.path(), &["--items", "150", "--seed", "43"]);
     // Photos.sqlite is compared through its rows below; its pages are not byte-stable.
     let strip = |mut t: BTreeMap<String, String>| {
         t.retain(|k, _| !k.starts_with("PhotoData/Photos.sqlite"));
@@ -84,7 +80,7 @@ fn the_same_seed_writes_the_same_roll_and_another_seed_does_not() {
 #[test]
 fn layout_follows_apples_dcim_numbering_and_month_folders() {
     let dir = tempfile::tempdir().expect("tmp");
-    generate(dir.path(), &["--items", "4000", "--seed", "5"]);
+    generate_into(dir.path(), &["--items", "4000", "--seed", "5"]);
     let dcim = dir.path().join("DCIM");
     let mut folders: Vec<String> = std::fs::read_dir(&dcim)
         .expect("DCIM")
@@ -128,7 +124,7 @@ fn layout_follows_apples_dcim_numbering_and_month_folders() {
 #[test]
 fn photos_sqlite_and_manifest_describe_every_asset_and_file() {
     let dir = tempfile::tempdir().expect("tmp");
-    generate(dir.path(), &["--items", "600", "--seed", "9"]);
+    generate_into(dir.path(), &["--items", "600", "--seed", "9"]);
     let root = dir.path();
     let m = manifest(root);
     let assets = m["assets"].as_array().expect("assets");
@@ -225,7 +221,7 @@ fn photos_sqlite_and_manifest_describe_every_asset_and_file() {
 #[test]
 fn generated_media_opens_in_real_decoders_and_live_pairs_match() {
     let dir = tempfile::tempdir().expect("tmp");
-    generate(dir.path(), &["--items", "120", "--seed", "3"]);
+    generate_into(dir.path(), &["--items", "120", "--seed", "3"]);
     let root = dir.path();
     let m = manifest(root);
     let lib = libheif_rs::LibHeif::new();
@@ -292,7 +288,7 @@ fn generated_media_opens_in_real_decoders_and_live_pairs_match() {
 #[test]
 fn a_large_video_is_sparse_and_exactly_sized() {
     let dir = tempfile::tempdir().expect("tmp");
-    generate(dir.path(), &["--items", "5", "--video-mib", "256"]);
+    generate_into(dir.path(), &["--items", "5", "--video-mib", "256"]);
     let m = manifest(dir.path());
     let big = m["assets"]
         .as_array()
@@ -314,8 +310,8 @@ fn a_large_video_is_sparse_and_exactly_sized() {
 #[test]
 fn generate_refuses_a_folder_that_already_holds_a_roll() {
     let dir = tempfile::tempdir().expect("tmp");
-    generate(dir.path(), &["--items", "3"]);
-    let o = run(
+    generate_into(dir.path(), &["--items", "3"]);
+    let o = run_limited(
         Command::new(BIN)
             .args(["sim", "generate", "--out"])
             .arg(dir.path()),
@@ -332,7 +328,7 @@ fn generate_refuses_a_folder_that_already_holds_a_roll() {
 #[test]
 fn a_generated_roll_is_served_over_afc_with_its_metadata_hidden() {
     let dir = tempfile::tempdir().expect("tmp");
-    generate(dir.path(), &["--items", "40", "--seed", "11"]);
+    generate_into(dir.path(), &["--items", "40", "--seed", "11"]);
     let m = manifest(dir.path());
     let path = m["assets"]
         .as_array()

@@ -2,7 +2,7 @@
 //! tools, pymobiledevice3 and the `idevice` crate. A client failing here is a
 //! simulator bug. Tools that are absent skip the test, unless CAMROLL_REQUIRE_TOOLS=1.
 
-mod sim_support;
+mod support;
 
 use std::path::Path;
 use std::process::Command;
@@ -13,13 +13,13 @@ use idevice::afc::AfcClient;
 use idevice::lockdown::LockdownClient;
 use idevice::provider::IdeviceProvider;
 use idevice::{IdeviceError, IdeviceService};
-use sim_support::*;
+use support::*;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
 fn libimobiledevice(tool_name: &str, sim: &SimProc, args: &[&str]) -> Option<std::process::Output> {
     let t = tool(tool_name)?;
-    Some(run(
+    Some(run_limited(
         Command::new(t)
             .args(args)
             .env("USBMUXD_SOCKET_ADDRESS", &sim.addr),
@@ -151,21 +151,21 @@ fn pymobiledevice3_lists_reads_lockdown_and_pulls_over_afc() {
         return;
     };
 
-    let out = run(c.args(["usbmux", "list", "--usbmux", &addr]), LIMIT);
+    let out = run_limited(c.args(["usbmux", "list", "--usbmux", &addr]), LIMIT);
     assert!(out.status.success(), "{}", text(&out));
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON device list");
     assert_eq!(list[0]["UniqueDeviceID"], sim.udid.as_str(), "{list}");
     assert_eq!(list[0]["ConnectionType"], "USB");
 
     let mut c = pmd3(home.path()).expect("tool");
-    let out = run(c.args(["lockdown", "info", "--usbmux", &addr]), LIMIT);
+    let out = run_limited(c.args(["lockdown", "info", "--usbmux", &addr]), LIMIT);
     assert!(out.status.success(), "{}", text(&out));
     let info: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON values");
     assert_eq!(info["ProductVersion"], "17.5.1");
     assert_eq!(info["UniqueDeviceID"], sim.udid.as_str());
 
     let mut c = pmd3(home.path()).expect("tool");
-    let out = run(
+    let out = run_limited(
         c.args(["afc", "ls", "/DCIM/100APPLE", "--usbmux", &addr]),
         LIMIT,
     );
@@ -177,7 +177,7 @@ fn pymobiledevice3_lists_reads_lockdown_and_pulls_over_afc() {
 
     let dest = tempfile::tempdir().expect("tempdir");
     let mut c = pmd3(home.path()).expect("tool");
-    let out = run(
+    let out = run_limited(
         c.args(["afc", "pull", "/DCIM/100APPLE/IMG_0001.JPG"])
             .arg(dest.path())
             .args(["--usbmux", &addr]),
@@ -198,7 +198,7 @@ fn pymobiledevice3_pulls_a_whole_folder() {
         return;
     };
     let dest = tempfile::tempdir().expect("tempdir");
-    let out = run(
+    let out = run_limited(
         c.args(["afc", "pull", "/DCIM"])
             .arg(dest.path())
             .args(["--usbmux", &sim.plain_addr()]),
@@ -220,7 +220,7 @@ fn pymobiledevice3_on_a_locked_phone_is_told_to_unlock() {
     let Some(mut c) = pmd3(home.path()) else {
         return;
     };
-    let out = run(
+    let out = run_limited(
         c.args(["afc", "ls", "/", "--usbmux", &sim.plain_addr()]),
         LIMIT,
     );
@@ -256,7 +256,7 @@ fn pymobiledevice3_on_an_untrusted_phone_waits_then_pairs_after_the_trust_tap() 
     // path reconnects through USBMUXD_SOCKET_ADDRESS, ignoring --usbmux.)
     let sim = SimProc::start(media.path(), &["--untrusted", "--trust-after", "2"]);
     let mut c = pmd3(home.path()).expect("tool");
-    let out = run(
+    let out = run_limited(
         c.args(["lockdown", "info"])
             .env("USBMUXD_SOCKET_ADDRESS", sim.plain_addr()),
         LIMIT,
@@ -361,23 +361,16 @@ fn idevice_crate_on_an_untrusted_phone_finds_no_pair_record() {
 // ===== ifuse (libimobiledevice's FUSE file system, Debian's ifuse) =====
 
 /// ifuse needs FUSE as well as the tool; both depend on the machine, so this test skips
-/// when either is missing unless CAMROLL_REQUIRE_IFUSE=1.
+/// when either is missing, unless CAMROLL_REQUIRE_TOOLS=1.
 #[test]
 fn ifuse_mounts_the_phone_and_reads_files_through_the_kernel() {
-    let found = std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join("ifuse"))
-            .find(|c| c.is_file())
-    });
-    let fuse = Path::new("/dev/fuse").exists();
-    let (Some(ifuse), true) = (found, fuse) else {
-        assert!(
-            std::env::var("CAMROLL_REQUIRE_IFUSE").map_or(true, |v| v != "1"),
-            "ifuse and /dev/fuse are required (CAMROLL_REQUIRE_IFUSE=1)"
-        );
-        eprintln!("SKIPPED: ifuse or /dev/fuse not available (apt-get install ifuse)");
+    let Some(ifuse) = tool("ifuse") else { return };
+    if !skip_unless(
+        Path::new("/dev/fuse").exists(),
+        "ifuse needs /dev/fuse, which this machine lacks",
+    ) {
         return;
-    };
+    }
     let media = media_fixture();
     let sim = SimProc::start(media.path(), &[]);
     let mnt = tempfile::tempdir().expect("mountpoint");

@@ -3,7 +3,7 @@
 //! lockdownd replies and errors, AFC reply layout, path handling, concurrency, and the
 //! in-process API.
 
-mod sim_support;
+mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -15,7 +15,7 @@ use idevice::afc::opcode::AfcOpcode;
 use idevice::afc::AfcClient;
 use idevice::{IdeviceError, IdeviceService};
 use plist::{Dictionary, Value};
-use sim_support::*;
+use support::*;
 
 fn connect(addr: &str) -> TcpStream {
     let s = TcpStream::connect(addr).expect("connect to usbmuxd");

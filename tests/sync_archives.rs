@@ -2,12 +2,11 @@
 //! phone: same layout, verified copies, FROM's records kept so `check` counts
 //! TO. The real binary on temp dirs.
 
-mod common;
-mod verify_common;
+mod support;
 
 use std::fs;
 
-use verify_common::*;
+use support::*;
 
 #[test]
 fn sync_copies_everything_into_the_same_layout_and_check_counts_both() {
@@ -108,18 +107,7 @@ fn a_taken_name_in_to_gets_the_collision_suffix_and_a_group_keeps_one_stem() {
     exported(&other, &[&b]);
     let (code, v, err) = run_json(&["sync", &s(&a), &s(&b)]);
     assert_eq!(code, 0, "{v}\n{err}");
-    let mut renamed: Vec<(String, String)> = v["renamed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["path"].as_str().unwrap().into(),
-                r["to"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
-    renamed.sort();
+    let renamed = pairs(&v["renamed"], "path", "to");
     assert_eq!(
         renamed,
         vec![

@@ -3,6 +3,8 @@
 //! opens in a real decoder, and an export by the real binary files it exactly
 //! as `EXPECTED.tsv` lists.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
@@ -11,30 +13,10 @@ use std::process::Command;
 use camroll::media::{group_by_name, read_media_info, sniff, DateOptions};
 use camroll_sim::synth::roll::{expected_tsv, fixture_roll, write_roll, RollFile, Status};
 use chrono::{DateTime, FixedOffset};
+use support::*;
 
 fn committed_roll() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/camera-roll")
-}
-
-fn have(tool: &str) -> bool {
-    let ok = Command::new(tool)
-        // exiftool's version flag is -ver (-version exits 1: "No file specified").
-        .arg(if tool == "exiftool" {
-            "-ver"
-        } else {
-            "-version"
-        })
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        assert!(
-            std::env::var("CAMROLL_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "{tool} is required (CAMROLL_REQUIRE_TOOLS=1) but not installed"
-        );
-        eprintln!("skipping {tool} checks: {tool} not installed");
-    }
-    ok
 }
 
 fn files_under(root: &Path) -> BTreeSet<String> {
@@ -228,7 +210,7 @@ fn export_files_the_roll_exactly_as_expected_tsv_lists() {
     let src = dir.path().join("roll");
     let roll = write_roll(&src).unwrap();
     let archive = dir.path().join("archive");
-    let out = Command::new(env!("CARGO_BIN_EXE_camroll"))
+    let out = camroll()
         .env("TZ", "UTC")
         .arg("export")
         .arg("--from")

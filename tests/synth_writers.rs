@@ -2,47 +2,16 @@
 //! metadata reads back exactly as specified (kamadak-exif, camroll's own date
 //! reader, and exiftool/ffprobe when installed).
 
+mod support;
+
 use std::io::Cursor;
 use std::path::Path;
 use std::process::Command;
 
 use camroll::media::{read_media_info, DateOptions, DateSource, Kind, OffsetSource};
 use camroll_sim::synth::{self, AaeSpec, MovieLead, PngSpec, StillSpec, VideoContainer, VideoSpec};
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
-
-/// Whether an external tool is usable; panics when it is missing and
-/// CAMROLL_REQUIRE_TOOLS=1 (CI), otherwise says why the check is skipped.
-fn have(tool: &str) -> bool {
-    let ok = Command::new(tool)
-        // exiftool's version flag is -ver (-version exits 1: "No file specified").
-        .arg(if tool == "exiftool" {
-            "-ver"
-        } else {
-            "-version"
-        })
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        assert!(
-            std::env::var("CAMROLL_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "{tool} is required (CAMROLL_REQUIRE_TOOLS=1) but not installed"
-        );
-        eprintln!("skipping {tool} checks: {tool} not installed");
-    }
-    ok
-}
-
-fn dt(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> NaiveDateTime {
-    NaiveDate::from_ymd_opt(y, mo, d)
-        .unwrap()
-        .and_hms_opt(h, mi, s)
-        .unwrap()
-}
-
-fn off(h: i32) -> FixedOffset {
-    FixedOffset::east_opt(h * 3600).unwrap()
-}
+use chrono::{DateTime, TimeZone, Utc};
+use support::*;
 
 fn write_temp(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
     let p = dir.join(name);
@@ -379,12 +348,12 @@ fn aae_is_an_apple_adjustments_plist() {
     assert!(inner["adjustments"]
         .as_array()
         .is_some_and(|a| !a.is_empty()));
-    if Command::new("python3")
+    let python = Command::new("python3")
         .arg("-c")
         .arg("pass")
         .output()
-        .is_ok_and(|o| o.status.success())
-    {
+        .is_ok_and(|o| o.status.success());
+    if skip_unless(python, "the zlib cross-check: python3 not installed") {
         // A real inflater agrees (python's zlib, raw deflate).
         let dir = tempfile::tempdir().unwrap();
         let p = write_temp(dir.path(), "IMG_0001.AAE", &bytes);

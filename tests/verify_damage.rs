@@ -2,13 +2,12 @@
 //! damaged archives: each damage is detected with its path, and repaired where
 //! a repair applies. The real binary on temp dirs.
 
-mod common;
-mod verify_common;
+mod support;
 
 use std::fs;
 use std::path::Path;
 
-use verify_common::*;
+use support::*;
 
 const JPG: &str = "2023/07/IMG_0001.JPG";
 const MOV: &str = "2024/01/IMG_0002.MOV";
@@ -311,18 +310,7 @@ fn rebuild_keeps_corrupt_and_missing_files_recorded_so_they_can_still_be_repaire
     fs::remove_file(a.join(MOV)).unwrap();
     let (code, v, _) = run_json(&["rebuild", &s(&a)]);
     assert_eq!(code, 1);
-    let mut kinds: Vec<(String, String)> = v["problems"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["kind"].as_str().unwrap().into(),
-                p["path"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
-    kinds.sort();
+    let kinds = pairs(&v["problems"], "kind", "path");
     assert_eq!(
         kinds,
         vec![
@@ -424,21 +412,12 @@ fn verifying_several_archives_reports_each_and_a_missing_path_exits_2() {
 fn b3sum_agrees_with_verify_after_a_repair() {
     let t = tempfile::tempdir().unwrap();
     let (a, b) = two_archives(t.path());
-    let Some(b3) = tool("b3sum") else { return };
     flip_byte(&a.join(MOV));
-    let st = std::process::Command::new(&b3)
-        .args(["--check", "BLAKE3SUMS"])
-        .current_dir(&a)
-        .output()
-        .unwrap();
+    let Some(st) = b3sum_check(&a) else { return };
     assert!(!st.status.success());
     let (code, _, _) = run_json(&["verify", &s(&a), "--repair-from", &s(&b)]);
     assert_eq!(code, 0);
-    let st = std::process::Command::new(&b3)
-        .args(["--check", "BLAKE3SUMS"])
-        .current_dir(&a)
-        .output()
-        .unwrap();
+    let st = b3sum_check(&a).expect("b3sum was found above");
     assert!(
         st.status.success(),
         "{}",

@@ -1,15 +1,16 @@
-//! Shared helpers for the simulator's integration tests: start the real `camroll sim`
-//! binary, run external tools with a time limit, and skip (or fail, under
-//! CAMROLL_REQUIRE_TOOLS=1) when a tool is missing.
-#![allow(dead_code)]
+//! The simulated iPhone: start the real `camroll sim` binary, generate a
+//! phone-like media root, run camroll against it, and drive it with the
+//! `idevice` crate.
 
+use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_camroll");
+use super::media::pattern;
+use super::run::*;
 
 /// A running `camroll sim` child process, killed on drop.
 pub struct SimProc {
@@ -102,121 +103,93 @@ pub fn media_fixture() -> tempfile::TempDir {
     dir
 }
 
-/// Deterministic, incompressible-looking bytes.
-pub fn pattern(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
+/// `camroll sim generate --out <dir>/media --items N --seed S`; returns the media root.
+pub fn generate(dir: &Path, items: usize, seed: u64) -> PathBuf {
+    let media = dir.join("media");
+    let (code, _, err) = run(&[
+        "sim",
+        "generate",
+        "--out",
+        media.to_str().unwrap(),
+        "--items",
+        &items.to_string(),
+        "--seed",
+        &seed.to_string(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    media
+}
+
+/// The generator's `.sim/manifest.json` under a media root.
+pub fn manifest(media: &Path) -> serde_json::Value {
+    let f = std::fs::read(media.join(".sim/manifest.json")).expect("manifest");
+    serde_json::from_slice(&f).expect("manifest JSON")
+}
+
+/// The manifest's assets.
+pub fn assets(media: &Path) -> Vec<serde_json::Value> {
+    manifest(media)["assets"].as_array().unwrap().clone()
+}
+
+/// A DCIM photo with no Live Photo movie or sidecar (those would wait for
+/// it), for the fault flags that name one file.
+pub fn lone_dcim_photo(media: &Path) -> String {
+    assets(media)
+        .iter()
+        .filter(|a| a["files"].as_array().unwrap().len() == 1)
+        .find_map(|a| {
+            a["path"]
+                .as_str()
+                .filter(|p| p.starts_with("DCIM/"))
+                .map(str::to_string)
         })
+        .unwrap()
+}
+
+/// The `uuid` of every entry of a JSON array (library assets in camroll's answers).
+pub fn uuids(v: &serde_json::Value) -> HashSet<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["uuid"].as_str().unwrap().to_string())
         .collect()
 }
 
-pub fn require_tools() -> bool {
-    std::env::var("CAMROLL_REQUIRE_TOOLS").is_ok_and(|v| v == "1")
+/// The uuids of the manifest's assets whose `flag` is true (`cloud_only`, `trashed`…).
+pub fn asset_uuids(assets: &[serde_json::Value], flag: &str) -> HashSet<String> {
+    assets
+        .iter()
+        .filter(|a| a[flag] == true)
+        .map(|a| a["uuid"].as_str().unwrap().to_string())
+        .collect()
 }
 
-/// Finds an external tool on PATH; None (test skipped) when absent, unless tools are required.
-pub fn tool(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join(name))
-            .find(|c| c.is_file())
-    });
-    if found.is_none() {
-        skip_or_fail(name, "install libimobiledevice-utils (scripts/setup test)");
-    }
-    found
+/// camroll talking to the usbmuxd at `addr`, with its cache (device ids, pairing) under `cache`.
+pub fn device_camroll(addr: &str, cache: &Path) -> Command {
+    let mut cmd = camroll();
+    cmd.env("USBMUXD_SOCKET_ADDRESS", addr)
+        .env("XDG_CACHE_HOME", cache);
+    cmd
 }
 
-/// pymobiledevice3 from CAMROLL_PYMOBILEDEVICE3, the scripts/setup venv, or PATH.
-pub fn pymobiledevice3() -> Option<PathBuf> {
-    let mut cands = Vec::new();
-    if let Some(p) = std::env::var_os("CAMROLL_PYMOBILEDEVICE3") {
-        cands.push(PathBuf::from(p));
+/// Runs `camroll export --json --from device --to d… extra…` against the usbmuxd at `addr`.
+pub fn export_device(
+    addr: &str,
+    cache: &Path,
+    dests: &[&Path],
+    extra: &[&str],
+) -> (i32, serde_json::Value, String) {
+    let mut cmd = device_camroll(addr, cache);
+    cmd.args(["export", "--json", "--from", "device"]);
+    for d in dests {
+        cmd.arg("--to").arg(d);
     }
-    if let Some(h) = std::env::var_os("HOME") {
-        cands.push(PathBuf::from(h).join(".cache/camroll/venv/bin/pymobiledevice3"));
-    }
-    if let Some(p) = std::env::var_os("PATH") {
-        cands.extend(std::env::split_paths(&p).map(|d| d.join("pymobiledevice3")));
-    }
-    let found = cands.into_iter().find(|c| c.is_file());
-    if found.is_none() {
-        skip_or_fail(
-            "pymobiledevice3",
-            "run scripts/setup test (a venv with pymobiledevice3)",
-        );
-    }
-    found
+    output_json(cmd.args(extra))
 }
 
-fn skip_or_fail(name: &str, how: &str) {
-    if require_tools() {
-        panic!("{name} is required (CAMROLL_REQUIRE_TOOLS=1) but not found: {how}");
-    }
-    eprintln!("SKIPPED: {name} not found; {how}");
-}
-
-/// Runs a command with a time limit; panics (after killing it) when exceeded.
-pub fn run(cmd: &mut Command, limit: Duration) -> Output {
-    let (out, timed_out) = run_for(cmd, limit);
-    assert!(
-        !timed_out,
-        "{cmd:?} did not finish within {limit:?}\n{}",
-        text(&out)
-    );
-    out
-}
-
-/// Runs a command for at most `limit`; returns its output and whether it had to be killed.
-pub fn run_for(cmd: &mut Command, limit: Duration) -> (Output, bool) {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("tool starts");
-    let mut out = child.stdout.take().expect("stdout");
-    let mut err = child.stderr.take().expect("stderr");
-    let t_out = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = out.read_to_end(&mut v);
-        v
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err.read_to_end(&mut v);
-        v
-    });
-    let start = Instant::now();
-    let mut timed_out = false;
-    let status = loop {
-        if let Ok(Some(s)) = child.try_wait() {
-            break s;
-        }
-        if start.elapsed() > limit {
-            timed_out = true;
-            let _ = child.kill();
-            break child.wait().expect("wait");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let out = Output {
-        status,
-        stdout: t_out.join().unwrap_or_default(),
-        stderr: t_err.join().unwrap_or_default(),
-    };
-    (out, timed_out)
-}
-
-pub fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+/// `camroll <args> --json` talking to the simulator.
+pub fn with_sim(sim: &SimProc, cache: &Path, args: &[&str]) -> (i32, serde_json::Value, String) {
+    output_json(device_camroll(&sim.addr, cache).args(args).arg("--json"))
 }
 
 /// A tokio runtime for tests that drive the `idevice` crate.
