@@ -67,21 +67,35 @@ pub fn stream<R: Read + ?Sized, E>(
 }
 
 /// Reads into `buf` until it holds `want` bytes or the input ends; returns
-/// how many it holds. For looking at a file's first bytes before streaming it.
+/// how many it holds (it may read more than `want`, up to a [`CHUNK`]). For
+/// looking at a file's first bytes before streaming it on.
 pub fn fill<R: Read + ?Sized>(input: &mut R, buf: &mut Vec<u8>, want: usize) -> io::Result<usize> {
     if buf.len() < CHUNK.max(want) {
         buf.resize(CHUNK.max(want), 0);
     }
     let mut filled = 0;
     while filled < want {
-        match input.read(&mut buf[filled..]) {
+        match read_full(input, &mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+/// Reads until `buf` is full or the input ends (retrying interrupted reads);
+/// returns how many bytes it holds. A file's head for sniffing, a box header.
+pub fn read_full<R: Read + ?Sized>(input: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match input.read(&mut buf[n..]) {
             Ok(0) => break,
-            Ok(n) => filled += n,
+            Ok(k) => n += k,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         }
     }
-    Ok(filled)
+    Ok(n)
 }
 
 /// Hashes everything `input` yields.

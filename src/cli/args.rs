@@ -40,6 +40,14 @@ impl OutputArgs {
     }
 }
 
+/// `--report`.
+#[derive(Debug, Args, Clone)]
+pub struct ReportArg {
+    /// Write a self-contained HTML report (counts, months, thumbnails of what was added, problems) to this file.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<std::path::PathBuf>,
+}
+
 /// `--jobs`.
 #[derive(Debug, Args, Clone, Copy)]
 pub struct JobsArg {

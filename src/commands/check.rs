@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::cli::args::{require_archive_dirs, JobsArg, OutputArgs, SourceArgs};
+use crate::cli::args::{require_archive_dirs, JobsArg, OutputArgs, ReportArg, SourceArgs};
 use crate::cli::{exit_code, print_json};
 use camroll::ops::check::{self, CheckOptions};
 use camroll::report::html;
@@ -20,9 +20,8 @@ pub struct CheckArgs {
     /// Verified copies an item needs before it is safe to delete from the phone.
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub copies: usize,
-    /// Write a self-contained HTML report to this file.
-    #[arg(long, value_name = "FILE.html")]
-    pub report: Option<PathBuf>,
+    #[command(flatten)]
+    pub report: ReportArg,
     #[command(flatten)]
     pub jobs: JobsArg,
     #[command(flatten)]
@@ -42,7 +41,7 @@ pub fn run(a: CheckArgs) -> anyhow::Result<u8> {
         jobs: a.jobs.jobs,
     };
     let report = check::check(source.as_ref(), None, &a.archives, &opts, progress.as_ref())?;
-    if let Some(path) = &a.report {
+    if let Some(path) = &a.report.report {
         html::write(path, &html::for_check(&report, Some(source.as_ref())))?;
     }
     if a.output.json() {

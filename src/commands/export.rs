@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::cli::args::{JobsArg, OutputArgs, SourceArgs, TimezoneArg};
+use crate::cli::args::{JobsArg, OutputArgs, ReportArg, SourceArgs, TimezoneArg};
 use crate::cli::{exit_code, print_json};
 use camroll::ops::export::{self, ExportOptions};
 use camroll::report::html;
@@ -29,9 +29,8 @@ pub struct ExportArgs {
     pub jobs: JobsArg,
     #[command(flatten)]
     pub output: OutputArgs,
-    /// Write a self-contained HTML report (counts, months, thumbnails of what was added, problems) to this file.
-    #[arg(long, value_name = "FILE.html")]
-    pub report: Option<PathBuf>,
+    #[command(flatten)]
+    pub report: ReportArg,
 }
 
 /// Exit 0 when everything was archived and verified, 1 when some items
@@ -47,7 +46,7 @@ pub fn run(a: ExportArgs) -> anyhow::Result<u8> {
         jobs: a.jobs.jobs,
     };
     let summary = export::export(source.as_ref(), &opts, progress.as_ref())?;
-    if let Some(path) = &a.report {
+    if let Some(path) = &a.report.report {
         html::write(path, &html::for_export(&summary))?;
     }
     if a.output.json() {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::cli::args::{require_archive_dirs, JobsArg, OutputArgs};
+use crate::cli::args::{require_archive_dirs, JobsArg, OutputArgs, ReportArg};
 use crate::cli::{exit_code, print_json};
 use camroll::archive::{sums, CAMROLL_DIR};
 use camroll::ops::verify::{self, VerifyOptions};
@@ -23,9 +23,8 @@ pub struct VerifyArgs {
     /// Replace missing or corrupt files with verified copies from this other archive (matched by hash).
     #[arg(long, value_name = "OTHER_ARCHIVE")]
     pub repair_from: Option<PathBuf>,
-    /// Write a self-contained HTML report to this file.
-    #[arg(long, value_name = "FILE.html")]
-    pub report: Option<PathBuf>,
+    #[command(flatten)]
+    pub report: ReportArg,
     #[command(flatten)]
     pub jobs: JobsArg,
     #[command(flatten)]
@@ -55,7 +54,7 @@ pub fn run(a: VerifyArgs) -> anyhow::Result<u8> {
         a.repair_from.as_deref(),
         progress.as_ref(),
     )?;
-    if let Some(path) = &a.report {
+    if let Some(path) = &a.report.report {
         html::write(path, &html::for_verify(&summary.archives))?;
     }
     if a.output.json() {

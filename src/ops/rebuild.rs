@@ -426,17 +426,9 @@ pub fn rebuild(
 
 /// The kind of a file from its first bytes, `None` when not media.
 fn sniff_file(p: &Path) -> Option<media::Kind> {
-    use std::io::Read;
     let mut head = [0u8; media::SNIFF_LEN];
     let mut f = fs::File::open(p).ok()?;
-    let mut n = 0;
-    while n < head.len() {
-        match f.read(&mut head[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(_) => return None,
-        }
-    }
+    let n = hash::read_full(&mut f, &mut head).ok()?;
     let ext = p.extension().and_then(|e| e.to_str());
     media::sniff(&head[..n], ext)
 }

@@ -11,7 +11,7 @@
 //! headers and the `stco`/`co64` chunk-offset tables.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use crate::media::{self, Kind};
@@ -42,7 +42,7 @@ pub fn check(path: &Path) -> Deep {
         Err(e) => return Deep::Damaged(format!("cannot read file information: {e}")),
     };
     let mut head = [0u8; media::SNIFF_LEN];
-    let n = match read_up_to(&mut f, &mut head) {
+    let n = match crate::hash::read_full(&mut f, &mut head) {
         Ok(n) => n,
         Err(e) => return Deep::Damaged(format!("cannot read: {e}")),
     };
@@ -81,19 +81,6 @@ fn kind_label(k: Kind) -> &'static str {
         Kind::Mp4 => "MP4 movie:",
         Kind::Aae => "AAE sidecar:",
     }
-}
-
-fn read_up_to(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 /// Decodes a JPEG/PNG/GIF/WebP/TIFF fully. JPEG decoders conceal a missing
@@ -234,7 +221,7 @@ fn read_head(f: &mut File, pos: u64, len: u64) -> Result<BoxHead, String> {
     f.seek(SeekFrom::Start(pos))
         .map_err(|e| format!("cannot seek: {e}"))?;
     let avail = (len - pos).min(16) as usize;
-    let n = read_up_to(f, &mut h[..avail]).map_err(|e| format!("cannot read: {e}"))?;
+    let n = crate::hash::read_full(f, &mut h[..avail]).map_err(|e| format!("cannot read: {e}"))?;
     if n < 8 {
         return Err(format!(
             "{} stray bytes at offset {pos} after the last box: the file is cut short or has garbage appended",
