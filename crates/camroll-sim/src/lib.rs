@@ -15,6 +15,8 @@
 //! # Ok::<(), camroll_sim::SimError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod afc;
 pub mod bench;
 pub mod cli;
