@@ -419,7 +419,7 @@ impl Catalog {
 pub struct FileRow {
     /// What was recorded when the file was archived.
     pub record: FileRecord,
-    /// The run that archived it (`None` for files recorded by an older schema).
+    /// The id of the run that archived it (`runs.id`), when known.
     pub added_run: Option<i64>,
     /// When it was recorded, UTC, `YYYY-MM-DDTHH:MM:SSZ`.
     pub added_at: String,
