@@ -84,7 +84,7 @@ pub struct ExportSummary {
     pub duplicates: u64,
     /// Source files every archive had already recorded from an earlier run (not read again).
     pub already_archived: u64,
-    /// Source files left out on purpose (not media, hidden, …), each with the reason.
+    /// Source files left out on purpose (not media, symbolic links, …), each with the reason.
     pub skipped: Vec<Skipped>,
     /// Source files that could not be archived, each with the error; nonempty means exit 1.
     pub failed: Vec<Failed>,

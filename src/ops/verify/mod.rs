@@ -54,7 +54,7 @@ pub enum FindingKind {
     StagingLeftover,
     /// The catalog is missing or cannot be read.
     CatalogUnreadable,
-    /// `BLAKE3SUMS` is missing or has damaged lines.
+    /// `BLAKE3SUMS` is missing, unreadable or has damaged lines.
     SumsUnreadable,
 }
 
