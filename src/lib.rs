@@ -17,6 +17,8 @@
 //! (`crates/camroll-sim`), so this library and the binary users install do
 //! not carry it.
 
+#![warn(missing_docs)]
+
 pub mod archive;
 pub mod faults;
 pub mod hash;

@@ -14,13 +14,17 @@ use thiserror::Error;
 
 use crate::media::CaptureTime;
 
+/// File name of the catalog inside `ARCHIVE/.camroll/`.
 pub const CATALOG_FILE: &str = "catalog.sqlite";
 const SCHEMA_VERSION: i64 = 2;
 
+/// A catalog read or write that failed.
 #[derive(Debug, Error)]
 #[error("{path}: catalog error: {source}. If the catalog is damaged, `camroll rebuild` recreates it from the files and BLAKE3SUMS")]
 pub struct CatalogError {
+    /// The catalog file.
     pub path: PathBuf,
+    /// What SQLite reported.
     #[source]
     pub source: rusqlite::Error,
 }
@@ -30,25 +34,36 @@ pub struct CatalogError {
 pub struct FileRecord {
     /// Relative to the archive root, `/`-separated.
     pub path: String,
+    /// BLAKE3 of the content, 64 lower-case hex digits.
     pub hash: String,
+    /// Size in bytes.
     pub size: u64,
+    /// The sniffed media kind (`jpeg`, `heif`, `mov`, …), when recognised.
     pub kind: Option<String>,
+    /// The capture time read from the original, when it has one.
     pub capture: Option<CaptureTime>,
     /// The name the file had on its source.
     pub original_name: String,
+    /// The identity of the source it came from, e.g. `folder:/media/sd/DCIM` or `device:<UDID>`.
     pub source: String,
+    /// Where it was on that source, relative to the source, `/`-separated.
     pub source_path: String,
+    /// Its part in its group: `primary`, `live_photo_movie`, `sidecar`, `edited_render` or `companion`.
     pub role: Option<String>,
 }
 
 /// A source item seen before: (source, relative path) with size and mtime → hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceRecord {
+    /// Size in bytes when it was read.
     pub size: u64,
+    /// Modification time when it was read, nanoseconds since the Unix epoch (0 when unknown).
     pub mtime_ns: i64,
+    /// BLAKE3 of its content, 64 lower-case hex digits.
     pub hash: String,
 }
 
+/// An open `catalog.sqlite` of one archive.
 pub struct Catalog {
     conn: Connection,
     path: PathBuf,
@@ -192,12 +207,14 @@ impl Catalog {
             .map_err(|e| self.err(e))
     }
 
+    /// Starts a write transaction (taking SQLite's write lock now, not at the first write).
     pub fn begin(&mut self) -> Result<(), CatalogError> {
         self.conn
             .execute_batch("BEGIN IMMEDIATE")
             .map_err(|e| self.err(e))
     }
 
+    /// Commits the open transaction, if any.
     pub fn commit(&mut self) -> Result<(), CatalogError> {
         if self.conn.is_autocommit() {
             return Ok(());
@@ -213,6 +230,7 @@ impl Catalog {
         self.conn.execute_batch("ROLLBACK").map_err(|e| self.err(e))
     }
 
+    /// Records an archived file (replacing a row with the same path), added by run `run`.
     pub fn insert_file(&self, f: &FileRecord, run: i64) -> Result<(), CatalogError> {
         let c = f.capture.as_ref();
         self.conn
@@ -241,6 +259,7 @@ impl Catalog {
         Ok(())
     }
 
+    /// Forgets the archived file at `path` (relative to the archive).
     pub fn remove_file(&self, path: &str) -> Result<(), CatalogError> {
         self.conn
             .execute("DELETE FROM files WHERE path = ?1", params![path])
@@ -256,6 +275,7 @@ impl Catalog {
         Ok(())
     }
 
+    /// Remembers what a source item was (size, mtime, hash), so the next run from the same source need not read it again.
     pub fn record_source_item(
         &self,
         source: &str,
@@ -300,6 +320,7 @@ impl Catalog {
         })
     }
 
+    /// Records the start of a run (`export`, `sync`, `rebuild`, …) and returns its id.
     pub fn start_run(&self, command: &str, source: Option<&str>) -> Result<i64, CatalogError> {
         self.conn
             .execute(
@@ -310,6 +331,7 @@ impl Catalog {
         Ok(self.conn.last_insert_rowid())
     }
 
+    /// Records how run `run` ended: its counts and outcome (`ok`, `partial`, …).
     #[allow(clippy::too_many_arguments)]
     pub fn finish_run(
         &self,
@@ -342,12 +364,19 @@ impl Catalog {
 /// Counts stored with each run.
 #[derive(Debug, Default, Clone)]
 pub struct RunCounts {
+    /// Files the source listed.
     pub scanned: u64,
+    /// Files newly written to the archive.
     pub copied: u64,
+    /// Files not written because the archive already held their content.
     pub duplicates: u64,
+    /// Files recorded from an earlier run of the same source.
     pub already_archived: u64,
+    /// Files left out on purpose (not media, …).
     pub skipped: u64,
+    /// Files that could not be archived.
     pub failed: u64,
+    /// Bytes newly written.
     pub bytes_copied: u64,
 }
 
@@ -358,6 +387,7 @@ fn enum_text<T: serde::Serialize>(v: &T) -> String {
         .unwrap_or_default()
 }
 
+/// Now, UTC, as the catalog stores times: `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn now_text() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
@@ -387,8 +417,11 @@ impl Catalog {
 /// An archived file with everything the catalog knows about it.
 #[derive(Debug, Clone)]
 pub struct FileRow {
+    /// What was recorded when the file was archived.
     pub record: FileRecord,
+    /// The id of the run that archived it (`runs.id`), when known.
     pub added_run: Option<i64>,
+    /// When it was recorded, UTC, `YYYY-MM-DDTHH:MM:SSZ`.
     pub added_at: String,
     /// When the file was last read back and matched its hash.
     pub verified_at: Option<String>,

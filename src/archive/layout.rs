@@ -171,8 +171,10 @@ pub struct NamePlanner {
     loaded: HashSet<String>,
 }
 
+/// A name in use in an archive folder.
 #[derive(Debug, Clone)]
-pub struct Taken {
+struct Taken {
+    /// The name as it is on disk (or planned), before case and Unicode folding.
     pub name: String,
     /// Listed in the catalog (else: found on disk only, or planned this run).
     pub listed: bool,
@@ -222,11 +224,13 @@ pub fn strip_suffix(name: &str) -> String {
 }
 
 /// What to do with one name candidate.
-pub enum Candidate<'a> {
+enum Candidate<'a> {
+    /// No file has this name (case- and Unicode-insensitively).
     Free,
     /// Taken by a file on disk that the catalog does not list: it may be this
     /// very file, left by a run that was killed between rename and record.
     Unlisted(&'a str),
+    /// A catalogued file, or one planned this run, has this name.
     Taken,
 }
 
@@ -260,7 +264,8 @@ impl NamePlanner {
         }
     }
 
-    pub fn check(&self, folder: &str, name: &str) -> Candidate<'_> {
+    /// Whether `name` is free in `folder`, compared as the file system would (case- and Unicode-insensitively).
+    fn check(&self, folder: &str, name: &str) -> Candidate<'_> {
         match self.folders.get(folder).and_then(|f| f.get(&fold(name))) {
             None => Candidate::Free,
             Some(t) if !t.listed => Candidate::Unlisted(&t.name),

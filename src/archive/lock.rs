@@ -9,13 +9,23 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+/// Why the archive lock could not be taken.
 #[derive(Debug, Error)]
 pub enum LockError {
+    /// Another camroll run holds the lock.
     #[error("{path}: this archive is in use by another camroll run ({owner}). Wait for it to finish, then run again")]
-    Busy { path: PathBuf, owner: String },
+    Busy {
+        /// The archive's lock file.
+        path: PathBuf,
+        /// Who holds it (pid and start time), as the lock file says.
+        owner: String,
+    },
+    /// The lock file could not be created or locked.
     #[error("{path}: cannot create the archive lock: {source}. Check the archive disk is mounted and writable")]
     Io {
+        /// The lock file.
         path: PathBuf,
+        /// What the OS reported.
         source: std::io::Error,
     },
 }
@@ -27,6 +37,8 @@ pub struct ArchiveLock {
 }
 
 impl ArchiveLock {
+    /// Takes the archive's lock (`ARCHIVE/.camroll/lock`, in `camroll_dir`) without
+    /// waiting; fails with [`LockError::Busy`] when another run holds it.
     pub fn acquire(camroll_dir: &Path) -> Result<ArchiveLock, LockError> {
         let path = camroll_dir.join("lock");
         let io = |source| LockError::Io {

@@ -24,29 +24,50 @@ use lock::{ArchiveLock, LockError};
 
 /// The directory inside an archive that holds camroll's own files.
 pub const CAMROLL_DIR: &str = ".camroll";
+/// The directory inside `.camroll/` where files are written before being renamed into place.
 pub const STAGING_DIR: &str = "staging";
 
+/// Why an archive could not be opened.
 #[derive(Debug, Error)]
 pub enum ArchiveError {
+    /// The archive path is a file.
     #[error("{path}: is a file, not a folder. Give the folder the archive should live in (it is created if missing)")]
-    NotADirectory { path: PathBuf },
+    NotADirectory {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The archive folder could not be created or opened.
     #[error("{path}: cannot create or open the archive folder: {source}. Check the disk is mounted and writable")]
-    Create { path: PathBuf, source: io::Error },
+    Create {
+        /// The folder.
+        path: PathBuf,
+        /// What the OS reported.
+        source: io::Error,
+    },
+    /// The folder has no catalog.
     #[error("{path}: no camroll archive here (no .camroll/catalog.sqlite). Check the path, or run `camroll rebuild` to recreate the catalog from the files")]
-    NotAnArchive { path: PathBuf },
+    NotAnArchive {
+        /// The folder.
+        path: PathBuf,
+    },
+    /// Another camroll run holds the archive, or its lock could not be taken.
     #[error(transparent)]
     Lock(#[from] LockError),
+    /// The catalog could not be opened or read.
     #[error(transparent)]
     Catalog(#[from] CatalogError),
 }
 
 /// An archive opened by a run.
 pub struct Archive {
+    /// The archive folder.
     pub root: PathBuf,
+    /// Its catalog.
     pub catalog: Catalog,
     _lock: Option<ArchiveLock>,
     /// hash → archived path, from the catalog plus what this run placed.
     pub by_hash: HashMap<String, String>,
+    /// The one name allocator for this archive's folders.
     pub planner: NamePlanner,
     /// What the catalog knows of the current source: relative path → record.
     pub source_items: HashMap<String, SourceRecord>,
@@ -122,6 +143,7 @@ impl Archive {
         })
     }
 
+    /// `ARCHIVE/.camroll/staging`: where files are written before being renamed into place.
     pub fn staging_dir(&self) -> PathBuf {
         self.root.join(CAMROLL_DIR).join(STAGING_DIR)
     }

@@ -26,14 +26,28 @@ pub fn remove_leftovers(staging: &Path) -> u64 {
 /// Why one verified copy failed.
 #[derive(Debug, Error)]
 pub enum CopyError {
+    /// Reading the source copy failed.
     #[error("cannot read: {0}")]
     Read(io::Error),
+    /// Writing or syncing the new copy failed.
     #[error("cannot write the copy: {0}")]
     Write(io::Error),
+    /// The copy being read from does not have the recorded hash.
     #[error("has hash {actual}, not the recorded {expected}: this copy is damaged too (run `camroll verify` on its archive)")]
-    SourceMismatch { actual: String, expected: String },
+    SourceMismatch {
+        /// Its BLAKE3, 64 lower-case hex digits.
+        actual: String,
+        /// The recorded BLAKE3.
+        expected: String,
+    },
+    /// The new copy read back with another hash.
     #[error("the copy read back with hash {actual}, not {expected}: the destination disk or its cable is failing")]
-    ReadBack { actual: String, expected: String },
+    ReadBack {
+        /// The BLAKE3 read back, 64 lower-case hex digits.
+        actual: String,
+        /// The BLAKE3 written.
+        expected: String,
+    },
 }
 
 /// Copies `src` to `staged`, hashing while copying; the source must hash to

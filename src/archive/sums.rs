@@ -19,11 +19,15 @@ use thiserror::Error;
 /// File name of the check-file at the archive root.
 pub const SUMS_FILE: &str = "BLAKE3SUMS";
 
+/// Why `BLAKE3SUMS` could not be written.
 #[derive(Debug, Error)]
 pub enum SumsError {
+    /// Writing, syncing or renaming the file failed.
     #[error("{path}: cannot write: {source}. Check the archive disk is mounted and writable")]
     Write {
+        /// The file being written.
         path: PathBuf,
+        /// What the OS reported.
         source: std::io::Error,
     },
 }

@@ -21,6 +21,7 @@ const MAX_BOXES_PER_LEVEL: usize = 4096;
 /// One box header found in a file: where it is, what it is, how big.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BoxHeader {
+    /// The box type, e.g. `moov`.
     pub kind: [u8; 4],
     /// Offset of the box's payload (after size, type and any 64-bit size).
     pub payload: u64,
@@ -125,6 +126,7 @@ pub fn read_range<R: Read + Seek>(
     Ok(data)
 }
 
+/// A box type as text for messages, non-printable bytes as `.`.
 pub fn fourcc(k: &[u8; 4]) -> String {
     k.iter()
         .map(|&c| {
@@ -169,16 +171,19 @@ fn child<'a>(data: &'a [u8], kind: &[u8; 4]) -> Option<&'a [u8]> {
         .map(|(_, p)| p)
 }
 
+/// The big-endian `u16` at `at` in `d`, or `None` when `d` is too short.
 pub fn be16(d: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes(
         d.get(at..at.checked_add(2)?)?.try_into().ok()?,
     ))
 }
+/// The big-endian `u32` at `at` in `d`, or `None` when `d` is too short.
 pub fn be32(d: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_be_bytes(
         d.get(at..at.checked_add(4)?)?.try_into().ok()?,
     ))
 }
+/// The big-endian `u64` at `at` in `d`, or `None` when `d` is too short.
 pub fn be64(d: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_be_bytes(
         d.get(at..at.checked_add(8)?)?.try_into().ok()?,
@@ -210,14 +215,18 @@ pub struct MovieMeta {
     pub keys: Vec<(String, String)>,
     /// Creation times in seconds since 1904-01-01 UTC (0 = unknown).
     pub mvhd: Option<u64>,
+    /// Each track's `tkhd` creation time, seconds since 1904-01-01 UTC (0 = unknown).
     pub tkhd: Vec<u64>,
+    /// Each track's media (`mdhd`) creation time, seconds since 1904-01-01 UTC (0 = unknown).
     pub mdhd: Vec<u64>,
     /// Sony `MTDT` TimeZone (minutes east of UTC) at the movie level.
     pub sony_tz_minutes: Option<i16>,
+    /// What was damaged or out of bounds while reading, for `inspect` and warnings.
     pub problems: Vec<String>,
 }
 
 impl MovieMeta {
+    /// The value of the `keys`/`ilst` item `name`, if the movie has one.
     pub fn key(&self, name: &str) -> Option<&str> {
         self.keys
             .iter()
@@ -417,6 +426,7 @@ pub struct HeifItems {
     pub exif: Option<Vec<u8>>,
     /// The XMP packet (`mime` item of type `application/rdf+xml`).
     pub xmp: Option<Vec<u8>>,
+    /// What was damaged or missing while reading, for `inspect` and warnings.
     pub problems: Vec<String>,
 }
 
@@ -516,6 +526,7 @@ pub fn read_heif<R: Read + Seek>(r: &mut R) -> HeifItems {
     out
 }
 
+/// True when `d` starts with a TIFF header (`II*\0` or `MM\0*`).
 pub fn is_tiff(d: &[u8]) -> bool {
     d.starts_with(b"II*\0") || d.starts_with(b"MM\0*")
 }
@@ -651,6 +662,7 @@ const CANON_UUID: [u8; 16] = [
 /// Named TIFF blocks (`CMT1`…) and the problems met finding them.
 pub type Cr3Blocks = (Vec<([u8; 4], Vec<u8>)>, Vec<String>);
 
+/// Reads the TIFF blocks of a Canon CR3 (reading only those boxes, never the image data).
 pub fn read_cr3<R: Read + Seek>(r: &mut R) -> Cr3Blocks {
     let mut problems = Vec::new();
     let mut out = Vec::new();

@@ -17,8 +17,11 @@ use super::Kind;
 /// The metadata blocks of one still.
 #[derive(Debug, Default, Clone)]
 pub struct StillMeta {
+    /// What the EXIF blocks say.
     pub exif: ExifFacts,
+    /// The XMP packet, from the container or from TIFF tag 700.
     pub xmp: Option<Vec<u8>>,
+    /// What was damaged or missing while reading, for `inspect` and warnings.
     pub problems: Vec<String>,
 }
 

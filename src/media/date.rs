@@ -36,19 +36,27 @@ use super::timefmt::{parse_loose, parse_subsec};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DateSource {
+    /// EXIF DateTimeOriginal (0x9003): when the shutter fired.
     ExifDateTimeOriginal,
     /// EXIF DateTimeDigitized (0x9004, "CreateDate").
     ExifDateTimeDigitized,
+    /// XMP `photoshop:DateCreated`.
     XmpPhotoshopDateCreated,
+    /// XMP `xmp:CreateDate`.
     XmpCreateDate,
+    /// XMP `exif:DateTimeOriginal`.
     XmpExifDateTimeOriginal,
     /// IFD0 DateTime ("ModifyDate"): often the date of an edit, hence last.
     ExifModifyDate,
+    /// QuickTime `com.apple.quicktime.creationdate` (iPhone movies: local time with its offset).
     QuickTimeCreationDate,
     /// Classic QuickTime user data `©day` (older iPhones, cameras).
     QuickTimeUserDataDay,
+    /// The movie header (`mvhd`) creation time, UTC.
     QuickTimeMvhd,
+    /// A track header (`tkhd`) creation time, UTC.
     QuickTimeTkhd,
+    /// A media header (`mdhd`) creation time, UTC.
     QuickTimeMdhd,
     /// The still this item belongs with (Live Photo movie, sidecar, render).
     GroupPrimary,
@@ -62,6 +70,7 @@ pub enum DateSource {
 }
 
 impl DateSource {
+    /// How `inspect` and warnings name it, e.g. `EXIF DateTimeOriginal`.
     pub fn as_str(self) -> &'static str {
         match self {
             DateSource::ExifDateTimeOriginal => "EXIF DateTimeOriginal",
@@ -113,6 +122,7 @@ pub enum OffsetSource {
 }
 
 impl OffsetSource {
+    /// How `inspect` and warnings describe it, e.g. `recorded in the file`.
     pub fn as_str(self) -> &'static str {
         match self {
             OffsetSource::Recorded => "recorded in the file",
@@ -127,10 +137,13 @@ impl OffsetSource {
 /// A capture time as the photographer's clock showed it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct CaptureTime {
+    /// The date and time on the photographer's clock, without zone.
     pub local: NaiveDateTime,
     /// Seconds east of UTC, when known.
     pub offset_seconds: Option<i32>,
+    /// How the offset was found (or that it was not).
     pub offset_source: OffsetSource,
+    /// Where the date and time were read from.
     pub source: DateSource,
 }
 
@@ -166,6 +179,7 @@ impl CaptureTime {
         }
     }
 
+    /// A capture time from a file time (e.g. the modification time), localised in the machine's zone.
     pub fn from_system_time(t: SystemTime, source: DateSource) -> CaptureTime {
         let d: DateTime<Local> = t.into();
         CaptureTime {
@@ -214,6 +228,7 @@ pub fn localize_for_group(primary: &CaptureTime, member: &CaptureTime) -> Captur
     }
 }
 
+/// A UTC offset in seconds as `+HH:MM` / `-HH:MM`.
 pub fn format_offset(seconds: i32) -> String {
     let sign = if seconds < 0 { '-' } else { '+' };
     let a = seconds.unsigned_abs();

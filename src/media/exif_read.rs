@@ -11,7 +11,9 @@ use exif::{Context, Field, Value};
 pub enum Block {
     /// A normal TIFF/EXIF structure: IFD0 with Exif and GPS sub-IFDs.
     Tiff,
+    /// A lone Exif IFD (CR3 `CMT2`).
     ExifIfd,
+    /// A lone GPS IFD (CR3 `CMT4`).
     GpsIfd,
 }
 
@@ -20,17 +22,25 @@ pub enum Block {
 /// rejected and why).
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct ExifFacts {
+    /// DateTimeOriginal (0x9003), `YYYY:MM:DD HH:MM:SS` as written.
     pub date_time_original: Option<String>,
+    /// SubSecTimeOriginal (0x9291): fractional seconds, as written.
     pub subsec_original: Option<String>,
+    /// OffsetTimeOriginal (0x9011), e.g. `+02:00`, as written.
     pub offset_original: Option<String>,
     /// DateTimeDigitized (0x9004, "CreateDate"), also when misplaced in IFD0.
     pub date_time_digitized: Option<String>,
+    /// SubSecTimeDigitized (0x9292), as written.
     pub subsec_digitized: Option<String>,
+    /// OffsetTimeDigitized (0x9012), as written.
     pub offset_digitized: Option<String>,
     /// IFD0 DateTime (0x0132, "ModifyDate").
     pub modify_date: Option<String>,
+    /// SubSecTime (0x9290), for `modify_date`, as written.
     pub subsec: Option<String>,
+    /// OffsetTime (0x9010), for `modify_date`, as written.
     pub offset_time: Option<String>,
+    /// GPSDateStamp, `YYYY:MM:DD` (UTC), as written.
     pub gps_date: Option<String>,
     /// GPSTimeStamp as seconds since midnight UTC.
     pub gps_time: Option<f64>,
@@ -38,6 +48,7 @@ pub struct ExifFacts {
     pub content_identifier: Option<String>,
     /// XMP packet in TIFF tag 700 (TIFF/DNG).
     pub xmp: Option<Vec<u8>>,
+    /// What was damaged or out of bounds while reading, for `inspect` and warnings.
     pub problems: Vec<String>,
 }
 

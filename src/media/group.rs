@@ -12,8 +12,11 @@ use serde::Serialize;
 pub enum Role {
     /// The still (or a lone video) that decides the group's folder.
     Primary,
+    /// The movie half of a Live Photo (same stem, or same content identifier).
     LivePhotoMovie,
+    /// An `.AAE` or `.XMP` sidecar of the still with the same stem.
     Sidecar,
+    /// An edited render the phone made of the original (`IMG_E0001.JPG`).
     EditedRender,
     /// Another still with the same stem (RAW + JPEG/HEIC).
     Companion,
@@ -22,6 +25,7 @@ pub enum Role {
 /// One group: indices into the caller's list; `members[0]` is the primary.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Group {
+    /// Every member: (index into the caller's list, its role).
     pub members: Vec<(usize, Role)>,
     /// A sidecar or edited render whose original is not in the list: it
     /// stands alone, is filed by its own date, and should be reported.
@@ -29,6 +33,7 @@ pub struct Group {
 }
 
 impl Group {
+    /// The index of the primary: the file whose capture time decides the folder.
     pub fn primary(&self) -> usize {
         self.members[0].0
     }
@@ -139,6 +144,7 @@ fn is_still_name(name: &str) -> bool {
     STILL_EXT.contains(&split_name(name).1.as_str())
 }
 
+/// True when the file name has a video extension (`.mov`, `.mp4`, …).
 pub fn is_video_name(name: &str) -> bool {
     VIDEO_EXT.contains(&split_name(name).1.as_str())
 }

@@ -22,9 +22,13 @@ use super::{
 /// What was read from one file, before grouping.
 #[derive(Debug)]
 pub struct Read1 {
+    /// The file read.
     pub path: PathBuf,
+    /// The kind sniffed from its content; `None` when not media.
     pub kind: Option<Kind>,
+    /// Its capture time candidates and metadata, when it is media.
     pub info: Option<MediaInfo>,
+    /// Its modification time.
     pub mtime: Option<SystemTime>,
     /// The file could not be opened or read.
     pub error: Option<String>,
@@ -71,17 +75,25 @@ pub fn read_one(path: &Path, opts: &DateOptions) -> Read1 {
 /// Where one file would go, and why.
 #[derive(Debug, Serialize)]
 pub struct Placement {
+    /// The file, as given.
     pub path: String,
+    /// The kind sniffed from its content (`jpeg`, `heif`, `quicktime`, …); `None` when not media.
     pub kind: Option<&'static str>,
+    /// Still, video or sidecar.
     pub class: Option<Class>,
     /// The capture time used for this file (after group localisation).
     pub capture: Option<CaptureTime>,
+    /// The capture time as text, e.g. `2019-06-09T12:57:32+02:00`.
     pub capture_text: Option<String>,
+    /// Where the capture time came from, e.g. `EXIF DateTimeOriginal`.
     pub date_source: Option<&'static str>,
+    /// How the UTC offset was found, e.g. `recorded in the file`.
     pub offset_source: Option<&'static str>,
     /// The date is a fallback (file name or file time), not metadata.
     pub fallback: bool,
+    /// The Apple content identifier that pairs a Live Photo's still and movie.
     pub content_identifier: Option<String>,
+    /// Its part in its group (primary, Live Photo movie, sidecar, …).
     pub role: Option<Role>,
     /// The group's primary, when this file is filed with another one.
     pub filed_with: Option<String>,
@@ -89,7 +101,9 @@ pub struct Placement {
     pub orphan: bool,
     /// `YYYY/MM`, or `None` when the file would be skipped.
     pub folder: Option<String>,
+    /// What was damaged or rejected while reading its metadata.
     pub problems: Vec<String>,
+    /// The file could not be opened or read.
     pub error: Option<String>,
 }
 

@@ -9,16 +9,23 @@ pub const SNIFF_LEN: usize = 64;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
+    /// JPEG (`FF D8 FF`).
     Jpeg,
+    /// HEIF/HEIC/AVIF stills (ISO-BMFF with an image brand).
     Heif,
+    /// PNG.
     Png,
+    /// GIF.
     Gif,
+    /// WebP.
     Webp,
     /// TIFF and TIFF-based RAW (DNG, most camera RAW).
     Tiff,
     /// Canon CR3 and other ISO-BMFF RAW.
     Raw,
+    /// QuickTime movie (`.MOV`, `qt  ` brand).
     QuickTime,
+    /// MPEG-4 movie (`.MP4`, `.M4V`, other ISO-BMFF video brands).
     Mp4,
     /// Apple Photos adjustments sidecar (`.AAE`, an XML plist).
     Aae,
@@ -28,12 +35,16 @@ pub enum Kind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Class {
+    /// A photo: filed by its own capture time.
     Still,
+    /// A movie.
     Video,
+    /// A metadata file that belongs to a photo (`.AAE`).
     Sidecar,
 }
 
 impl Kind {
+    /// Whether this kind is a still, a video or a sidecar.
     pub fn class(self) -> Class {
         match self {
             Kind::QuickTime | Kind::Mp4 => Class::Video,
@@ -42,6 +53,7 @@ impl Kind {
         }
     }
 
+    /// The lower-case name the catalog, `inspect` and `--json` use (`jpeg`, `heif`, `quicktime`, …).
     pub fn name(self) -> &'static str {
         match self {
             Kind::Jpeg => "jpeg",

@@ -89,6 +89,7 @@ pub struct LibraryAsset {
 pub struct CheckOptions {
     /// Verified copies needed for "safe to delete".
     pub copies: usize,
+    /// Hashing threads; `None` uses one per core.
     pub jobs: Option<usize>,
 }
 
@@ -113,12 +114,15 @@ pub enum Verdict {
 /// One archive's copy of an item.
 #[derive(Debug, Clone, Serialize)]
 pub struct Copy {
+    /// The archive, as given on the command line.
     pub archive: String,
     /// Path in the archive.
     pub path: String,
     /// `source_record` (this source, path, size and mtime recorded by an export or sync) or `content_hash`.
     pub found_by: &'static str,
+    /// True when this copy was read back with its BLAKE3 and nothing has been found wrong since.
     pub verified: bool,
+    /// When this copy was last read back with its BLAKE3, UTC, `YYYY-MM-DDTHH:MM:SSZ`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verified_at: Option<String>,
     /// What the last verify found wrong, if anything.
@@ -126,15 +130,21 @@ pub struct Copy {
     pub problem: Option<VerifyProblem>,
 }
 
+/// What check found for one source item (an element of `items`).
 #[derive(Debug, Clone, Serialize)]
 pub struct ItemStatus {
     /// Relative to the source.
     pub path: String,
+    /// Size in bytes on the source.
     pub size: u64,
+    /// BLAKE3 of the source item, 64 lower-case hex digits, when it had to be read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hash: Option<String>,
+    /// Every archive copy of the item found.
     pub copies: Vec<Copy>,
+    /// How many of `copies` are verified.
     pub verified_copies: usize,
+    /// Whether the item is safe to delete from the phone, and if not, why not.
     pub verdict: Verdict,
     /// Why, and what to do (empty when safe).
     pub reason: String,
@@ -149,7 +159,9 @@ pub struct ItemStatus {
 /// One archive as check saw it.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ArchiveView {
+    /// The archive, as given on the command line.
     pub path: String,
+    /// Files the archive's catalog lists.
     pub files: u64,
     /// When the last `camroll verify` of it ended.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -159,25 +171,39 @@ pub struct ArchiveView {
     pub problem: Option<String>,
 }
 
+/// How many source items got each verdict (`counts` in the JSON).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Counts {
+    /// Source items checked, ignored ones included.
     pub items: u64,
+    /// Items with the verdict `safe`.
     pub safe: u64,
+    /// Items with the verdict `unverified`.
     pub unverified: u64,
+    /// Items with the verdict `too_few_copies`.
     pub too_few_copies: u64,
+    /// Items with the verdict `not_archived`.
     pub not_archived: u64,
+    /// Items with the verdict `unreadable`.
     pub unreadable: u64,
+    /// Items with the verdict `ignored` (not photos or videos).
     pub ignored: u64,
     /// Bytes of the items safe to delete.
     pub safe_bytes: u64,
 }
 
+/// What `camroll check` found: the one JSON object `--json` prints.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckReport {
+    /// The source's identity, e.g. `folder:/media/sd/DCIM` or `device:<UDID>`.
     pub source: String,
+    /// Verified copies an item needs to be safe (`--copies`).
     pub copies_required: usize,
+    /// Each archive checked against, in command-line order.
     pub archives: Vec<ArchiveView>,
+    /// How many items got each verdict.
     pub counts: Counts,
+    /// Every source item with its copies and verdict.
     pub items: Vec<ItemStatus>,
     /// The phone's library view (device sources only).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -545,6 +571,7 @@ fn judge(s: &ItemStatus, need: usize, loaded: &[Loaded], from: &str) -> (Verdict
 }
 
 impl CheckReport {
+    /// The human report (stdout): counts, then every item that is not safe with what to do.
     pub fn human(&self) -> String {
         let mut s = String::new();
         let label = |v: Verdict| match v {

@@ -96,12 +96,16 @@ impl ProblemKind {
 pub struct Problem {
     /// `missing`, `corrupt`, `not_media`, `unreadable`.
     pub kind: ProblemKind,
+    /// The file, relative to the archive, `/`-separated.
     pub path: String,
+    /// What is wrong with it, and what to do.
     pub detail: String,
 }
 
+/// What `camroll rebuild` did: the one JSON object `--json` prints.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RebuildSummary {
+    /// The archive, as given on the command line.
     pub archive: String,
     /// Where the expected hashes came from: `catalog`, `blake3sums`, `files`.
     pub evidence: Vec<&'static str>,
@@ -110,6 +114,7 @@ pub struct RebuildSummary {
     pub old_catalog_kept_as: Option<String>,
     /// Files now recorded.
     pub files: u64,
+    /// Bytes of the files now recorded.
     pub bytes: u64,
     /// Files whose content matched the recorded hash.
     pub verified: u64,
@@ -117,12 +122,16 @@ pub struct RebuildSummary {
     pub added: Vec<String>,
     /// Recorded lines that were damaged in BLAKE3SUMS.
     pub sums_damaged_lines: u64,
+    /// Partial files of killed runs found in staging and removed.
     pub staging_leftovers_removed: u64,
+    /// Files the rebuild could not vouch for; nonempty means exit 1.
     pub problems: Vec<Problem>,
+    /// `ok` or `problems`; the exit status follows it.
     pub outcome: Outcome,
 }
 
 impl RebuildSummary {
+    /// The short human summary (stdout): each problem, then the counts.
     pub fn human(&self) -> String {
         let mut s = String::new();
         for p in &self.problems {

@@ -25,16 +25,32 @@ use crate::hash;
 use crate::ops::{human_bytes, Failed, Outcome};
 use crate::progress::Progress;
 
+/// Why `camroll sync` could not start.
 #[derive(Debug, Error)]
 pub enum SyncError {
+    /// An archive whose catalog is missing or unreadable.
     #[error(
         "{path}: no usable catalog ({why}). Run `camroll rebuild {path}` first, then sync again"
     )]
-    NoCatalog { path: PathBuf, why: String },
+    NoCatalog {
+        /// The archive.
+        path: PathBuf,
+        /// What is wrong with its catalog.
+        why: String,
+    },
+    /// An archive path that is not a folder.
     #[error("{path}: no such archive folder. Check the path (is the disk mounted?)")]
-    NoArchive { path: PathBuf },
+    NoArchive {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// FROM and TO name the same archive.
     #[error("FROM and TO are the same archive ({path})")]
-    Same { path: PathBuf },
+    Same {
+        /// The archive named twice.
+        path: PathBuf,
+    },
+    /// Opening or locking an archive failed.
     #[error(transparent)]
     Archive(#[from] ArchiveError),
 }
@@ -42,29 +58,41 @@ pub enum SyncError {
 /// A file that got another name in TO because its name was taken there.
 #[derive(Debug, Clone, Serialize)]
 pub struct Renamed {
+    /// The file in FROM, relative to the archive, `/`-separated.
     pub path: String,
+    /// Its name in TO, relative to the archive, `/`-separated.
     pub to: String,
 }
 
+/// What `camroll sync FROM TO` did: the one JSON object `--json` prints.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SyncSummary {
+    /// The archive copied from, as given on the command line.
     pub from: String,
+    /// The archive copied to, as given on the command line.
     pub to: String,
     /// Files FROM lists.
     pub files: u64,
     /// Already in TO (by hash).
     pub already: u64,
+    /// Files newly written to TO.
     pub copied: u64,
+    /// Bytes of the files newly written to TO.
     pub bytes_copied: u64,
     /// Copies read back and hash-checked before being put in place.
     pub verified: u64,
+    /// Files that got another name in TO because their name was taken there.
     pub renamed: Vec<Renamed>,
+    /// Source records (which source item each original came from) copied into TO's catalog, so incremental exports and check know TO holds them.
     pub source_records_added: u64,
+    /// Files that could not be copied, each with the error; nonempty means exit 1.
     pub failed: Vec<Failed>,
+    /// `ok`, `partial` or `failed`; the exit status follows it.
     pub outcome: Outcome,
 }
 
 impl SyncSummary {
+    /// The short human summary (stdout).
     pub fn human(&self) -> String {
         let mut s = String::new();
         let _ = writeln!(

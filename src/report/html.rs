@@ -39,15 +39,20 @@ const MAX_DECODE_BYTES: u64 = 128 << 20;
 pub struct Count {
     /// Stable id (`count-<id>` in the page).
     pub id: String,
+    /// What it counts, as the page shows it (e.g. `Copied`).
     pub label: String,
+    /// The number as shown (a count, or a size like `3.2 GB`).
     pub value: String,
 }
 
 /// One month of one archive.
 #[derive(Debug, Clone, Default)]
 pub struct MonthRow {
+    /// `YYYY-MM`, from the archive folder (`other` for files outside `YYYY/MM/`).
     pub month: String,
+    /// Files the catalog lists in it.
     pub files: u64,
+    /// Their total size in bytes.
     pub bytes: u64,
     /// Files this run added.
     pub added: u64,
@@ -56,17 +61,22 @@ pub struct MonthRow {
 /// A thumbnail (or a tile for what cannot be shown).
 #[derive(Debug, Clone)]
 pub struct Thumb {
+    /// The file's path, relative to the archive, `/`-separated.
     pub caption: String,
     /// `data:image/jpeg;base64,…`, or `None` (a movie, or not decodable).
     pub data_uri: Option<String>,
+    /// Shown instead of a picture (`movie`, `edit sidecar`, `no preview`); empty when there is one.
     pub note: String,
 }
 
 /// A list of problems and what to do about them.
 #[derive(Debug, Clone)]
 pub struct Section {
+    /// Stable id (`problems-<id>` in the page), e.g. `failed`.
     pub id: String,
+    /// The heading, e.g. `Failed`.
     pub title: String,
+    /// What to do about these problems.
     pub todo: String,
     /// (path, detail)
     pub rows: Vec<(String, String)>,
@@ -75,17 +85,23 @@ pub struct Section {
 /// Everything a page shows.
 #[derive(Debug, Clone, Default)]
 pub struct Page {
+    /// The page title, e.g. `camroll export`.
     pub title: String,
+    /// The line under it: from what, and when.
     pub subtitle: String,
     /// (good?, sentence)
     pub verdict: Option<(bool, String)>,
+    /// The headline numbers, in order.
     pub counts: Vec<Count>,
     /// Per archive: its months.
     pub months: Vec<(String, Vec<MonthRow>)>,
+    /// The heading over the thumbnails, e.g. `Added by this run`.
     pub thumbs_title: String,
+    /// Thumbnails, at most [`MAX_THUMBS`].
     pub thumbs: Vec<Thumb>,
     /// Items not shown as thumbnails (over [`MAX_THUMBS`]).
     pub thumbs_omitted: u64,
+    /// The problem lists, in order; empty when nothing is wrong.
     pub sections: Vec<Section>,
 }
 

@@ -33,6 +33,7 @@ static NEXT_PACKET: AtomicU64 = AtomicU64::new(1);
 /// One AFC reply.
 #[derive(Debug)]
 pub struct Reply {
+    /// The AFC operation code of the reply (status, data, file info, …).
     pub operation: u64,
     /// Status codes, handles, positions.
     pub header_payload: Vec<u8>,

@@ -81,26 +81,58 @@ async fn read_bounded(c: &mut AfcClient) -> Result<afc_wire::Reply, IdeviceError
     }
 }
 
+/// Why the phone could not be reached or used; each message says what to do.
 #[derive(Debug, Error)]
 pub enum DeviceError {
+    /// usbmuxd could not be reached.
     #[error("cannot reach usbmuxd at {addr}: {error}. Connect the iPhone with a cable; on Linux, make sure usbmuxd is installed and running (sudo systemctl start usbmuxd)")]
-    NoUsbmuxd { addr: String, error: String },
+    NoUsbmuxd {
+        /// The address tried.
+        addr: String,
+        /// Why it failed.
+        error: String,
+    },
+    /// The usbmuxd address given is neither `UNIX:/path` nor `host:port`.
     #[error("{0:?} is not a usbmuxd address: use UNIX:/path/to/socket or host:port")]
     BadAddress(String),
+    /// usbmuxd lists no phone.
     #[error("no iPhone is connected. Connect it with a cable, unlock it and tap Trust; on Linux, make sure usbmuxd is running")]
     NoDevice,
+    /// Several phones are connected and none was chosen; holds their list, one per line.
     #[error("several iPhones are connected:\n{0}\nChoose one with --from device:<UDID or name>")]
     Several(String),
+    /// No connected phone has the UDID or name asked for.
     #[error("no connected iPhone matches {wanted:?}. Connected:\n{list}")]
-    NotFound { wanted: String, list: String },
+    NotFound {
+        /// The UDID or name given.
+        wanted: String,
+        /// The connected phones, one per line.
+        list: String,
+    },
+    /// The phone did not trust this computer in time.
     #[error("{name} did not trust this computer within {secs} s. Unlock the iPhone, tap Trust on the \"Trust This Computer?\" prompt, and run again")]
-    NotTrusted { name: String, secs: u64 },
+    NotTrusted {
+        /// The phone's name.
+        name: String,
+        /// How long camroll waited, in seconds.
+        secs: u64,
+    },
+    /// The phone stayed locked.
     #[error("{name} stayed locked for {secs} s. Unlock the iPhone and run again")]
-    Locked { name: String, secs: u64 },
+    Locked {
+        /// The phone's name.
+        name: String,
+        /// How long camroll waited, in seconds.
+        secs: u64,
+    },
+    /// A lockdownd or AFC exchange with the phone failed.
     #[error("{name}: {what}: {error}")]
     Protocol {
+        /// The phone's name.
         name: String,
+        /// What camroll was doing, e.g. `starting the file service (AFC)`.
         what: &'static str,
+        /// The error, with its causes.
         error: String,
     },
 }
@@ -138,11 +170,17 @@ impl Default for DeviceOptions {
 /// A connected phone, as `camroll devices` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct PhoneInfo {
+    /// The phone's UDID, as usbmuxd reports it.
     pub udid: String,
+    /// The name set on the phone (`DeviceName`; `iPhone` when it cannot be read).
     pub name: String,
+    /// The model identifier (`ProductType`, e.g. `iPhone14,2`); empty when it cannot be read.
     pub model: String,
+    /// The iOS version (`ProductVersion`, e.g. `17.5.1`); empty when it cannot be read.
     pub ios: String,
+    /// How usbmuxd reaches it: `USB` or `network (<address>)`.
     pub connection: String,
+    /// True when usbmuxd holds a pairing record for it (the phone trusted a computer here).
     pub trusted: bool,
     /// `None` when it cannot be told (not trusted yet).
     pub locked: Option<bool>,
@@ -462,6 +500,7 @@ type StatResult = Result<HashMap<String, String>, IdeviceError>;
 /// The iPhone as a [`Source`].
 pub struct DeviceSource {
     shared: Arc<Shared>,
+    /// The phone this source reads from.
     pub info: PhoneInfo,
     opts: DeviceOptions,
     /// The phone's library, read during the scan.

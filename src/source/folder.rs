@@ -10,11 +10,13 @@ use walkdir::WalkDir;
 use super::{ReadSeek, Scan, Skipped, Source, SourceError, SourceItem};
 use crate::archive::layout::rel_text;
 
+/// A folder on disk (an SD card, a copied DCIM, a mounted phone) as a [`Source`]; never written to.
 pub struct FolderSource {
     root: PathBuf,
 }
 
 impl FolderSource {
+    /// A source reading `root`; fails when it cannot be read or is not a folder.
     pub fn new(root: &Path) -> Result<FolderSource, SourceError> {
         let meta = std::fs::metadata(root).map_err(|source| SourceError::Unreadable {
             path: root.into(),

@@ -25,25 +25,32 @@ use crate::media::{CaptureTime, DateSource, OffsetSource};
 /// Seconds from the Unix epoch to Core Data's (2001-01-01T00:00:00Z).
 const CORE_DATA_EPOCH: i64 = 978_307_200;
 
+/// Photos.sqlite could not be read.
 #[derive(Debug, Error)]
 #[error("{path}: cannot read the phone's photo library: {reason}")]
 pub struct LibraryError {
+    /// The copy of Photos.sqlite being read.
     pub path: PathBuf,
+    /// What is wrong with it.
     pub reason: String,
 }
 
 /// One asset as Photos knows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct LibraryAsset {
+    /// The asset's UUID (`ZUUID`).
     pub uuid: String,
     /// Relative to the media root, e.g. `DCIM/100APPLE`.
     pub directory: String,
+    /// The original's file name on the phone (`IMG_0001.HEIC`).
     pub filename: String,
     /// The name it had when imported (AirDrop, iCloud from another device).
     pub original_filename: Option<String>,
+    /// The capture time Photos recorded (`ZDATECREATED`), in UTC.
     pub created_utc: Option<DateTime<Utc>>,
     /// Seconds east of UTC where it was taken.
     pub timezone_offset: Option<i32>,
+    /// In Recently Deleted.
     pub trashed: bool,
     /// The original is not on the phone (only in iCloud).
     pub cloud_only: bool,
@@ -84,6 +91,7 @@ impl LibraryAsset {
 /// The whole library.
 #[derive(Debug, Clone, Default)]
 pub struct Library {
+    /// Every asset, Recently Deleted included.
     pub assets: Vec<LibraryAsset>,
     /// `ZASSET` or `ZGENERICASSET`.
     pub table: String,
@@ -92,9 +100,13 @@ pub struct Library {
 /// One library asset in a report.
 #[derive(Debug, Clone, Serialize)]
 pub struct LibraryItem {
+    /// The name to show: the original file name when it was imported under another, else the file name on the phone.
     pub name: String,
+    /// Where the original lives (or should) on the phone, e.g. `DCIM/100APPLE/IMG_0001.HEIC`.
     pub path: String,
+    /// The asset's UUID (`ZUUID`).
     pub uuid: String,
+    /// The capture time Photos recorded, e.g. `2019-06-09T12:57:32+02:00`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub captured: Option<String>,
 }
@@ -116,6 +128,7 @@ impl From<&LibraryAsset> for LibraryItem {
 /// The library view of a run: what the phone knows that the files alone do not say.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct LibraryReport {
+    /// Assets the library lists (`library_assets` in the JSON).
     pub library_assets: u64,
     /// Originals only in iCloud: not on the phone, so not archived.
     pub cloud_only: Vec<LibraryItem>,
@@ -149,6 +162,7 @@ impl LibraryReport {
         r
     }
 
+    /// A report with no library view, saying why (`library_warning`).
     pub fn unavailable(reason: String) -> LibraryReport {
         LibraryReport {
             library_warning: Some(reason),

@@ -27,7 +27,9 @@ pub struct SourceItem {
     pub dir: String,
     /// The file name as text.
     pub name: String,
+    /// Size in bytes, as listed.
     pub size: u64,
+    /// Modification time, as listed; `None` when the source gives none.
     pub mtime: Option<SystemTime>,
     /// Where the source finds it (absolute path for a folder, AFC path on a device).
     pub locator: PathBuf,
@@ -46,31 +48,46 @@ impl SourceItem {
 /// Something the source lists but camroll leaves alone, and why.
 #[derive(Debug, Clone, Serialize)]
 pub struct Skipped {
+    /// Relative to the source, `/`-separated.
     pub path: String,
+    /// Why camroll leaves it alone.
     pub reason: String,
 }
 
 /// What a scan found.
 #[derive(Debug, Default)]
 pub struct Scan {
+    /// Every file to consider, in listing order.
     pub items: Vec<SourceItem>,
+    /// Entries left out on purpose (symbolic links, special files, …), each with the reason.
     pub skipped: Vec<Skipped>,
     /// Items that could not be listed (unreadable folders…): (path, error).
     pub failed: Vec<(String, String)>,
 }
 
+/// Why a source could not be opened or read.
 #[derive(Debug, Error)]
 pub enum SourceError {
+    /// The source folder could not be read.
     #[error("{path}: cannot read the source: {source}. Check the path exists and you may read it")]
     Unreadable {
+        /// The folder.
         path: PathBuf,
+        /// What the OS reported.
         source: std::io::Error,
     },
+    /// The source path is not a folder.
     #[error("{path}: is not a folder. Give the folder holding the photos (e.g. the DCIM folder or its parent)")]
-    NotAFolder { path: PathBuf },
+    NotAFolder {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// An item could not be opened for reading.
     #[error("{path}: cannot open: {source}")]
     Open {
+        /// The item, relative to the source, `/`-separated.
         path: String,
+        /// What went wrong.
         source: std::io::Error,
     },
 }

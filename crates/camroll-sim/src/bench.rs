@@ -12,6 +12,7 @@ use idevice::afc::opcode::AfcOpcode;
 use idevice::afc::AfcClient;
 use idevice::IdeviceService;
 
+/// `camroll-sim bench-read`: read a tree over AFC as fast as possible (the benchmark client of scripts/bench-sim).
 #[derive(Debug, Args)]
 pub struct BenchReadArgs {
     /// The usbmuxd address: host:port, or a UNIX socket path.
@@ -28,6 +29,7 @@ pub struct BenchReadArgs {
     pub out: Option<PathBuf>,
 }
 
+/// Runs `bench-read`; returns the exit status.
 pub fn run(args: BenchReadArgs) -> anyhow::Result<u8> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

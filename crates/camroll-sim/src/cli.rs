@@ -29,9 +29,11 @@ const EXIT_FATAL: u8 = 2;
     subcommand_negates_reqs = true
 )]
 pub struct SimArgs {
+    /// A subcommand run instead of serving.
     #[command(subcommand)]
     pub command: Option<SimCommand>,
     // Boxed: the serve flags are large and would bloat the top-level Command enum.
+    /// The serving flags, used when no subcommand is given.
     #[command(flatten)]
     pub serve: Box<ServeArgs>,
 }

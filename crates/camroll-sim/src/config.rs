@@ -48,14 +48,17 @@ pub struct Faults {
 pub struct SimConfig {
     /// The phone's media partition (`/var/mobile/Media`), the AFC root.
     pub media: PathBuf,
+    /// Where the simulated usbmuxd listens.
     pub listen: Listen,
     /// Override the UDID stored in `<media>/.sim/identity.plist`.
     pub udid: Option<String>,
+    /// The phone's name (`DeviceName`).
     pub name: String,
     /// ProductVersion, e.g. "17.5.1".
     pub ios: String,
     /// Allow AFC writes (otherwise PERM_DENIED, like a read-only mount).
     pub writable: bool,
+    /// Faults to inject (slow reads, I/O errors, handle limits).
     pub faults: Faults,
 }
 

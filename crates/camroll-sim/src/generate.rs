@@ -47,38 +47,56 @@ pub struct GenerateArgs {
 /// What to generate.
 #[derive(Debug, Clone)]
 pub struct GenerateOptions {
+    /// How many assets (a Live Photo counts once).
     pub items: usize,
+    /// Seeds the random choices: the same seed writes the same roll, byte for byte.
     pub seed: u64,
+    /// Add one large (sparse) video of this many MiB.
     pub video_mib: Option<u64>,
 }
 
 /// Why generation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
+    /// A file or folder could not be written.
     #[error("{path}: {source}")]
     Io {
+        /// The file or folder.
         path: PathBuf,
+        /// What the OS reported.
         source: std::io::Error,
     },
+    /// Photos.sqlite could not be written.
     #[error("{path}: {source}")]
     Db {
+        /// The database file.
         path: PathBuf,
+        /// What SQLite reported.
         source: rusqlite::Error,
     },
+    /// The media folder already holds a DCIM folder.
     #[error("{0}: already holds a DCIM folder; generate into a new or empty folder")]
     NotEmpty(PathBuf),
+    /// A synthetic media file could not be made.
     #[error("{path}: {message}")]
-    Media { path: PathBuf, message: String },
+    Media {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 /// One asset as the Photos library knows it; the manifest is a list of these.
 #[derive(Debug, Clone, Serialize)]
 pub struct ManifestAsset {
+    /// The asset's UUID (`ZASSET.ZUUID`).
     pub uuid: String,
     /// photo, live_photo, screenshot, video, slomo, timelapse.
     pub kind: &'static str,
     /// ZASSET.ZDIRECTORY and ZFILENAME.
     pub directory: String,
+    /// The original's file name (`IMG_0001.HEIC`).
     pub filename: String,
     /// The original's path in the media root; None for cloud-only (optimised) assets.
     pub path: Option<String>,
@@ -88,17 +106,23 @@ pub struct ManifestAsset {
     pub files: Vec<String>,
     /// The original's size in bytes (what ZORIGINALFILESIZE says; also for cloud-only assets).
     pub size: u64,
+    /// The original is only in iCloud (Optimize iPhone Storage): no file on the phone.
     pub cloud_only: bool,
+    /// In Recently Deleted.
     pub trashed: bool,
+    /// Has an edited render (`IMG_E0001.JPG`) and an `.AAE` sidecar.
     pub edited: bool,
     /// Came from iCloud Photos (shot on another device), stored under PhotoData/CPLAssets.
     pub icloud_synced: bool,
+    /// Marked as a favourite.
     pub favorite: bool,
+    /// In the Hidden album.
     pub hidden: bool,
     /// Capture time with its UTC offset (RFC 3339), as in EXIF / QuickTime metadata.
     pub captured: String,
     /// Capture time as Unix seconds.
     pub captured_unix: i64,
+    /// The Apple content identifier pairing a Live Photo's still and movie.
     pub content_identifier: Option<String>,
 }
 
@@ -113,15 +137,23 @@ struct Manifest<'a> {
 /// What was written.
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
+    /// Assets in the library.
     pub assets: usize,
+    /// Files written to the media folder.
     pub files: usize,
+    /// Bytes of those files (a sparse video counted at its full size).
     pub bytes: u64,
+    /// Assets only in iCloud (no file written).
     pub cloud_only: usize,
+    /// Assets in Recently Deleted.
     pub trashed: usize,
+    /// Assets with an edited render.
     pub edited: usize,
+    /// Live Photos.
     pub live: usize,
 }
 
+/// Runs `generate`; returns the exit status.
 pub fn run(args: GenerateArgs) -> anyhow::Result<u8> {
     let t = std::time::Instant::now();
     let s = generate(

@@ -15,6 +15,8 @@
 //! # Ok::<(), camroll_sim::SimError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod afc;
 pub mod bench;
 pub mod cli;
@@ -36,24 +38,45 @@ pub use server::{Simulator, UsbmuxAddress};
 /// Why the simulator could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
+    /// A file or folder of the media root could not be read or written.
     #[error("{path}: {source}")]
     Io {
+        /// The file or folder.
         path: PathBuf,
+        /// What the OS reported.
         source: std::io::Error,
     },
+    /// `--media` is not a folder.
     #[error("{0}: not a directory; --media must be the phone's media folder")]
     NotADirectory(PathBuf),
+    /// The phone's identity (keys, certificates) could not be read or made.
     #[error("{path}: {message}")]
-    Identity { path: PathBuf, message: String },
+    Identity {
+        /// The identity file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// The TLS configuration with the device certificate could not be built.
     #[error("cannot set up TLS with the device certificate: {0}")]
     Tls(String),
+    /// The usbmuxd address could not be listened on.
     #[error("cannot listen on {address}: {source} (is another simulator or usbmuxd using it?)")]
     Bind {
+        /// The address.
         address: String,
+        /// What the OS reported.
         source: std::io::Error,
     },
+    /// An `--io-error` pattern is not a valid glob.
     #[error("--io-error {glob:?} is not a valid glob: {message}")]
-    BadGlob { glob: String, message: String },
+    BadGlob {
+        /// The pattern.
+        glob: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The async runtime could not be started.
     #[error("cannot start the simulator's runtime: {0}")]
     Runtime(String),
 }

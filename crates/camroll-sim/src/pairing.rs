@@ -23,20 +23,35 @@ use crate::SimError;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Identity {
+    /// The phone's UDID: 8 hex digits, `-`, 16 hex digits.
     pub udid: String,
+    /// `SerialNumber`.
     pub serial_number: String,
+    /// `UniqueChipID` (the ECID), the UDID's second part as a number.
     pub unique_chip_id: u64,
+    /// `WiFiAddress`, a MAC address (`f4:…`).
     pub wifi_address: String,
+    /// `BluetoothAddress`, a MAC address.
     pub bluetooth_address: String,
+    /// The host's `SystemBUID` in the pairing record (a UUID).
     pub system_buid: String,
+    /// The paired host's `HostID` (a UUID).
     pub host_id: String,
+    /// The `EscrowBag`: 32 random bytes.
     pub escrow_bag: plist::Data,
+    /// The device key, PKCS#8 PEM.
     pub device_private_key: String,
+    /// The device public key, PKCS#1 PEM (`DevicePublicKey`).
     pub device_public_key: String,
+    /// The device certificate, PEM, signed by the root.
     pub device_certificate: String,
+    /// The host key, PKCS#8 PEM.
     pub host_private_key: String,
+    /// The host certificate, PEM, signed by the root.
     pub host_certificate: String,
+    /// The root CA key, PKCS#8 PEM.
     pub root_private_key: String,
+    /// The root CA certificate, PEM.
     pub root_certificate: String,
 }
 

@@ -15,7 +15,9 @@ use crate::SimError;
 /// The address a started simulator's usbmuxd actually listens on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UsbmuxAddress {
+    /// A TCP address (`host:port`).
     Tcp(SocketAddr),
+    /// A UNIX socket path.
     Unix(PathBuf),
 }
 

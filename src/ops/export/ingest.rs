@@ -27,8 +27,11 @@ pub struct StagedFile {
 
 /// An item read and staged.
 pub struct Staged {
+    /// BLAKE3 of the content read, 64 lower-case hex digits.
     pub hash: String,
+    /// Bytes read.
     pub size: u64,
+    /// The kind sniffed from the first bytes.
     pub kind: Kind,
     /// The staging file of every destination written.
     pub files: Vec<StagedFile>,
@@ -36,24 +39,40 @@ pub struct Staged {
     pub dest_errors: Vec<(usize, io::Error)>,
 }
 
+/// Why one source item could not be read and staged; the run goes on with the others.
 #[derive(Debug, Error)]
 pub enum IngestError {
+    /// The content is not a photo or video camroll recognises.
     #[error("not a photo or video (content not recognised)")]
     NotMedia,
+    /// The file has 0 bytes.
     #[error("empty file (0 bytes): nothing to archive. If it should be a photo, copy it from the phone again")]
     Empty,
+    /// Reading from the source failed.
     #[error("read error: {0}. The other files go on; run again to retry this one")]
     Read(io::Error),
+    /// The size read differs from the size listed, and the listing changed too.
     #[error("changed while being read (listed as {listed} bytes, read {read}). Run again when nothing is writing to the source")]
-    Changed { listed: u64, read: u64 },
-    #[error("kept changing while being read (read twice, different each time): not archived this run. Run again when nothing is writing to it")]
-    StillChanging,
-    #[error("{from} lists this file as {listed} bytes but sent {read} (its listing did not change): not archived. Run again; if it persists, the file may be damaged where it is stored")]
-    SizeMismatch {
-        from: &'static str,
+    Changed {
+        /// Size listed, in bytes.
         listed: u64,
+        /// Bytes actually read.
         read: u64,
     },
+    /// Two reads gave different content.
+    #[error("kept changing while being read (read twice, different each time): not archived this run. Run again when nothing is writing to it")]
+    StillChanging,
+    /// The source sent a different number of bytes than it lists, though the listing did not change.
+    #[error("{from} lists this file as {listed} bytes but sent {read} (its listing did not change): not archived. Run again; if it persists, the file may be damaged where it is stored")]
+    SizeMismatch {
+        /// Who listed the size (e.g. `the phone`).
+        from: &'static str,
+        /// Size listed, in bytes.
+        listed: u64,
+        /// Bytes actually read.
+        read: u64,
+    },
+    /// Every destination's staging write failed.
     #[error("could not be written to any destination")]
     NoDestination,
 }

@@ -17,31 +17,48 @@ use serde::Serialize;
 use crate::ops::{human_bytes, Failed, Outcome, Warning};
 use crate::source::Skipped;
 
+/// A source file not written again because its content is already in an archive.
 #[derive(Debug, Clone, Serialize)]
 pub struct Duplicate {
+    /// The source file, relative to the source, `/`-separated.
     pub path: String,
+    /// The archived file with the same BLAKE3, relative to the archive, `/`-separated.
     pub archived_as: String,
+    /// The archive holding it, as given on the command line.
     pub destination: String,
 }
 
+/// One step a dry run would take (`planned` in the JSON).
 #[derive(Debug, Clone, Serialize)]
 pub struct Planned {
+    /// The source file, relative to the source, `/`-separated.
     pub path: String,
+    /// Where it would go (or the archived file it duplicates), relative to the archive, `/`-separated.
     pub to: String,
     /// `copy`, `duplicate` or `adopt` (a file already in place from an interrupted run).
     pub action: &'static str,
+    /// The archive it would go to, as given on the command line.
     pub destination: String,
 }
 
+/// What one archive got in this run (an element of `destinations`).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DestinationSummary {
+    /// The archive, as given on the command line.
     pub path: String,
+    /// Originals newly written to this archive (or that a dry run would write).
     pub copied: u64,
+    /// Source files whose content this archive already held under another name.
     pub duplicates: u64,
+    /// Source files this archive had recorded from an earlier run of the same source.
     pub already_archived: u64,
+    /// Source files that could not be placed in this archive.
     pub failed: u64,
+    /// Newly written originals read back from this archive with the right BLAKE3.
     pub verified: u64,
+    /// Newly written originals whose read-back BLAKE3 did not match; nonzero means exit 1.
     pub verify_failed: u64,
+    /// Bytes of originals newly written to this archive.
     pub bytes_copied: u64,
     /// Partial files of killed runs found in staging and removed.
     pub staging_leftovers_removed: u64,
@@ -50,29 +67,47 @@ pub struct DestinationSummary {
     pub error: Option<String>,
 }
 
+/// What `camroll export` did: the one JSON object `--json` prints.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ExportSummary {
+    /// The source's identity, e.g. `folder:/media/sd/DCIM` or `device:<UDID>`.
     pub source: String,
+    /// True when nothing was written (`--dry-run`); counts then say what would happen.
     pub dry_run: bool,
+    /// The UTC offset capture times without one were read in, e.g. `+02:00` or `machine (+01:00)`.
     pub timezone: String,
+    /// Files the source listed.
     pub scanned: u64,
+    /// Source files newly written to at least one archive.
     pub copied: u64,
+    /// Source files not written anywhere because every archive needing them already held the content.
     pub duplicates: u64,
+    /// Source files every archive had already recorded from an earlier run (not read again).
     pub already_archived: u64,
+    /// Source files left out on purpose (not media, symbolic links, …), each with the reason.
     pub skipped: Vec<Skipped>,
+    /// Source files that could not be archived, each with the error; nonempty means exit 1.
     pub failed: Vec<Failed>,
+    /// Bytes of originals newly written, counted once however many archives got them.
     pub bytes_copied: u64,
+    /// Newly written originals read back with the right BLAKE3, summed over the archives.
     pub verified: u64,
+    /// Newly written originals whose read-back BLAKE3 did not match, summed over the archives.
     pub verify_failed: u64,
+    /// Each source file not written again because its content was already archived.
     pub duplicate_files: Vec<Duplicate>,
+    /// Metadata problems that did not stop archiving (e.g. no capture time found).
     pub warnings: Vec<Warning>,
+    /// Dry run only: every copy or duplicate the run would make; omitted when empty.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub planned: Vec<Planned>,
+    /// One summary per archive, in command-line order.
     pub destinations: Vec<DestinationSummary>,
     /// The phone's library view (device sources): `library_assets`,
     /// `cloud_only`, `recently_deleted`, `not_found_on_device`.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub library: Option<crate::source::library::LibraryReport>,
+    /// `ok`, `partial` or `failed`; the exit status follows it.
     pub outcome: Outcome,
 }
 

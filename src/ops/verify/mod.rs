@@ -30,11 +30,13 @@ use crate::progress::Progress;
 /// Settings of one verification.
 #[derive(Debug, Clone, Default)]
 pub struct VerifyOptions {
+    /// Also decode (or structure-check) every file (`--deep`), to find damage that predates the copy.
     pub deep: bool,
     /// Parallel readers (default: number of CPUs).
     pub jobs: Option<usize>,
 }
 
+/// What kind of thing verify found wrong (`kind` in the JSON).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FindingKind {
@@ -46,9 +48,13 @@ pub enum FindingKind {
     Undecodable,
     /// On disk, in no record.
     Unlisted,
+    /// The catalog and `BLAKE3SUMS` disagree about a file (listed in one only, or with different hashes).
     SumsDisagree,
+    /// A partial file of an interrupted run left in staging.
     StagingLeftover,
+    /// The catalog is missing or cannot be read.
     CatalogUnreadable,
+    /// `BLAKE3SUMS` is missing, unreadable or has damaged lines.
     SumsUnreadable,
 }
 
@@ -86,8 +92,10 @@ impl FindingKind {
     }
 }
 
+/// One thing verify found wrong in an archive (an element of `findings`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
+    /// What kind of problem it is.
     pub kind: FindingKind,
     /// Relative to the archive, `/`-separated.
     pub path: String,
@@ -103,18 +111,24 @@ pub struct Finding {
     pub repaired: bool,
 }
 
+/// What `camroll verify` found in one archive.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct ArchiveReport {
+    /// The archive, as given on the command line.
     pub archive: String,
     /// Files the records list.
     pub files: u64,
     /// Files read back with the recorded hash.
     pub verified: u64,
+    /// Bytes read back.
     pub bytes: u64,
+    /// True when this was a `--deep` verification.
     pub deep: bool,
     /// Files decoded or structure-checked (`--deep`).
     pub deep_checked: u64,
+    /// Everything found wrong; empty means the archive is whole.
     pub findings: Vec<Finding>,
+    /// What `--repair-from` tried; omitted when empty.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub repairs: Vec<repair::Repair>,
     /// The verification was recorded in the catalog.
@@ -149,6 +163,7 @@ impl ArchiveReport {
         self.findings.iter().filter(|f| !f.repaired).count()
     }
 
+    /// The human report (stdout): each finding with what to do, then the counts.
     pub fn human(&self) -> String {
         let mut s = String::new();
         for f in &self.findings {

@@ -38,12 +38,16 @@ pub enum RepairError {
 /// One attempted repair.
 #[derive(Debug, Clone, Serialize)]
 pub struct Repair {
+    /// The damaged or missing file, relative to the archive, `/`-separated.
     pub path: String,
+    /// The BLAKE3 it should have, 64 lower-case hex digits.
     pub hash: String,
+    /// True when a good copy was put in place.
     pub repaired: bool,
     /// The other archive's file it was copied from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
+    /// What was done, or why it could not be.
     pub detail: String,
 }
 

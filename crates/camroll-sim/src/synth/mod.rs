@@ -31,8 +31,10 @@ pub use png::png;
 /// Errors from the writers that stream into a caller's file.
 #[derive(Debug, thiserror::Error)]
 pub enum SynthError {
+    /// The destination could not be written.
     #[error("writing synthetic media: {0}")]
     Io(#[from] std::io::Error),
+    /// The image encoder failed.
     #[error("encoding synthetic image: {0}")]
     Image(String),
 }
@@ -45,10 +47,13 @@ pub struct StillSpec {
     pub seed: u64,
     /// JPEG only (HEIC images come from the 64x48 templates).
     pub width: u32,
+    /// Pixel height (JPEG only).
     pub height: u32,
     /// IFD0 Make / Model / Software.
     pub make: Option<String>,
+    /// IFD0 Model, e.g. `iPhone 12`.
     pub model: Option<String>,
+    /// IFD0 Software, e.g. `17.1.2`.
     pub software: Option<String>,
     /// EXIF DateTimeOriginal (local wall-clock time).
     pub taken: Option<NaiveDateTime>,
@@ -155,7 +160,9 @@ pub struct VideoSpec {
     pub creation_date: Option<DateTime<FixedOffset>>,
     /// `com.apple.quicktime.make` / `.model` / `.software`.
     pub make: Option<String>,
+    /// `com.apple.quicktime.model`.
     pub model: Option<String>,
+    /// `com.apple.quicktime.software`.
     pub software: Option<String>,
     /// `com.apple.quicktime.content.identifier` (Live Photo pairing).
     pub content_identifier: Option<String>,
@@ -197,8 +204,11 @@ impl VideoSpec {
 /// A PNG (screenshots) and its optional metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PngSpec {
+    /// Varies the picture (and so the file's hash) between items.
     pub seed: u64,
+    /// Pixel width.
     pub width: u32,
+    /// Pixel height.
     pub height: u32,
     /// Written as an `eXIf` chunk (same EXIF writer as the stills) when it has any field.
     pub exif: Option<StillSpec>,
@@ -207,6 +217,7 @@ pub struct PngSpec {
 }
 
 impl PngSpec {
+    /// A 64x48 PNG without metadata.
     pub fn bare(seed: u64) -> PngSpec {
         PngSpec {
             seed,
@@ -221,6 +232,7 @@ impl PngSpec {
 /// An Apple Photos adjustments sidecar (`.AAE`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AaeSpec {
+    /// Varies the content (and so the file's hash) between items.
     pub seed: u64,
     /// `adjustmentTimestamp` (an XML plist date, UTC).
     pub timestamp: DateTime<Utc>,
@@ -231,6 +243,7 @@ pub struct AaeSpec {
 }
 
 impl AaeSpec {
+    /// A sidecar with Apple's usual format identifier and version.
     pub fn new(seed: u64, timestamp: DateTime<Utc>) -> AaeSpec {
         AaeSpec {
             seed,

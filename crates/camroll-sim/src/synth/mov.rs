@@ -24,9 +24,12 @@ const QT_EPOCH_OFFSET: i64 = 2_082_844_800;
 /// movies pulled over AFC have been seen starting with `wide` or `mdat`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MovieLead {
+    /// `ftyp` first, as camera movies start.
     #[default]
     Ftyp,
+    /// A `wide` box first.
     Wide,
+    /// `mdat` first, no `ftyp`.
     Mdat,
 }
 

@@ -24,6 +24,7 @@ pub enum Status {
 }
 
 impl Status {
+    /// The word used in the roll's table: `copied`, `duplicate` or `skipped`.
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Copied => "copied",
@@ -38,10 +39,12 @@ impl Status {
 pub struct RollFile {
     /// Path below the roll's root, `/`-separated.
     pub path: &'static str,
+    /// The file's content.
     pub bytes: Vec<u8>,
     /// The file's modification time (different from its capture time on
     /// purpose, so filing by mtime instead of metadata shows).
     pub mtime: DateTime<Utc>,
+    /// What an export must do with it.
     pub status: Status,
     /// Archive path (relative to ARCHIVE): where it goes, or for a duplicate
     /// the archived file it duplicates. `None` when skipped.
@@ -55,11 +58,13 @@ pub struct RollFile {
     pub kind: Option<&'static str>,
     /// `Role` in its serde spelling.
     pub role: Option<&'static str>,
+    /// What the file is there to test.
     pub note: &'static str,
 }
 
-/// Live Photo pairing identifiers of the roll.
+/// Content identifier of the Live Photo `IMG_0100` (still and movie).
 pub const LIVE_ID_0100: &str = "5E1C7B0A-3A2D-4C1B-9F7E-0D1A2B3C4D5E";
+/// Content identifier of the Live Photo `IMG_2001` (still and movie).
 pub const LIVE_ID_2001: &str = "A0B1C2D3-E4F5-4A6B-8C7D-9E0F1A2B3C4D";
 
 const MODEL: &str = "iPhone 12";
@@ -447,7 +452,9 @@ pub fn expected_tsv(files: &[RollFile]) -> String {
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {source}")]
 pub struct RollError {
+    /// The file that could not be written.
     pub path: PathBuf,
+    /// What the OS reported.
     pub source: std::io::Error,
 }
 
