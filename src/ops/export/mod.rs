@@ -1,18 +1,18 @@
 //! `camroll export`: the whole pipeline, in named stages, each in its own file.
 //!
-//! 1. [`scan`]: list the source (names, sizes, mtimes; nothing is read).
-//! 2. [`plan::group`]: stills with their Live Photo movies, sidecars and renders.
-//! 3. [`plan::plan`]: skip items every destination already recorded (same
+//! 1. `scan`: list the source (names, sizes, mtimes; nothing is read).
+//! 2. `plan::group`: stills with their Live Photo movies, sidecars and renders.
+//! 3. `plan::plan`: skip items every destination already recorded (same
 //!    source, path, size, mtime), so a no-change re-run reads nothing.
-//! 4. [`ingest`]: groups in parallel; each item is read once, hashed while it
+//! 4. `ingest`: groups in parallel; each item is read once, hashed while it
 //!    is written to a staging file in every destination that needs it.
-//! 5. [`place`]: one thread, in scan order; names chosen, staging files
+//! 5. `place`: one thread, in scan order; names chosen, staging files
 //!    renamed into `YYYY/MM/`, folders fsynced, then catalog rows committed.
-//! 6. [`readback`]: every file written is read back from the disk and its
+//! 6. `readback`: every file written is read back from the disk and its
 //!    hash compared with the one taken from the source stream.
-//! 7. [`record`]: `BLAKE3SUMS` is rewritten and the run recorded.
+//! 7. `record`: `BLAKE3SUMS` is rewritten and the run recorded.
 //!
-//! [`dest`] is one destination archive through all of them; [`summary`] is
+//! `dest` is one destination archive through all of them; `summary` is
 //! what the run returns.
 
 mod dest;
