@@ -9,6 +9,7 @@ pub mod exif_read;
 pub mod group;
 pub mod inspect;
 pub mod kind;
+pub mod sidecar;
 pub mod timefmt;
 pub mod xmp;
 
