@@ -35,6 +35,20 @@ pub struct LibraryError {
     pub reason: String,
 }
 
+/// Where an asset's original lives on the phone, relative to the media root,
+/// from its `ZDIRECTORY` and `ZFILENAME`: `DCIM/100APPLE/IMG_0001.HEIC`.
+pub fn media_path(directory: &str, filename: &str) -> String {
+    let dir = directory.trim_matches('/');
+    if dir.is_empty() {
+        filename.to_string()
+    } else if !dir.contains('/') && !dir.starts_with("DCIM") && !dir.starts_with("PhotoData") {
+        // Older libraries store only the DCIM subfolder.
+        format!("DCIM/{dir}/{filename}")
+    } else {
+        format!("{dir}/{filename}")
+    }
+}
+
 /// One asset as Photos knows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct LibraryAsset {
@@ -59,15 +73,7 @@ pub struct LibraryAsset {
 impl LibraryAsset {
     /// `DCIM/100APPLE/IMG_0001.HEIC`: where the original lives on the phone.
     pub fn path(&self) -> String {
-        let dir = self.directory.trim_matches('/');
-        if dir.is_empty() {
-            self.filename.clone()
-        } else if !dir.contains('/') && !dir.starts_with("DCIM") && !dir.starts_with("PhotoData") {
-            // Older libraries store only the DCIM subfolder.
-            format!("DCIM/{dir}/{}", self.filename)
-        } else {
-            format!("{dir}/{}", self.filename)
-        }
+        media_path(&self.directory, &self.filename)
     }
 
     /// The capture time Photos recorded, as a fallback for files that carry none.

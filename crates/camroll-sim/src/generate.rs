@@ -928,6 +928,20 @@ fn write_photos_db(out: &Path, plans: &[Plan]) -> Result<(), GenerateError> {
         .map_err(db)?;
     }
     tx.commit().map_err(db)?;
+    // Albums, keywords, people and the rest, seeded by the roll itself.
+    let seed = plans.first().map_or(0, |p| {
+        p.m.uuid
+            .bytes()
+            .fold(plans.len() as u64, |h, b| h.rotate_left(5) ^ u64::from(b))
+    });
+    let tx = conn.transaction().map_err(db)?;
+    crate::library_meta::write_library_meta(
+        &tx,
+        &crate::library_meta::MetaLayout::for_ios(17),
+        seed,
+    )
+    .map_err(db)?;
+    tx.commit().map_err(db)?;
     Ok(())
 }
 

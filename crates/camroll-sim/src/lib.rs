@@ -23,6 +23,7 @@ pub mod cli;
 mod config;
 mod device;
 pub mod generate;
+pub mod library_meta;
 mod lockdown;
 mod pairing;
 mod server;
