@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod filesystem;
 pub mod layout;
 pub mod lock;
+pub mod sidecar;
 pub mod staging;
 pub mod sums;
 

@@ -6,6 +6,8 @@ use clap::Args;
 
 use crate::cli::args::{JobsArg, OutputArgs, ReportArg, SourceArgs, TimezoneArg};
 use crate::cli::{exit_code, print_json};
+use camroll::media::sidecar::SidecarFormat;
+use camroll::ops::export::sidecars::SidecarChoice;
 use camroll::ops::export::{self, ExportOptions};
 use camroll::report::html;
 
@@ -31,6 +33,24 @@ pub struct ExportArgs {
     pub output: OutputArgs,
     #[command(flatten)]
     pub report: ReportArg,
+    /// Sidecars beside each original with what Photos knows (favorite, albums, people, …):
+    /// xmp (default when the phone's library was read), json, or none.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub sidecars: Option<SidecarArg>,
+    /// Read the sidecars' facts from this copy of Photos.sqlite (for a folder source).
+    #[arg(long, value_name = "LIBRARY")]
+    pub sidecars_from: Option<PathBuf>,
+}
+
+/// `--sidecars` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SidecarArg {
+    /// `<name>.xmp`, for photo tools.
+    Xmp,
+    /// `<name>.json`, for scripts.
+    Json,
+    /// No sidecars.
+    None,
 }
 
 /// Exit 0 when everything was archived and verified, 1 when some items
@@ -44,6 +64,13 @@ pub fn run(a: ExportArgs) -> anyhow::Result<u8> {
         verify: !a.no_verify,
         timezone: a.timezone.timezone,
         jobs: a.jobs.jobs,
+        sidecars: match a.sidecars {
+            None => SidecarChoice::Auto,
+            Some(SidecarArg::Xmp) => SidecarChoice::Format(SidecarFormat::Xmp),
+            Some(SidecarArg::Json) => SidecarChoice::Format(SidecarFormat::Json),
+            Some(SidecarArg::None) => SidecarChoice::None,
+        },
+        sidecars_from: a.sidecars_from,
     };
     let summary = export::export(source.as_ref(), &opts, progress.as_ref())?;
     if let Some(path) = &a.report.report {

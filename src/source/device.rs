@@ -1059,6 +1059,14 @@ impl Source for DeviceSource {
         DeviceSource::library_report(self)
     }
 
+    fn library_db(&self) -> Option<PathBuf> {
+        self.library
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|l| l.db.clone())
+    }
+
     fn restat(&self, item: &SourceItem, after_read: bool) -> Option<io::Result<SourceItem>> {
         if after_read {
             // A round trip per file would cost a no-change-free export dearly;

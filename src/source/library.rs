@@ -101,6 +101,8 @@ pub struct Library {
     pub assets: Vec<LibraryAsset>,
     /// `ZASSET` or `ZGENERICASSET`.
     pub table: String,
+    /// The copy of Photos.sqlite it was read from.
+    pub db: PathBuf,
 }
 
 /// One library asset in a report.
@@ -309,6 +311,7 @@ pub fn read_library(db: &Path) -> Result<Library, LibraryError> {
     Ok(Library {
         assets,
         table: table.to_string(),
+        db: db.to_path_buf(),
     })
 }
 

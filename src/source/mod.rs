@@ -111,6 +111,11 @@ pub trait Source: Send + Sync {
     fn library_report(&self) -> Option<library::LibraryReport> {
         None
     }
+    /// The local copy of the source's Photos library (`Photos.sqlite`) read
+    /// during the scan, when there is one: sidecars are written from it.
+    fn library_db(&self) -> Option<PathBuf> {
+        None
+    }
     /// The item as listed now (size, mtime), or `None` when the source
     /// cannot tell. `after_read`: asked after every read to catch a file
     /// replaced in place; sources where a re-listing costs a round trip

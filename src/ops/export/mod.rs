@@ -10,6 +10,8 @@
 //!    renamed into `YYYY/MM/`, folders fsynced, then catalog rows committed.
 //! 6. `readback`: every file written is read back from the disk and its
 //!    hash compared with the one taken from the source stream.
+//! 6½. `sidecars`: `<name>.xmp` (or `.json`) beside each original of an
+//!    asset the phone's library knows, replaced when its facts changed.
 //! 7. `record`: `BLAKE3SUMS` is rewritten and the run recorded.
 //!
 //! `dest` is one destination archive through all of them; `summary` is
@@ -22,6 +24,7 @@ mod plan;
 mod readback;
 mod record;
 mod scan;
+pub mod sidecars;
 pub mod summary;
 
 use std::collections::{BTreeMap, HashMap};
@@ -58,6 +61,10 @@ pub struct ExportOptions {
     pub timezone: Option<FixedOffset>,
     /// Parallel readers (default: number of CPUs, at least 4).
     pub jobs: Option<usize>,
+    /// Which sidecars to write beside the originals (`--sidecars`).
+    pub sidecars: sidecars::SidecarChoice,
+    /// A copy of Photos.sqlite to read the sidecars' facts from (`--sidecars-from`).
+    pub sidecars_from: Option<PathBuf>,
 }
 
 /// Errors that stop the whole run (exit 2).
@@ -132,6 +139,14 @@ pub fn export(
     if read_back {
         // What the background readers did not get to is read back now.
         readback::finish(&mut dests, background, &mut summary, progress);
+    }
+    if let Some(plan) = sidecars::prepare(
+        source,
+        opts.sidecars,
+        opts.sidecars_from.as_ref(),
+        &mut summary,
+    ) {
+        sidecars::write(&mut dests, &source_id, &plan, &mut summary, opts.dry_run);
     }
     record::record(&mut dests, &mut summary, opts.dry_run);
     progress.finish();

@@ -107,6 +107,9 @@ pub struct ExportSummary {
     /// `cloud_only`, `recently_deleted`, `not_found_on_device`.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub library: Option<crate::source::library::LibraryReport>,
+    /// What the sidecar stage did; omitted when no sidecars were written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sidecars: Option<super::sidecars::SidecarSummary>,
     /// `ok`, `partial` or `failed`; the exit status follows it.
     pub outcome: Outcome,
 }
@@ -150,6 +153,18 @@ impl ExportSummary {
                 let _ = write!(s, ", stopped: {e}");
             }
             s.push('\n');
+        }
+        if let Some(sc) = &self.sidecars {
+            let _ = writeln!(
+                s,
+                "Sidecars ({}): {} {}, {} updated, {} unchanged, {} failed",
+                sc.format,
+                sc.written,
+                if self.dry_run { "to write" } else { "written" },
+                sc.updated,
+                sc.unchanged,
+                sc.failed
+            );
         }
         if !self.planned.is_empty() {
             s.push_str("Plan:\n");

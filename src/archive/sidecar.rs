@@ -1,0 +1,79 @@
+//! Sidecars camroll writes beside archived originals (`IMG_0001.HEIC.xmp`):
+//! staged and made durable like originals, placed with the archive's own
+//! placing function, and — unlike originals — replaced when what Photos
+//! knows changes. A replacement is one `rename(2)` over the old sidecar, so a
+//! reader sees the old file or the new one, never a mix.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::Archive;
+
+/// The catalog role of a sidecar camroll wrote (the phone's own `.AAE`
+/// sidecars are `sidecar`): `verify` and later runs tell it from an original.
+pub const ROLE: &str = "metadata_sidecar";
+
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+impl Archive {
+    /// Writes `bytes` to a new staging file, fsyncs it and reads it back;
+    /// returns its path. On any error nothing is left in staging.
+    pub fn stage_bytes(&self, bytes: &[u8]) -> io::Result<PathBuf> {
+        let p = self.staging_dir().join(format!(
+            "sidecar-{}-{}.part",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        let r = (|| {
+            let mut f = OpenOptions::new().write(true).create_new(true).open(&p)?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+            drop(f);
+            if fs::read(&p)? != bytes {
+                return Err(io::Error::other(
+                    "the sidecar read back differently from what was written: the disk is failing",
+                ));
+            }
+            Ok(())
+        })();
+        match r {
+            Ok(()) => Ok(p),
+            Err(e) => {
+                let _ = fs::remove_file(&p);
+                Err(e)
+            }
+        }
+    }
+
+    /// Moves a staged sidecar to `folder/name`. A new one never replaces
+    /// anything ([`Archive::place`]); with `replace`, it atomically takes the
+    /// place of the regular file camroll wrote there before (never of a
+    /// folder or a symbolic link).
+    pub fn place_sidecar(
+        &mut self,
+        staged: &Path,
+        folder: &str,
+        name: &str,
+        replace: bool,
+    ) -> io::Result<()> {
+        if !replace {
+            return self.place(staged, folder, name);
+        }
+        let dir = self.root.join(folder);
+        let target = dir.join(name);
+        let meta = fs::symlink_metadata(&target)?;
+        if !meta.file_type().is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is not a regular file: left alone", target.display()),
+            ));
+        }
+        crate::faults::point("before-rename");
+        fs::rename(staged, &target)?;
+        crate::faults::point("after-rename");
+        self.dirty_dirs.insert(dir);
+        Ok(())
+    }
+}
