@@ -385,7 +385,12 @@ fn a_phone_that_does_not_come_back_leaves_a_verified_partial_archive_the_next_ru
         .filter(|e| e.file_type().is_file())
         .map(|e| e.metadata().unwrap().len())
         .sum();
-    let sim = SimProc::start(&media, &["--unplug-after-bytes", &(total / 2).to_string()]);
+    // The library is copied first: the phone goes away half-way through the files after it.
+    let library = fs::metadata(media.join("PhotoData/Photos.sqlite")).unwrap().len();
+    let sim = SimProc::start(
+        &media,
+        &["--unplug-after-bytes", &(library + total / 2).to_string()],
+    );
     let a = t.path().join("a");
     let (code, json, _) =
         export_device(&sim.addr, t.path(), &[&a], &["--jobs", "1", "--wait", "2"]);
