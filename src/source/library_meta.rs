@@ -624,6 +624,9 @@ fn read_albums(
     Ok(())
 }
 
+/// An MWG area: centre x, centre y, width, height (0–1).
+type Area = (f64, f64, f64, f64);
+
 /// A face centre and size from Photos' frame (stored image, origin bottom
 /// left, size relative to the longer side) to an MWG area in the displayed
 /// image (origin top left), and the displayed dimensions. Orientation as in
@@ -636,7 +639,7 @@ fn face_area(
     width: i64,
     height: i64,
     orientation: i64,
-) -> Option<((f64, f64, f64, f64), (u32, u32))> {
+) -> Option<(Area, (u32, u32))> {
     if width <= 0 || height <= 0 {
         return None;
     }

@@ -10,9 +10,9 @@
 //!    renamed into `YYYY/MM/`, folders fsynced, then catalog rows committed.
 //! 6. `readback`: every file written is read back from the disk and its
 //!    hash compared with the one taken from the source stream.
-//! 6½. `sidecars`: `<name>.xmp` (or `.json`) beside each original of an
+//! 7. `sidecars`: `<name>.xmp` (or `.json`) beside each original of an
 //!    asset the phone's library knows, replaced when its facts changed.
-//! 7. `record`: `BLAKE3SUMS` is rewritten and the run recorded.
+//! 8. `record`: `BLAKE3SUMS` is rewritten and the run recorded.
 //!
 //! `dest` is one destination archive through all of them; `summary` is
 //! what the run returns.

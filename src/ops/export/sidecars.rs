@@ -1,4 +1,4 @@
-//! Stage 6½, **sidecars**: after the originals are placed and read back,
+//! The **sidecars** stage: after the originals are placed and read back,
 //! before `BLAKE3SUMS` is written, every archived original of an asset the
 //! phone's library knows gets `<archived name>.xmp` (or `.json`) beside it
 //! with what Photos knows (`docs/sidecars.md`). Sidecars are staged, made
