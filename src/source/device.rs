@@ -22,7 +22,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::net::ToSocketAddrs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -135,14 +135,19 @@ impl Default for DeviceOptions {
     }
 }
 
-/// A connected phone, as `camroll devices` shows it.
+/// A connected phone, as `camroll devices` shows it: one per UDID, however many
+/// usbmuxd entries reach it (a phone with Wi-Fi sync on is listed over USB and
+/// over the network at once, with the same UDID: libimobiledevice#487, #556).
 #[derive(Debug, Clone, Serialize)]
 pub struct PhoneInfo {
     pub udid: String,
     pub name: String,
     pub model: String,
     pub ios: String,
+    /// How it is reached, for people: "USB", "Wi-Fi" or "USB and Wi-Fi".
     pub connection: String,
+    /// How it is reached, for programs: `usb` and/or `network`, preferred first.
+    pub connections: Vec<String>,
     pub trusted: bool,
     /// `None` when it cannot be told (not trusted yet).
     pub locked: Option<bool>,
@@ -151,8 +156,8 @@ pub struct PhoneInfo {
 impl PhoneInfo {
     fn line(&self) -> String {
         format!(
-            "  {}  {} ({}, iOS {})",
-            self.udid, self.name, self.model, self.ios
+            "  {}  {} ({}, iOS {}, {})",
+            self.udid, self.name, self.model, self.ios, self.connection
         )
     }
 }
@@ -214,42 +219,106 @@ async fn mux(addr: &UsbmuxdAddr) -> Result<UsbmuxdConnection, DeviceError> {
         })
 }
 
-/// The connected phones, with name, model, iOS version, trust and lock state.
+/// The connected phones, one per UDID, with name, model, iOS version, how
+/// they are connected, trust and lock state.
 pub fn list_devices(addr: &UsbmuxdAddr) -> Result<Vec<PhoneInfo>, DeviceError> {
     let rt = runtime().map_err(|e| DeviceError::NoUsbmuxd {
         addr: addr_text(addr),
         error: e.to_string(),
     })?;
-    rt.block_on(async {
-        let devices =
-            mux(addr)
-                .await?
-                .get_devices()
-                .await
-                .map_err(|source| DeviceError::NoUsbmuxd {
-                    addr: addr_text(addr),
-                    error: chain(&source),
-                })?;
-        let mut out = Vec::new();
-        for d in devices {
-            out.push(describe(addr, &d).await);
+    Ok(rt
+        .block_on(phones(addr))?
+        .into_iter()
+        .map(|(info, _)| info)
+        .collect())
+}
+
+/// Every phone usbmuxd lists, once per UDID, with its entries (USB first).
+async fn phones(addr: &UsbmuxdAddr) -> Result<Vec<(PhoneInfo, Vec<UsbmuxdDevice>)>, DeviceError> {
+    let devices = mux(addr)
+        .await?
+        .get_devices()
+        .await
+        .map_err(|source| DeviceError::NoUsbmuxd {
+            addr: addr_text(addr),
+            error: chain(&source),
+        })?;
+    let mut out = Vec::new();
+    for links in by_udid(devices) {
+        // The preferred entry answers for the phone: over USB when there is one.
+        let mut info = describe(addr, &links[0]).await;
+        info.connections = links.iter().map(|d| link_key(d).to_string()).collect();
+        info.connections.dedup();
+        info.connection = connection_text(&info.connections);
+        out.push((info, links));
+    }
+    Ok(out)
+}
+
+/// usbmuxd's entries grouped by phone (UDIDs compared without hyphens, as
+/// pymobiledevice3 does), each group ordered USB, then network, then others,
+/// in the order the phones were first listed.
+fn by_udid(devices: Vec<UsbmuxdDevice>) -> Vec<Vec<UsbmuxdDevice>> {
+    let mut groups: Vec<Vec<UsbmuxdDevice>> = Vec::new();
+    for d in devices {
+        match groups.iter_mut().find(|g| same_udid(&g[0].udid, &d.udid)) {
+            Some(g) => g.push(d),
+            None => groups.push(vec![d]),
         }
-        Ok(out)
-    })
+    }
+    for g in &mut groups {
+        // Stable: among equals, usbmuxd's order stands.
+        g.sort_by_key(link_rank);
+    }
+    groups
+}
+
+/// USB before the network: faster, and what pymobiledevice3's `select_device`
+/// and libusbmuxd's `usbmuxd_get_device` pick when a phone is listed both ways.
+fn link_rank(d: &UsbmuxdDevice) -> u8 {
+    match d.connection_type {
+        idevice::usbmuxd::Connection::Usb => 0,
+        idevice::usbmuxd::Connection::Network(_) => 1,
+        idevice::usbmuxd::Connection::Unknown(_) => 2,
+    }
+}
+
+fn link_key(d: &UsbmuxdDevice) -> &'static str {
+    match d.connection_type {
+        idevice::usbmuxd::Connection::Usb => "usb",
+        idevice::usbmuxd::Connection::Network(_) => "network",
+        idevice::usbmuxd::Connection::Unknown(_) => "other",
+    }
+}
+
+fn link_name(key: &str) -> &'static str {
+    match key {
+        "usb" => "USB",
+        "network" => "Wi-Fi",
+        _ => "another link",
+    }
+}
+
+/// "USB", "Wi-Fi", "USB and Wi-Fi".
+fn connection_text(keys: &[String]) -> String {
+    let names: Vec<&str> = keys.iter().map(|k| link_name(k)).collect();
+    match names.as_slice() {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
 }
 
 async fn describe(addr: &UsbmuxdAddr, d: &UsbmuxdDevice) -> PhoneInfo {
     let provider = d.to_provider(addr.clone(), LABEL);
+    let key = link_key(d).to_string();
     let mut info = PhoneInfo {
         udid: d.udid.clone(),
         name: String::new(),
         model: String::new(),
         ios: String::new(),
-        connection: match &d.connection_type {
-            idevice::usbmuxd::Connection::Usb => "USB".into(),
-            idevice::usbmuxd::Connection::Network(ip) => format!("network ({ip})"),
-            idevice::usbmuxd::Connection::Unknown(s) => s.clone(),
-        },
+        connection: link_name(&key).to_string(),
+        connections: vec![key],
         trusted: false,
         locked: None,
     };
@@ -285,6 +354,13 @@ struct Shared {
     addr: UsbmuxdAddr,
     udid: String,
     device_id: AtomicU32,
+    /// `usb` or `network`: how `device_id` reaches the phone.
+    link: Mutex<&'static str>,
+    /// How many AFC connections the phone grants at once, once it has answered
+    /// `ServiceLimit` (lockdownd caps the services a host holds).
+    service_cap: AtomicUsize,
+    /// The user was asked to unlock the phone (say it once per lock).
+    told_locked: AtomicBool,
     name: String,
     pairing: PairingFile,
     /// Idle AFC connections, reused by readers.
@@ -321,11 +397,67 @@ impl Shared {
         Ok(AfcClient::new(idevice))
     }
 
-    fn take(&self) -> Result<AfcClient, IdeviceError> {
+    /// A new AFC connection, waiting (bounded by `--wait`) while the phone is
+    /// locked: lockdownd answers StartService with `PasswordProtected` then, and
+    /// a phone can lock in the middle of a run.
+    fn connect_unlocked(&self) -> Result<AfcClient, IdeviceError> {
+        let deadline = Instant::now() + self.wait;
+        loop {
+            match self.rt.block_on(self.connect_afc()) {
+                Err(IdeviceError::PasswordProtected) if Instant::now() < deadline => {
+                    if !self.told_locked.swap(true, Ordering::Relaxed) {
+                        eprintln!(
+                            "camroll: {} is locked. Unlock it to continue (waiting up to {} s)…",
+                            self.name,
+                            self.wait.as_secs()
+                        );
+                    }
+                    std::thread::sleep(Duration::from_millis(300));
+                }
+                Ok(c) => {
+                    if self.told_locked.swap(false, Ordering::Relaxed) {
+                        eprintln!("camroll: {} is unlocked; continuing.", self.name);
+                    }
+                    return Ok(c);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// An idle pooled connection, else a new one; never waits for the pool.
+    fn try_take(&self) -> Result<AfcClient, IdeviceError> {
         if let Some(c) = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop() {
             return Ok(c);
         }
-        self.rt.block_on(self.connect_afc())
+        self.connect_unlocked()
+    }
+
+    /// Like [`Shared::try_take`], but when the phone grants no more services
+    /// (`ServiceLimit`) waits for a connection another reader gives back.
+    fn take(&self) -> Result<AfcClient, IdeviceError> {
+        match self.try_take() {
+            Err(e) if is_service_limit(&e) => {
+                let deadline = Instant::now() + self.wait;
+                let mut next_try = Instant::now() + Duration::from_secs(1);
+                while Instant::now() < deadline {
+                    if let Some(c) = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+                        return Ok(c);
+                    }
+                    if Instant::now() >= next_try {
+                        match self.rt.block_on(self.connect_afc()) {
+                            Ok(c) => return Ok(c),
+                            Err(e) if is_service_limit(&e) => {}
+                            Err(e) => return Err(e),
+                        }
+                        next_try = Instant::now() + Duration::from_secs(1);
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e)
+            }
+            other => other,
+        }
     }
 
     fn give(&self, c: AfcClient) {
@@ -344,7 +476,7 @@ impl Shared {
         }
         // Connections in the pool share the fate of the one that failed.
         self.pool.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        if let Ok(c) = self.rt.block_on(self.connect_afc()) {
+        if let Ok(c) = self.connect_unlocked() {
             return Ok(c);
         }
         eprintln!(
@@ -355,16 +487,37 @@ impl Shared {
         let deadline = Instant::now() + self.wait;
         while Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(500));
+            // The same phone (same UDID), over USB when it is cabled again,
+            // else over Wi-Fi if it has Wi-Fi sync on.
             let found = self.rt.block_on(async {
                 let mut m = self.addr.connect(1).await.ok()?;
                 let devices = m.get_devices().await.ok()?;
-                devices.into_iter().find(|d| same_udid(&d.udid, &self.udid))
+                by_udid(devices)
+                    .into_iter()
+                    .find(|g| same_udid(&g[0].udid, &self.udid))
+                    .map(|mut g| g.swap_remove(0))
             });
             let Some(d) = found else { continue };
             self.device_id.store(d.device_id, Ordering::Relaxed);
-            if let Ok(c) = self.rt.block_on(self.connect_afc()) {
-                eprintln!("camroll: {} is back; continuing.", self.name);
-                return Ok(c);
+            let was = std::mem::replace(
+                &mut *self.link.lock().unwrap_or_else(|e| e.into_inner()),
+                link_key(&d),
+            );
+            match self.connect_unlocked() {
+                Ok(c) => {
+                    if was != link_key(&d) {
+                        eprintln!(
+                            "camroll: {} is back over {}; continuing.",
+                            self.name,
+                            link_name(link_key(&d))
+                        );
+                    } else {
+                        eprintln!("camroll: {} is back; continuing.", self.name);
+                    }
+                    return Ok(c);
+                }
+                Err(IdeviceError::PasswordProtected) => break,
+                Err(_) => {}
             }
         }
         self.gone.store(true, Ordering::Relaxed);
@@ -389,6 +542,11 @@ fn chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
+}
+
+/// lockdownd's `ServiceLimit`: the host holds as many services as the phone allows.
+fn is_service_limit(e: &IdeviceError) -> bool {
+    matches!(e, IdeviceError::UnknownErrorType(s) if s.starts_with("ServiceLimit"))
 }
 
 fn same_udid(a: &str, b: &str) -> bool {
@@ -480,20 +638,7 @@ impl DeviceSource {
             addr: addr_text(&addr),
             error: e.to_string(),
         })?;
-        let phones =
-            rt.block_on(async {
-                let devices = mux(&addr).await?.get_devices().await.map_err(|source| {
-                    DeviceError::NoUsbmuxd {
-                        addr: addr_text(&addr),
-                        error: chain(&source),
-                    }
-                })?;
-                let mut out = Vec::new();
-                for d in devices {
-                    out.push((describe(&addr, &d).await, d));
-                }
-                Ok::<_, DeviceError>(out)
-            })?;
+        let phones = rt.block_on(phones(&addr))?;
         let list = || {
             phones
                 .iter()
@@ -501,7 +646,7 @@ impl DeviceSource {
                 .collect::<Vec<_>>()
                 .join("\n")
         };
-        let (info, device) = match &opts.select {
+        let (info, links) = match &opts.select {
             None => match phones.len() {
                 0 => return Err(DeviceError::NoDevice),
                 1 => phones[0].clone(),
@@ -517,12 +662,20 @@ impl DeviceSource {
                 })?,
         };
         let name = info.name.clone();
+        // USB when the phone is cabled; Wi-Fi when that is all there is.
+        let device = links[0].clone();
+        if link_rank(&device) == 1 {
+            eprintln!("camroll: {name} is connected over Wi-Fi only; transfers are slower than over a cable.");
+        }
         let pairing = rt.block_on(pair_record(&addr, &device, &name, opts.wait))?;
         let shared = Arc::new(Shared {
             rt,
             addr,
             udid: device.udid.clone(),
             device_id: AtomicU32::new(device.device_id),
+            link: Mutex::new(link_key(&device)),
+            service_cap: AtomicUsize::new(usize::MAX),
+            told_locked: AtomicBool::new(false),
             name: name.clone(),
             pairing,
             pool: Mutex::new(Vec::new()),
@@ -608,11 +761,28 @@ impl DeviceSource {
         if paths.is_empty() {
             return Vec::new();
         }
-        let n = self.opts.connections.clamp(1, 32).min(paths.len());
+        let cap = self.shared.service_cap.load(Ordering::Relaxed);
+        let n = self.opts.connections.clamp(1, 32).min(paths.len()).min(cap);
         let mut clients = Vec::new();
         for _ in 0..n {
-            match self.shared.take() {
+            let got = if clients.is_empty() {
+                self.shared.take()
+            } else {
+                self.shared.try_take()
+            };
+            match got {
                 Ok(c) => clients.push(c),
+                Err(e) if is_service_limit(&e) && !clients.is_empty() => {
+                    // Back off to the connections already granted, and remember.
+                    if self.shared.service_cap.swap(clients.len(), Ordering::Relaxed) == usize::MAX {
+                        eprintln!(
+                            "camroll: {} allows {} connections at once (ServiceLimit); continuing with those.",
+                            self.shared.name,
+                            clients.len()
+                        );
+                    }
+                    break;
+                }
                 Err(_) if !clients.is_empty() => break,
                 Err(e) => {
                     let msg = e.to_string();

@@ -510,9 +510,18 @@ impl Conn {
         } else {
             t.contained(&root)
         };
+        if !write && t.rel.starts_with("PhotoData/Photos.sqlite") {
+            self.dev.library_write_while_read(&root);
+        }
         let opened = path.and_then(|p| {
             if p.is_dir() {
                 return Err(E_OBJECT_IS_DIR);
+            }
+            // afcd refuses to open a file that has other hard links ("Failed open
+            // operation as there are additional hard links", ifuse#54). The status code it
+            // answers is not public; PERM_DENIED is the closest AFC has.
+            if !write && std::fs::metadata(&p).is_ok_and(|m| m.nlink() > 1) {
+                return Err(E_PERM_DENIED);
             }
             let mut o = std::fs::OpenOptions::new();
             match mode {

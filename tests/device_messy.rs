@@ -1,0 +1,131 @@
+//! The messy real iPhone (issue 12), against the simulated phone: one phone
+//! listed over USB and Wi-Fi at once, Wi-Fi only, a cable pulled while Wi-Fi
+//! stays, lockdownd's service limit, a phone that locks mid-run, files afcd
+//! will not open (hard links), cloud-only stand-ins, and a library that
+//! changes while it is copied.
+
+mod support;
+
+use std::fs;
+
+use support::*;
+
+fn devices_json(sim: &SimProc) -> serde_json::Value {
+    let (code, json, err) = output_json(
+        camroll()
+            .env("USBMUXD_SOCKET_ADDRESS", &sim.addr)
+            .args(["devices", "--json"]),
+    );
+    assert_eq!(code, 0, "{err}");
+    json
+}
+
+// ===== One phone, several connections =====
+
+#[test]
+fn a_phone_on_usb_and_wifi_is_listed_once_with_both_connections() {
+    let t = tempfile::tempdir().unwrap();
+    let media = generate(t.path(), 5, 1);
+    let sim = SimProc::start(&media, &["--also-network", "--name", "Twin"]);
+    let json = devices_json(&sim);
+    let list = json["devices"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{json}");
+    assert_eq!(list[0]["udid"], sim.udid.as_str());
+    assert_eq!(list[0]["name"], "Twin");
+    assert_eq!(list[0]["connections"], serde_json::json!(["usb", "network"]));
+    assert_eq!(list[0]["connection"], "USB and Wi-Fi");
+    let out = camroll()
+        .env("USBMUXD_SOCKET_ADDRESS", &sim.addr)
+        .arg("devices")
+        .output()
+        .unwrap();
+    let (code, stdout, _) = decode(out);
+    assert_eq!(code, 0);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(stdout.contains("USB and Wi-Fi"), "{stdout}");
+
+    drop(sim);
+    let sim = SimProc::start(&media, &["--network"]);
+    let json = devices_json(&sim);
+    assert_eq!(json["devices"][0]["connections"], serde_json::json!(["network"]));
+    assert_eq!(json["devices"][0]["connection"], "Wi-Fi");
+    assert_eq!(json["devices"][0]["trusted"], true);
+}
+
+#[test]
+fn export_and_check_of_a_phone_on_usb_and_wifi_never_ask_which_phone() {
+    let t = tempfile::tempdir().unwrap();
+    let media = generate(t.path(), 20, 2);
+    let sim = SimProc::start(&media, &["--also-network", "--name", "Twin"]);
+    let a = t.path().join("a");
+    let (code, json, stderr) = export_device(&sim.addr, t.path(), &[&a], &[]);
+    assert_eq!(code, 0, "{json}\n{stderr}");
+    assert!(json["copied"].as_u64().unwrap() > 0);
+    assert!(!stderr.contains("several iPhones"), "{stderr}");
+    // Chosen by UDID (with or without hyphens) and by name: never ambiguous.
+    for from in [
+        format!("device:{}", sim.udid),
+        format!("device:{}", sim.udid.replace('-', "")),
+        "device:Twin".to_string(),
+    ] {
+        let (code, json, stderr) = output_json(
+            device_camroll(&sim.addr, t.path())
+                .args(["export", "--json", "--from", &from, "--to"])
+                .arg(&a),
+        );
+        assert_eq!(code, 0, "{from}: {json}\n{stderr}");
+        assert_eq!(json["copied"], 0, "{from}: everything was archived already");
+    }
+    let (code, v, err) = with_sim(
+        &sim,
+        t.path(),
+        &["check", "--copies", "1", "--from", "device", &s(&a)],
+    );
+    // Exit 1 only because one original is only in iCloud; every file is safe.
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(v["source"], format!("device:{}", sim.udid));
+    assert_eq!(v["counts"]["safe"], v["counts"]["items"], "{err}");
+}
+
+#[test]
+fn export_over_wifi_alone_works() {
+    let t = tempfile::tempdir().unwrap();
+    let media = generate(t.path(), 20, 3);
+    let sim = SimProc::start(&media, &["--network"]);
+    let a = t.path().join("a");
+    let (code, json, stderr) = export_device(&sim.addr, t.path(), &[&a], &[]);
+    assert_eq!(code, 0, "{json}\n{stderr}");
+    assert!(stderr.contains("over Wi-Fi only"), "{stderr}");
+    let on_phone = assets(&media)
+        .iter()
+        .filter(|a| a["path"].as_str().is_some_and(|p| p.starts_with("DCIM/")))
+        .count() as u64;
+    assert!(json["copied"].as_u64().unwrap() >= on_phone, "{json}");
+    let (code, stdout, _) = run(&["verify", a.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}");
+}
+
+#[test]
+fn pulling_the_cable_of_a_phone_also_on_wifi_continues_over_wifi() {
+    let t = tempfile::tempdir().unwrap();
+    let media = generate(t.path(), 40, 4);
+    let total: u64 = walkdir::WalkDir::new(media.join("DCIM"))
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    // The cable is pulled half-way and never put back; Wi-Fi stays.
+    let sim = SimProc::start(
+        &media,
+        &["--also-network", "--unplug-after-bytes", &(total / 2).to_string()],
+    );
+    let a = t.path().join("a");
+    let (code, json, stderr) =
+        export_device(&sim.addr, t.path(), &[&a], &["--jobs", "1", "--wait", "20"]);
+    assert_eq!(code, 0, "{json}\n{stderr}");
+    assert!(stderr.contains("back over Wi-Fi"), "{stderr}");
+    assert_eq!(json["failed"].as_array().unwrap().len(), 0, "{json}");
+    let (code, stdout, _) = run(&["verify", a.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}");
+}
