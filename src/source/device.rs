@@ -1470,6 +1470,36 @@ impl Drop for AfcReader {
 
 #[cfg(test)]
 mod tests {
+    use idevice::usbmuxd::{Connection, UsbmuxdDevice};
+
+    fn dev(id: u32, udid: &str, c: Connection) -> UsbmuxdDevice {
+        UsbmuxdDevice {
+            connection_type: c,
+            udid: udid.into(),
+            device_id: id,
+        }
+    }
+
+    #[test]
+    fn twins_are_one_phone_with_usb_first() {
+        let ip = Connection::Network([192, 168, 1, 2].into());
+        let groups = super::by_udid(vec![
+            dev(7, "00008110-000A", ip.clone()),
+            dev(3, "00008110000B", Connection::Usb),
+            dev(9, "00008110000A", Connection::Usb),
+        ]);
+        assert_eq!(groups.len(), 2);
+        let ids: Vec<u32> = groups[0].iter().map(|d| d.device_id).collect();
+        assert_eq!(ids, [9, 7], "USB before Wi-Fi, hyphens ignored");
+        assert_eq!(groups[1][0].device_id, 3);
+        let keys: Vec<String> = groups[0]
+            .iter()
+            .map(|d| super::link_key(d).to_string())
+            .collect();
+        assert_eq!(super::connection_text(&keys), "USB and Wi-Fi");
+        assert_eq!(super::connection_text(&keys[1..]), "Wi-Fi");
+    }
+
     #[test]
     fn host_ids_are_version_4_uuids_in_upper_case() {
         // The text camroll wrote before using the uuid crate, for the same bytes.
