@@ -129,3 +129,109 @@ fn pulling_the_cable_of_a_phone_also_on_wifi_continues_over_wifi() {
     let (code, stdout, _) = run(&["verify", a.to_str().unwrap()]);
     assert_eq!(code, 0, "{stdout}");
 }
+
+// ===== Cloud-only originals: no file, unreadable, stand-in =====
+
+/// `camroll sim generate` with `--cloud-only-shape <shape>`.
+fn generate_shaped(dir: &std::path::Path, items: usize, seed: u64, shape: &str) -> std::path::PathBuf {
+    let media = dir.join("media");
+    let (code, _, err) = run(&[
+        "sim",
+        "generate",
+        "--out",
+        media.to_str().unwrap(),
+        "--items",
+        &items.to_string(),
+        "--seed",
+        &seed.to_string(),
+        "--cloud-only-shape",
+        shape,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    media
+}
+
+#[test]
+fn a_stand_in_or_unreadable_cloud_only_original_is_never_archived_and_is_reported_with_why() {
+    let t = tempfile::tempdir().unwrap();
+    let media = generate_shaped(t.path(), 150, 7, "mix");
+    let assets = assets(&media);
+    let shape = |s: &str| -> Vec<&serde_json::Value> {
+        assets.iter().filter(|a| a["cloud_shape"] == s).collect()
+    };
+    let (standins, unreadable) = (shape("standin"), shape("unreadable"));
+    assert!(!standins.is_empty() && !unreadable.is_empty() && !shape("none").is_empty());
+    let sim = SimProc::start(&media, &[]);
+    let a = t.path().join("a");
+    let (code, json, stderr) = export_device(&sim.addr, t.path(), &[&a], &[]);
+    assert_eq!(code, 0, "{json}\n{stderr}");
+    assert_eq!(json["failed"].as_array().unwrap().len(), 0, "{json}");
+    let lib = &json;
+    assert_eq!(uuids(&lib["cloud_only"]), asset_uuids(&assets, "cloud_only"));
+    assert_eq!(lib["not_found_on_device"].as_array().unwrap().len(), 0, "{}", lib["not_found_on_device"]);
+    let archived = hashes_in(&a);
+    let reason = |uuid: &serde_json::Value| -> String {
+        lib["cloud_only"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["uuid"] == *uuid)
+            .and_then(|c| c["reason"].as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    for s in &standins {
+        let f = media.join(s["directory"].as_str().unwrap()).join(s["filename"].as_str().unwrap());
+        assert!(!archived.contains(&b3(&f)), "stand-in {} archived", f.display());
+        assert!(reason(&s["uuid"]).contains("stand-in"), "{}", lib["cloud_only"]);
+    }
+    for u in &unreadable {
+        let f = media.join(u["directory"].as_str().unwrap()).join(u["filename"].as_str().unwrap());
+        assert!(!archived.contains(&b3(&f)), "unreadable {} archived", f.display());
+        assert!(reason(&u["uuid"]).contains("cannot be read"), "{}", lib["cloud_only"]);
+    }
+    // The text summary gives the reason and the advice.
+    let out = device_camroll(&sim.addr, t.path())
+        .args(["export", "--from", "device", "--to"])
+        .arg(&a)
+        .output()
+        .unwrap();
+    let (code, stdout, _) = decode(out);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("Download and Keep Originals") && stdout.contains("stand-in"), "{stdout}");
+}
+
+#[test]
+fn a_cloud_only_original_of_the_right_size_is_archived_with_a_warning() {
+    let t = tempfile::tempdir().unwrap();
+    let media = generate_shaped(t.path(), 150, 7, "standin");
+    let assets = assets(&media);
+    let s = assets
+        .iter()
+        .find(|a| a["cloud_shape"] == "standin" && a["filename"].as_str().unwrap().ends_with(".HEIC"))
+        .expect("a HEIC stand-in");
+    // The phone holds a photo exactly the original's size: the library may be stale.
+    let f = media.join(s["directory"].as_str().unwrap()).join(s["filename"].as_str().unwrap());
+    let mut spec = camroll_sim::synth::StillSpec::iphone(
+        5,
+        "iPhone 15",
+        chrono::NaiveDate::from_ymd_opt(2021, 3, 4).unwrap().and_hms_opt(10, 0, 0).unwrap(),
+        None,
+    );
+    spec.size_target = s["size"].as_u64();
+    let bytes = camroll_sim::synth::heic(&spec);
+    assert_eq!(Some(bytes.len() as u64), s["size"].as_u64());
+    fs::write(&f, bytes).unwrap();
+    let sim = SimProc::start(&media, &[]);
+    let a = t.path().join("a");
+    let (code, json, stderr) = export_device(&sim.addr, t.path(), &[&a], &[]);
+    assert_eq!(code, 0, "{json}\n{stderr}");
+    assert!(
+        hashes_in(&a).contains(&b3(&f)),
+        "the full-size file is archived: {json}"
+    );
+    let lib = &json;
+    let warned = uuids(&lib["not_local_but_present"]);
+    assert!(warned.contains(s["uuid"].as_str().unwrap()), "{lib}");
+    assert!(!uuids(&lib["cloud_only"]).contains(s["uuid"].as_str().unwrap()));
+}

@@ -544,6 +544,11 @@ fn chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// The phone went away (as opposed to refusing one file).
+fn is_disconnect(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotConnected
+}
+
 /// lockdownd's `ServiceLimit`: the host holds as many services as the phone allows.
 fn is_service_limit(e: &IdeviceError) -> bool {
     matches!(e, IdeviceError::UnknownErrorType(s) if s.starts_with("ServiceLimit"))
@@ -1104,6 +1109,8 @@ impl Source for DeviceSource {
             .collect();
         let mut found = HashSet::new();
         let mut hints = HashMap::new();
+        let mut why_not: HashMap<String, String> = HashMap::new();
+        let mut probe: Vec<String> = Vec::new();
         for (path, kv) in files {
             let size = kv.get("st_size").and_then(|s| s.parse().ok()).unwrap_or(0);
             let mtime = ns_to_time(kv.get("st_mtime"));
@@ -1145,6 +1152,21 @@ impl Source for DeviceSource {
                 if let Some(c) = a.capture() {
                     hints.insert(path.to_lowercase(), c);
                 }
+                // "Optimize iPhone Storage": the library says the original is not
+                // here. A file of another size under its name is a stand-in, never
+                // the original; one of the original's size is checked below.
+                if a.cloud_only {
+                    match a.original_size {
+                        Some(orig) if orig != size => {
+                            why_not.insert(
+                                path.to_lowercase(),
+                                format!("only a {size}-byte stand-in is on the phone under its name (the original is {orig} bytes); not archived"),
+                            );
+                            continue;
+                        }
+                        _ => probe.push(path.clone()),
+                    }
+                }
             }
             found.insert(path.clone());
             scan.items.push(SourceItem {
@@ -1156,12 +1178,38 @@ impl Source for DeviceSource {
                 locator: PathBuf::from(&path),
             });
         }
+        // Cloud-only by the library, original's size on the phone: archive it
+        // only if it can be read (afcd may list an optimized original it will
+        // not open, ifuse#54).
+        for path in probe {
+            let item = scan.items.iter().find(|i| i.rel_path == path);
+            let Some(size) = item.map(|i| i.size) else {
+                continue;
+            };
+            let readable = AfcReader::open(self.shared.clone(), path.clone(), size).and_then(|mut r| {
+                let mut b = [0u8; 1];
+                if size > 0 {
+                    r.read_exact(&mut b)?;
+                }
+                Ok(())
+            });
+            if let Err(e) = readable {
+                if !is_disconnect(&e) {
+                    why_not.insert(
+                        path.to_lowercase(),
+                        format!("listed on the phone but it cannot be read ({e}); not archived"),
+                    );
+                    scan.items.retain(|i| i.rel_path != path);
+                    found.remove(&path);
+                }
+            }
+        }
         scan.items.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
         if let Some(l) = &library {
             *self
                 .library_report
                 .lock()
-                .unwrap_or_else(|e| e.into_inner()) = Some(LibraryReport::new(l, &found));
+                .unwrap_or_else(|e| e.into_inner()) = Some(LibraryReport::new(l, &found, &why_not));
         }
         *self.hints.lock().unwrap_or_else(|e| e.into_inner()) = hints;
         *self.library.lock().unwrap_or_else(|e| e.into_inner()) = library;

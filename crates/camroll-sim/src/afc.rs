@@ -510,6 +510,11 @@ impl Conn {
         } else {
             t.contained(&root)
         };
+        if !write && self.dev.unreadable.contains(&t.rel) {
+            // An original only in iCloud that AFC still lists: the open fails.
+            self.dev.open_files.fetch_sub(1, Ordering::SeqCst);
+            return Reply::Status(E_READ_ERROR);
+        }
         if !write && t.rel.starts_with("PhotoData/Photos.sqlite") {
             self.dev.library_write_while_read(&root);
         }

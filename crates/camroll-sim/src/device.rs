@@ -67,6 +67,8 @@ pub(crate) struct Device {
     next_port: AtomicU16,
     next_free: tokio::sync::Mutex<Instant>,
     io_error: Vec<glob::Pattern>,
+    /// Files the generator made unopenable (cloud-only originals, shape `unreadable`).
+    pub unreadable: HashSet<String>,
     session_counter: AtomicU64,
     /// When `--lock-after-bytes` locked the phone.
     locked_at: Mutex<Option<Instant>>,
@@ -341,6 +343,11 @@ pub(crate) fn build_device(cfg: SimConfig) -> Result<Arc<Device>, SimError> {
             message: e.to_string(),
         })?);
     }
+    // `camroll sim generate --cloud-only-shape unreadable` lists these: cloud-only
+    // originals that AFC lists but will not open (ifuse#54).
+    let unreadable: HashSet<String> = std::fs::read_to_string(root.join(".sim/unreadable.txt"))
+        .map(|t| t.lines().filter(|l| !l.is_empty()).map(str::to_string).collect())
+        .unwrap_or_default();
     let (generation, _) = watch::channel(0);
     use crate::config::Attach;
     let usb = cfg.attach != Attach::Network;
@@ -375,6 +382,7 @@ pub(crate) fn build_device(cfg: SimConfig) -> Result<Arc<Device>, SimError> {
         next_port: AtomicU16::new(0),
         next_free: tokio::sync::Mutex::new(Instant::now()),
         io_error,
+        unreadable,
         session_counter: AtomicU64::new(1),
         locked_at: Mutex::new(None),
         live_services: AtomicUsize::new(0),

@@ -160,6 +160,19 @@ impl ExportSummary {
             if let Some(advice) = lib.cloud_only_advice() {
                 let _ = writeln!(s, "  {advice}:");
                 for c in &lib.cloud_only {
+                    match &c.reason {
+                        Some(r) => {
+                            let _ = writeln!(s, "    {} ({}): {r}", c.name, c.path);
+                        }
+                        None => {
+                            let _ = writeln!(s, "    {} ({})", c.name, c.path);
+                        }
+                    }
+                }
+            }
+            if !lib.not_local_but_present.is_empty() {
+                s.push_str("  Warning: Photos says these originals are only in iCloud, but files of the originals' sizes are on the phone; archived them (check them if in doubt):\n");
+                for c in &lib.not_local_but_present {
                     let _ = writeln!(s, "    {} ({})", c.name, c.path);
                 }
             }
