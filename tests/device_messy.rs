@@ -235,3 +235,77 @@ fn a_cloud_only_original_of_the_right_size_is_archived_with_a_warning() {
     assert!(warned.contains(s["uuid"].as_str().unwrap()), "{lib}");
     assert!(!uuids(&lib["cloud_only"]).contains(s["uuid"].as_str().unwrap()));
 }
+
+// ===== lockdownd's service limit, a phone that locks mid-run, hard links =====
+
+#[test]
+fn a_phone_that_limits_services_is_exported_with_the_connections_it_grants() {
+    let t = tempfile::tempdir().unwrap();
+    let media = generate(t.path(), 60, 5);
+    let sim = SimProc::start(&media, &["--service-limit", "3"]);
+    let a = t.path().join("a");
+    let (code, json, stderr) = export_device(&sim.addr, t.path(), &[&a], &["--jobs", "6"]);
+    assert_eq!(code, 0, "{json}\n{stderr}");
+    assert_eq!(json["failed"].as_array().unwrap().len(), 0, "{json}");
+    assert!(stderr.contains("allows 3 connections"), "{stderr}");
+    let (code, stdout, _) = run(&["verify", a.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}");
+}
+
+#[test]
+fn a_phone_that_locks_mid_run_is_waited_for_and_no_file_fails() {
+    let t = tempfile::tempdir().unwrap();
+    let media = generate(t.path(), 40, 6);
+    let total: u64 = walkdir::WalkDir::new(media.join("DCIM"))
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    // Half-way the phone locks, and the cable is re-seated a moment later: every
+    // new connection meets a locked phone until the user unlocks it (3 s).
+    let half = (total / 2).to_string();
+    let sim = SimProc::start(
+        &media,
+        &[
+            "--lock-after-bytes",
+            &half,
+            "--unplug-after-bytes",
+            &(total / 2 + 1).to_string(),
+            "--replug-after",
+            "0.5",
+            "--unlock-after",
+            "3",
+        ],
+    );
+    let a = t.path().join("a");
+    let (code, json, stderr) =
+        export_device(&sim.addr, t.path(), &[&a], &["--jobs", "1", "--wait", "30"]);
+    assert_eq!(code, 0, "{json}\n{stderr}");
+    assert!(stderr.contains("is locked. Unlock it"), "{stderr}");
+    assert!(stderr.contains("unlocked; continuing"), "{stderr}");
+    assert_eq!(json["failed"].as_array().unwrap().len(), 0, "{json}");
+}
+
+#[test]
+fn a_file_the_phone_refuses_for_its_hard_links_is_named_with_the_cause_and_fails_alone() {
+    let t = tempfile::tempdir().unwrap();
+    let media = generate(t.path(), 30, 9);
+    let victim = lone_dcim_photo(&media);
+    // A second name for the same file, outside what camroll lists.
+    fs::create_dir_all(media.join("PhotoData/Links")).unwrap();
+    fs::hard_link(media.join(&victim), media.join("PhotoData/Links/extra")).unwrap();
+    let sim = SimProc::start(&media, &[]);
+    let a = t.path().join("a");
+    let (code, json, stderr) = export_device(&sim.addr, t.path(), &[&a], &[]);
+    assert_eq!(code, 1, "{json}\n{stderr}");
+    let failed = json["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{json}");
+    assert_eq!(failed[0]["path"], victim.as_str());
+    let error = failed[0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("hard links") && error.contains("tried twice") && error.contains("Duplicate the photo"),
+        "{error}"
+    );
+    assert!(json["copied"].as_u64().unwrap() > 10);
+}

@@ -586,6 +586,11 @@ fn afc_io_error(e: IdeviceError, path: &str) -> io::Error {
             "the iPhone could not read {path} (an optimized original that is only in iCloud reads like this: turn on Settings › Photos › Download and Keep Originals)"
         )),
         IdeviceError::Afc(AfcError::ObjectNotFound) => io::Error::new(io::ErrorKind::NotFound, format!("{path} is no longer on the iPhone")),
+        // afcd refuses to open a file that has other hard links ("Failed open
+        // operation as there are additional hard links", ifuse#54).
+        IdeviceError::Afc(AfcError::PermDenied) => io::Error::new(io::ErrorKind::PermissionDenied, format!(
+            "the iPhone refused to open {path} (its file service refuses files that have other hard links on the phone, a state left by some restores and sync tools; it was tried twice). Duplicate the photo in the Photos app, or import it with Image Capture or the Windows Photos app, then run again"
+        )),
         other => io::Error::other(format!("{path}: {other}")),
     }
 }
@@ -1318,6 +1323,7 @@ impl AfcReader {
         header.extend(self.path.as_bytes());
         // "No file slots": the phone limits open handles; wait for one to free up.
         let started = Instant::now();
+        let mut refused_once = false;
         let fd = loop {
             match self.shared.rt.block_on(send_bounded(
                 &mut client,
@@ -1345,6 +1351,13 @@ impl AfcReader {
                     std::thread::sleep(Duration::from_millis(100));
                 }
                 Err(e) if is_transport(&e) && !after_error => return self.reopen(true),
+                Err(IdeviceError::Afc(idevice::afc::errors::AfcError::PermDenied))
+                    if !refused_once =>
+                {
+                    // A refusal may be passing (the phone was busy with the file): once more.
+                    refused_once = true;
+                    std::thread::sleep(Duration::from_millis(500));
+                }
                 Err(e) => {
                     self.shared.give(client);
                     return Err(afc_io_error(e, &self.path));
