@@ -32,7 +32,10 @@ fn a_phone_on_usb_and_wifi_is_listed_once_with_both_connections() {
     assert_eq!(list.len(), 1, "{json}");
     assert_eq!(list[0]["udid"], sim.udid.as_str());
     assert_eq!(list[0]["name"], "Twin");
-    assert_eq!(list[0]["connections"], serde_json::json!(["usb", "network"]));
+    assert_eq!(
+        list[0]["connections"],
+        serde_json::json!(["usb", "network"])
+    );
     assert_eq!(list[0]["connection"], "USB and Wi-Fi");
     let out = camroll()
         .env("USBMUXD_SOCKET_ADDRESS", &sim.addr)
@@ -47,7 +50,10 @@ fn a_phone_on_usb_and_wifi_is_listed_once_with_both_connections() {
     drop(sim);
     let sim = SimProc::start(&media, &["--network"]);
     let json = devices_json(&sim);
-    assert_eq!(json["devices"][0]["connections"], serde_json::json!(["network"]));
+    assert_eq!(
+        json["devices"][0]["connections"],
+        serde_json::json!(["network"])
+    );
     assert_eq!(json["devices"][0]["connection"], "Wi-Fi");
     assert_eq!(json["devices"][0]["trusted"], true);
 }
@@ -118,7 +124,11 @@ fn pulling_the_cable_of_a_phone_also_on_wifi_continues_over_wifi() {
     // The cable is pulled half-way and never put back; Wi-Fi stays.
     let sim = SimProc::start(
         &media,
-        &["--also-network", "--unplug-after-bytes", &(total / 2).to_string()],
+        &[
+            "--also-network",
+            "--unplug-after-bytes",
+            &(total / 2).to_string(),
+        ],
     );
     let a = t.path().join("a");
     let (code, json, stderr) =
@@ -133,7 +143,12 @@ fn pulling_the_cable_of_a_phone_also_on_wifi_continues_over_wifi() {
 // ===== Cloud-only originals: no file, unreadable, stand-in =====
 
 /// `camroll sim generate` with `--cloud-only-shape <shape>`.
-fn generate_shaped(dir: &std::path::Path, items: usize, seed: u64, shape: &str) -> std::path::PathBuf {
+fn generate_shaped(
+    dir: &std::path::Path,
+    items: usize,
+    seed: u64,
+    shape: &str,
+) -> std::path::PathBuf {
     let media = dir.join("media");
     let (code, _, err) = run(&[
         "sim",
@@ -167,8 +182,16 @@ fn a_stand_in_or_unreadable_cloud_only_original_is_never_archived_and_is_reporte
     assert_eq!(code, 0, "{json}\n{stderr}");
     assert_eq!(json["failed"].as_array().unwrap().len(), 0, "{json}");
     let lib = &json;
-    assert_eq!(uuids(&lib["cloud_only"]), asset_uuids(&assets, "cloud_only"));
-    assert_eq!(lib["not_found_on_device"].as_array().unwrap().len(), 0, "{}", lib["not_found_on_device"]);
+    assert_eq!(
+        uuids(&lib["cloud_only"]),
+        asset_uuids(&assets, "cloud_only")
+    );
+    assert_eq!(
+        lib["not_found_on_device"].as_array().unwrap().len(),
+        0,
+        "{}",
+        lib["not_found_on_device"]
+    );
     let archived = hashes_in(&a);
     let reason = |uuid: &serde_json::Value| -> String {
         lib["cloud_only"]
@@ -181,14 +204,34 @@ fn a_stand_in_or_unreadable_cloud_only_original_is_never_archived_and_is_reporte
             .to_string()
     };
     for s in &standins {
-        let f = media.join(s["directory"].as_str().unwrap()).join(s["filename"].as_str().unwrap());
-        assert!(!archived.contains(&b3(&f)), "stand-in {} archived", f.display());
-        assert!(reason(&s["uuid"]).contains("stand-in"), "{}", lib["cloud_only"]);
+        let f = media
+            .join(s["directory"].as_str().unwrap())
+            .join(s["filename"].as_str().unwrap());
+        assert!(
+            !archived.contains(&b3(&f)),
+            "stand-in {} archived",
+            f.display()
+        );
+        assert!(
+            reason(&s["uuid"]).contains("stand-in"),
+            "{}",
+            lib["cloud_only"]
+        );
     }
     for u in &unreadable {
-        let f = media.join(u["directory"].as_str().unwrap()).join(u["filename"].as_str().unwrap());
-        assert!(!archived.contains(&b3(&f)), "unreadable {} archived", f.display());
-        assert!(reason(&u["uuid"]).contains("cannot be read"), "{}", lib["cloud_only"]);
+        let f = media
+            .join(u["directory"].as_str().unwrap())
+            .join(u["filename"].as_str().unwrap());
+        assert!(
+            !archived.contains(&b3(&f)),
+            "unreadable {} archived",
+            f.display()
+        );
+        assert!(
+            reason(&u["uuid"]).contains("cannot be read"),
+            "{}",
+            lib["cloud_only"]
+        );
     }
     // The text summary gives the reason and the advice.
     let out = device_camroll(&sim.addr, t.path())
@@ -198,7 +241,10 @@ fn a_stand_in_or_unreadable_cloud_only_original_is_never_archived_and_is_reporte
         .unwrap();
     let (code, stdout, _) = decode(out);
     assert_eq!(code, 0);
-    assert!(stdout.contains("Download and Keep Originals") && stdout.contains("stand-in"), "{stdout}");
+    assert!(
+        stdout.contains("Download and Keep Originals") && stdout.contains("stand-in"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -208,14 +254,21 @@ fn a_cloud_only_original_of_the_right_size_is_archived_with_a_warning() {
     let assets = assets(&media);
     let s = assets
         .iter()
-        .find(|a| a["cloud_shape"] == "standin" && a["filename"].as_str().unwrap().ends_with(".HEIC"))
+        .find(|a| {
+            a["cloud_shape"] == "standin" && a["filename"].as_str().unwrap().ends_with(".HEIC")
+        })
         .expect("a HEIC stand-in");
     // The phone holds a photo exactly the original's size: the library may be stale.
-    let f = media.join(s["directory"].as_str().unwrap()).join(s["filename"].as_str().unwrap());
+    let f = media
+        .join(s["directory"].as_str().unwrap())
+        .join(s["filename"].as_str().unwrap());
     let mut spec = camroll_sim::synth::StillSpec::iphone(
         5,
         "iPhone 15",
-        chrono::NaiveDate::from_ymd_opt(2021, 3, 4).unwrap().and_hms_opt(10, 0, 0).unwrap(),
+        chrono::NaiveDate::from_ymd_opt(2021, 3, 4)
+            .unwrap()
+            .and_hms_opt(10, 0, 0)
+            .unwrap(),
         None,
     );
     spec.size_target = s["size"].as_u64();
@@ -304,8 +357,36 @@ fn a_file_the_phone_refuses_for_its_hard_links_is_named_with_the_cause_and_fails
     assert_eq!(failed[0]["path"], victim.as_str());
     let error = failed[0]["error"].as_str().unwrap();
     assert!(
-        error.contains("hard links") && error.contains("tried twice") && error.contains("Duplicate the photo"),
+        error.contains("hard links")
+            && error.contains("tried twice")
+            && error.contains("Duplicate the photo"),
         "{error}"
     );
     assert!(json["copied"].as_u64().unwrap() > 10);
+}
+
+// ===== A consistent library snapshot =====
+
+#[test]
+fn a_library_that_changes_while_copied_is_copied_again_until_it_holds_still() {
+    let t = tempfile::tempdir().unwrap();
+    let media = generate(t.path(), 30, 10);
+    let sim = SimProc::start(&media, &["--library-churn"]);
+    let a = t.path().join("a");
+    let (code, json, stderr) = export_device(&sim.addr, t.path(), &[&a], &[]);
+    assert_eq!(code, 0, "{json}\n{stderr}");
+    assert!(stderr.contains("changed while it was copied"), "{stderr}");
+    assert!(json.get("library_warning").is_none(), "{json}");
+    assert_eq!(json["library_assets"], 30);
+    // The phone's WAL grew while it was read; the copy camroll kept matches the last look.
+    assert!(media.join("PhotoData/Photos.sqlite-wal").is_file());
+    let cached = t.path().join("camroll/devices").join(&sim.udid);
+    assert_eq!(
+        fs::metadata(cached.join("Photos.sqlite-wal"))
+            .unwrap()
+            .len(),
+        fs::metadata(media.join("PhotoData/Photos.sqlite-wal"))
+            .unwrap()
+            .len()
+    );
 }

@@ -235,14 +235,15 @@ pub fn list_devices(addr: &UsbmuxdAddr) -> Result<Vec<PhoneInfo>, DeviceError> {
 
 /// Every phone usbmuxd lists, once per UDID, with its entries (USB first).
 async fn phones(addr: &UsbmuxdAddr) -> Result<Vec<(PhoneInfo, Vec<UsbmuxdDevice>)>, DeviceError> {
-    let devices = mux(addr)
-        .await?
-        .get_devices()
-        .await
-        .map_err(|source| DeviceError::NoUsbmuxd {
-            addr: addr_text(addr),
-            error: chain(&source),
-        })?;
+    let devices =
+        mux(addr)
+            .await?
+            .get_devices()
+            .await
+            .map_err(|source| DeviceError::NoUsbmuxd {
+                addr: addr_text(addr),
+                error: chain(&source),
+            })?;
     let mut out = Vec::new();
     for links in by_udid(devices) {
         // The preferred entry answers for the phone: over USB when there is one.
@@ -784,7 +785,12 @@ impl DeviceSource {
                 Ok(c) => clients.push(c),
                 Err(e) if is_service_limit(&e) && !clients.is_empty() => {
                     // Back off to the connections already granted, and remember.
-                    if self.shared.service_cap.swap(clients.len(), Ordering::Relaxed) == usize::MAX {
+                    if self
+                        .shared
+                        .service_cap
+                        .swap(clients.len(), Ordering::Relaxed)
+                        == usize::MAX
+                    {
                         eprintln!(
                             "camroll: {} allows {} connections at once (ServiceLimit); continuing with those.",
                             self.shared.name,
@@ -859,26 +865,23 @@ impl DeviceSource {
             .join(self.shared.udid.replace(['/', '\\'], "_"));
         std::fs::create_dir_all(&cache).map_err(|e| format!("{}: {e}", cache.display()))?;
         let names = ["Photos.sqlite", "Photos.sqlite-wal", "Photos.sqlite-shm"];
-        let stats = self.stat_many(names.iter().map(|n| format!("PhotoData/{n}")).collect());
-        let mut stamp = String::new();
-        let mut present = Vec::new();
-        for (path, r) in &stats {
-            if let Ok(kv) = r {
-                stamp.push_str(&format!(
-                    "{path} {} {}\n",
-                    kv.get("st_size").map(String::as_str).unwrap_or(""),
-                    kv.get("st_mtime").map(String::as_str).unwrap_or("")
-                ));
-                present.push(path.clone());
-            }
-        }
-        if !present.iter().any(|p| p.ends_with("Photos.sqlite")) {
-            return Err("PhotoData/Photos.sqlite is not on the iPhone".into());
-        }
         let stamp_file = cache.join("stamp");
         let db = cache.join("Photos.sqlite");
-        let fresh = std::fs::read_to_string(&stamp_file).is_ok_and(|s| s == stamp) && db.is_file();
-        if !fresh {
+        // The phone writes to its library all the time, and the three files are
+        // copied one after another: a copy is only used if none of them changed
+        // meanwhile (osxphotos#1743: "database disk image is malformed").
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (stamp, present) = self.library_stamp(&names);
+            if !present.iter().any(|p| p.ends_with("Photos.sqlite")) {
+                return Err("PhotoData/Photos.sqlite is not on the iPhone".into());
+            }
+            let fresh =
+                std::fs::read_to_string(&stamp_file).is_ok_and(|s| s == stamp) && db.is_file();
+            if fresh {
+                break;
+            }
             let _ = std::fs::remove_file(&stamp_file);
             for n in names {
                 let _ = std::fs::remove_file(cache.join(n));
@@ -888,9 +891,42 @@ impl DeviceSource {
                 self.copy_file(path, &cache.join(name))
                     .map_err(|e| format!("copying {path}: {e}"))?;
             }
-            std::fs::write(&stamp_file, &stamp).map_err(|e| e.to_string())?;
+            let (after, _) = self.library_stamp(&names);
+            if after == stamp {
+                quick_check(&db)?;
+                std::fs::write(&stamp_file, &stamp).map_err(|e| e.to_string())?;
+                break;
+            }
+            if attempt >= LIBRARY_COPY_ATTEMPTS {
+                return Err(format!(
+                    "Photos.sqlite kept changing while it was copied ({attempt} tries); close the Photos app and let the phone finish syncing, then run again"
+                ));
+            }
+            eprintln!("camroll: the iPhone's photo library changed while it was copied; copying it again…");
         }
         library::read_library(&db).map_err(|e| e.to_string())
+    }
+
+    /// Size and mtime of each library file present, as one comparable text,
+    /// and the paths present.
+    fn library_stamp(&self, names: &[&str]) -> (String, Vec<String>) {
+        let stats = self.stat_many(names.iter().map(|n| format!("PhotoData/{n}")).collect());
+        let mut stats: Vec<_> = stats
+            .into_iter()
+            .filter_map(|(p, r)| Some((p, r.ok()?)))
+            .collect();
+        stats.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut stamp = String::new();
+        let mut present = Vec::new();
+        for (path, kv) in stats {
+            stamp.push_str(&format!(
+                "{path} {} {}\n",
+                kv.get("st_size").map(String::as_str).unwrap_or(""),
+                kv.get("st_mtime").map(String::as_str).unwrap_or("")
+            ));
+            present.push(path);
+        }
+        (stamp, present)
     }
 
     fn copy_file(&self, afc_path: &str, to: &Path) -> io::Result<()> {
@@ -904,6 +940,27 @@ impl DeviceSource {
         let mut out = std::fs::File::create(to)?;
         io::copy(&mut reader, &mut out)?;
         Ok(())
+    }
+}
+
+/// Copies of the library taken before giving up on a library that keeps changing.
+const LIBRARY_COPY_ATTEMPTS: u32 = 4;
+
+/// SQLite's own consistency check on the local copy, opened read-only: a copy
+/// stitched from files of different moments reads as "malformed".
+fn quick_check(db: &Path) -> Result<(), String> {
+    let conn = rusqlite::Connection::open_with_flags(
+        db,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| format!("the copy of Photos.sqlite does not open ({e})"))?;
+    let verdict: String = conn
+        .query_row("PRAGMA quick_check", [], |r| r.get(0))
+        .map_err(|e| format!("the copy of Photos.sqlite is damaged ({e})"))?;
+    if verdict == "ok" {
+        Ok(())
+    } else {
+        Err(format!("the copy of Photos.sqlite is damaged ({verdict})"))
     }
 }
 
@@ -1191,13 +1248,14 @@ impl Source for DeviceSource {
             let Some(size) = item.map(|i| i.size) else {
                 continue;
             };
-            let readable = AfcReader::open(self.shared.clone(), path.clone(), size).and_then(|mut r| {
-                let mut b = [0u8; 1];
-                if size > 0 {
-                    r.read_exact(&mut b)?;
-                }
-                Ok(())
-            });
+            let readable =
+                AfcReader::open(self.shared.clone(), path.clone(), size).and_then(|mut r| {
+                    let mut b = [0u8; 1];
+                    if size > 0 {
+                        r.read_exact(&mut b)?;
+                    }
+                    Ok(())
+                });
             if let Err(e) = readable {
                 if !is_disconnect(&e) {
                     why_not.insert(

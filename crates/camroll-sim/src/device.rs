@@ -346,7 +346,12 @@ pub(crate) fn build_device(cfg: SimConfig) -> Result<Arc<Device>, SimError> {
     // `camroll sim generate --cloud-only-shape unreadable` lists these: cloud-only
     // originals that AFC lists but will not open (ifuse#54).
     let unreadable: HashSet<String> = std::fs::read_to_string(root.join(".sim/unreadable.txt"))
-        .map(|t| t.lines().filter(|l| !l.is_empty()).map(str::to_string).collect())
+        .map(|t| {
+            t.lines()
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
     let (generation, _) = watch::channel(0);
     use crate::config::Attach;
