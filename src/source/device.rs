@@ -517,7 +517,17 @@ impl Shared {
                     }
                     return Ok(c);
                 }
-                Err(IdeviceError::PasswordProtected) => break,
+                Err(IdeviceError::PasswordProtected) => {
+                    self.gone.store(true, Ordering::Relaxed);
+                    return Err(io::Error::new(
+                        io::ErrorKind::NotConnected,
+                        format!(
+                            "{} stayed locked for {} s; unlock it and run again to finish",
+                            self.name,
+                            self.wait.as_secs()
+                        ),
+                    ));
+                }
                 Err(_) => {}
             }
         }
