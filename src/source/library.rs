@@ -92,6 +92,9 @@ pub struct Library {
     pub assets: Vec<LibraryAsset>,
     /// `ZASSET` or `ZGENERICASSET`.
     pub table: String,
+    /// The library records whether originals are on the phone
+    /// (`ZINTERNALRESOURCE.ZLOCALAVAILABILITY`; iOS 11 libraries do not).
+    pub cloud_state_known: bool,
 }
 
 /// One library asset in a report.
@@ -136,6 +139,10 @@ pub struct LibraryReport {
     /// original's size is on the phone: archived, and worth a look.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub not_local_but_present: Vec<LibraryItem>,
+    /// Set when the library cannot tell which originals are only in iCloud
+    /// (then `cloud_only` is empty because it is unknown, not because there are none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloud_only_unknown: Option<String>,
     /// Why there is no library view (missing or unreadable Photos.sqlite).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub library_warning: Option<String>,
@@ -154,6 +161,9 @@ impl LibraryReport {
         let found_lower: HashSet<String> = found.iter().map(|p| p.to_lowercase()).collect();
         let mut r = LibraryReport {
             library_assets: lib.assets.len() as u64,
+            cloud_only_unknown: (!lib.cloud_state_known).then(|| {
+                "this Photos library does not record which originals are only in iCloud (iOS 11 or older): turn on Settings › Photos › Download and Keep Originals to be sure everything is on the phone".to_string()
+            }),
             ..Default::default()
         };
         for a in &lib.assets {
@@ -341,6 +351,7 @@ pub fn read_library(db: &Path) -> Result<Library, LibraryError> {
     Ok(Library {
         assets,
         table: table.to_string(),
+        cloud_state_known: cloud != "0",
     })
 }
 
@@ -400,6 +411,10 @@ mod tests {
         assert_eq!(lib.table, "ZGENERICASSET");
         assert_eq!(lib.assets[0].path(), "DCIM/100APPLE/IMG_0001.JPG");
         assert!(lib.assets[0].capture().is_none());
+        // No availability columns: cloud-only state is unknown, and the report says so.
+        assert!(!lib.cloud_state_known);
+        let r = LibraryReport::new(&lib, &HashSet::new(), &Default::default());
+        assert!(r.cloud_only_unknown.unwrap().contains("iOS 11"));
     }
 
     #[test]

@@ -148,14 +148,20 @@ impl ExportSummary {
             if let Some(w) = &lib.library_warning {
                 let _ = writeln!(s, "Photos library: {w}");
             } else {
+                let cloud = match &lib.cloud_only_unknown {
+                    Some(_) => "cloud-only originals unknown".to_string(),
+                    None => format!("{} only in iCloud", lib.cloud_only.len()),
+                };
                 let _ = writeln!(
                     s,
-                    "Photos library: {} assets, {} only in iCloud, {} in Recently Deleted, {} not found on the phone",
+                    "Photos library: {} assets, {cloud}, {} in Recently Deleted, {} not found on the phone",
                     lib.library_assets,
-                    lib.cloud_only.len(),
                     lib.recently_deleted.len(),
                     lib.not_found_on_device.len()
                 );
+            }
+            if let Some(note) = &lib.cloud_only_unknown {
+                let _ = writeln!(s, "  Cloud-only originals: unknown; {note}");
             }
             if let Some(advice) = lib.cloud_only_advice() {
                 let _ = writeln!(s, "  {advice}:");
