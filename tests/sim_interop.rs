@@ -52,6 +52,22 @@ fn idevice_id_lists_the_simulated_phone() {
 }
 
 #[test]
+fn idevice_id_sees_a_wifi_twin_as_a_network_device() {
+    // libusbmuxd drops a Network entry without a usable NetworkAddress, so
+    // `idevice_id -n` listing the phone shows the simulated properties parse.
+    let media = media_fixture();
+    let sim = SimProc::start(media.path(), &["--also-network"]);
+    let Some(usb) = libimobiledevice("idevice_id", &sim, &["-l"]) else {
+        return;
+    };
+    assert!(usb.status.success(), "{}", text(&usb));
+    assert_eq!(String::from_utf8_lossy(&usb.stdout).trim(), sim.udid);
+    let net = libimobiledevice("idevice_id", &sim, &["-n"]).expect("tool");
+    assert!(net.status.success(), "{}", text(&net));
+    assert_eq!(String::from_utf8_lossy(&net.stdout).trim(), sim.udid);
+}
+
+#[test]
 fn ideviceinfo_reads_the_whole_dictionary_and_single_keys() {
     let media = media_fixture();
     let sim = SimProc::start(
@@ -187,6 +203,38 @@ fn pymobiledevice3_lists_reads_lockdown_and_pulls_over_afc() {
     let pulled = std::fs::read(dest.path().join("IMG_0001.JPG")).expect("pulled file");
     let source = std::fs::read(media.path().join("DCIM/100APPLE/IMG_0001.JPG")).expect("source");
     assert!(pulled == source, "pulled bytes differ from the source");
+}
+
+#[test]
+fn pymobiledevice3_lists_both_connections_of_a_phone_on_usb_and_wifi() {
+    let media = media_fixture();
+    let home = tempfile::tempdir().expect("tempdir");
+    let sim = SimProc::start(media.path(), &["--also-network"]);
+    let addr = sim.plain_addr();
+    let Some(mut c) = pmd3(home.path()) else {
+        return;
+    };
+    // Unmodified `usbmux list` connects to lockdownd over each entry.
+    let out = run_limited(c.args(["usbmux", "list", "--usbmux", &addr]), LIMIT);
+    assert!(out.status.success(), "{}", text(&out));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON device list");
+    let kinds: Vec<&str> = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .inspect(|d| assert_eq!(d["UniqueDeviceID"], sim.udid.as_str(), "{list}"))
+        .map(|d| d["ConnectionType"].as_str().expect("type"))
+        .collect();
+    assert_eq!(kinds, ["USB", "Network"], "{list}");
+    let mut c = pmd3(home.path()).expect("tool");
+    let out = run_limited(
+        c.args(["usbmux", "list", "--network", "--usbmux", &addr]),
+        LIMIT,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON device list");
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(list[0]["ConnectionType"], "Network");
 }
 
 #[test]

@@ -22,7 +22,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::net::ToSocketAddrs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -167,7 +167,9 @@ impl Default for DeviceOptions {
     }
 }
 
-/// A connected phone, as `camroll devices` shows it.
+/// A connected phone, as `camroll devices` shows it: one per UDID, however many
+/// usbmuxd entries reach it (a phone with Wi-Fi sync on is listed over USB and
+/// over the network at once, with the same UDID: libimobiledevice#487, #556).
 #[derive(Debug, Clone, Serialize)]
 pub struct PhoneInfo {
     /// The phone's UDID, as usbmuxd reports it.
@@ -178,8 +180,10 @@ pub struct PhoneInfo {
     pub model: String,
     /// The iOS version (`ProductVersion`, e.g. `17.5.1`); empty when it cannot be read.
     pub ios: String,
-    /// How usbmuxd reaches it: `USB` or `network (<address>)`.
+    /// How it is reached, for people: "USB", "Wi-Fi" or "USB and Wi-Fi".
     pub connection: String,
+    /// How it is reached, for programs: `usb` and/or `network`, preferred first.
+    pub connections: Vec<String>,
     /// True when usbmuxd holds a pairing record for it (the phone trusted a computer here).
     pub trusted: bool,
     /// `None` when it cannot be told (not trusted yet).
@@ -189,8 +193,8 @@ pub struct PhoneInfo {
 impl PhoneInfo {
     fn line(&self) -> String {
         format!(
-            "  {}  {} ({}, iOS {})",
-            self.udid, self.name, self.model, self.ios
+            "  {}  {} ({}, iOS {}, {})",
+            self.udid, self.name, self.model, self.ios, self.connection
         )
     }
 }
@@ -252,42 +256,107 @@ async fn mux(addr: &UsbmuxdAddr) -> Result<UsbmuxdConnection, DeviceError> {
         })
 }
 
-/// The connected phones, with name, model, iOS version, trust and lock state.
+/// The connected phones, one per UDID, with name, model, iOS version, how
+/// they are connected, trust and lock state.
 pub fn list_devices(addr: &UsbmuxdAddr) -> Result<Vec<PhoneInfo>, DeviceError> {
     let rt = runtime().map_err(|e| DeviceError::NoUsbmuxd {
         addr: addr_text(addr),
         error: e.to_string(),
     })?;
-    rt.block_on(async {
-        let devices =
-            mux(addr)
-                .await?
-                .get_devices()
-                .await
-                .map_err(|source| DeviceError::NoUsbmuxd {
-                    addr: addr_text(addr),
-                    error: chain(&source),
-                })?;
-        let mut out = Vec::new();
-        for d in devices {
-            out.push(describe(addr, &d).await);
+    Ok(rt
+        .block_on(phones(addr))?
+        .into_iter()
+        .map(|(info, _)| info)
+        .collect())
+}
+
+/// Every phone usbmuxd lists, once per UDID, with its entries (USB first).
+async fn phones(addr: &UsbmuxdAddr) -> Result<Vec<(PhoneInfo, Vec<UsbmuxdDevice>)>, DeviceError> {
+    let devices =
+        mux(addr)
+            .await?
+            .get_devices()
+            .await
+            .map_err(|source| DeviceError::NoUsbmuxd {
+                addr: addr_text(addr),
+                error: chain(&source),
+            })?;
+    let mut out = Vec::new();
+    for links in by_udid(devices) {
+        // The preferred entry answers for the phone: over USB when there is one.
+        let mut info = describe(addr, &links[0]).await;
+        info.connections = links.iter().map(|d| link_key(d).to_string()).collect();
+        info.connections.dedup();
+        info.connection = connection_text(&info.connections);
+        out.push((info, links));
+    }
+    Ok(out)
+}
+
+/// usbmuxd's entries grouped by phone (UDIDs compared without hyphens, as
+/// pymobiledevice3 does), each group ordered USB, then network, then others,
+/// in the order the phones were first listed.
+fn by_udid(devices: Vec<UsbmuxdDevice>) -> Vec<Vec<UsbmuxdDevice>> {
+    let mut groups: Vec<Vec<UsbmuxdDevice>> = Vec::new();
+    for d in devices {
+        match groups.iter_mut().find(|g| same_udid(&g[0].udid, &d.udid)) {
+            Some(g) => g.push(d),
+            None => groups.push(vec![d]),
         }
-        Ok(out)
-    })
+    }
+    for g in &mut groups {
+        // Stable: among equals, usbmuxd's order stands.
+        g.sort_by_key(link_rank);
+    }
+    groups
+}
+
+/// USB before the network: faster, and what pymobiledevice3's `select_device`
+/// and libusbmuxd's `usbmuxd_get_device` pick when a phone is listed both ways.
+fn link_rank(d: &UsbmuxdDevice) -> u8 {
+    match d.connection_type {
+        idevice::usbmuxd::Connection::Usb => 0,
+        idevice::usbmuxd::Connection::Network(_) => 1,
+        idevice::usbmuxd::Connection::Unknown(_) => 2,
+    }
+}
+
+fn link_key(d: &UsbmuxdDevice) -> &'static str {
+    match d.connection_type {
+        idevice::usbmuxd::Connection::Usb => "usb",
+        idevice::usbmuxd::Connection::Network(_) => "network",
+        idevice::usbmuxd::Connection::Unknown(_) => "other",
+    }
+}
+
+fn link_name(key: &str) -> &'static str {
+    match key {
+        "usb" => "USB",
+        "network" => "Wi-Fi",
+        _ => "another link",
+    }
+}
+
+/// "USB", "Wi-Fi", "USB and Wi-Fi".
+fn connection_text(keys: &[String]) -> String {
+    let names: Vec<&str> = keys.iter().map(|k| link_name(k)).collect();
+    match names.as_slice() {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
 }
 
 async fn describe(addr: &UsbmuxdAddr, d: &UsbmuxdDevice) -> PhoneInfo {
     let provider = d.to_provider(addr.clone(), LABEL);
+    let key = link_key(d).to_string();
     let mut info = PhoneInfo {
         udid: d.udid.clone(),
         name: String::new(),
         model: String::new(),
         ios: String::new(),
-        connection: match &d.connection_type {
-            idevice::usbmuxd::Connection::Usb => "USB".into(),
-            idevice::usbmuxd::Connection::Network(ip) => format!("network ({ip})"),
-            idevice::usbmuxd::Connection::Unknown(s) => s.clone(),
-        },
+        connection: link_name(&key).to_string(),
+        connections: vec![key],
         trusted: false,
         locked: None,
     };
@@ -323,6 +392,13 @@ struct Shared {
     addr: UsbmuxdAddr,
     udid: String,
     device_id: AtomicU32,
+    /// `usb` or `network`: how `device_id` reaches the phone.
+    link: Mutex<&'static str>,
+    /// How many AFC connections the phone grants at once, once it has answered
+    /// `ServiceLimit` (lockdownd caps the services a host holds).
+    service_cap: AtomicUsize,
+    /// The user was asked to unlock the phone (say it once per lock).
+    told_locked: AtomicBool,
     name: String,
     pairing: PairingFile,
     /// Idle AFC connections, reused by readers.
@@ -359,11 +435,67 @@ impl Shared {
         Ok(AfcClient::new(idevice))
     }
 
-    fn take(&self) -> Result<AfcClient, IdeviceError> {
+    /// A new AFC connection, waiting (bounded by `--wait`) while the phone is
+    /// locked: lockdownd answers StartService with `PasswordProtected` then, and
+    /// a phone can lock in the middle of a run.
+    fn connect_unlocked(&self) -> Result<AfcClient, IdeviceError> {
+        let deadline = Instant::now() + self.wait;
+        loop {
+            match self.rt.block_on(self.connect_afc()) {
+                Err(IdeviceError::PasswordProtected) if Instant::now() < deadline => {
+                    if !self.told_locked.swap(true, Ordering::Relaxed) {
+                        eprintln!(
+                            "camroll: {} is locked. Unlock it to continue (waiting up to {} s)…",
+                            self.name,
+                            self.wait.as_secs()
+                        );
+                    }
+                    std::thread::sleep(Duration::from_millis(300));
+                }
+                Ok(c) => {
+                    if self.told_locked.swap(false, Ordering::Relaxed) {
+                        eprintln!("camroll: {} is unlocked; continuing.", self.name);
+                    }
+                    return Ok(c);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// An idle pooled connection, else a new one; never waits for the pool.
+    fn try_take(&self) -> Result<AfcClient, IdeviceError> {
         if let Some(c) = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop() {
             return Ok(c);
         }
-        self.rt.block_on(self.connect_afc())
+        self.connect_unlocked()
+    }
+
+    /// Like [`Shared::try_take`], but when the phone grants no more services
+    /// (`ServiceLimit`) waits for a connection another reader gives back.
+    fn take(&self) -> Result<AfcClient, IdeviceError> {
+        match self.try_take() {
+            Err(e) if is_service_limit(&e) => {
+                let deadline = Instant::now() + self.wait;
+                let mut next_try = Instant::now() + Duration::from_secs(1);
+                while Instant::now() < deadline {
+                    if let Some(c) = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+                        return Ok(c);
+                    }
+                    if Instant::now() >= next_try {
+                        match self.rt.block_on(self.connect_afc()) {
+                            Ok(c) => return Ok(c),
+                            Err(e) if is_service_limit(&e) => {}
+                            Err(e) => return Err(e),
+                        }
+                        next_try = Instant::now() + Duration::from_secs(1);
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e)
+            }
+            other => other,
+        }
     }
 
     fn give(&self, c: AfcClient) {
@@ -382,7 +514,7 @@ impl Shared {
         }
         // Connections in the pool share the fate of the one that failed.
         self.pool.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        if let Ok(c) = self.rt.block_on(self.connect_afc()) {
+        if let Ok(c) = self.connect_unlocked() {
             return Ok(c);
         }
         eprintln!(
@@ -393,16 +525,47 @@ impl Shared {
         let deadline = Instant::now() + self.wait;
         while Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(500));
+            // The same phone (same UDID), over USB when it is cabled again,
+            // else over Wi-Fi if it has Wi-Fi sync on.
             let found = self.rt.block_on(async {
                 let mut m = self.addr.connect(1).await.ok()?;
                 let devices = m.get_devices().await.ok()?;
-                devices.into_iter().find(|d| same_udid(&d.udid, &self.udid))
+                by_udid(devices)
+                    .into_iter()
+                    .find(|g| same_udid(&g[0].udid, &self.udid))
+                    .map(|mut g| g.swap_remove(0))
             });
             let Some(d) = found else { continue };
             self.device_id.store(d.device_id, Ordering::Relaxed);
-            if let Ok(c) = self.rt.block_on(self.connect_afc()) {
-                eprintln!("camroll: {} is back; continuing.", self.name);
-                return Ok(c);
+            let was = std::mem::replace(
+                &mut *self.link.lock().unwrap_or_else(|e| e.into_inner()),
+                link_key(&d),
+            );
+            match self.connect_unlocked() {
+                Ok(c) => {
+                    if was != link_key(&d) {
+                        eprintln!(
+                            "camroll: {} is back over {}; continuing.",
+                            self.name,
+                            link_name(link_key(&d))
+                        );
+                    } else {
+                        eprintln!("camroll: {} is back; continuing.", self.name);
+                    }
+                    return Ok(c);
+                }
+                Err(IdeviceError::PasswordProtected) => {
+                    self.gone.store(true, Ordering::Relaxed);
+                    return Err(io::Error::new(
+                        io::ErrorKind::NotConnected,
+                        format!(
+                            "{} stayed locked for {} s; unlock it and run again to finish",
+                            self.name,
+                            self.wait.as_secs()
+                        ),
+                    ));
+                }
+                Err(_) => {}
             }
         }
         self.gone.store(true, Ordering::Relaxed);
@@ -427,6 +590,16 @@ fn chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
+}
+
+/// The phone went away (as opposed to refusing one file).
+fn is_disconnect(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotConnected
+}
+
+/// lockdownd's `ServiceLimit`: the host holds as many services as the phone allows.
+fn is_service_limit(e: &IdeviceError) -> bool {
+    matches!(e, IdeviceError::UnknownErrorType(s) if s.starts_with("ServiceLimit"))
 }
 
 fn same_udid(a: &str, b: &str) -> bool {
@@ -461,6 +634,11 @@ fn afc_io_error(e: IdeviceError, path: &str) -> io::Error {
             "the iPhone could not read {path} (an optimized original that is only in iCloud reads like this: turn on Settings › Photos › Download and Keep Originals)"
         )),
         IdeviceError::Afc(AfcError::ObjectNotFound) => io::Error::new(io::ErrorKind::NotFound, format!("{path} is no longer on the iPhone")),
+        // afcd refuses to open a file that has other hard links ("Failed open
+        // operation as there are additional hard links", ifuse#54).
+        IdeviceError::Afc(AfcError::PermDenied) => io::Error::new(io::ErrorKind::PermissionDenied, format!(
+            "the iPhone refused to open {path} (its file service refuses files that have other hard links on the phone, a state left by some restores and sync tools; it was tried twice). Duplicate the photo in the Photos app, or import it with Image Capture or the Windows Photos app, then run again"
+        )),
         other => io::Error::other(format!("{path}: {other}")),
     }
 }
@@ -519,20 +697,7 @@ impl DeviceSource {
             addr: addr_text(&addr),
             error: e.to_string(),
         })?;
-        let phones =
-            rt.block_on(async {
-                let devices = mux(&addr).await?.get_devices().await.map_err(|source| {
-                    DeviceError::NoUsbmuxd {
-                        addr: addr_text(&addr),
-                        error: chain(&source),
-                    }
-                })?;
-                let mut out = Vec::new();
-                for d in devices {
-                    out.push((describe(&addr, &d).await, d));
-                }
-                Ok::<_, DeviceError>(out)
-            })?;
+        let phones = rt.block_on(phones(&addr))?;
         let list = || {
             phones
                 .iter()
@@ -540,7 +705,7 @@ impl DeviceSource {
                 .collect::<Vec<_>>()
                 .join("\n")
         };
-        let (info, device) = match &opts.select {
+        let (info, links) = match &opts.select {
             None => match phones.len() {
                 0 => return Err(DeviceError::NoDevice),
                 1 => phones[0].clone(),
@@ -556,12 +721,20 @@ impl DeviceSource {
                 })?,
         };
         let name = info.name.clone();
+        // USB when the phone is cabled; Wi-Fi when that is all there is.
+        let device = links[0].clone();
+        if link_rank(&device) == 1 {
+            eprintln!("camroll: {name} is connected over Wi-Fi only; transfers are slower than over a cable.");
+        }
         let pairing = rt.block_on(pair_record(&addr, &device, &name, opts.wait))?;
         let shared = Arc::new(Shared {
             rt,
             addr,
             udid: device.udid.clone(),
             device_id: AtomicU32::new(device.device_id),
+            link: Mutex::new(link_key(&device)),
+            service_cap: AtomicUsize::new(usize::MAX),
+            told_locked: AtomicBool::new(false),
             name: name.clone(),
             pairing,
             pool: Mutex::new(Vec::new()),
@@ -647,11 +820,33 @@ impl DeviceSource {
         if paths.is_empty() {
             return Vec::new();
         }
-        let n = self.opts.connections.clamp(1, 32).min(paths.len());
+        let cap = self.shared.service_cap.load(Ordering::Relaxed);
+        let n = self.opts.connections.clamp(1, 32).min(paths.len()).min(cap);
         let mut clients = Vec::new();
         for _ in 0..n {
-            match self.shared.take() {
+            let got = if clients.is_empty() {
+                self.shared.take()
+            } else {
+                self.shared.try_take()
+            };
+            match got {
                 Ok(c) => clients.push(c),
+                Err(e) if is_service_limit(&e) && !clients.is_empty() => {
+                    // Back off to the connections already granted, and remember.
+                    if self
+                        .shared
+                        .service_cap
+                        .swap(clients.len(), Ordering::Relaxed)
+                        == usize::MAX
+                    {
+                        eprintln!(
+                            "camroll: {} allows {} connections at once (ServiceLimit); continuing with those.",
+                            self.shared.name,
+                            clients.len()
+                        );
+                    }
+                    break;
+                }
                 Err(_) if !clients.is_empty() => break,
                 Err(e) => {
                     let msg = e.to_string();
@@ -718,26 +913,23 @@ impl DeviceSource {
             .join(self.shared.udid.replace(['/', '\\'], "_"));
         std::fs::create_dir_all(&cache).map_err(|e| format!("{}: {e}", cache.display()))?;
         let names = ["Photos.sqlite", "Photos.sqlite-wal", "Photos.sqlite-shm"];
-        let stats = self.stat_many(names.iter().map(|n| format!("PhotoData/{n}")).collect());
-        let mut stamp = String::new();
-        let mut present = Vec::new();
-        for (path, r) in &stats {
-            if let Ok(kv) = r {
-                stamp.push_str(&format!(
-                    "{path} {} {}\n",
-                    kv.get("st_size").map(String::as_str).unwrap_or(""),
-                    kv.get("st_mtime").map(String::as_str).unwrap_or("")
-                ));
-                present.push(path.clone());
-            }
-        }
-        if !present.iter().any(|p| p.ends_with("Photos.sqlite")) {
-            return Err("PhotoData/Photos.sqlite is not on the iPhone".into());
-        }
         let stamp_file = cache.join("stamp");
         let db = cache.join("Photos.sqlite");
-        let fresh = std::fs::read_to_string(&stamp_file).is_ok_and(|s| s == stamp) && db.is_file();
-        if !fresh {
+        // The phone writes to its library all the time, and the three files are
+        // copied one after another: a copy is only used if none of them changed
+        // meanwhile (osxphotos#1743: "database disk image is malformed").
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (stamp, present) = self.library_stamp(&names);
+            if !present.iter().any(|p| p.ends_with("Photos.sqlite")) {
+                return Err("PhotoData/Photos.sqlite is not on the iPhone".into());
+            }
+            let fresh =
+                std::fs::read_to_string(&stamp_file).is_ok_and(|s| s == stamp) && db.is_file();
+            if fresh {
+                break;
+            }
             let _ = std::fs::remove_file(&stamp_file);
             for n in names {
                 let _ = std::fs::remove_file(cache.join(n));
@@ -747,9 +939,42 @@ impl DeviceSource {
                 self.copy_file(path, &cache.join(name))
                     .map_err(|e| format!("copying {path}: {e}"))?;
             }
-            std::fs::write(&stamp_file, &stamp).map_err(|e| e.to_string())?;
+            let (after, _) = self.library_stamp(&names);
+            if after == stamp {
+                quick_check(&db)?;
+                std::fs::write(&stamp_file, &stamp).map_err(|e| e.to_string())?;
+                break;
+            }
+            if attempt >= LIBRARY_COPY_ATTEMPTS {
+                return Err(format!(
+                    "Photos.sqlite kept changing while it was copied ({attempt} tries); close the Photos app and let the phone finish syncing, then run again"
+                ));
+            }
+            eprintln!("camroll: the iPhone's photo library changed while it was copied; copying it again…");
         }
         library::read_library(&db).map_err(|e| e.to_string())
+    }
+
+    /// Size and mtime of each library file present, as one comparable text,
+    /// and the paths present.
+    fn library_stamp(&self, names: &[&str]) -> (String, Vec<String>) {
+        let stats = self.stat_many(names.iter().map(|n| format!("PhotoData/{n}")).collect());
+        let mut stats: Vec<_> = stats
+            .into_iter()
+            .filter_map(|(p, r)| Some((p, r.ok()?)))
+            .collect();
+        stats.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut stamp = String::new();
+        let mut present = Vec::new();
+        for (path, kv) in stats {
+            stamp.push_str(&format!(
+                "{path} {} {}\n",
+                kv.get("st_size").map(String::as_str).unwrap_or(""),
+                kv.get("st_mtime").map(String::as_str).unwrap_or("")
+            ));
+            present.push(path);
+        }
+        (stamp, present)
     }
 
     fn copy_file(&self, afc_path: &str, to: &Path) -> io::Result<()> {
@@ -763,6 +988,27 @@ impl DeviceSource {
         let mut out = std::fs::File::create(to)?;
         io::copy(&mut reader, &mut out)?;
         Ok(())
+    }
+}
+
+/// Copies of the library taken before giving up on a library that keeps changing.
+const LIBRARY_COPY_ATTEMPTS: u32 = 4;
+
+/// SQLite's own consistency check on the local copy, opened read-only: a copy
+/// stitched from files of different moments reads as "malformed".
+fn quick_check(db: &Path) -> Result<(), String> {
+    let conn = rusqlite::Connection::open_with_flags(
+        db,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| format!("the copy of Photos.sqlite does not open ({e})"))?;
+    let verdict: String = conn
+        .query_row("PRAGMA quick_check", [], |r| r.get(0))
+        .map_err(|e| format!("the copy of Photos.sqlite is damaged ({e})"))?;
+    if verdict == "ok" {
+        Ok(())
+    } else {
+        Err(format!("the copy of Photos.sqlite is damaged ({verdict})"))
     }
 }
 
@@ -973,6 +1219,8 @@ impl Source for DeviceSource {
             .collect();
         let mut found = HashSet::new();
         let mut hints = HashMap::new();
+        let mut why_not: HashMap<String, String> = HashMap::new();
+        let mut probe: Vec<String> = Vec::new();
         for (path, kv) in files {
             let size = kv.get("st_size").and_then(|s| s.parse().ok()).unwrap_or(0);
             let mtime = ns_to_time(kv.get("st_mtime"));
@@ -1014,6 +1262,21 @@ impl Source for DeviceSource {
                 if let Some(c) = a.capture() {
                     hints.insert(path.to_lowercase(), c);
                 }
+                // "Optimize iPhone Storage": the library says the original is not
+                // here. A file of another size under its name is a stand-in, never
+                // the original; one of the original's size is checked below.
+                if a.cloud_only {
+                    match a.original_size {
+                        Some(orig) if orig != size => {
+                            why_not.insert(
+                                path.to_lowercase(),
+                                format!("only a {size}-byte stand-in is on the phone under its name (the original is {orig} bytes); not archived"),
+                            );
+                            continue;
+                        }
+                        _ => probe.push(path.clone()),
+                    }
+                }
             }
             found.insert(path.clone());
             scan.items.push(SourceItem {
@@ -1025,12 +1288,39 @@ impl Source for DeviceSource {
                 locator: PathBuf::from(&path),
             });
         }
+        // Cloud-only by the library, original's size on the phone: archive it
+        // only if it can be read (afcd may list an optimized original it will
+        // not open, ifuse#54).
+        for path in probe {
+            let item = scan.items.iter().find(|i| i.rel_path == path);
+            let Some(size) = item.map(|i| i.size) else {
+                continue;
+            };
+            let readable =
+                AfcReader::open(self.shared.clone(), path.clone(), size).and_then(|mut r| {
+                    let mut b = [0u8; 1];
+                    if size > 0 {
+                        r.read_exact(&mut b)?;
+                    }
+                    Ok(())
+                });
+            if let Err(e) = readable {
+                if !is_disconnect(&e) {
+                    why_not.insert(
+                        path.to_lowercase(),
+                        format!("listed on the phone but it cannot be read ({e}); not archived"),
+                    );
+                    scan.items.retain(|i| i.rel_path != path);
+                    found.remove(&path);
+                }
+            }
+        }
         scan.items.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
         if let Some(l) = &library {
             *self
                 .library_report
                 .lock()
-                .unwrap_or_else(|e| e.into_inner()) = Some(LibraryReport::new(l, &found));
+                .unwrap_or_else(|e| e.into_inner()) = Some(LibraryReport::new(l, &found, &why_not));
         }
         *self.hints.lock().unwrap_or_else(|e| e.into_inner()) = hints;
         *self.library.lock().unwrap_or_else(|e| e.into_inner()) = library;
@@ -1147,6 +1437,7 @@ impl AfcReader {
         header.extend(self.path.as_bytes());
         // "No file slots": the phone limits open handles; wait for one to free up.
         let started = Instant::now();
+        let mut refused_once = false;
         let fd = loop {
             match self.shared.rt.block_on(send_bounded(
                 &mut client,
@@ -1174,6 +1465,13 @@ impl AfcReader {
                     std::thread::sleep(Duration::from_millis(100));
                 }
                 Err(e) if is_transport(&e) && !after_error => return self.reopen(true),
+                Err(IdeviceError::Afc(idevice::afc::errors::AfcError::PermDenied))
+                    if !refused_once =>
+                {
+                    // A refusal may be passing (the phone was busy with the file): once more.
+                    refused_once = true;
+                    std::thread::sleep(Duration::from_millis(500));
+                }
                 Err(e) => {
                     self.shared.give(client);
                     return Err(afc_io_error(e, &self.path));
@@ -1347,6 +1645,36 @@ impl Drop for AfcReader {
 
 #[cfg(test)]
 mod tests {
+    use idevice::usbmuxd::{Connection, UsbmuxdDevice};
+
+    fn dev(id: u32, udid: &str, c: Connection) -> UsbmuxdDevice {
+        UsbmuxdDevice {
+            connection_type: c,
+            udid: udid.into(),
+            device_id: id,
+        }
+    }
+
+    #[test]
+    fn twins_are_one_phone_with_usb_first() {
+        let ip = Connection::Network([192, 168, 1, 2].into());
+        let groups = super::by_udid(vec![
+            dev(7, "00008110-000A", ip.clone()),
+            dev(3, "00008110000B", Connection::Usb),
+            dev(9, "00008110000A", Connection::Usb),
+        ]);
+        assert_eq!(groups.len(), 2);
+        let ids: Vec<u32> = groups[0].iter().map(|d| d.device_id).collect();
+        assert_eq!(ids, [9, 7], "USB before Wi-Fi, hyphens ignored");
+        assert_eq!(groups[1][0].device_id, 3);
+        let keys: Vec<String> = groups[0]
+            .iter()
+            .map(|d| super::link_key(d).to_string())
+            .collect();
+        assert_eq!(super::connection_text(&keys), "USB and Wi-Fi");
+        assert_eq!(super::connection_text(&keys[1..]), "Wi-Fi");
+    }
+
     #[test]
     fn host_ids_are_version_4_uuids_in_upper_case() {
         // The text camroll wrote before using the uuid crate, for the same bytes.

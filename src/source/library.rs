@@ -66,8 +66,13 @@ pub struct LibraryAsset {
     pub timezone_offset: Option<i32>,
     /// In Recently Deleted.
     pub trashed: bool,
-    /// The original is not on the phone (only in iCloud).
+    /// The library says the original is not on the phone (only in iCloud):
+    /// `ZLOCALAVAILABILITY = -1` on its original resource.
     pub cloud_only: bool,
+    /// The original's size in bytes, as the library records it
+    /// (`ZADDITIONALASSETATTRIBUTES.ZORIGINALFILESIZE`, else the original
+    /// resource's `ZDATALENGTH`).
+    pub original_size: Option<u64>,
 }
 
 impl LibraryAsset {
@@ -103,6 +108,9 @@ pub struct Library {
     pub table: String,
     /// The copy of Photos.sqlite it was read from.
     pub db: PathBuf,
+    /// The library records whether originals are on the phone
+    /// (`ZINTERNALRESOURCE.ZLOCALAVAILABILITY`; iOS 11 libraries do not).
+    pub cloud_state_known: bool,
 }
 
 /// One library asset in a report.
@@ -117,6 +125,9 @@ pub struct LibraryItem {
     /// The capture time Photos recorded, e.g. `2019-06-09T12:57:32+02:00`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub captured: Option<String>,
+    /// Why it is listed here, when the list's name does not say it all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl From<&LibraryAsset> for LibraryItem {
@@ -129,6 +140,7 @@ impl From<&LibraryAsset> for LibraryItem {
             path: a.path(),
             uuid: a.uuid.clone(),
             captured: a.capture().map(|c| c.display()),
+            reason: None,
         }
     }
 }
@@ -144,26 +156,51 @@ pub struct LibraryReport {
     pub recently_deleted: Vec<LibraryItem>,
     /// Assets whose original should be on the phone but was not found.
     pub not_found_on_device: Vec<LibraryItem>,
+    /// The library says the original is only in iCloud, yet a file of the
+    /// original's size is on the phone: archived, and worth a look.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_local_but_present: Vec<LibraryItem>,
+    /// Set when the library cannot tell which originals are only in iCloud
+    /// (then `cloud_only` is empty because it is unknown, not because there are none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloud_only_unknown: Option<String>,
     /// Why there is no library view (missing or unreadable Photos.sqlite).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub library_warning: Option<String>,
 }
 
 impl LibraryReport {
-    /// Compares the library with the files the scan found (paths relative to the media root).
-    pub fn new(lib: &Library, found: &HashSet<String>) -> LibraryReport {
+    /// Compares the library with the files the scan kept as originals (paths
+    /// relative to the media root). `why_not`: for originals the library calls
+    /// cloud-only whose file was set aside (a stand-in, unreadable), why; keyed
+    /// by lower-case path.
+    pub fn new(
+        lib: &Library,
+        found: &HashSet<String>,
+        why_not: &std::collections::HashMap<String, String>,
+    ) -> LibraryReport {
         let found_lower: HashSet<String> = found.iter().map(|p| p.to_lowercase()).collect();
         let mut r = LibraryReport {
             library_assets: lib.assets.len() as u64,
+            cloud_only_unknown: (!lib.cloud_state_known).then(|| {
+                "this Photos library does not record which originals are only in iCloud (iOS 11 or older): turn on Settings › Photos › Download and Keep Originals to be sure everything is on the phone".to_string()
+            }),
             ..Default::default()
         };
         for a in &lib.assets {
             if a.trashed {
                 r.recently_deleted.push(a.into());
             }
-            if a.cloud_only {
-                r.cloud_only.push(a.into());
-            } else if !found_lower.contains(&a.path().to_lowercase()) {
+            let path = a.path().to_lowercase();
+            if a.cloud_only && found_lower.contains(&path) {
+                let mut item = LibraryItem::from(a);
+                item.reason = Some("Photos says this original is only in iCloud, but a file of the original's size is on the phone; archived it".into());
+                r.not_local_but_present.push(item);
+            } else if a.cloud_only {
+                let mut item = LibraryItem::from(a);
+                item.reason = why_not.get(&path).cloned();
+                r.cloud_only.push(item);
+            } else if !found_lower.contains(&path) {
                 r.not_found_on_device.push(a.into());
             }
         }
@@ -238,8 +275,13 @@ pub fn read_library(db: &Path) -> Result<Library, LibraryError> {
     } else {
         HashSet::new()
     };
-    let (aa_join, tz, orig) = if aa_cols.is_empty() {
-        (String::new(), "NULL".to_string(), "NULL".to_string())
+    let (aa_join, tz, orig, orig_size) = if aa_cols.is_empty() {
+        (
+            String::new(),
+            "NULL".to_string(),
+            "NULL".to_string(),
+            "NULL".to_string(),
+        )
     } else {
         let on = if a_cols.contains("ZADDITIONALATTRIBUTES") {
             "aa.Z_PK = a.ZADDITIONALATTRIBUTES"
@@ -258,6 +300,11 @@ pub fn read_library(db: &Path) -> Result<Library, LibraryError> {
             } else {
                 "NULL".into()
             },
+            if aa_cols.contains("ZORIGINALFILESIZE") {
+                "aa.ZORIGINALFILESIZE".into()
+            } else {
+                "NULL".into()
+            },
         )
     };
     let r_cols = if tables.contains("ZINTERNALRESOURCE") {
@@ -273,8 +320,18 @@ pub fn read_library(db: &Path) -> Result<Library, LibraryError> {
     } else {
         "0"
     };
+    // The original resource's length, when the attributes table has no size.
+    let res_size = if ["ZASSET", "ZDATASTORESUBTYPE", "ZDATALENGTH"]
+        .iter()
+        .all(|c| r_cols.contains(*c))
+    {
+        "(SELECT MAX(r.ZDATALENGTH) FROM ZINTERNALRESOURCE r WHERE r.ZASSET = a.Z_PK AND r.ZDATASTORESUBTYPE = 1)"
+    } else {
+        "NULL"
+    };
     let sql = format!(
-        "SELECT {uuid}, a.ZDIRECTORY, a.ZFILENAME, {orig}, {created}, {tz}, {trashed}, {cloud}
+        "SELECT {uuid}, a.ZDIRECTORY, a.ZFILENAME, {orig}, {created}, {tz}, {trashed}, {cloud},
+                COALESCE({orig_size}, {res_size})
          FROM {table} a {aa_join} ORDER BY a.Z_PK",
         uuid = col("ZUUID", "''"),
         created = col("ZDATECREATED", "NULL"),
@@ -298,6 +355,11 @@ pub fn read_library(db: &Path) -> Result<Library, LibraryError> {
                     .and_then(|v| i32::try_from(v).ok()),
                 trashed: r.get::<_, Option<i64>>(6).unwrap_or(None).unwrap_or(0) == 1,
                 cloud_only: r.get::<_, Option<i64>>(7).unwrap_or(None).unwrap_or(0) != 0,
+                original_size: r
+                    .get::<_, Option<i64>>(8)
+                    .unwrap_or(None)
+                    .and_then(|v| u64::try_from(v).ok())
+                    .filter(|v| *v > 0),
             })
         })
         .map_err(|e| err(e.to_string()))?;
@@ -312,6 +374,7 @@ pub fn read_library(db: &Path) -> Result<Library, LibraryError> {
         assets,
         table: table.to_string(),
         db: db.to_path_buf(),
+        cloud_state_known: cloud != "0",
     })
 }
 
@@ -350,7 +413,7 @@ mod tests {
         // 700000000 s after 2001-01-01Z is 2023-03-08T20:26:40Z; +02:00 local.
         assert_eq!(c.display(), "2023-03-08T22:26:40+02:00");
         let found: HashSet<String> = HashSet::new();
-        let r = LibraryReport::new(&lib, &found);
+        let r = LibraryReport::new(&lib, &found, &Default::default());
         assert_eq!(r.library_assets, 2);
         assert_eq!(r.cloud_only.len(), 1);
         assert_eq!(r.recently_deleted.len(), 1);
@@ -371,6 +434,10 @@ mod tests {
         assert_eq!(lib.table, "ZGENERICASSET");
         assert_eq!(lib.assets[0].path(), "DCIM/100APPLE/IMG_0001.JPG");
         assert!(lib.assets[0].capture().is_none());
+        // No availability columns: cloud-only state is unknown, and the report says so.
+        assert!(!lib.cloud_state_known);
+        let r = LibraryReport::new(&lib, &HashSet::new(), &Default::default());
+        assert!(r.cloud_only_unknown.unwrap().contains("iOS 11"));
     }
 
     #[test]

@@ -510,9 +510,23 @@ impl Conn {
         } else {
             t.contained(&root)
         };
+        if !write && self.dev.unreadable.contains(&t.rel) {
+            // An original only in iCloud that AFC still lists: the open fails.
+            self.dev.open_files.fetch_sub(1, Ordering::SeqCst);
+            return Reply::Status(E_READ_ERROR);
+        }
+        if !write && t.rel.starts_with("PhotoData/Photos.sqlite") {
+            self.dev.library_write_while_read(&root);
+        }
         let opened = path.and_then(|p| {
             if p.is_dir() {
                 return Err(E_OBJECT_IS_DIR);
+            }
+            // afcd refuses to open a file that has other hard links ("Failed open
+            // operation as there are additional hard links", ifuse#54). The status code it
+            // answers is not public; PERM_DENIED is the closest AFC has.
+            if !write && std::fs::metadata(&p).is_ok_and(|m| m.nlink() > 1) {
+                return Err(E_PERM_DENIED);
             }
             let mut o = std::fs::OpenOptions::new();
             match mode {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{bench, generate, Faults, Listen, SimConfig, Simulator};
+use crate::{bench, generate, Attach, Faults, Listen, SimConfig, Simulator};
 
 /// The program name `camroll sim` runs this binary under (its `argv[0]`), so usage
 /// lines and error messages read as they did when the simulator was built into camroll.
@@ -65,9 +65,27 @@ pub struct ServeArgs {
     /// The phone is passcode-locked: starting services and pairing answer PasswordProtected.
     #[arg(long)]
     pub locked: bool,
-    /// With --locked: the phone is unlocked this many seconds after start.
-    #[arg(long, value_name = "SECS", requires = "locked")]
+    /// The phone is unlocked this many seconds after it locked (with --locked: after start;
+    /// with --lock-after-bytes: after that lock).
+    #[arg(long, value_name = "SECS")]
     pub unlock_after: Option<f64>,
+    /// The phone locks once this many AFC file bytes have been served: new StartService
+    /// calls answer PasswordProtected (connections already open keep working).
+    #[arg(long, value_name = "N")]
+    pub lock_after_bytes: Option<u64>,
+    /// At most N services at once: StartService beyond N open AFC connections answers ServiceLimit.
+    #[arg(long, value_name = "N")]
+    pub service_limit: Option<usize>,
+    /// Photos.sqlite changes while a client copies it: the first opens of the library
+    /// files append to Photos.sqlite-wal.
+    #[arg(long)]
+    pub library_churn: bool,
+    /// Attach the phone over Wi-Fi only (ConnectionType Network, as with Wi-Fi sync and no cable).
+    #[arg(long, conflicts_with = "also_network")]
+    pub network: bool,
+    /// Attach the phone over USB and Wi-Fi at once: two usbmuxd entries with the same UDID.
+    #[arg(long)]
+    pub also_network: bool,
     /// This computer is not trusted: no pairing record until the user taps "Trust".
     #[arg(long)]
     pub untrusted: bool,
@@ -126,9 +144,22 @@ impl ServeArgs {
         cfg.name = self.name.clone();
         cfg.ios = self.ios.clone();
         cfg.writable = self.writable;
+        cfg.attach = if self.network {
+            Attach::Network
+        } else if self.also_network {
+            Attach::Both
+        } else {
+            Attach::Usb
+        };
+        if self.unlock_after.is_some() && !self.locked && self.lock_after_bytes.is_none() {
+            anyhow::bail!("--unlock-after needs --locked or --lock-after-bytes");
+        }
         cfg.faults = Faults {
             locked: self.locked,
             unlock_after: secs(self.unlock_after),
+            lock_after_bytes: self.lock_after_bytes,
+            service_limit: self.service_limit,
+            library_churn: self.library_churn,
             untrusted: self.untrusted,
             trust_after: secs(self.trust_after),
             rate_mbps: self.rate,

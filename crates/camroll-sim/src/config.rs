@@ -14,13 +14,35 @@ pub enum Listen {
     Unix(PathBuf),
 }
 
+/// How the phone appears in usbmuxd.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Attach {
+    /// Over the cable only (`ConnectionType: USB`).
+    #[default]
+    Usb,
+    /// Over Wi-Fi only (`ConnectionType: Network`): Wi-Fi sync on, no cable.
+    Network,
+    /// Both at once, two DeviceIDs with the same UDID: a cabled phone that has Wi-Fi sync on.
+    Both,
+}
+
 /// Phone states and transport faults, one field per `camroll sim` flag.
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
     /// The phone is passcode-locked: StartService and Pair answer `PasswordProtected`.
     pub locked: bool,
-    /// With `locked`: the user unlocks the phone this long after start.
+    /// The user unlocks the phone this long after it locked (after start with `locked`,
+    /// after the lock with `lock_after_bytes`).
     pub unlock_after: Option<Duration>,
+    /// After this many AFC file bytes have been served the phone locks (once): new
+    /// StartService calls answer `PasswordProtected` until `unlock_after` has passed.
+    pub lock_after_bytes: Option<u64>,
+    /// At most this many services (AFC connections) at once; StartService beyond it
+    /// answers `ServiceLimit`.
+    pub service_limit: Option<usize>,
+    /// Photos.sqlite changes while it is copied: the first opens of the library files
+    /// append to `Photos.sqlite-wal`, as the phone's own writers do.
+    pub library_churn: bool,
     /// This host is not trusted: no pairing record, StartSession answers `InvalidHostID`,
     /// Pair answers `PairingDialogResponsePending`.
     pub untrusted: bool,
@@ -58,6 +80,8 @@ pub struct SimConfig {
     pub ios: String,
     /// Allow AFC writes (otherwise PERM_DENIED, like a read-only mount).
     pub writable: bool,
+    /// USB, Wi-Fi, or both.
+    pub attach: Attach,
     /// Faults to inject (slow reads, I/O errors, handle limits).
     pub faults: Faults,
 }
@@ -72,6 +96,7 @@ impl SimConfig {
             name: "Camroll's iPhone".into(),
             ios: "17.5.1".into(),
             writable: false,
+            attach: Attach::Usb,
             faults: Faults::default(),
         }
     }

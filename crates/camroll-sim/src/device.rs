@@ -29,10 +29,22 @@ pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 pub(crate) type BoxStream = Box<dyn Stream>;
 
+/// How a usbmuxd DeviceID reaches the phone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Link {
+    Usb,
+    Network,
+}
+
 struct Plug {
+    /// The cable is in (only ever true when the phone is attached over USB).
     attached: bool,
+    /// The USB DeviceID (a new one after every re-plug, as usbmuxd counts up).
     device_id: u32,
     unplugged_once: bool,
+    /// The Wi-Fi twin's DeviceID; pulling the cable leaves it attached.
+    network_id: Option<u32>,
+    next_id: u32,
 }
 
 /// Shared state of the one simulated phone.
@@ -49,12 +61,21 @@ pub(crate) struct Device {
     pub generation: watch::Sender<u64>,
     pub events: broadcast::Sender<Event>,
     bytes_served: AtomicU64,
+    lock_bytes: AtomicU64,
     pub open_files: AtomicUsize,
     services: Mutex<HashSet<u16>>,
     next_port: AtomicU16,
     next_free: tokio::sync::Mutex<Instant>,
     io_error: Vec<glob::Pattern>,
+    /// Files the generator made unopenable (cloud-only originals, shape `unreadable`).
+    pub unreadable: HashSet<String>,
     session_counter: AtomicU64,
+    /// When `--lock-after-bytes` locked the phone.
+    locked_at: Mutex<Option<Instant>>,
+    /// Services started and not yet ended (for `--service-limit`).
+    pub live_services: AtomicUsize,
+    /// Library-file opens seen (for `--library-churn`).
+    pub library_opens: AtomicUsize,
 }
 
 pub(crate) const LOCKDOWN_PORT: u16 = 62078;
@@ -66,7 +87,11 @@ impl Device {
 
     pub fn is_locked(&self) -> bool {
         let f = &self.cfg.faults;
-        f.locked && f.unlock_after.is_none_or(|d| self.elapsed() < d)
+        if f.locked && f.unlock_after.is_none_or(|d| self.elapsed() < d) {
+            return true;
+        }
+        let at = *self.locked_at.lock().unwrap_or_else(|e| e.into_inner());
+        at.is_some_and(|t| f.unlock_after.is_none_or(|d| t.elapsed() < d))
     }
 
     pub fn is_trusted(&self) -> bool {
@@ -74,10 +99,30 @@ impl Device {
         !f.untrusted || f.trust_after.is_some_and(|d| self.elapsed() >= d)
     }
 
-    /// The DeviceID usbmuxd currently reports, or None while unplugged.
+    /// The DeviceID usbmuxd reports first (USB before Wi-Fi), or None while unreachable.
     pub fn attached_id(&self) -> Option<u32> {
+        self.attached().first().map(|(id, _)| *id)
+    }
+
+    /// Every DeviceID under which usbmuxd lists the phone now, USB first.
+    pub fn attached(&self) -> Vec<(u32, Link)> {
         let p = self.plug.lock().unwrap_or_else(|e| e.into_inner());
-        p.attached.then_some(p.device_id)
+        let mut v = Vec::new();
+        if p.attached {
+            v.push((p.device_id, Link::Usb));
+        }
+        if let Some(n) = p.network_id {
+            v.push((n, Link::Network));
+        }
+        v
+    }
+
+    /// How `id` reaches the phone, if usbmuxd lists it now.
+    pub fn link_of(&self, id: u32) -> Option<Link> {
+        self.attached()
+            .into_iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, l)| l)
     }
 
     pub fn host_allowed(&self, host_id: &str) -> bool {
@@ -153,6 +198,28 @@ impl Device {
             .contains(&port)
     }
 
+    /// `--library-churn`: the phone writes to its library while a client reads it. The
+    /// first two opens of a library file each append a page to `Photos.sqlite-wal`
+    /// (SQLite ignores frames whose salt does not match the WAL header, so the library
+    /// stays readable); later opens see a quiet library, so a careful copier settles.
+    pub fn library_write_while_read(&self, root: &std::path::Path) {
+        if !self.cfg.faults.library_churn {
+            return;
+        }
+        if self.library_opens.fetch_add(1, Ordering::SeqCst) >= 2 {
+            return;
+        }
+        use std::io::Write;
+        let wal = root.join("PhotoData/Photos.sqlite-wal");
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&wal)
+        {
+            let _ = f.write_all(&[0u8; 4096]);
+        }
+    }
+
     pub fn io_error_matches(&self, rel: &str) -> bool {
         glob_matches(&self.io_error, rel)
     }
@@ -175,6 +242,12 @@ impl Device {
     /// Accounts `n` served bytes. Returns false when they would cross `--unplug-after-bytes`:
     /// the cable is pulled before they go out.
     pub fn account(self: &Arc<Self>, n: u64) -> bool {
+        if let Some(lock) = self.cfg.faults.lock_after_bytes {
+            let before = self.lock_bytes.fetch_add(n, Ordering::SeqCst);
+            if before < lock && before + n >= lock {
+                *self.locked_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+            }
+        }
         let Some(limit) = self.cfg.faults.unplug_after_bytes else {
             return true;
         };
@@ -210,7 +283,8 @@ impl Device {
                 tokio::time::sleep(after).await;
                 let id = {
                     let mut p = dev.plug.lock().unwrap_or_else(|e| e.into_inner());
-                    p.device_id += 1;
+                    p.device_id = p.next_id;
+                    p.next_id += 1;
                     p.attached = true;
                     p.device_id
                 };
@@ -269,7 +343,24 @@ pub(crate) fn build_device(cfg: SimConfig) -> Result<Arc<Device>, SimError> {
             message: e.to_string(),
         })?);
     }
+    // `camroll sim generate --cloud-only-shape unreadable` lists these: cloud-only
+    // originals that AFC lists but will not open (ifuse#54).
+    let unreadable: HashSet<String> = std::fs::read_to_string(root.join(".sim/unreadable.txt"))
+        .map(|t| {
+            t.lines()
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
     let (generation, _) = watch::channel(0);
+    use crate::config::Attach;
+    let usb = cfg.attach != Attach::Network;
+    let network_id = match cfg.attach {
+        Attach::Usb => None,
+        Attach::Network => Some(1),
+        Attach::Both => Some(2),
+    };
     let (events, _) = broadcast::channel(64);
     Ok(Arc::new(Device {
         root,
@@ -280,19 +371,27 @@ pub(crate) fn build_device(cfg: SimConfig) -> Result<Arc<Device>, SimError> {
         trusted_hosts: Mutex::new(HashSet::new()),
         saved_records: Mutex::new(HashMap::new()),
         plug: Mutex::new(Plug {
-            attached: true,
+            attached: usb,
             device_id: 1,
-            unplugged_once: false,
+            // A phone on Wi-Fi only has no cable to pull.
+            unplugged_once: !usb,
+            network_id,
+            next_id: 3,
         }),
         generation,
         events,
         bytes_served: AtomicU64::new(0),
+        lock_bytes: AtomicU64::new(0),
         open_files: AtomicUsize::new(0),
         services: Mutex::new(HashSet::new()),
         next_port: AtomicU16::new(0),
         next_free: tokio::sync::Mutex::new(Instant::now()),
         io_error,
+        unreadable,
         session_counter: AtomicU64::new(1),
+        locked_at: Mutex::new(None),
+        live_services: AtomicUsize::new(0),
+        library_opens: AtomicUsize::new(0),
     }))
 }
 

@@ -42,6 +42,37 @@ pub struct GenerateArgs {
     /// Add one large video of this many MiB (written sparse: it costs no disk or time).
     #[arg(long, value_name = "M")]
     pub video_mib: Option<u64>,
+    /// What AFC shows for an original that is only in iCloud ("Optimize iPhone Storage"):
+    /// no file, a file that cannot be read (ifuse#54), a small stand-in under the original's
+    /// name, or a mix of the three.
+    #[arg(long, value_enum, value_name = "SHAPE", default_value_t = CloudShape::None)]
+    /// What AFC shows for originals only in iCloud (`--cloud-only-shape`).
+    pub cloud_only_shape: CloudShape,
+}
+
+/// How a cloud-only original shows up over AFC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CloudShape {
+    /// No file at all.
+    None,
+    /// Listed with the original's size, but opening it fails (`.sim/unreadable.txt`).
+    Unreadable,
+    /// A smaller derivative under the original's name.
+    Standin,
+    /// The three in turn.
+    Mix,
+}
+
+impl CloudShape {
+    /// The shape of the `n`th cloud-only asset.
+    fn nth(self, n: usize) -> &'static str {
+        match self {
+            CloudShape::None => "none",
+            CloudShape::Unreadable => "unreadable",
+            CloudShape::Standin => "standin",
+            CloudShape::Mix => ["none", "unreadable", "standin"][n % 3],
+        }
+    }
 }
 
 /// What to generate.
@@ -53,6 +84,8 @@ pub struct GenerateOptions {
     pub seed: u64,
     /// Add one large (sparse) video of this many MiB.
     pub video_mib: Option<u64>,
+    /// What AFC shows for originals only in iCloud (`--cloud-only-shape`).
+    pub cloud_only_shape: CloudShape,
 }
 
 /// Why generation failed.
@@ -108,6 +141,12 @@ pub struct ManifestAsset {
     pub size: u64,
     /// The original is only in iCloud (Optimize iPhone Storage): no file on the phone.
     pub cloud_only: bool,
+    /// For cloud-only assets, what AFC shows: `none`, `unreadable` or `standin`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloud_shape: Option<&'static str>,
+    /// The size of the stand-in file (cloud_shape `standin`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub standin_size: Option<u64>,
     /// In Recently Deleted.
     pub trashed: bool,
     /// Has an edited render (`IMG_E0001.JPG`) and an `.AAE` sidecar.
@@ -162,6 +201,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<u8> {
             items: args.items,
             seed: args.seed,
             video_mib: args.video_mib,
+            cloud_only_shape: args.cloud_only_shape,
         },
     )?;
     println!(
@@ -189,6 +229,8 @@ struct Job {
     write: bool,
     /// Index of the asset whose `size` this file determines.
     size_of: Option<usize>,
+    /// Index of the asset whose `standin_size` this file determines.
+    standin_of: Option<usize>,
 }
 
 enum Content {
@@ -396,6 +438,7 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> Result<Summary, GenerateE
     let mut jobs: Vec<Job> = Vec::new();
     let mut plans: Vec<Plan> = Vec::with_capacity(opts.items + 1);
     let mut cpl_group = 100u32;
+    let mut unreadable: Vec<String> = Vec::new();
 
     for (i, secs) in times.iter().enumerate() {
         let local = start + Duration::seconds(*secs);
@@ -454,7 +497,7 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> Result<Summary, GenerateE
         let idx = plans.len();
 
         // The original (written unless optimised away to iCloud).
-        let content = match kind {
+        let original = || match kind {
             Kind::Screenshot => Content::Png(PngSpec {
                 xmp_date: Some(taken),
                 ..PngSpec::bare(seed)
@@ -475,9 +518,58 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> Result<Summary, GenerateE
                 }
             }
         };
+        let cloud_shape = cloud_only.then(|| {
+            let n = plans.iter().filter(|p| p.m.cloud_only).count();
+            opts.cloud_only_shape.nth(n)
+        });
+        let mut content = original();
+        if cloud_shape == Some("standin") {
+            // The original in iCloud is full size (only its size is needed: not written);
+            // the phone keeps a small derivative.
+            match &mut content {
+                Content::Heic(s) | Content::Jpeg(s) => s.size_target = Some(2_400_000),
+                Content::Mov(v) => v.size_target = Some(6_000_000),
+                _ => {}
+            }
+        }
         let mut files = Vec::new();
         if !cloud_only {
             files.push(rel.clone());
+        }
+        match cloud_shape {
+            Some("unreadable") => {
+                // The original's bytes, listed, but afcd will not open it.
+                files.push(rel.clone());
+                unreadable.push(rel.clone());
+                jobs.push(Job {
+                    rel: rel.clone(),
+                    content: original(),
+                    mtime: unix,
+                    write: true,
+                    size_of: None,
+                    standin_of: None,
+                });
+            }
+            Some("standin") => {
+                // A smaller derivative under the original's name (a different, smaller render).
+                files.push(rel.clone());
+                let content = if kind.is_video() {
+                    let mut v = VideoSpec::iphone(seed ^ 0x57A9, model, taken);
+                    v.software = Some("17.5.1".into());
+                    Content::Mov(v)
+                } else {
+                    Content::Jpeg(StillSpec::iphone(seed ^ 0x57A9, model, local, Some(off)))
+                };
+                jobs.push(Job {
+                    rel: rel.clone(),
+                    content,
+                    mtime: unix,
+                    write: true,
+                    size_of: None,
+                    standin_of: Some(idx),
+                });
+            }
+            _ => {}
         }
         jobs.push(Job {
             rel: rel.clone(),
@@ -485,6 +577,7 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> Result<Summary, GenerateE
             mtime: unix,
             write: !cloud_only,
             size_of: Some(idx),
+            standin_of: None,
         });
 
         let mut live_video = None;
@@ -509,6 +602,7 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> Result<Summary, GenerateE
                 mtime: unix,
                 write: !cloud_only,
                 size_of: None,
+                standin_of: None,
             });
         }
 
@@ -526,6 +620,7 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> Result<Summary, GenerateE
                     mtime: edit_time,
                     write: true,
                     size_of: None,
+                    standin_of: None,
                 });
             }
             let adj = format!("PhotoData/Mutations/{directory}/{base}/Adjustments");
@@ -536,6 +631,7 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> Result<Summary, GenerateE
                 mtime: edit_time,
                 write: true,
                 size_of: None,
+                standin_of: None,
             });
             let render = if kind.is_video() {
                 let mut v = VideoSpec::iphone(seed ^ 0xED17, model, taken);
@@ -558,6 +654,7 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> Result<Summary, GenerateE
                 mtime: edit_time,
                 write: true,
                 size_of: None,
+                standin_of: None,
             });
         }
 
@@ -575,6 +672,8 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> Result<Summary, GenerateE
                 files,
                 size: 0,
                 cloud_only,
+                cloud_shape,
+                standin_size: None,
                 trashed,
                 edited,
                 icloud_synced,
@@ -625,6 +724,14 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> Result<Summary, GenerateE
         if let Some(i) = job.size_of {
             plans[i].m.size = sizes[j];
         }
+        if let Some(i) = job.standin_of {
+            plans[i].m.standin_size = Some(sizes[j]);
+        }
+    }
+    if !unreadable.is_empty() {
+        // Read by the simulator at start: opens of these answer READ_ERROR.
+        let p = out.join(".sim/unreadable.txt");
+        std::fs::write(&p, unreadable.join("\n") + "\n").map_err(io(&p))?;
     }
     for p in plans.iter_mut() {
         if let Some(j) = p.live_size_job {
@@ -673,6 +780,8 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> Result<Summary, GenerateE
                     files: vec![rel],
                     size,
                     cloud_only: false,
+                    cloud_shape: None,
+                    standin_size: None,
                     trashed: false,
                     edited: false,
                     icloud_synced: false,

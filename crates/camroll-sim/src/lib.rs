@@ -32,7 +32,7 @@ mod usbmux;
 
 use std::path::PathBuf;
 
-pub use config::{Faults, Listen, SimConfig};
+pub use config::{Attach, Faults, Listen, SimConfig};
 pub use pairing::Identity;
 pub use server::{Simulator, UsbmuxAddress};
 

@@ -2,6 +2,7 @@
 //! replies echo `Request`, failures carry `Error`. `StartSession` is answered in
 //! plaintext and then the phone becomes the TLS server on the same socket.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use plist::{Dictionary, Value};
@@ -158,6 +159,20 @@ fn handle(
             }
             if dev.is_locked() {
                 return (error(request, "PasswordProtected"), None);
+            }
+            if let Some(limit) = dev.cfg.faults.service_limit {
+                let admitted = dev
+                    .live_services
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                        (n < limit).then_some(n + 1)
+                    })
+                    .is_ok();
+                if !admitted {
+                    // libimobiledevice maps this to LOCKDOWN_E_SERVICE_LIMIT.
+                    return (error(request, "ServiceLimit"), None);
+                }
+            } else {
+                dev.live_services.fetch_add(1, Ordering::SeqCst);
             }
             let port = dev.open_service_port();
             (

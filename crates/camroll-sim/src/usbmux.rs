@@ -3,12 +3,13 @@
 //! A successful `Connect` turns the same socket into a byte pipe to a device port,
 //! so requests are read with exact-length reads: nothing past a message is consumed.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use plist::{Dictionary, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::device::{dict, BoxStream, Device, Event, LOCKDOWN_PORT};
+use crate::device::{dict, BoxStream, Device, Event, Link, LOCKDOWN_PORT};
 
 const MSG_RESULT: u32 = 1;
 const MSG_PLIST: u32 = 8;
@@ -58,9 +59,9 @@ pub(crate) async fn serve(dev: Arc<Device>, mut s: BoxStream) {
         let reply = match kind {
             "ListDevices" => {
                 let list: Vec<Value> = dev
-                    .attached_id()
-                    .map(|id| Value::Dictionary(attached(&dev, id)))
+                    .attached()
                     .into_iter()
+                    .map(|(id, link)| Value::Dictionary(attached(&dev, id, link)))
                     .collect();
                 dict([("DeviceList", Value::Array(list))])
             }
@@ -107,13 +108,14 @@ pub(crate) async fn serve(dev: Arc<Device>, mut s: BoxStream) {
                     (Some(id), Some(p)) => {
                         // Clients send htons(port) as a plist integer.
                         let port = (p as u16).swap_bytes();
-                        if dev.attached_id() != Some(id as u32) {
+                        let link = u32::try_from(id).ok().and_then(|id| dev.link_of(id));
+                        if link.is_none() {
                             RESULT_BADDEV
                         } else if port == LOCKDOWN_PORT || dev.is_service_port(port) {
                             if send(&mut s, tag, &result(RESULT_OK)).await.is_err() {
                                 return;
                             }
-                            device_connection(dev, s, port).await;
+                            device_connection(dev, s, port, link == Some(Link::Usb)).await;
                             return;
                         } else {
                             RESULT_CONNREFUSED
@@ -130,19 +132,27 @@ pub(crate) async fn serve(dev: Arc<Device>, mut s: BoxStream) {
     }
 }
 
-/// Runs a device-side service on a connected socket until it ends or the cable is pulled.
-async fn device_connection(dev: Arc<Device>, s: BoxStream, port: u16) {
+/// Runs a device-side service on a connected socket until it ends or, for a connection
+/// over the cable, the cable is pulled (Wi-Fi connections outlive the cable).
+async fn device_connection(dev: Arc<Device>, s: BoxStream, port: u16, over_usb: bool) {
     let mut gen = dev.generation.subscribe();
+    let is_service = port != LOCKDOWN_PORT;
     let work = async {
-        if port == LOCKDOWN_PORT {
-            let _ = crate::lockdown::serve(dev.clone(), s).await;
-        } else {
+        if is_service {
             let _ = crate::afc::serve(dev.clone(), s).await;
+        } else {
+            let _ = crate::lockdown::serve(dev.clone(), s).await;
         }
     };
     tokio::select! {
         _ = work => {}
-        _ = gen.changed() => {}
+        _ = gen.changed(), if over_usb => {}
+    }
+    if is_service {
+        // The service StartService counted has ended.
+        let _ = dev
+            .live_services
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
     }
 }
 
@@ -151,8 +161,8 @@ async fn listen(dev: &Arc<Device>, mut s: BoxStream, tag: u32) {
     if send(&mut s, tag, &result(RESULT_OK)).await.is_err() {
         return;
     }
-    if let Some(id) = dev.attached_id() {
-        if send(&mut s, 0, &attached(dev, id)).await.is_err() {
+    for (id, link) in dev.attached() {
+        if send(&mut s, 0, &attached(dev, id, link)).await.is_err() {
             return;
         }
     }
@@ -161,7 +171,7 @@ async fn listen(dev: &Arc<Device>, mut s: BoxStream, tag: u32) {
         tokio::select! {
             ev = rx.recv() => {
                 let msg = match ev {
-                    Ok(Event::Attached(id)) => attached(dev, id),
+                    Ok(Event::Attached(id)) => attached(dev, id, dev.link_of(id).unwrap_or(Link::Usb)),
                     Ok(Event::Detached(id)) => dict([("MessageType", "Detached".into()), ("DeviceID", id.into())]),
                     Ok(Event::Paired(id)) => dict([("MessageType", "Paired".into()), ("DeviceID", id.into())]),
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
@@ -182,21 +192,82 @@ async fn listen(dev: &Arc<Device>, mut s: BoxStream, tag: u32) {
 }
 
 /// The `Attached` dictionary exactly as Linux usbmuxd builds it (with `MessageType`, which
-/// pymobiledevice3 needs even inside `DeviceList`).
-fn attached(dev: &Device, id: u32) -> Dictionary {
-    let props = dict([
+/// pymobiledevice3 needs even inside `DeviceList`). A Wi-Fi entry carries what macOS
+/// usbmuxd sends for a network device instead of the USB properties (see [`network_props`]).
+fn attached(dev: &Device, id: u32, link: Link) -> Dictionary {
+    let props = match link {
+        Link::Usb => usb_props(dev, id),
+        Link::Network => network_props(dev, id),
+    };
+    dict([
+        ("DeviceID", id.into()),
+        ("MessageType", "Attached".into()),
+        ("Properties", Value::Dictionary(props)),
+    ])
+}
+
+fn usb_props(dev: &Device, id: u32) -> Dictionary {
+    dict([
         ("ConnectionSpeed", 480_000_000u64.into()),
         ("ConnectionType", "USB".into()),
         ("DeviceID", id.into()),
         ("LocationID", 339_881_984u64.into()),
         ("ProductID", 0x12A8u64.into()),
         ("SerialNumber", dev.id.udid.clone().into()),
-    ]);
-    dict([
-        ("DeviceID", id.into()),
-        ("MessageType", "Attached".into()),
-        ("Properties", Value::Dictionary(props)),
     ])
+}
+
+/// The phone's address on the simulated Wi-Fi (never dialled: clients reach it through
+/// usbmuxd `Connect`, as on macOS).
+const WIFI_IPV4: [u8; 4] = [192, 168, 1, 42];
+/// The interface index macOS reports for a Wi-Fi device (expo's UsbmuxdClient example).
+const WIFI_INTERFACE_INDEX: u64 = 5;
+
+/// A network device's properties as macOS usbmuxd reports them (field list and example
+/// values: expo `UsbmuxdClient.ts` `UsbmuxdDeviceProperties`; encoding of `NetworkAddress`:
+/// libimobiledevice `idevice.c` reads byte 1 as the BSD address family, the `idevice`
+/// crate's `usbmuxd/des.rs` accepts the BSD `sa_len, sa_family` layout; netmuxd sends a
+/// 128-byte `sockaddr_storage`). libusbmuxd drops a Network entry without `NetworkAddress`.
+fn network_props(dev: &Device, id: u32) -> Dictionary {
+    // struct sockaddr_in, BSD layout: sa_len 16, AF_INET 2, port 0, address, zero padding.
+    let mut addr = vec![0u8; 128];
+    addr[0] = 0x10;
+    addr[1] = 0x02;
+    addr[4..8].copy_from_slice(&WIFI_IPV4);
+    let mac = dev.id.wifi_address.to_ascii_lowercase();
+    dict([
+        ("ConnectionType", "Network".into()),
+        ("DeviceID", id.into()),
+        (
+            "EscapedFullServiceName",
+            format!(
+                "{mac}@{}-supportsRP._apple-mobdev2._tcp.local.",
+                link_local(&mac)
+            )
+            .into(),
+        ),
+        ("InterfaceIndex", WIFI_INTERFACE_INDEX.into()),
+        ("NetworkAddress", Value::Data(addr)),
+        ("SerialNumber", dev.id.udid.clone().into()),
+    ])
+}
+
+/// The IPv6 link-local address (EUI-64) Bonjour names the phone by, from its Wi-Fi MAC.
+fn link_local(mac: &str) -> String {
+    let b: Vec<u8> = mac
+        .split(':')
+        .filter_map(|h| u8::from_str_radix(h, 16).ok())
+        .collect();
+    if b.len() != 6 {
+        return "fe80::1".into();
+    }
+    let g = [
+        u16::from_be_bytes([b[0] ^ 0x02, b[1]]),
+        u16::from_be_bytes([b[2], 0xff]),
+        u16::from_be_bytes([0xfe, b[3]]),
+        u16::from_be_bytes([b[4], b[5]]),
+    ];
+    format!("fe80::{:x}:{:x}:{:x}:{:x}", g[0], g[1], g[2], g[3])
 }
 
 fn uint(v: &Value) -> Option<u64> {

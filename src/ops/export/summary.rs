@@ -198,18 +198,37 @@ impl ExportSummary {
             if let Some(w) = &lib.library_warning {
                 let _ = writeln!(s, "Photos library: {w}");
             } else {
+                let cloud = match &lib.cloud_only_unknown {
+                    Some(_) => "cloud-only originals unknown".to_string(),
+                    None => format!("{} only in iCloud", lib.cloud_only.len()),
+                };
                 let _ = writeln!(
                     s,
-                    "Photos library: {} assets, {} only in iCloud, {} in Recently Deleted, {} not found on the phone",
+                    "Photos library: {} assets, {cloud}, {} in Recently Deleted, {} not found on the phone",
                     lib.library_assets,
-                    lib.cloud_only.len(),
                     lib.recently_deleted.len(),
                     lib.not_found_on_device.len()
                 );
             }
+            if let Some(note) = &lib.cloud_only_unknown {
+                let _ = writeln!(s, "  Cloud-only originals: unknown; {note}");
+            }
             if let Some(advice) = lib.cloud_only_advice() {
                 let _ = writeln!(s, "  {advice}:");
                 for c in &lib.cloud_only {
+                    match &c.reason {
+                        Some(r) => {
+                            let _ = writeln!(s, "    {} ({}): {r}", c.name, c.path);
+                        }
+                        None => {
+                            let _ = writeln!(s, "    {} ({})", c.name, c.path);
+                        }
+                    }
+                }
+            }
+            if !lib.not_local_but_present.is_empty() {
+                s.push_str("  Warning: Photos says these originals are only in iCloud, but files of the originals' sizes are on the phone; archived them (check them if in doubt):\n");
+                for c in &lib.not_local_but_present {
                     let _ = writeln!(s, "    {} ({})", c.name, c.path);
                 }
             }
