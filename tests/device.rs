@@ -386,7 +386,9 @@ fn a_phone_that_does_not_come_back_leaves_a_verified_partial_archive_the_next_ru
         .map(|e| e.metadata().unwrap().len())
         .sum();
     // The library is copied first: the phone goes away half-way through the files after it.
-    let library = fs::metadata(media.join("PhotoData/Photos.sqlite")).unwrap().len();
+    let library = fs::metadata(media.join("PhotoData/Photos.sqlite"))
+        .unwrap()
+        .len();
     let sim = SimProc::start(
         &media,
         &["--unplug-after-bytes", &(library + total / 2).to_string()],

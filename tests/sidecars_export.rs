@@ -83,6 +83,7 @@ struct Expected {
     burst: Option<(String, bool)>,
 }
 
+#[allow(clippy::type_complexity)]
 fn expected(c: &Connection, uuid: &str) -> Expected {
     let (pk, aa, fav, hidden, lat, lon, w, h, burst, pick): (i64, i64, i64, i64, f64, f64, f64, f64, Option<String>, Option<i64>) = c
         .query_row(

@@ -10,10 +10,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
-use serde::Serialize;
-
 use super::dest::Dest;
-use super::summary::ExportSummary;
+use super::summary::{ExportSummary, SidecarSummary};
 use crate::archive::catalog::FileRecord;
 use crate::archive::sidecar::ROLE;
 use crate::media::sidecar::{LivePair, SidecarFormat};
@@ -31,23 +29,6 @@ pub enum SidecarChoice {
     Format(SidecarFormat),
     /// No sidecars.
     None,
-}
-
-/// What the sidecar stage did (`sidecars` in the JSON).
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct SidecarSummary {
-    /// `xmp` or `json`.
-    pub format: String,
-    /// The library they were read from.
-    pub library: String,
-    /// New sidecars written, summed over the archives.
-    pub written: u64,
-    /// Sidecars replaced because what Photos knows changed.
-    pub updated: u64,
-    /// Sidecars already up to date.
-    pub unchanged: u64,
-    /// Sidecars that could not be written.
-    pub failed: u64,
 }
 
 /// The facts to write and in which format.

@@ -67,6 +67,23 @@ pub struct DestinationSummary {
     pub error: Option<String>,
 }
 
+/// What the sidecar stage did (`sidecars` in the JSON).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SidecarSummary {
+    /// `xmp` or `json`.
+    pub format: String,
+    /// The library they were read from.
+    pub library: String,
+    /// New sidecars written, summed over the archives.
+    pub written: u64,
+    /// Sidecars replaced because what Photos knows changed.
+    pub updated: u64,
+    /// Sidecars already up to date.
+    pub unchanged: u64,
+    /// Sidecars that could not be written.
+    pub failed: u64,
+}
+
 /// What `camroll export` did: the one JSON object `--json` prints.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ExportSummary {
@@ -109,7 +126,7 @@ pub struct ExportSummary {
     pub library: Option<crate::source::library::LibraryReport>,
     /// What the sidecar stage did; omitted when no sidecars were written.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub sidecars: Option<super::sidecars::SidecarSummary>,
+    pub sidecars: Option<SidecarSummary>,
     /// `ok`, `partial` or `failed`; the exit status follows it.
     pub outcome: Outcome,
 }
