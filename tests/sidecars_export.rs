@@ -529,3 +529,47 @@ fn a_folder_source_gets_sidecars_only_from_a_library_given() {
     assert_eq!(n as u64, json["sidecars"]["written"].as_u64().unwrap());
     b3sum_ok(&a);
 }
+
+#[test]
+fn after_a_rebuild_camrolls_sidecars_are_still_its_own_and_get_updated() {
+    let t = tempfile::tempdir().unwrap();
+    let media = generate(t.path(), 8, 9);
+    let sim = SimProc::start(&media, &[]);
+    let a = t.path().join("a");
+    let (code, json, stderr) = export_device(&sim.addr, t.path(), &[&a], &[]);
+    assert_eq!(code, 0, "{json}\n{stderr}");
+    for f in ["catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm"] {
+        let _ = std::fs::remove_file(a.join(".camroll").join(f));
+    }
+    let (code, out, err) = run(&["rebuild", a.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let roles: i64 = Connection::open(catalog_path(&a))
+        .unwrap()
+        .query_row(
+            "SELECT COUNT(*) FROM files WHERE role = 'metadata_sidecar'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        roles as usize,
+        archived_files(&a)
+            .iter()
+            .filter(|p| p.ends_with(".xmp"))
+            .count()
+    );
+    let c = Connection::open(media.join("PhotoData/Photos.sqlite")).unwrap();
+    c.execute("UPDATE ZASSET SET ZFAVORITE = 1 - ZFAVORITE", [])
+        .unwrap();
+    drop(c);
+    let (code, json, stderr) = export_device(&sim.addr, t.path(), &[&a], &[]);
+    assert_eq!(code, 0, "{json}\n{stderr}");
+    assert!(
+        json["sidecars"]["updated"].as_u64().unwrap() > 0,
+        "{}",
+        json["sidecars"]
+    );
+    assert_eq!(json["sidecars"]["failed"], 0);
+    b3sum_ok(&a);
+    assert_eq!(verify(&a).0, 0);
+}

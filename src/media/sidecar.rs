@@ -173,6 +173,14 @@ impl AssetMeta {
     }
 }
 
+/// Whether a file's first bytes are a sidecar camroll wrote (so `rebuild`
+/// can give it back its role).
+pub fn is_camroll_sidecar(head: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(&head[..head.len().min(4096)]);
+    text.contains(&format!("xmlns:camroll=\"{CAMROLL_NS}\""))
+        || text.trim_start().starts_with("{\n  \"camroll_sidecar\":")
+}
+
 /// Which sidecar format to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -425,6 +433,10 @@ mod tests {
         a.normalize();
         assert_eq!(a.keywords, ["a", "b"]);
         assert_eq!(a.title.as_ref().unwrap().len(), MAX_TEXT);
+        assert!(is_camroll_sidecar(&render_xmp(&a)) && is_camroll_sidecar(&render_json(&a)));
+        assert!(!is_camroll_sidecar(
+            b"<x:xmpmeta xmlns:x=\"adobe:ns:meta/\">"
+        ));
         let j: serde_json::Value = serde_json::from_slice(&render_json(&a)).unwrap();
         assert_eq!(j["camroll_sidecar"], 1);
         assert_eq!(j["uuid"], "U");

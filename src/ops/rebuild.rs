@@ -392,6 +392,16 @@ pub fn rebuild(
             .unwrap_or_else(|| media::date::fallback_capture(mtime))
         });
         let name = path.rsplit_once('/').map(|(_, n)| n).unwrap_or(path);
+        // camroll's own sidecars get their role back, so later runs may replace them.
+        let role = on_disk
+            .get(path.as_str())
+            .filter(|_| name.ends_with(".xmp") || name.ends_with(".json"))
+            .and_then(|(full, _)| {
+                let mut head = vec![0u8; 4096];
+                let n = std::io::Read::read(&mut fs::File::open(full).ok()?, &mut head).ok()?;
+                media::sidecar::is_camroll_sidecar(&head[..n])
+                    .then(|| crate::archive::sidecar::ROLE.to_string())
+            });
         cat.insert_file(
             &FileRecord {
                 path: path.clone(),
@@ -402,7 +412,7 @@ pub fn rebuild(
                 original_name: name.to_string(),
                 source: "rebuild".into(),
                 source_path: path.clone(),
-                role: None,
+                role,
             },
             run,
         )?;
