@@ -48,6 +48,12 @@ pub struct GenerateArgs {
     #[arg(long, value_enum, value_name = "SHAPE", default_value_t = CloudShape::None)]
     /// What AFC shows for originals only in iCloud (`--cloud-only-shape`).
     pub cloud_only_shape: CloudShape,
+    /// The iOS version whose library layout Photos.sqlite takes (12–18): the asset
+    /// table (`ZGENERICASSET` up to 13), the album and keyword join tables, the face
+    /// columns (`docs/sidecars.md`).
+    #[arg(long, value_name = "VERSION", default_value_t = 17,
+          value_parser = clap::value_parser!(u32).range(12..=18))]
+    pub ios: u32,
 }
 
 /// How a cloud-only original shows up over AFC.
@@ -86,6 +92,8 @@ pub struct GenerateOptions {
     pub video_mib: Option<u64>,
     /// What AFC shows for originals only in iCloud (`--cloud-only-shape`).
     pub cloud_only_shape: CloudShape,
+    /// The library layout's iOS version (12–18).
+    pub ios: u32,
 }
 
 /// Why generation failed.
@@ -202,6 +210,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<u8> {
             seed: args.seed,
             video_mib: args.video_mib,
             cloud_only_shape: args.cloud_only_shape,
+            ios: args.ios,
         },
     )?;
     println!(
@@ -803,7 +812,7 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> Result<Summary, GenerateE
     }
 
     write_dcim_plist(out, &folders)?;
-    write_photos_db(out, &plans)?;
+    write_photos_db(out, &plans, opts.ios)?;
     let assets: Vec<ManifestAsset> = plans.iter().map(|p| p.m.clone()).collect();
     let manifest = Manifest {
         generator: "camroll sim generate",
@@ -860,7 +869,7 @@ fn core_data_time(unix: i64) -> f64 {
 
 /// `PhotoData/Photos.sqlite` with the Core Data tables and columns forensic readers
 /// (iLEAPP, osxphotos, the SKQ queries) and camroll use to map files to assets.
-fn write_photos_db(out: &Path, plans: &[Plan]) -> Result<(), GenerateError> {
+fn write_photos_db(out: &Path, plans: &[Plan], ios: u32) -> Result<(), GenerateError> {
     let path = out.join("PhotoData/Photos.sqlite");
     let db = |e| GenerateError::Db {
         path: path.clone(),
@@ -1043,13 +1052,20 @@ fn write_photos_db(out: &Path, plans: &[Plan]) -> Result<(), GenerateError> {
             .bytes()
             .fold(plans.len() as u64, |h, b| h.rotate_left(5) ^ u64::from(b))
     });
+    let layout = crate::library_meta::MetaLayout::for_ios(ios);
     let tx = conn.transaction().map_err(db)?;
-    crate::library_meta::write_library_meta(
-        &tx,
-        &crate::library_meta::MetaLayout::for_ios(17),
-        seed,
-    )
-    .map_err(db)?;
+    if layout.asset_table != "ZASSET" {
+        // iOS 13 and older: the asset entity and its table have the older names.
+        tx.execute_batch(&format!(
+            "ALTER TABLE ZASSET RENAME TO {t};
+             UPDATE {t} SET Z_ENT = {e};
+             UPDATE Z_PRIMARYKEY SET Z_ENT = {e} WHERE Z_NAME = 'Asset';",
+            t = layout.asset_table,
+            e = layout.asset_ent
+        ))
+        .map_err(db)?;
+    }
+    crate::library_meta::write_library_meta(&tx, &layout, seed).map_err(db)?;
     tx.commit().map_err(db)?;
     Ok(())
 }
