@@ -444,9 +444,19 @@ fn a_generated_roll_gets_sidecars_exiftool_reads_back_and_changes_replace_exactl
 
     let l17 = MetaLayout::for_ios(17);
     let (archived, x) = check_roll(&media, &a, &l17, written);
-    assert!(x.values().any(|v| v.get("XMP-camroll:LivePhotoMovie").is_some()), "a Live Photo");
-    assert!(x.values().any(|v| v.get("XMP-mwg-rs:RegionInfo").is_some()), "a face region");
-    assert!(x.values().any(|v| v.get("XMP-camroll:BurstUUID").is_some()), "a burst");
+    assert!(
+        x.values()
+            .any(|v| v.get("XMP-camroll:LivePhotoMovie").is_some()),
+        "a Live Photo"
+    );
+    assert!(
+        x.values().any(|v| v.get("XMP-mwg-rs:RegionInfo").is_some()),
+        "a face region"
+    );
+    assert!(
+        x.values().any(|v| v.get("XMP-camroll:BurstUUID").is_some()),
+        "a burst"
+    );
     let db = media.join("PhotoData/Photos.sqlite");
     let c = Connection::open(&db).unwrap();
     // The hostile title (markup, NUL, CR LF) and the right-to-left caption came through.
@@ -644,4 +654,105 @@ fn after_a_rebuild_camrolls_sidecars_are_still_its_own_and_get_updated() {
     assert_eq!(json["sidecars"]["failed"], 0);
     b3sum_ok(&a);
     assert_eq!(verify(&a).0, 0);
+}
+
+#[test]
+fn albums_lists_the_albums_with_counts_links_them_and_the_report_shows_them_per_month() {
+    let t = tempfile::tempdir().unwrap();
+    let media = generate(t.path(), 16, 4);
+    let a = t.path().join("a");
+    let db = media.join("PhotoData/Photos.sqlite");
+    let report = t.path().join("r.html");
+    let (code, json, _) = export_json(
+        &media.join("DCIM"),
+        &[&a],
+        &[
+            "--sidecars-from",
+            db.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{json}");
+    // What SQL says, for the archived assets.
+    let c = Connection::open(&db).unwrap();
+    let l = MetaLayout::for_ios(17);
+    let mut want: HashMap<String, (u64, u64)> = HashMap::new();
+    let mut favorites = 0;
+    for asset in assets(&media).iter().filter(|v| v["path"].is_string()) {
+        let e = expected(&c, asset["uuid"].as_str().unwrap(), &l);
+        favorites += u64::from(e.favorite);
+        for album in e.albums {
+            let w = want
+                .entry(album.trim_start_matches("Albums|").replace('|', " / "))
+                .or_default();
+            w.0 += 1;
+            w.1 += u64::from(e.favorite);
+        }
+    }
+    let (code, json, err) = run_json(&["albums", a.to_str().unwrap()]);
+    assert_eq!(code, 0, "{json}{err}");
+    let got: HashMap<String, (u64, u64)> = json["albums"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            let path: Vec<&str> = v["path"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap())
+                .collect();
+            (
+                path.join(" / "),
+                (
+                    v["assets"].as_u64().unwrap(),
+                    v["favorites"].as_u64().unwrap(),
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+    assert!(
+        got.contains_key("Trips / 2023 / Rome & <Vatican>"),
+        "{got:?}"
+    );
+    // Links: relative, to the originals, and verify stays clean.
+    let (code, json, err) = run_json(&["albums", a.to_str().unwrap(), "--album-links"]);
+    assert_eq!(code, 0, "{json}{err}");
+    assert!(json["links_written"].as_u64().unwrap() > 0);
+    let rome = a.join("Albums/Trips/2023/Rome & _Vatican_");
+    let links: Vec<_> = std::fs::read_dir(&rome).unwrap().flatten().collect();
+    assert!(!links.is_empty());
+    for l in &links {
+        let target = std::fs::read_link(l.path()).unwrap();
+        assert!(
+            target.is_relative() && target.starts_with("../../../.."),
+            "{target:?}"
+        );
+        assert!(
+            std::fs::metadata(l.path()).unwrap().is_file(),
+            "{:?} resolves",
+            l.path()
+        );
+    }
+    let (code, json) = verify(&a);
+    assert_eq!(code, 0, "{json}");
+    // Again: nothing new, nothing wrong.
+    let (code, json, _) = run_json(&["albums", a.to_str().unwrap(), "--album-links"]);
+    assert_eq!(code, 0);
+    assert_eq!(json["links_written"], 0);
+    // The report: favorites and albums per month.
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.contains("<th>Favorites</th><th>Albums</th>"));
+    assert!(
+        html.contains("Trips / 2023 / Rome &amp; &lt;Vatican&gt; ("),
+        "albums per month"
+    );
+    let shown: u64 = html
+        .split("<td class=\"favorites\">")
+        .skip(1)
+        .map(|s| s.split('<').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(shown, favorites);
 }

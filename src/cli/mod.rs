@@ -56,6 +56,8 @@ pub enum Command {
     Sync(commands::sync::SyncArgs),
     /// Recreate an archive's catalog and BLAKE3SUMS from its files (re-hashing them).
     Rebuild(commands::rebuild::RebuildArgs),
+    /// List the phone's albums as the archive's sidecars record them; --album-links writes folders of links.
+    Albums(commands::albums::AlbumsArgs),
     /// List the connected iPhones: UDID, name, model, iOS version, connection, trusted, locked.
     Devices(commands::devices::DevicesArgs),
     /// Try camroll with no iPhone: export a simulated iPhone's camera roll into ./camroll-demo/archive and verify it.
@@ -91,6 +93,7 @@ pub fn main() -> ExitCode {
         Command::Check(a) => commands::check::run(a),
         Command::Sync(a) => commands::sync::run(a),
         Command::Rebuild(a) => commands::rebuild::run(a),
+        Command::Albums(a) => commands::albums::run(a),
         Command::Devices(a) => commands::devices::run(a),
         Command::Demo(a) => commands::demo::run(a),
         Command::Inspect(a) => commands::inspect::run(a),

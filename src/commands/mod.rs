@@ -1,6 +1,7 @@
 //! One file per subcommand: its flags, the call into the library, the
 //! printing (results on stdout, diagnostics on stderr) and the exit status.
 
+pub mod albums;
 pub mod check;
 pub mod demo;
 pub mod devices;

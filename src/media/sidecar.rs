@@ -181,6 +181,80 @@ pub fn is_camroll_sidecar(head: &[u8]) -> bool {
         || text.trim_start().starts_with("{\n  \"camroll_sidecar\":")
 }
 
+/// What camroll reads back from its own sidecars (for `camroll albums` and
+/// the report): enough to group originals, not a general XMP reader.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SidecarFacts {
+    /// The phone's asset UUID.
+    pub uuid: String,
+    /// A favorite.
+    pub favorite: bool,
+    /// Album paths (folders, then the album).
+    pub albums: Vec<Vec<String>>,
+}
+
+fn xml_unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&#xD;", "\r")
+        .replace("&amp;", "&")
+}
+
+/// Reads a sidecar camroll wrote (XMP or JSON); `None` for anything else.
+pub fn read_facts(bytes: &[u8]) -> Option<SidecarFacts> {
+    if !is_camroll_sidecar(bytes) {
+        return None;
+    }
+    let text = std::str::from_utf8(bytes).ok()?;
+    if text.trim_start().starts_with('{') {
+        let v: serde_json::Value = serde_json::from_str(text).ok()?;
+        let albums = v["albums"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|p| {
+                        p.as_array().map(|p| {
+                            p.iter()
+                                .filter_map(|s| s.as_str().map(str::to_string))
+                                .collect()
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        return Some(SidecarFacts {
+            uuid: v["uuid"].as_str().unwrap_or_default().to_string(),
+            favorite: v["favorite"] == true,
+            albums,
+        });
+    }
+    let simple = |prop: &str| {
+        let open = format!("<{prop}>");
+        let start = text.find(&open)? + open.len();
+        let end = text[start..].find('<')? + start;
+        Some(xml_unescape(&text[start..end]))
+    };
+    let mut albums = Vec::new();
+    if let Some(start) = text.find("<lr:hierarchicalSubject>") {
+        let end = text[start..]
+            .find("</lr:hierarchicalSubject>")
+            .map_or(text.len(), |e| start + e);
+        for li in text[start..end].split("<rdf:li>").skip(1) {
+            let v = xml_unescape(li.split("</rdf:li>").next().unwrap_or(""));
+            let mut parts: Vec<String> = v.split('|').map(str::to_string).collect();
+            if parts.first().map(String::as_str) == Some("Albums") && parts.len() > 1 {
+                parts.remove(0);
+                albums.push(parts);
+            }
+        }
+    }
+    Some(SidecarFacts {
+        uuid: simple("camroll:AssetUUID").unwrap_or_default(),
+        favorite: simple("xmp:Rating").as_deref() == Some("5"),
+        albums,
+    })
+}
+
 /// Which sidecar format to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -437,6 +511,13 @@ mod tests {
         assert!(!is_camroll_sidecar(
             b"<x:xmpmeta xmlns:x=\"adobe:ns:meta/\">"
         ));
+        a.favorite = true;
+        a.albums = vec![vec!["F & G".into(), "<A>".into()]];
+        for bytes in [render_xmp(&a), render_json(&a)] {
+            let f = read_facts(&bytes).unwrap();
+            assert_eq!((f.uuid.as_str(), f.favorite), ("U", true));
+            assert_eq!(f.albums, a.albums);
+        }
         let j: serde_json::Value = serde_json::from_slice(&render_json(&a)).unwrap();
         assert_eq!(j["camroll_sidecar"], 1);
         assert_eq!(j["uuid"], "U");

@@ -5,6 +5,7 @@
 //! sink and returns a typed summary; none parses arguments or prints. The
 //! commands (`src/commands/`) turn a summary's [`Outcome`] into the exit status.
 
+pub mod albums;
 pub mod check;
 pub mod export;
 pub mod rebuild;

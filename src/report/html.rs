@@ -9,7 +9,7 @@
 //! browser actually decoded into `#thumbs-decoded`, so a headless-browser test
 //! proves the page renders, not just that the file exists.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::Read;
 use std::path::Path;
@@ -56,6 +56,10 @@ pub struct MonthRow {
     pub bytes: u64,
     /// Files this run added.
     pub added: u64,
+    /// Favorites taken this month (assets, as the sidecars record them).
+    pub favorites: u64,
+    /// Albums holding this month's assets, with how many of them.
+    pub albums: Vec<(String, u64)>,
 }
 
 /// A thumbnail (or a tile for what cannot be shown).
@@ -240,7 +244,7 @@ pub fn render(p: &Page) -> String {
     for (archive, months) in &p.months {
         let _ = write!(
             h,
-            "<h2>By month: {}</h2><table class=\"months\"><tr><th>Month</th><th>Files</th><th>Size</th><th>Added by this run</th></tr>",
+            "<h2>By month: {}</h2><table class=\"months\"><tr><th>Month</th><th>Files</th><th>Size</th><th>Added by this run</th><th>Favorites</th><th>Albums</th></tr>",
             esc(archive)
         );
         let (mut files, mut bytes, mut added) = (0, 0, 0);
@@ -250,16 +254,23 @@ pub fn render(p: &Page) -> String {
             added += m.added;
             let _ = write!(
                 h,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"favorites\">{}</td><td class=\"albums\">{}</td></tr>",
                 esc(&m.month),
                 m.files,
                 human_bytes(m.bytes),
-                m.added
+                m.added,
+                m.favorites,
+                esc(&m
+                    .albums
+                    .iter()
+                    .map(|(a, n)| format!("{a} ({n})"))
+                    .collect::<Vec<_>>()
+                    .join(", "))
             );
         }
         let _ = writeln!(
             h,
-            "<tr><th>Total</th><th>{files}</th><th>{}</th><th>{added}</th></tr></table>",
+            "<tr><th>Total</th><th>{files}</th><th>{}</th><th>{added}</th><th></th><th></th></tr></table>",
             human_bytes(bytes)
         );
     }
@@ -352,14 +363,22 @@ fn thumbs(files: &[(std::path::PathBuf, String)]) -> (Vec<Thumb>, u64) {
     (shown, files.len().saturating_sub(MAX_THUMBS) as u64)
 }
 
-/// Per-month rows of an archive's catalog; `added_run` marks this run's files.
-fn months_of(rows: &[FileRow], added_run: Option<i64>) -> Vec<MonthRow> {
+fn month_of(path: &str) -> String {
+    match path.split('/').collect::<Vec<_>>().as_slice() {
+        [y, m, _] if y.len() == 4 && m.len() == 2 => format!("{y}-{m}"),
+        _ => "other".into(),
+    }
+}
+
+/// Per-month rows of an archive's catalog; `added_run` marks this run's
+/// files. Favorites and albums come from the archive's sidecars.
+fn months_of(root: &Path, rows: &[FileRow], added_run: Option<i64>) -> Vec<MonthRow> {
     let mut by: BTreeMap<String, MonthRow> = BTreeMap::new();
     for r in rows {
-        let month = match r.record.path.split('/').collect::<Vec<_>>().as_slice() {
-            [y, m, _] if y.len() == 4 && m.len() == 2 => format!("{y}-{m}"),
-            _ => "other".into(),
-        };
+        if r.record.role.as_deref() == Some(crate::archive::sidecar::ROLE) {
+            continue; // counted as what they describe, below
+        }
+        let month = month_of(&r.record.path);
         let e = by.entry(month.clone()).or_insert_with(|| MonthRow {
             month,
             ..Default::default()
@@ -368,6 +387,27 @@ fn months_of(rows: &[FileRow], added_run: Option<i64>) -> Vec<MonthRow> {
         e.bytes += r.record.size;
         if added_run.is_some() && r.added_run == added_run {
             e.added += 1;
+        }
+    }
+    // month → (favorite assets, album → assets)
+    type Extras = (BTreeSet<String>, BTreeMap<String, BTreeSet<String>>);
+    let mut extras: BTreeMap<String, Extras> = BTreeMap::new();
+    for (original, f) in crate::ops::albums::sidecar_facts(root).unwrap_or_default() {
+        let e = extras.entry(month_of(&original)).or_default();
+        if f.favorite {
+            e.0.insert(f.uuid.clone());
+        }
+        for a in &f.albums {
+            e.1.entry(a.join(" / ")).or_default().insert(f.uuid.clone());
+        }
+    }
+    for (month, (favs, albums)) in extras {
+        if let Some(row) = by.get_mut(&month) {
+            row.favorites = favs.len() as u64;
+            row.albums = albums
+                .into_iter()
+                .map(|(a, u)| (a, u.len() as u64))
+                .collect();
         }
     }
     by.into_values().collect()
@@ -426,7 +466,13 @@ pub fn for_export(s: &ExportSummary) -> Page {
         let root = Path::new(&d.path);
         if let Some((rows, run)) = catalog_rows(root) {
             if !s.dry_run {
-                for r in rows.iter().filter(|r| run.is_some() && r.added_run == run) {
+                let is_original =
+                    |r: &&FileRow| r.record.role.as_deref() != Some(crate::archive::sidecar::ROLE);
+                for r in rows
+                    .iter()
+                    .filter(|r| run.is_some() && r.added_run == run)
+                    .filter(is_original)
+                {
                     if seen.insert(r.record.hash.clone()) {
                         added.push((root.to_path_buf(), r.record.path.clone()));
                     }
@@ -434,7 +480,7 @@ pub fn for_export(s: &ExportSummary) -> Page {
             }
             let this_run = if s.dry_run { None } else { run };
             page.months
-                .push((d.path.clone(), months_of(&rows, this_run)));
+                .push((d.path.clone(), months_of(root, &rows, this_run)));
         }
     }
     let (t, omitted) = thumbs(&added);
@@ -543,7 +589,7 @@ pub fn for_verify(reports: &[ArchiveReport]) -> Page {
         let root = Path::new(&r.archive);
         if let Some((rows, _)) = catalog_rows(root) {
             page.months
-                .push((r.archive.clone(), months_of(&rows, None)));
+                .push((r.archive.clone(), months_of(root, &rows, None)));
         }
         for rep in r.repairs.iter().filter(|x| x.repaired) {
             repaired.push((root.to_path_buf(), rep.path.clone()));
@@ -690,7 +736,8 @@ pub fn for_check(r: &CheckReport, source: Option<&dyn Source>) -> Page {
     }
     for a in &r.archives {
         if let Some((rows, _)) = catalog_rows(Path::new(&a.path)) {
-            page.months.push((a.path.clone(), months_of(&rows, None)));
+            page.months
+                .push((a.path.clone(), months_of(Path::new(&a.path), &rows, None)));
         }
     }
     let lists = [

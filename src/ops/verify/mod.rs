@@ -527,6 +527,12 @@ fn find_unlisted(root: &Path, known: &HashSet<&str>) -> Vec<(String, String)> {
         if (entry.depth() == 1 && rel == sums::SUMS_FILE) || known.contains(rel.as_str()) {
             continue;
         }
+        // `camroll albums --album-links`: links to archived files, not files.
+        if entry.path_is_symlink()
+            && rel.starts_with(&format!("{}/", crate::ops::albums::ALBUMS_DIR))
+        {
+            continue;
+        }
         out.push((rel, "on disk but in no record".into()));
     }
     out
