@@ -756,3 +756,33 @@ fn albums_lists_the_albums_with_counts_links_them_and_the_report_shows_them_per_
         .sum();
     assert_eq!(shown, favorites);
 }
+
+#[test]
+fn a_file_of_the_users_with_a_sidecars_name_is_left_alone() {
+    let t = tempfile::tempdir().unwrap();
+    let media = generate(t.path(), 4, 8);
+    let a = t.path().join("a");
+    let (code, json, _) = export_json(&media.join("DCIM"), &[&a], &[]);
+    assert_eq!(code, 0, "{json}");
+    // darktable (say) opened the archive and wrote its own sidecar beside an original.
+    let original = archived_files(&a).into_iter().next().unwrap();
+    let mine = a.join(format!("{original}.xmp"));
+    let theirs = b"<x:xmpmeta xmlns:x=\"adobe:ns:meta/\"><!-- darktable --></x:xmpmeta>\n";
+    std::fs::write(&mine, theirs).unwrap();
+    let db = media.join("PhotoData/Photos.sqlite");
+    let (code, json, _) = export_json(
+        &media.join("DCIM"),
+        &[&a],
+        &["--sidecars-from", db.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["sidecars"]["skipped"], 1, "{}", json["sidecars"]);
+    assert_eq!(json["sidecars"]["failed"], 0);
+    assert!(json["sidecars"]["written"].as_u64().unwrap() > 0);
+    assert_eq!(
+        std::fs::read(&mine).unwrap(),
+        theirs,
+        "the user's file is untouched"
+    );
+    assert!(json["warnings"].to_string().contains("left alone"));
+}

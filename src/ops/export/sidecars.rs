@@ -227,9 +227,13 @@ fn write_one(
             if std::fs::read(&on_disk).is_ok_and(|b| b == bytes) {
                 Ok(false)
             } else {
-                Err(format!(
-                    "{path} exists and camroll did not write it: left alone, no sidecar written"
-                ))
+                // Say so, but it is not a failure: nothing was lost.
+                s.skipped += 1;
+                summary.warnings.push(Warning {
+                    path: path.clone(),
+                    warning: "a file camroll did not write has this sidecar's name: left alone, no sidecar written".into(),
+                });
+                continue;
             }
         } else {
             d.archive

@@ -80,6 +80,8 @@ pub struct SidecarSummary {
     pub updated: u64,
     /// Sidecars already up to date.
     pub unchanged: u64,
+    /// Sidecars not written because another file has their name (left alone).
+    pub skipped: u64,
     /// Sidecars that could not be written.
     pub failed: u64,
 }
@@ -174,12 +176,13 @@ impl ExportSummary {
         if let Some(sc) = &self.sidecars {
             let _ = writeln!(
                 s,
-                "Sidecars ({}): {} {}, {} updated, {} unchanged, {} failed",
+                "Sidecars ({}): {} {}, {} updated, {} unchanged, {} left alone, {} failed",
                 sc.format,
                 sc.written,
                 if self.dry_run { "to write" } else { "written" },
                 sc.updated,
                 sc.unchanged,
+                sc.skipped,
                 sc.failed
             );
         }
