@@ -6,7 +6,50 @@ use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::path::Path;
 
+use thiserror::Error;
 use unicode_normalization::UnicodeNormalization;
+
+/// A relative path read from disk or the wire (a catalog row, a BLAKE3SUMS
+/// line, a source record, a name from the phone) that camroll refuses to act
+/// on, because joined to a folder it could name something outside it.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{path:?} is not a path inside the archive ({why}): camroll never acts on it. Remove or correct the entry")]
+pub struct BadPath {
+    /// The path as read (control characters escaped when printed).
+    pub path: String,
+    /// What is wrong with it.
+    pub why: &'static str,
+}
+
+/// The one check every relative path read from disk or the wire passes before
+/// it is joined to a folder: non-empty, relative, `/`-separated components
+/// none of which is empty, `.` or `..`, and no NUL byte. Returns the path.
+pub fn checked_rel_path(path: &str) -> Result<&str, BadPath> {
+    let bad = |why| {
+        Err(BadPath {
+            path: path.to_string(),
+            why,
+        })
+    };
+    if path.is_empty() {
+        return bad("empty");
+    }
+    if path.contains('\0') {
+        return bad("contains a NUL byte");
+    }
+    if path.starts_with('/') {
+        return bad("absolute");
+    }
+    for c in path.split('/') {
+        match c {
+            "" => return bad("has an empty component"),
+            "." => return bad("has a `.` component"),
+            ".." => return bad("climbs out with `..`"),
+            _ => {}
+        }
+    }
+    Ok(path)
+}
 
 /// The longest file name (in bytes) that every common filesystem accepts.
 const MAX_NAME_BYTES: usize = 255;
@@ -372,6 +415,28 @@ pub fn distinct_folded(names: &[String]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_contained_relative_paths_pass_the_check() {
+        for ok in ["2023/01/IMG_0001.JPG", "a", "a/b..c/.hidden", "x/...", "2023/01/a b.jpg"] {
+            assert_eq!(checked_rel_path(ok), Ok(ok), "{ok}");
+        }
+        for (bad, why) in [
+            ("", "empty"),
+            ("../x.jpg", "`..`"),
+            ("2023/../../x", "`..`"),
+            ("2023/01/..", "`..`"),
+            ("/tmp/x", "absolute"),
+            ("a//b", "empty component"),
+            ("a/b/", "empty component"),
+            ("./a", "`.`"),
+            ("a/./b", "`.`"),
+            ("a\0b", "NUL"),
+        ] {
+            let e = checked_rel_path(bad).unwrap_err();
+            assert!(e.why.contains(why), "{bad:?}: {e}");
+        }
+    }
 
     #[test]
     fn ordinary_names_are_kept() {
