@@ -190,7 +190,7 @@ fn an_unreadable_source_item_is_reported_and_blocks_the_verdict() {
 }
 
 #[test]
-fn a_missing_source_or_archive_exits_2() {
+fn a_missing_source_exits_2_and_a_missing_archive_10() {
     let t = tempfile::tempdir().unwrap();
     let a = t.path().join("a");
     fs::create_dir_all(&a).unwrap();
@@ -198,6 +198,6 @@ fn a_missing_source_or_archive_exits_2() {
     assert_eq!(code, 2);
     assert!(err.contains("nope"), "{err}");
     let (code, _, err) = run(&["check", "--from", &s(&a), &s(&t.path().join("gone"))]);
-    assert_eq!(code, 2);
+    assert_eq!(code, 10);
     assert!(err.contains("no such archive folder"), "{err}");
 }

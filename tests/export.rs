@@ -438,7 +438,8 @@ fn a_locked_archive_is_refused_with_a_clear_message() {
     ]);
     holder.kill().unwrap();
     holder.wait().unwrap();
-    assert_eq!(code, 2);
+    // Exit 11: the archive is locked by a live run (README, "Exit statuses").
+    assert_eq!(code, 11);
     assert!(stderr.contains("in use by another camroll run"), "{stderr}");
     // Once released (as after a kill -9), the next run takes it.
     assert_eq!(t.export(&[&a], &[]).0, 0);

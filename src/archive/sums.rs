@@ -10,7 +10,7 @@
 //! camroll's own names never contain control characters (see `layout`), so
 //! escaping only ever applies to `\`.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -18,6 +18,8 @@ use thiserror::Error;
 
 /// File name of the check-file at the archive root.
 pub const SUMS_FILE: &str = "BLAKE3SUMS";
+/// The temporary check-file in `.camroll/`, renamed over [`SUMS_FILE`].
+pub const TMP_FILE: &str = "BLAKE3SUMS.tmp";
 
 #[derive(Debug, Error)]
 pub enum SumsError {
@@ -87,12 +89,16 @@ pub fn parse_line(line: &str) -> Result<(String, String), &'static str> {
 pub fn write(root: &Path, mut entries: Vec<SumsEntry>) -> Result<(), SumsError> {
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     let path = root.join(SUMS_FILE);
-    let tmp = root.join(".camroll").join("BLAKE3SUMS.tmp");
     let err = |source| SumsError::Write {
         path: path.clone(),
         source,
     };
-    let file = File::create(&tmp).map_err(err)?;
+    // The temporary file and the rename go through folder handles opened
+    // without following links (see `contain`).
+    let root_dir = super::contain::open_root(root).map_err(err)?;
+    let camroll = super::contain::open_dir(root, super::CAMROLL_DIR, false).map_err(err)?;
+    let tmp_path = root.join(super::CAMROLL_DIR).join(TMP_FILE);
+    let file = super::contain::open_file_in(&camroll, TMP_FILE, true, &tmp_path).map_err(err)?;
     let mut w = BufWriter::new(file);
     for (i, e) in entries.iter().enumerate() {
         w.write_all(format_line(&e.hash, &e.path).as_bytes())
@@ -105,8 +111,8 @@ pub fn write(root: &Path, mut entries: Vec<SumsEntry>) -> Result<(), SumsError> 
     }
     let file = w.into_inner().map_err(|e| err(e.into_error()))?;
     file.sync_all().map_err(err)?;
-    fs::rename(&tmp, &path).map_err(err)?;
-    File::open(root).and_then(|d| d.sync_all()).map_err(err)?;
+    super::contain::rename_in(&camroll, TMP_FILE, &root_dir, SUMS_FILE, true).map_err(err)?;
+    root_dir.sync_all().map_err(err)?;
     Ok(())
 }
 
@@ -231,7 +237,7 @@ mod tests {
         assert!(parse_line(&format!("\\{H}  ../a\\nb")).is_err());
         let d = tempfile::tempdir().unwrap();
         let long = "x".repeat(MAX_LINE + 10);
-        fs::write(
+        std::fs::write(
             d.path().join(SUMS_FILE),
             format!("{H}  ../../victim.txt\n{H}  /etc/passwd\n{H}  {long}\n{H}  2023/01/a.jpg\n"),
         )

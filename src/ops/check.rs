@@ -228,7 +228,7 @@ fn load_archive(root: &Path, source_id: &str) -> Loaded {
         l.view.files = l.by_hash.len() as u64;
         return l;
     }
-    let loaded = Catalog::open(root, false).and_then(|c| {
+    let loaded = Catalog::open_read_only(root).and_then(|c| {
         Ok((
             c.file_rows()?,
             c.source_items(source_id)?,
@@ -244,6 +244,12 @@ fn load_archive(root: &Path, source_id: &str) -> Loaded {
             for r in rows {
                 l.by_hash.entry(r.record.hash.clone()).or_insert(r);
             }
+        }
+        Err(e) if e.kind() == crate::archive::catalog::Unreadable::Busy => {
+            l.view.problem = Some(
+                "the catalog is in use by another camroll run: run check again when it has finished"
+                    .into(),
+            );
         }
         Err(e) => {
             l.view.problem = Some(e.to_string());
