@@ -53,10 +53,7 @@ fn a_catalog_row_with_dotdot_is_a_finding_and_sync_never_writes_outside() {
     let (code, v, err) = run_json(&["sync", &s(&a), &s(&b)]);
     assert_eq!(code, 1, "{v}\n{err}");
     assert!(!t.path().join("escaped.jpg").exists());
-    assert!(
-        v["failed"].to_string().contains("../escaped.jpg"),
-        "{v}"
-    );
+    assert!(v["failed"].to_string().contains("../escaped.jpg"), "{v}");
     // The rest was synced.
     assert!(!archived_files(&b).is_empty());
     // rebuild drops the row (a sound catalog needs --force).
@@ -84,7 +81,10 @@ fn blake3sums_lines_that_climb_out_or_are_absolute_are_never_imported_or_repaire
     // The attack: rebuild imported these lines, then repair wrote to them.
     let h = b3(&a.join(JPG));
     let mut sums = fs::read_to_string(a.join("BLAKE3SUMS")).unwrap();
-    sums.push_str(&format!("{h}  ../victim.txt\n{h}  {}\n", abs_victim.display()));
+    sums.push_str(&format!(
+        "{h}  ../victim.txt\n{h}  {}\n",
+        abs_victim.display()
+    ));
     fs::write(a.join("BLAKE3SUMS"), sums).unwrap();
     fs::remove_file(catalog_path(&a)).unwrap();
     let (code, v, err) = run_json(&["rebuild", &s(&a)]);
@@ -100,7 +100,10 @@ fn blake3sums_lines_that_climb_out_or_are_absolute_are_never_imported_or_repaire
     fs::write(a.join("BLAKE3SUMS"), sums).unwrap();
     let (code, v, _) = run_json(&["verify", &s(&a)]);
     assert_eq!(code, 1);
-    assert!(v.to_string().contains("outside") || v.to_string().contains("`..`"), "{v}");
+    assert!(
+        v.to_string().contains("outside") || v.to_string().contains("`..`"),
+        "{v}"
+    );
 }
 
 // ===== 2. symbolic links inside the archive =====
@@ -201,7 +204,13 @@ fn a_healthy_archive_on_a_read_only_mount_verifies_and_checks() {
     // Read-only commands create nothing, even on a writable disk.
     let (code, _, _) = run_json(&["check", "--from", &s(&src), &s(&a)]);
     assert!(code <= 1);
-    assert!(!a.join(".camroll/catalog.sqlite-wal").exists() || fs::metadata(a.join(".camroll/catalog.sqlite-wal")).unwrap().len() == 0);
+    assert!(
+        !a.join(".camroll/catalog.sqlite-wal").exists()
+            || fs::metadata(a.join(".camroll/catalog.sqlite-wal"))
+                .unwrap()
+                .len()
+                == 0
+    );
     let mnt = t.path().join("ro");
     fs::create_dir_all(&mnt).unwrap();
     let bound = is_root()
@@ -221,12 +230,21 @@ fn a_healthy_archive_on_a_read_only_mount_verifies_and_checks() {
         .status()
         .unwrap();
     assert!(ro.success(), "remount read-only");
-    assert!(fs::write(mnt.join("probe"), b"x").is_err(), "the mount is read-only");
+    assert!(
+        fs::write(mnt.join("probe"), b"x").is_err(),
+        "the mount is read-only"
+    );
     let (code, v, err) = run_json(&["verify", &s(&mnt)]);
     assert_eq!(code, 0, "{v}\n{err}");
-    assert_eq!(v["archives"][0]["verified"], v["archives"][0]["files"], "{v}");
+    assert_eq!(
+        v["archives"][0]["verified"], v["archives"][0]["files"],
+        "{v}"
+    );
     let (code, v, err) = run_json(&["check", "--from", &s(&src), &s(&mnt), "--copies", "1"]);
-    assert!(v["archives"].to_string().contains("null") || !v.to_string().contains("unusable"), "{v}");
+    assert!(
+        v["archives"].to_string().contains("null") || !v.to_string().contains("unusable"),
+        "{v}"
+    );
     assert!(code <= 1, "{v}\n{err}");
     assert!(!v.to_string().contains("rebuild"), "{v}");
     assert_eq!(fs::read(catalog_path(&a)).unwrap(), before);
@@ -266,7 +284,11 @@ fn exit_10_when_the_archive_does_not_exist() {
     for args in [
         vec!["verify", gone.to_str().unwrap()],
         vec!["rebuild", gone.to_str().unwrap()],
-        vec!["sync", gone.to_str().unwrap(), t.path().join("b").to_str().unwrap()],
+        vec![
+            "sync",
+            gone.to_str().unwrap(),
+            t.path().join("b").to_str().unwrap(),
+        ],
     ] {
         let (code, _, err) = run(&args);
         assert_eq!(code, 10, "{args:?}: {err}");

@@ -203,13 +203,21 @@ impl Catalog {
                 Some("no catalog file".into()),
             )));
         }
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
-            | OpenFlags::SQLITE_OPEN_URI
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let open = |immutable: bool| -> Result<Catalog, rusqlite::Error> {
-            let query = if immutable { "mode=ro&immutable=1" } else { "mode=ro" };
+        let no_shm = super::filesystem::detect(archive_root).no_shared_memory;
+        let open_as = |immutable: bool, read_write: bool| -> Result<Catalog, rusqlite::Error> {
+            let flags = if read_write {
+                OpenFlags::SQLITE_OPEN_READ_WRITE
+            } else {
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+            } | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let query = match (immutable, read_write) {
+                (true, _) => "mode=ro&immutable=1",
+                (false, false) => "mode=ro",
+                (false, true) => "mode=rw",
+            };
             let conn = Connection::open_with_flags(file_uri(&path, query), flags)?;
-            if !immutable && super::filesystem::detect(archive_root).no_shared_memory {
+            if !immutable && no_shm {
                 conn.execute_batch("PRAGMA locking_mode=EXCLUSIVE;")?;
             }
             conn.execute_batch("PRAGMA query_only=ON; PRAGMA busy_timeout=5000;")?;
@@ -232,6 +240,7 @@ impl Catalog {
                 legacy,
             })
         };
+        let open = |immutable| open_as(immutable, false);
         let dir_writable = {
             use std::os::unix::ffi::OsStrExt;
             let dir = archive_root.join(".camroll");
@@ -245,9 +254,23 @@ impl Catalog {
         }
         match open(false) {
             Ok(c) => Ok(c),
+            // A FUSE disk gives SQLite no shared memory, and a read-only
+            // handle cannot keep the WAL index in the process instead: there
+            // the catalog is opened read-write, but `query_only` (set above)
+            // refuses every write, and nothing is created or migrated.
+            Err(e)
+                if no_shm
+                    && dir_writable
+                    && e.sqlite_error_code() != Some(rusqlite::ErrorCode::DatabaseBusy) =>
+            {
+                open_as(false, true).map_err(err)
+            }
             // Without write access SQLite cannot create the WAL index: with no
             // writer possible either, the file cannot change under us.
-            Err(e) if !dir_writable && e.sqlite_error_code() != Some(rusqlite::ErrorCode::DatabaseBusy) => {
+            Err(e)
+                if !dir_writable
+                    && e.sqlite_error_code() != Some(rusqlite::ErrorCode::DatabaseBusy) =>
+            {
                 open(true).map_err(err)
             }
             Err(e) => Err(err(e)),
@@ -263,8 +286,8 @@ impl Catalog {
             path: path.clone(),
             source,
         };
-        let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_WRITE)
-            .map_err(err)?;
+        let conn =
+            Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(err)?;
         if super::filesystem::detect(archive_root).no_shared_memory {
             conn.execute_batch("PRAGMA locking_mode=EXCLUSIVE;")
                 .map_err(err)?;

@@ -195,8 +195,9 @@ pub fn open_file_in(dir: &File, name: &str, truncate: bool, at: &Path) -> io::Re
         flags |= libc::O_TRUNC;
     }
     // SAFETY: a valid directory fd and NUL-terminated name; mode for a new file.
-    let fd = check(unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags, 0o644 as libc::c_uint) })
-        .map_err(|e| link_error(e, at))?;
+    let fd =
+        check(unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags, 0o644 as libc::c_uint) })
+            .map_err(|e| link_error(e, at))?;
     // SAFETY: fd was just opened and is owned by nobody else.
     Ok(unsafe { File::from_raw_fd(fd) })
 }
@@ -214,7 +215,12 @@ pub fn rename_in(
     if replace {
         // SAFETY: valid directory fds and NUL-terminated names.
         check(unsafe {
-            libc::renameat(from_dir.as_raw_fd(), f.as_ptr(), to_dir.as_raw_fd(), t.as_ptr())
+            libc::renameat(
+                from_dir.as_raw_fd(),
+                f.as_ptr(),
+                to_dir.as_raw_fd(),
+                t.as_ptr(),
+            )
         })?;
         return Ok(());
     }
@@ -246,7 +252,12 @@ pub fn rename_in(
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: valid fd, name and an owned stat buffer.
     let exists = unsafe {
-        libc::fstatat(to_dir.as_raw_fd(), t.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW)
+        libc::fstatat(
+            to_dir.as_raw_fd(),
+            t.as_ptr(),
+            &mut st,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
     } == 0;
     if exists {
         return Err(io::Error::new(
@@ -256,7 +267,12 @@ pub fn rename_in(
     }
     // SAFETY: as above.
     check(unsafe {
-        libc::renameat(from_dir.as_raw_fd(), f.as_ptr(), to_dir.as_raw_fd(), t.as_ptr())
+        libc::renameat(
+            from_dir.as_raw_fd(),
+            f.as_ptr(),
+            to_dir.as_raw_fd(),
+            t.as_ptr(),
+        )
     })?;
     Ok(())
 }

@@ -418,7 +418,13 @@ mod tests {
 
     #[test]
     fn only_contained_relative_paths_pass_the_check() {
-        for ok in ["2023/01/IMG_0001.JPG", "a", "a/b..c/.hidden", "x/...", "2023/01/a b.jpg"] {
+        for ok in [
+            "2023/01/IMG_0001.JPG",
+            "a",
+            "a/b..c/.hidden",
+            "x/...",
+            "2023/01/a b.jpg",
+        ] {
             assert_eq!(checked_rel_path(ok), Ok(ok), "{ok}");
         }
         for (bad, why) in [

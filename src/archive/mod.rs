@@ -164,7 +164,8 @@ impl Archive {
         let (Some(from_dir), Some(from_name)) = (staged.parent(), staged.file_name()) else {
             return Err(io::Error::other("staged file has no folder"));
         };
-        let from_dir = contain::open_dir(&self.root, &layout::rel_text(&self.root, from_dir), false)?;
+        let from_dir =
+            contain::open_dir(&self.root, &layout::rel_text(&self.root, from_dir), false)?;
         crate::faults::point("before-rename");
         contain::rename_in(
             &from_dir,

@@ -230,7 +230,13 @@ mod tests {
     // ===== Failure cases =====
     #[test]
     fn lines_whose_path_leaves_the_archive_are_damaged() {
-        for p in ["../victim.txt", "2023/../../x", "/tmp/victim", "a//b", "./a"] {
+        for p in [
+            "../victim.txt",
+            "2023/../../x",
+            "/tmp/victim",
+            "a//b",
+            "./a",
+        ] {
             assert!(parse_line(&format!("{H}  {p}")).is_err(), "{p}");
         }
         // Escaped lines are checked after unescaping.
@@ -246,7 +252,11 @@ mod tests {
         assert_eq!(read.entries.len(), 1, "{:?}", read.entries);
         assert_eq!(read.entries[0].path, "2023/01/a.jpg");
         assert_eq!(read.damaged.len(), 3, "{:?}", read.damaged);
-        assert!(read.damaged[2].contains("longer than"), "{:?}", read.damaged);
+        assert!(
+            read.damaged[2].contains("longer than"),
+            "{:?}",
+            read.damaged
+        );
     }
 
     #[test]

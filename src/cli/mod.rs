@@ -29,15 +29,26 @@ pub const EXIT_LOCKED: u8 = 11;
 /// (found by downcasting the error chain, never by reading its text), else 2.
 pub fn error_exit_code(e: &anyhow::Error) -> u8 {
     use camroll::archive::{lock::LockError, ArchiveError, Refusal};
-    use camroll::ops::{export::ExportError, rebuild::RebuildError, sync::SyncError, verify::repair::RepairError};
+    use camroll::ops::{
+        export::ExportError, rebuild::RebuildError, sync::SyncError, verify::repair::RepairError,
+    };
     let refusal = e.chain().find_map(|c| {
         c.downcast_ref::<ArchiveError>()
             .and_then(ArchiveError::refusal)
             .or_else(|| c.downcast_ref::<LockError>().and_then(LockError::refusal))
             .or_else(|| c.downcast_ref::<SyncError>().and_then(SyncError::refusal))
-            .or_else(|| c.downcast_ref::<RebuildError>().and_then(RebuildError::refusal))
-            .or_else(|| c.downcast_ref::<RepairError>().and_then(RepairError::refusal))
-            .or_else(|| c.downcast_ref::<ExportError>().and_then(ExportError::refusal))
+            .or_else(|| {
+                c.downcast_ref::<RebuildError>()
+                    .and_then(RebuildError::refusal)
+            })
+            .or_else(|| {
+                c.downcast_ref::<RepairError>()
+                    .and_then(RepairError::refusal)
+            })
+            .or_else(|| {
+                c.downcast_ref::<ExportError>()
+                    .and_then(ExportError::refusal)
+            })
     });
     match refusal {
         Some(Refusal::NoArchive) => EXIT_NO_ARCHIVE,

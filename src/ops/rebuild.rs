@@ -24,9 +24,9 @@ use walkdir::WalkDir;
 use crate::archive::catalog::{
     now_text, Catalog, CatalogError, FileRecord, RunCounts, CATALOG_FILE,
 };
+use crate::archive::layout::checked_rel_path;
 use crate::archive::layout::rel_text;
 use crate::archive::lock::LockError;
-use crate::archive::layout::checked_rel_path;
 use crate::archive::{sums, ArchiveError, Refusal, CAMROLL_DIR};
 use crate::hash;
 use crate::media::{self, DateOptions};
@@ -282,7 +282,10 @@ pub fn rebuild(
             .cloned()
             .collect();
         for p in bad {
-            let why = checked_rel_path(&p).err().map(|e| e.why).unwrap_or_default();
+            let why = checked_rel_path(&p)
+                .err()
+                .map(|e| e.why)
+                .unwrap_or_default();
             map.remove(&p);
             c.remove_file(&p)?;
             summary.problems.push(Problem {

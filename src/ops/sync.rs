@@ -170,7 +170,9 @@ pub fn sync(
         .into_iter()
         .partition(|r| checked_rel_path(&r.record.path).is_ok());
     for r in bad {
-        let e = checked_rel_path(&r.record.path).err().map(|e| e.to_string());
+        let e = checked_rel_path(&r.record.path)
+            .err()
+            .map(|e| e.to_string());
         summary.failed.push(Failed {
             path: r.record.path.clone(),
             error: format!(

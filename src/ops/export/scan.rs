@@ -15,6 +15,7 @@ pub(super) fn scan(
 ) -> Result<Vec<SourceItem>, SourceError> {
     progress.phase("Scanning", 0, 0);
     let scan = source.scan()?;
+    #[cfg(feature = "fault-injection")]
     crate::faults::pause("CAMROLL_TEST_PAUSE_AFTER_SCAN_MS");
     summary.scanned = scan.items.len() as u64;
     summary.skipped = scan.skipped;
@@ -27,12 +28,11 @@ pub(super) fn scan(
         }));
     // Names from the phone or a folder are checked like any path read from
     // disk: one that could leave a folder is reported and never acted on.
-    let (items, bad): (Vec<SourceItem>, Vec<SourceItem>) =
-        scan.items.into_iter().partition(|i| {
-            checked_rel_path(&i.rel_path).is_ok()
-                && checked_rel_path(&i.name).is_ok()
-                && !i.name.contains('/')
-        });
+    let (items, bad): (Vec<SourceItem>, Vec<SourceItem>) = scan.items.into_iter().partition(|i| {
+        checked_rel_path(&i.rel_path).is_ok()
+            && checked_rel_path(&i.name).is_ok()
+            && !i.name.contains('/')
+    });
     for i in bad {
         let why = checked_rel_path(&i.rel_path)
             .and_then(|_| checked_rel_path(&i.name))

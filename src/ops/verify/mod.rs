@@ -290,7 +290,10 @@ pub fn verify_archive(root: &Path, opts: &VerifyOptions, progress: &dyn Progress
             .into_iter()
             .partition(|(_, p, _)| checked_rel_path(p).is_ok());
         for (_, p, _) in bad {
-            let why = checked_rel_path(&p).err().map(|e| e.why).unwrap_or_default();
+            let why = checked_rel_path(&p)
+                .err()
+                .map(|e| e.why)
+                .unwrap_or_default();
             report.push(
                 FindingKind::BadPath,
                 &p,
