@@ -21,7 +21,7 @@ impl Progress for PlainProgress {
     fn phase(&self, _: &str, _: u64, _: u64) {}
     fn advance(&self, _: u64, _: u64) {}
     fn message(&self, line: &str) {
-        eprintln!("{line}");
+        eprintln!("{}", crate::ops::shown_lines(line));
     }
     fn finish(&self) {}
 }

@@ -31,7 +31,7 @@ pub fn run(a: RebuildArgs) -> anyhow::Result<u8> {
     if a.output.json() {
         print_json(&summary)?;
     } else {
-        print!("{}", summary.human());
+        print!("{}", camroll::ops::shown_lines(&summary.human()));
     }
     Ok(exit_code(summary.outcome))
 }

@@ -59,7 +59,7 @@ pub fn run(a: VerifyArgs) -> anyhow::Result<u8> {
         print_json(&summary)?;
     } else {
         for r in &summary.archives {
-            print!("{}", r.human());
+            print!("{}", camroll::ops::shown_lines(&r.human()));
         }
     }
     Ok(exit_code(summary.outcome))

@@ -300,7 +300,11 @@ fn hash_item(source: &dyn Source, item: &SourceItem) -> Read_ {
         return Read_::NotMedia("empty file (0 bytes)".into());
     }
     let ext = item.name.rsplit_once('.').map(|(_, e)| e);
-    if media::sniff(&buf[..head.min(media::SNIFF_LEN)], ext).is_none() {
+    // As export: unrecognised content under a photo's or video's name is
+    // archived as is, so it is looked for in the archives too.
+    if media::sniff(&buf[..head.min(media::SNIFF_LEN)], ext).is_none()
+        && ext.and_then(media::kind::kind_by_extension).is_none()
+    {
         return Read_::NotMedia("not a photo or video (content not recognised)".into());
     }
     match hash::stream(&mut r, &mut buf, head, |_| Ok::<(), ()>(())) {
@@ -566,7 +570,13 @@ impl CheckReport {
             .iter()
             .filter(|i| !matches!(i.verdict, Verdict::Safe))
         {
-            let _ = writeln!(s, "{:<12} {}: {}", label(i.verdict), i.path, i.reason);
+            let _ = writeln!(
+                s,
+                "{:<12} {}: {}",
+                label(i.verdict),
+                crate::ops::shown(&i.path),
+                i.reason
+            );
             for n in &i.notes {
                 let _ = writeln!(s, "{:<12} {}: {n}", "", i.path);
             }

@@ -34,12 +34,20 @@ pub struct Staged {
     pub files: Vec<StagedFile>,
     /// Destinations whose staging write failed: (index, error).
     pub dest_errors: Vec<(usize, io::Error)>,
+    /// The content was not recognised as a photo or video, but the name (or
+    /// the phone's library) says it is one: archived bit-exact as is, with a
+    /// warning, never left behind.
+    pub unrecognised: bool,
 }
 
 #[derive(Debug, Error)]
 pub enum IngestError {
-    #[error("not a photo or video (content not recognised)")]
+    #[error(
+        "not a photo or video (content not recognised, and its name is not a photo's or video's)"
+    )]
     NotMedia,
+    #[error("known junk, left behind on purpose: {0}")]
+    Junk(&'static str),
     #[error("empty file (0 bytes): nothing to archive. If it should be a photo, copy it from the phone again")]
     Empty,
     #[error("read error: {0}. The other files go on; run again to retry this one")]
@@ -61,7 +69,7 @@ pub enum IngestError {
 impl IngestError {
     /// Skipped (not media) rather than failed.
     pub fn is_skip(&self) -> bool {
-        matches!(self, IngestError::NotMedia)
+        matches!(self, IngestError::NotMedia | IngestError::Junk(_))
     }
 }
 
@@ -81,8 +89,19 @@ pub fn stream_item(
         return Err(IngestError::Empty);
     }
     let ext = item.name.rsplit_once('.').map(|(_, e)| e);
-    let kind = media::sniff(&buf[..filled.min(media::SNIFF_LEN.max(filled))], ext)
-        .ok_or(IngestError::NotMedia)?;
+    let sniffed = media::sniff(&buf[..filled.min(media::SNIFF_LEN.max(filled))], ext);
+    // Content camroll cannot parse (damaged, or a format it does not know)
+    // under a photo's or video's name is archived as is: never left behind.
+    let unrecognised = sniffed.is_none();
+    let kind = match sniffed.or_else(|| ext.and_then(media::kind::kind_by_extension)) {
+        Some(k) => k,
+        None => {
+            return Err(match crate::source::known_junk(&item.name) {
+                Some(why) => IngestError::Junk(why),
+                None => IngestError::NotMedia,
+            })
+        }
+    };
 
     let want = !targets.is_empty();
     let mut files: Vec<(usize, PathBuf, Option<File>)> = Vec::new();
@@ -143,6 +162,7 @@ pub fn stream_item(
         kind,
         files,
         dest_errors,
+        unrecognised,
     })
 }
 

@@ -24,7 +24,7 @@ use crate::archive::layout::{checked_rel_path, os_to_text, rel_text};
 use crate::archive::sums::{self, SumsEntry};
 use crate::archive::{CAMROLL_DIR, STAGING_DIR};
 use crate::hash;
-use crate::ops::{human_bytes, Outcome};
+use crate::ops::{human_bytes, shown, Outcome};
 use crate::progress::Progress;
 
 /// Settings of one verification.
@@ -85,11 +85,13 @@ impl FindingKind {
             ),
             FindingKind::Undecodable => "The archived bytes are exactly what was copied, so the damage happened before camroll copied it (on the phone or the source). Open the original on the phone: if it is damaged there too, no better copy exists".into(),
             FindingKind::Unlisted => format!(
-                "Not put here by camroll, or by a run killed before it recorded it. If it is a photo that belongs here, `camroll rebuild {archive}` records it; otherwise move it out of the archive"
+                "Not put here by camroll, or by a run killed before it recorded it. If it is a photo that belongs here, `camroll rebuild --force {archive}` records it; otherwise move it out of the archive"
             ),
-            FindingKind::SumsDisagree | FindingKind::SumsUnreadable | FindingKind::CatalogUnreadable => {
-                format!("To repair: camroll rebuild {archive}")
+            // The catalog is sound: rebuild rewrites BLAKE3SUMS from it only when told to.
+            FindingKind::SumsDisagree | FindingKind::SumsUnreadable => {
+                format!("To repair: camroll rebuild --force {archive}")
             }
+            FindingKind::CatalogUnreadable => format!("To repair: camroll rebuild {archive}"),
             FindingKind::StagingLeftover => format!(
                 "Partial file of an interrupted run: the next export (or `camroll rebuild {archive}`) removes it"
             ),
@@ -173,7 +175,7 @@ impl ArchiveReport {
             } else {
                 f.kind.label()
             };
-            let _ = writeln!(s, "{label:<9} {}: {}", f.path, f.detail);
+            let _ = writeln!(s, "{label:<9} {}: {}", shown(&f.path), shown(&f.detail));
         }
         for r in self.repairs.iter().filter(|r| !r.repaired) {
             let _ = writeln!(s, "NOT REPAIRED {}: {}", r.path, r.detail);
