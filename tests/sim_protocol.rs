@@ -324,12 +324,18 @@ fn afc_paths_are_normalised_and_never_leave_the_media_root() {
             "/Escape/passwd",
             "/.sim/identity.plist",
             "/Keys/identity.plist",
-            "/Keys",
-            "/DCIM/100APPLE/KEY.JPG",
         ] {
             let e = err(afc.get_file_info(outside).await.expect_err(outside));
             assert_eq!(e, AfcError::ObjectNotFound, "{outside}");
         }
+        // The links themselves may be listed (as links), never followed to `.sim`.
+        assert!(afc.list_dir("/Keys").await.is_err());
+        assert!(afc_read_raw(&mut afc, "/DCIM/100APPLE/KEY.JPG")
+            .await
+            .is_err());
+        assert!(afc_read_raw(&mut afc, "/Keys/identity.plist")
+            .await
+            .is_err());
         assert!(afc_read_raw(&mut afc, "/Escape/hostname").await.is_err());
         let e = err(afc
             .list_dir("/DCIM/100APPLE/IMG_0001.JPG")

@@ -471,7 +471,20 @@ mod tests {
                ZFILENAME TEXT GENERATED ALWAYS AS (zeroblob(900000000)));
              INSERT INTO ZASSET(Z_PK, ZDIRECTORY) VALUES(1, 'DCIM/100APPLE');",
         );
-        refused_quickly(&p, &Budget::default(), "longer than any");
+        // PRAGMA table_info does not list generated columns, so the reader
+        // refuses this table; a query that does reach the column is stopped
+        // by the length cap before SQLite allocates 900 MB.
+        let budget = Budget::default();
+        let t = std::time::Instant::now();
+        assert!(read_library_within(&p, &budget).is_err());
+        let conn = open_guarded(&p, &budget).unwrap();
+        let e = conn
+            .query_row("SELECT ZFILENAME FROM ZASSET", [], |r| {
+                r.get::<_, Vec<u8>>(0)
+            })
+            .unwrap_err();
+        assert!(guard_words(e).contains("longer than any"));
+        assert!(t.elapsed() < std::time::Duration::from_secs(20));
     }
 
     #[test]

@@ -107,7 +107,12 @@ pub fn stream_item(
     let mut files: Vec<(usize, PathBuf, Option<File>)> = Vec::new();
     let mut dest_errors = Vec::new();
     for t in targets {
-        match File::create(&t.path) {
+        // create_new (O_EXCL): a name planted in staging, a link included, is never written through.
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&t.path)
+        {
             Ok(f) => files.push((t.dest, t.path, Some(f))),
             Err(e) => dest_errors.push((t.dest, e)),
         }
