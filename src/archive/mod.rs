@@ -254,46 +254,6 @@ impl ArchiveError {
     }
 }
 
-/// `rename(2)` that fails with `AlreadyExists` instead of replacing a file.
-pub fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
-    #[cfg(target_os = "linux")]
-    {
-        use std::ffi::CString;
-        use std::os::unix::ffi::OsStrExt;
-        let f = CString::new(from.as_os_str().as_bytes()).map_err(io::Error::other)?;
-        let t = CString::new(to.as_os_str().as_bytes()).map_err(io::Error::other)?;
-        // SAFETY: valid NUL-terminated paths; AT_FDCWD resolves them like rename(2).
-        let rc = unsafe {
-            libc::renameat2(
-                libc::AT_FDCWD,
-                f.as_ptr(),
-                libc::AT_FDCWD,
-                t.as_ptr(),
-                libc::RENAME_NOREPLACE,
-            )
-        };
-        if rc == 0 {
-            return Ok(());
-        }
-        let err = io::Error::last_os_error();
-        // Filesystems without RENAME_NOREPLACE (some FUSE, older kernels) fall
-        // through to check-then-rename, safe under the archive lock.
-        if !matches!(
-            err.raw_os_error(),
-            Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::ENOTSUP)
-        ) {
-            return Err(err);
-        }
-    }
-    if to.symlink_metadata().is_ok() {
-        return Err(io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            format!("{} already exists", to.display()),
-        ));
-    }
-    fs::rename(from, to)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -305,7 +265,8 @@ mod tests {
         let b = dir.path().join("b");
         fs::write(&a, b"new").unwrap();
         fs::write(&b, b"old").unwrap();
-        let err = rename_no_replace(&a, &b).unwrap_err();
+        let handle = contain::open_root(dir.path()).unwrap();
+        let err = contain::rename_in(&handle, "a", &handle, "b", false).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
         assert_eq!(fs::read(&b).unwrap(), b"old");
     }
