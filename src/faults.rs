@@ -1,6 +1,14 @@
 //! Fault injection for the crash-and-fault matrix (`scripts/faults`) and the
 //! tests: each hook is one environment lookup that is unset in normal use.
 //! They live here, apart from the pipeline, so the stages read as what they do.
+//!
+//! Only with the cargo feature `fault-injection` (scripts/test and
+//! scripts/faults turn it on). Without it every hook is an empty function,
+//! so the binary users install reads no `CAMROLL_FAULT_*` or `CAMROLL_TEST_*`
+//! variable at all: the variable names are not even in it.
+
+/// Whether this build has the fault-injection hooks.
+pub const ENABLED: bool = cfg!(feature = "fault-injection");
 
 /// Fault injection for the crash matrix (`scripts/faults`, tests/faults_*):
 /// with `CAMROLL_FAULT_KILL_AT=<point>:<n>` the process kills itself with
@@ -9,6 +17,11 @@
 /// `before-rename`, `after-rename` (file in place, row not committed),
 /// `catalog-commit` (folders fsynced, commit not yet run), `sums-write`
 /// (temporary BLAKE3SUMS half written). Unset in normal use: one env lookup.
+#[cfg(not(feature = "fault-injection"))]
+pub fn point(_point: &str) {}
+
+/// See the feature-less [`point`].
+#[cfg(feature = "fault-injection")]
 pub fn point(point: &str) {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::OnceLock;
@@ -35,6 +48,11 @@ pub fn point(point: &str) {
 /// Fault-injection hook for tests: flips a byte of a just-placed file whose
 /// name is `CAMROLL_FAULT_CORRUPT_PLACED`, as a failing disk or cable would, so
 /// the read-back verification can be shown to catch it. Unset in normal use.
+#[cfg(not(feature = "fault-injection"))]
+pub fn corrupt_placed(_path: &std::path::Path, _name: &str) {}
+
+/// See the feature-less [`corrupt_placed`].
+#[cfg(feature = "fault-injection")]
 pub fn corrupt_placed(path: &std::path::Path, name: &str) {
     if std::env::var("CAMROLL_FAULT_CORRUPT_PLACED").is_ok_and(|n| n == name) {
         if let Ok(mut bytes) = std::fs::read(path) {
@@ -48,8 +66,24 @@ pub fn corrupt_placed(path: &std::path::Path, name: &str) {
 
 /// Fault-injection hook for tests: sleeps for the milliseconds named by `var`
 /// (so a test can change the source between stages). Unset in normal use.
+/// Only in builds with the feature; its one caller is compiled only there
+/// too, so the variable's name is not in the binary users install.
+#[cfg(feature = "fault-injection")]
 pub fn pause(var: &str) {
     if let Some(ms) = std::env::var(var).ok().and_then(|v| v.parse::<u64>().ok()) {
         std::thread::sleep(std::time::Duration::from_millis(ms));
     }
+}
+
+/// `CAMROLL_TEST_FS`: the filesystem name(s) tests inject (see
+/// `archive::filesystem::detect`); `None` without the feature.
+#[cfg(feature = "fault-injection")]
+pub fn injected_fs() -> Option<String> {
+    std::env::var("CAMROLL_TEST_FS").ok()
+}
+
+/// See the feature-enabled `injected_fs`: nothing is injected in this build.
+#[cfg(not(feature = "fault-injection"))]
+pub fn injected_fs() -> Option<String> {
+    None
 }

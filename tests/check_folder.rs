@@ -45,7 +45,7 @@ fn items_in_two_verified_archives_are_safe_to_delete_and_exit_0() {
             assert!(c["verified_at"].is_string());
         }
     }
-    assert_eq!(item(&v, "DCIM/100APPLE/notes.txt")["verdict"], "ignored");
+    assert_eq!(item(&v, "DCIM/100APPLE/Thumbs.db")["verdict"], "ignored");
     let (code, out, _) = run(&["check", "--from", &s(&src), &s(&a), &s(&b)]);
     assert_eq!(code, 0);
     assert!(out.contains("safe to delete from the phone"), "{out}");
@@ -154,7 +154,7 @@ fn copies_never_verified_are_unverified_until_verify_runs() {
     assert!(
         verdicts(&v)
             .iter()
-            .all(|(p, verdict)| verdict == "unverified" || p.ends_with("notes.txt")),
+            .all(|(p, verdict)| verdict == "unverified" || p.ends_with("Thumbs.db")),
         "{v}"
     );
     let i = item(&v, "DCIM/100APPLE/IMG_0001.JPG");
@@ -190,7 +190,7 @@ fn an_unreadable_source_item_is_reported_and_blocks_the_verdict() {
 }
 
 #[test]
-fn a_missing_source_or_archive_exits_2() {
+fn a_missing_source_exits_2_and_a_missing_archive_10() {
     let t = tempfile::tempdir().unwrap();
     let a = t.path().join("a");
     fs::create_dir_all(&a).unwrap();
@@ -198,6 +198,6 @@ fn a_missing_source_or_archive_exits_2() {
     assert_eq!(code, 2);
     assert!(err.contains("nope"), "{err}");
     let (code, _, err) = run(&["check", "--from", &s(&a), &s(&t.path().join("gone"))]);
-    assert_eq!(code, 2);
+    assert_eq!(code, 10);
     assert!(err.contains("no such archive folder"), "{err}");
 }

@@ -11,7 +11,7 @@ use std::fs;
 use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 
-use camroll::archive::layout::{fold, os_to_text, safe_file_name};
+use camroll::archive::layout::{fold, os_to_key, safe_file_name};
 use support::*;
 
 /// Names a camera, a sync tool or a hostile phone could hand over (UTF-8).
@@ -98,9 +98,10 @@ fn check_archive(archive: &Path, originals: &BTreeSet<String>) -> BTreeMap<Strin
     let rows = catalog(archive);
     let mut map = BTreeMap::new();
     for (source_path, orig, path) in &rows {
+        // The record key spells a literal `%XX` as `%25XX` (layout::os_to_key).
         assert_eq!(
-            source_path.rsplit('/').next().unwrap(),
-            orig,
+            source_path.rsplit('/').next().unwrap().replace("%25", "%"),
+            *orig,
             "original name recorded"
         );
         let (_folder, name) = path.rsplit_once('/').unwrap();
@@ -179,6 +180,13 @@ fn hostile_names_from_a_folder_are_made_safe_deterministically_and_recorded() {
         iphone_jpeg(999, dt(2023, 3, 5, 12, 0, 0), 1),
     )
     .unwrap();
+    // …and in the same folder: the source records must differ too (`%25FF`
+    // is the literal's key, `%FF` the byte's; layout::os_to_key).
+    fs::write(
+        dcim.join(OsString::from_vec(b"\xff.JPG".to_vec())),
+        iphone_jpeg(998, dt(2023, 3, 6, 12, 0, 0), 1),
+    )
+    .unwrap();
     // Symlinks, inside and pointing out of the tree: never followed.
     let outside = t.path().join("outside.jpg");
     fs::write(&outside, iphone_jpeg(7, dt(2023, 3, 1, 1, 0, 0), 1)).unwrap();
@@ -188,9 +196,10 @@ fn hostile_names_from_a_folder_are_made_safe_deterministically_and_recorded() {
     std::os::unix::fs::symlink("/", dcim.join("root")).unwrap();
     let mut originals: BTreeSet<String> = names
         .iter()
-        .map(|n| format!("DCIM/100APPLE/{}", os_to_text(n)))
+        .map(|n| format!("DCIM/100APPLE/{}", os_to_key(n)))
         .collect();
     originals.insert("DCIM/101APPLE/%FF.JPG".into());
+    originals.insert("DCIM/100APPLE/%FF.JPG".into());
 
     let before = tree(t.path());
     let out = t.path().join("out");
@@ -199,7 +208,7 @@ fn hostile_names_from_a_folder_are_made_safe_deterministically_and_recorded() {
     assert_eq!(code, 0, "{json}\n{stderr}");
     assert_eq!(
         json["copied"].as_u64().unwrap() as usize,
-        names.len() + 1,
+        names.len() + 2,
         "{json}"
     );
     let skipped: Vec<&str> = json["skipped"]
@@ -237,13 +246,14 @@ fn hostile_names_from_a_folder_are_made_safe_deterministically_and_recorded() {
     assert_ne!(p("IMG_0001.JPG"), p("img_0001.jpg"));
     assert_ne!(p("Caf\u{e9}.JPG"), p("Cafe\u{301}.JPG"));
     assert_ne!(p("a_b.JPG"), p("a:b.JPG"));
-    assert_ne!(p("%FF.JPG"), ma["DCIM/101APPLE/%FF.JPG"]);
+    assert_ne!(p("%25FF.JPG"), ma["DCIM/101APPLE/%FF.JPG"]);
+    assert_ne!(p("%25FF.JPG"), p("%FF.JPG"));
     b3sum_check(&a);
     let (code, stdout, _) = run(&["verify", a.to_str().unwrap()]);
     assert_eq!(code, 0, "{stdout}");
     // The bytes in the archive are the source's.
     for n in &names {
-        let path = &ma[&format!("DCIM/100APPLE/{}", os_to_text(n))];
+        let path = &ma[&format!("DCIM/100APPLE/{}", os_to_key(n))];
         assert_eq!(
             fs::read(dcim.join(n)).unwrap(),
             fs::read(a.join(path)).unwrap(),

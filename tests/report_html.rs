@@ -85,7 +85,7 @@ fn export_report_shows_counts_months_and_decodable_thumbnails_of_what_was_added(
         "per-month counts"
     );
     assert_eq!(html.matches("<tr><th>Total</th><th>6</th>").count(), 2);
-    assert!(html.contains("notes.txt"), "the skipped file is listed");
+    assert!(html.contains("Thumbs.db"), "the skipped file is listed");
     let Some(dom) = render(&page) else { return };
     assert!(
         dom.contains("data-rendered=\"yes\""),

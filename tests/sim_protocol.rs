@@ -294,6 +294,13 @@ fn afc_replies_are_laid_out_like_a_real_phones() {
 fn afc_paths_are_normalised_and_never_leave_the_media_root() {
     let media = media_fixture();
     std::os::unix::fs::symlink("/etc", media.path().join("Escape")).expect("symlink");
+    // A link inside the media folder to the simulator's own keys.
+    std::os::unix::fs::symlink(".sim", media.path().join("Keys")).expect("symlink");
+    std::os::unix::fs::symlink(
+        "../../.sim/identity.plist",
+        media.path().join("DCIM/100APPLE/KEY.JPG"),
+    )
+    .expect("symlink");
     let sim = SimProc::start(media.path(), &[]);
     rt().block_on(within(60, async {
         let p = provider(&sim.plain_addr()).await;
@@ -316,10 +323,19 @@ fn afc_paths_are_normalised_and_never_leave_the_media_root() {
             "/../../../etc/passwd",
             "/Escape/passwd",
             "/.sim/identity.plist",
+            "/Keys/identity.plist",
         ] {
             let e = err(afc.get_file_info(outside).await.expect_err(outside));
             assert_eq!(e, AfcError::ObjectNotFound, "{outside}");
         }
+        // The links themselves may be listed (as links), never followed to `.sim`.
+        assert!(afc.list_dir("/Keys").await.is_err());
+        assert!(afc_read_raw(&mut afc, "/DCIM/100APPLE/KEY.JPG")
+            .await
+            .is_err());
+        assert!(afc_read_raw(&mut afc, "/Keys/identity.plist")
+            .await
+            .is_err());
         assert!(afc_read_raw(&mut afc, "/Escape/hostname").await.is_err());
         let e = err(afc
             .list_dir("/DCIM/100APPLE/IMG_0001.JPG")
@@ -399,6 +415,16 @@ fn the_in_process_api_serves_until_stopped() {
         format!("UNIX:{}", sock.display())
     );
     assert_eq!(sim.udid(), udid, "identity kept in .sim across starts");
+    // Only this user may connect to the simulated phone.
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&sock)
+            .expect("socket")
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
     rt().block_on(within(60, async {
         let mut mux = sim
             .usbmux_address()

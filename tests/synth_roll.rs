@@ -220,13 +220,21 @@ fn export_files_the_roll_exactly_as_expected_tsv_lists() {
         .arg("--json")
         .output()
         .unwrap();
+    // The roll's non-media files (`notes.txt`, `EXPECTED.tsv`) are neither
+    // photos nor known junk: left behind, and the exit status says so (1).
     assert_eq!(
         out.status.code(),
-        Some(0),
+        Some(1),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let skipped = roll.iter().filter(|f| f.status == Status::Skipped).count();
+    assert_eq!(summary["left_behind"], skipped as u64, "{summary}");
+    assert!(
+        summary["failed"].as_array().unwrap().is_empty(),
+        "{summary}"
+    );
 
     let want: BTreeSet<String> = roll
         .iter()

@@ -195,7 +195,11 @@ fn an_extra_file_is_unlisted_and_rebuild_records_it_when_it_is_media() {
             ("unlisted".into(), "2022/02/readme.txt".into())
         ]
     );
-    let (code, v, err) = run_json(&["rebuild", &s(&a)]);
+    // The catalog is sound: rebuild needs --force to record the extra file.
+    let (code, _, err) = run(&["rebuild", &s(&a)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--force"), "{err}");
+    let (code, v, err) = run_json(&["rebuild", "--force", &s(&a)]);
     assert_eq!(code, 1, "the text file is still a problem: {v}\n{err}");
     assert_eq!(v["added"], serde_json::json!(["2022/02/IMG_9000.JPG"]));
     assert_eq!(v["problems"][0]["kind"], "not_media");
@@ -294,7 +298,7 @@ fn a_truncated_blake3sums_names_the_lost_lines_and_rebuild_restores_it() {
             "{p} not named: {f:?}"
         );
     }
-    let (code, _, err) = run_json(&["rebuild", &s(&a)]);
+    let (code, _, err) = run_json(&["rebuild", "--force", &s(&a)]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(fs::read_to_string(&sums).unwrap(), full);
     let (code, _, _) = run_json(&["verify", &s(&a)]);
@@ -403,8 +407,9 @@ fn verifying_several_archives_reports_each_and_a_missing_path_exits_2() {
     assert_eq!(v["archives"][0]["findings"].as_array().unwrap().len(), 0);
     assert_eq!(v["archives"][1]["findings"][0]["path"], JPG);
     assert_eq!(v["problems"], 1);
+    // Exit 10: the archive does not exist.
     let (code, _, err) = run(&["verify", &s(&t.path().join("nope"))]);
-    assert_eq!(code, 2);
+    assert_eq!(code, 10);
     assert!(err.contains("no such archive folder"), "{err}");
 }
 
@@ -436,7 +441,7 @@ fn a_repair_refuses_a_locked_archive_and_changes_nothing() {
     assert_eq!(code, 1);
     // …repairing does.
     let (code, _, err) = run(&["verify", &s(&a), "--repair-from", &s(&b)]);
-    assert_eq!(code, 2);
+    assert_eq!(code, 11);
     assert!(err.contains("in use by another camroll run"), "{err}");
     assert!(!a.join(JPG).exists());
     drop(lock);

@@ -67,6 +67,58 @@ pub struct SourceRecord {
 pub struct Catalog {
     conn: Connection,
     path: PathBuf,
+    /// A version 1 catalog opened read-only: no `files.verify_problem`
+    /// column, and it is not added (read-only commands migrate nothing).
+    legacy: bool,
+}
+
+/// Whether the filesystem holding `path` is mounted read-only.
+pub fn on_read_only_fs(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: statvfs writes only into the zeroed struct; the path is NUL-terminated.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    (unsafe { libc::statvfs(c.as_ptr(), &mut st) }) == 0 && st.f_flag & libc::ST_RDONLY != 0
+}
+
+/// A `file:` URI for SQLite: every byte but unreserved ones percent-encoded.
+fn file_uri(path: &Path, query: &str) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut s = String::from("file:");
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/._-~".contains(&b) {
+            s.push(b as char);
+        } else {
+            s.push_str(&format!("%{b:02X}"));
+        }
+    }
+    s.push('?');
+    s.push_str(query);
+    s
+}
+
+/// Why a catalog could not be read, as read-only commands report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreadable {
+    /// Another process holds it (a running export): not damage.
+    Busy,
+    /// Anything else: missing, not a database, damaged.
+    Other,
+}
+
+impl CatalogError {
+    /// Whether SQLite refused because another connection holds the database
+    /// (`SQLITE_BUSY`/`SQLITE_LOCKED`), which says nothing about damage.
+    pub fn kind(&self) -> Unreadable {
+        match self.source.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy) | Some(rusqlite::ErrorCode::DatabaseLocked) => {
+                Unreadable::Busy
+            }
+            _ => Unreadable::Other,
+        }
+    }
 }
 
 impl Catalog {
@@ -139,9 +191,147 @@ impl Catalog {
             params![SCHEMA_VERSION.to_string()],
         )
         .map_err(err)?;
-        let cat = Catalog { conn, path };
+        let cat = Catalog {
+            conn,
+            path,
+            legacy: false,
+        };
         cat.migrate()?;
         Ok(cat)
+    }
+
+    /// Opens an existing catalog only to read it (verify, check, inspect,
+    /// dry runs, sync's FROM, reports): `SQLITE_OPEN_READ_ONLY`, nothing
+    /// created, migrated or written, `query_only` on top. WAL readers see the
+    /// last committed state while an export writes. On a read-only filesystem
+    /// (or a folder this user cannot write, where SQLite cannot make the WAL
+    /// index) it is opened `immutable=1`: nothing can change it there.
+    pub fn open_read_only(archive_root: &Path) -> Result<Catalog, CatalogError> {
+        let path = archive_root.join(".camroll").join(CATALOG_FILE);
+        let err = |source| CatalogError {
+            path: path.clone(),
+            source,
+        };
+        if !path.is_file() {
+            return Err(err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                Some("no catalog file".into()),
+            )));
+        }
+        let no_shm = super::filesystem::detect(archive_root).no_shared_memory;
+        let open_as = |immutable: bool, read_write: bool| -> Result<Catalog, rusqlite::Error> {
+            let flags = if read_write {
+                OpenFlags::SQLITE_OPEN_READ_WRITE
+            } else {
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+            } | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let query = match (immutable, read_write) {
+                (true, _) => "mode=ro&immutable=1",
+                (false, false) => "mode=ro",
+                (false, true) => "mode=rw",
+            };
+            let conn = Connection::open_with_flags(file_uri(&path, query), flags)?;
+            if !immutable && no_shm {
+                conn.execute_batch("PRAGMA locking_mode=EXCLUSIVE;")?;
+            }
+            conn.execute_batch("PRAGMA query_only=ON; PRAGMA busy_timeout=5000;")?;
+            // The first read: a file that is not a catalog fails here.
+            let legacy = !conn
+                .prepare("SELECT 1 FROM pragma_table_info('files') WHERE name = 'verify_problem'")?
+                .exists([])?;
+            let has_files = conn
+                .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'files'")?
+                .exists([])?;
+            if !has_files {
+                return Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+                    Some("no files table".into()),
+                ));
+            }
+            Ok(Catalog {
+                conn,
+                path: path.clone(),
+                legacy,
+            })
+        };
+        let open = |immutable| open_as(immutable, false);
+        let dir_writable = {
+            use std::os::unix::ffi::OsStrExt;
+            let dir = archive_root.join(".camroll");
+            std::ffi::CString::new(dir.as_os_str().as_bytes())
+                // SAFETY: a NUL-terminated path; access only reads it.
+                .map(|c| unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0)
+                .unwrap_or(false)
+        };
+        if on_read_only_fs(&path) {
+            return open(true).map_err(err);
+        }
+        match open(false) {
+            Ok(c) => Ok(c),
+            // A FUSE disk gives SQLite no shared memory, and a read-only
+            // handle cannot keep the WAL index in the process instead: there
+            // the catalog is opened read-write, but `query_only` (set above)
+            // refuses every write, and nothing is created or migrated.
+            Err(e)
+                if no_shm
+                    && dir_writable
+                    && e.sqlite_error_code() != Some(rusqlite::ErrorCode::DatabaseBusy) =>
+            {
+                open_as(false, true).map_err(err)
+            }
+            // Without write access SQLite cannot create the WAL index: with no
+            // writer possible either, the file cannot change under us.
+            Err(e)
+                if !dir_writable
+                    && e.sqlite_error_code() != Some(rusqlite::ErrorCode::DatabaseBusy) =>
+            {
+                open(true).map_err(err)
+            }
+            Err(e) => Err(err(e)),
+        }
+    }
+
+    /// Opens an existing, current catalog to note something in it (verify's
+    /// results): read-write, nothing created or migrated, and a short wait
+    /// for a busy catalog.
+    pub fn open_existing(archive_root: &Path) -> Result<Catalog, CatalogError> {
+        let path = archive_root.join(".camroll").join(CATALOG_FILE);
+        let err = |source| CatalogError {
+            path: path.clone(),
+            source,
+        };
+        let conn =
+            Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(err)?;
+        if super::filesystem::detect(archive_root).no_shared_memory {
+            conn.execute_batch("PRAGMA locking_mode=EXCLUSIVE;")
+                .map_err(err)?;
+        }
+        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA busy_timeout=2000;")
+            .map_err(err)?;
+        Ok(Catalog {
+            conn,
+            path,
+            legacy: false,
+        })
+    }
+
+    /// The schema version recorded in `meta`, read without writing.
+    pub fn schema_version(&self) -> Result<Option<i64>, CatalogError> {
+        self.conn
+            .query_row(
+                "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Whether this catalog was written by an older camroll and opened
+    /// read-only (so it was not migrated).
+    pub fn is_legacy(&self) -> bool {
+        self.legacy
     }
 
     fn err(&self, source: rusqlite::Error) -> CatalogError {
@@ -400,7 +590,11 @@ impl Catalog {
             path: dir.clone(),
             source,
         })?;
-        let cat = Catalog { conn, path: dir };
+        let cat = Catalog {
+            conn,
+            path: dir,
+            legacy: false,
+        };
         cat.conn
             .execute_batch(
                 "CREATE TABLE files(path TEXT PRIMARY KEY, hash TEXT NOT NULL, size INTEGER NOT NULL);
@@ -567,14 +761,19 @@ impl Catalog {
 
     /// Every archived file with all its columns, ordered by path.
     pub fn file_rows(&self) -> Result<Vec<FileRow>, CatalogError> {
+        let problem = if self.legacy {
+            "NULL"
+        } else {
+            "verify_problem"
+        };
         let mut stmt = self
             .conn
-            .prepare(
+            .prepare(&format!(
                 "SELECT path, hash, size, kind, capture_local, capture_offset, offset_source, date_source,
                         original_name, source, source_path, role, added_run, added_at, verified_at,
-                        verify_problem
-                 FROM files ORDER BY path",
-            )
+                        {problem}
+                 FROM files ORDER BY path"
+            ))
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([], |r| {
@@ -734,9 +933,11 @@ impl Catalog {
     pub fn paths_not_verified(&self) -> Result<std::collections::HashSet<String>, CatalogError> {
         let mut stmt = self
             .conn
-            .prepare(
-                "SELECT path FROM files WHERE verified_at IS NULL OR verify_problem IS NOT NULL",
-            )
+            .prepare(if self.legacy {
+                "SELECT path FROM files WHERE verified_at IS NULL"
+            } else {
+                "SELECT path FROM files WHERE verified_at IS NULL OR verify_problem IS NOT NULL"
+            })
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([], |r| r.get::<_, String>(0))

@@ -98,7 +98,8 @@ impl FsInfo {
 }
 
 /// The filesystem holding `path` (the nearest existing ancestor when `path`
-/// does not exist yet). `CAMROLL_TEST_FS` overrides detection for tests:
+/// does not exist yet). `CAMROLL_TEST_FS` overrides detection for tests
+/// (builds with the `fault-injection` feature only):
 /// either one name for every path (`vfat`), or `PREFIX=name` pairs separated
 /// by commas (`/tmp/a=vfat,/tmp/src=exfat`).
 pub fn detect(path: &Path) -> FsInfo {
@@ -119,7 +120,8 @@ pub fn detect(path: &Path) -> FsInfo {
 }
 
 fn injected(path: &Path) -> Option<String> {
-    let v = std::env::var("CAMROLL_TEST_FS").ok()?;
+    // Only in builds with the `fault-injection` feature (src/faults.rs).
+    let v = crate::faults::injected_fs()?;
     if !v.contains('=') {
         return Some(v);
     }

@@ -6,7 +6,50 @@ use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::path::Path;
 
+use thiserror::Error;
 use unicode_normalization::UnicodeNormalization;
+
+/// A relative path read from disk or the wire (a catalog row, a BLAKE3SUMS
+/// line, a source record, a name from the phone) that camroll refuses to act
+/// on, because joined to a folder it could name something outside it.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{path:?} is not a path inside the archive ({why}): camroll never acts on it. Remove or correct the entry")]
+pub struct BadPath {
+    /// The path as read (control characters escaped when printed).
+    pub path: String,
+    /// What is wrong with it.
+    pub why: &'static str,
+}
+
+/// The one check every relative path read from disk or the wire passes before
+/// it is joined to a folder: non-empty, relative, `/`-separated components
+/// none of which is empty, `.` or `..`, and no NUL byte. Returns the path.
+pub fn checked_rel_path(path: &str) -> Result<&str, BadPath> {
+    let bad = |why| {
+        Err(BadPath {
+            path: path.to_string(),
+            why,
+        })
+    };
+    if path.is_empty() {
+        return bad("empty");
+    }
+    if path.contains('\0') {
+        return bad("contains a NUL byte");
+    }
+    if path.starts_with('/') {
+        return bad("absolute");
+    }
+    for c in path.split('/') {
+        match c {
+            "" => return bad("has an empty component"),
+            "." => return bad("has a `.` component"),
+            ".." => return bad("climbs out with `..`"),
+            _ => {}
+        }
+    }
+    Ok(path)
+}
 
 /// The longest file name (in bytes) that every common filesystem accepts.
 const MAX_NAME_BYTES: usize = 255;
@@ -118,6 +161,58 @@ pub fn os_to_text(raw: &OsStr) -> String {
     {
         raw.to_string_lossy().into_owned()
     }
+}
+
+/// A name as a record key that tells every name apart: [`os_to_text`], but
+/// a `%` followed by two hex digits in the name itself becomes `%25`, so a
+/// byte `\xFF` (`%FF`) and a literal `%FF` (`%25FF`) in one folder never get
+/// the same source record. Names without such a `%` are unchanged.
+pub fn os_to_key(raw: &OsStr) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let bytes = raw.as_bytes();
+        let mut out = String::with_capacity(bytes.len());
+        let mut rest = bytes;
+        let hex = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_hexdigit());
+        while !rest.is_empty() {
+            let (good, bad) = match std::str::from_utf8(rest) {
+                Ok(s) => (s, &[][..]),
+                Err(e) => {
+                    let (g, b) = rest.split_at(e.valid_up_to());
+                    (std::str::from_utf8(g).unwrap_or_default(), b)
+                }
+            };
+            for (i, c) in good.char_indices() {
+                // The two bytes after a `%` may lie in the invalid part: look at the original.
+                let after = &rest[i + 1..];
+                if c == '%' && hex(after.first()) && hex(after.get(1)) {
+                    out.push_str("%25");
+                } else {
+                    out.push(c);
+                }
+            }
+            if bad.is_empty() {
+                break;
+            }
+            out.push_str(&format!("%{:02X}", bad[0]));
+            rest = &bad[1..];
+        }
+        out
+    }
+    #[cfg(not(unix))]
+    {
+        os_to_text(raw).replace('%', "%25")
+    }
+}
+
+/// `p` relative to `root` as a source record key (see [`os_to_key`]).
+pub fn rel_key(root: &Path, p: &Path) -> String {
+    let r = p.strip_prefix(root).unwrap_or(p);
+    r.components()
+        .map(|c| os_to_key(c.as_os_str()))
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// `p` relative to `root`, `/`-separated, non-UTF-8 bytes as `%XX`.
@@ -379,6 +474,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_contained_relative_paths_pass_the_check() {
+        for ok in [
+            "2023/01/IMG_0001.JPG",
+            "a",
+            "a/b..c/.hidden",
+            "x/...",
+            "2023/01/a b.jpg",
+        ] {
+            assert_eq!(checked_rel_path(ok), Ok(ok), "{ok}");
+        }
+        for (bad, why) in [
+            ("", "empty"),
+            ("../x.jpg", "`..`"),
+            ("2023/../../x", "`..`"),
+            ("2023/01/..", "`..`"),
+            ("/tmp/x", "absolute"),
+            ("a//b", "empty component"),
+            ("a/b/", "empty component"),
+            ("./a", "`.`"),
+            ("a/./b", "`.`"),
+            ("a\0b", "NUL"),
+        ] {
+            let e = checked_rel_path(bad).unwrap_err();
+            assert!(e.why.contains(why), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
     fn ordinary_names_are_kept() {
         assert_eq!(safe_file_name(OsStr::new("IMG_0001.HEIC")), "IMG_0001.HEIC");
         assert_eq!(
@@ -407,6 +530,25 @@ mod tests {
         assert_eq!(
             safe_file_name(OsStr::from_bytes(b"IMG_\xff01.JPG")),
             "IMG_%FF01.JPG"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_raw_byte_and_a_literal_percent_escape_get_distinct_keys() {
+        use std::os::unix::ffi::OsStrExt;
+        let raw = os_to_key(OsStr::from_bytes(b"IMG_\xff.JPG"));
+        let literal = os_to_key(OsStr::new("IMG_%FF.JPG"));
+        assert_eq!(raw, "IMG_%FF.JPG");
+        assert_eq!(literal, "IMG_%25FF.JPG");
+        assert_eq!(os_to_key(OsStr::new("100%.jpg")), "100%.jpg");
+        assert_eq!(os_to_key(OsStr::new("IMG_0001.JPG")), "IMG_0001.JPG");
+        // `%` then hex that is itself an escape, and `%` then a raw byte.
+        assert_eq!(os_to_key(OsStr::from_bytes(b"%\xff")), "%%FF");
+        assert_eq!(os_to_key(OsStr::from_bytes(b"%2\xff")), "%2%FF");
+        assert_ne!(
+            os_to_key(OsStr::from_bytes(b"a%25")),
+            os_to_key(OsStr::from_bytes(b"a%"))
         );
     }
 

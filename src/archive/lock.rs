@@ -3,7 +3,7 @@
 //! run killed with `kill -9` never leaves a stale lock behind. The file holds
 //! the owner's pid and start time, for the message the next run prints.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -36,22 +36,33 @@ pub struct ArchiveLock {
     _file: File,
 }
 
+impl LockError {
+    /// [`Refusal::Locked`](super::Refusal::Locked) when another run holds the archive.
+    pub fn refusal(&self) -> Option<super::Refusal> {
+        matches!(self, LockError::Busy { .. }).then_some(super::Refusal::Locked)
+    }
+}
+
 impl ArchiveLock {
-    /// Takes the archive's lock (`ARCHIVE/.camroll/lock`, in `camroll_dir`) without
-    /// waiting; fails with [`LockError::Busy`] when another run holds it.
+    /// Takes the lock of the archive whose `.camroll` folder is `camroll_dir`
+    /// (a path: tests; runs use [`ArchiveLock::acquire_in`]).
     pub fn acquire(camroll_dir: &Path) -> Result<ArchiveLock, LockError> {
+        let dir = super::contain::open_root(camroll_dir).map_err(|source| LockError::Io {
+            path: camroll_dir.join("lock"),
+            source,
+        })?;
+        ArchiveLock::acquire_in(&dir, camroll_dir)
+    }
+
+    /// Takes the lock in the open `.camroll` folder `dir` (at `camroll_dir`,
+    /// for messages). The lock file is never opened through a link.
+    pub fn acquire_in(dir: &File, camroll_dir: &Path) -> Result<ArchiveLock, LockError> {
         let path = camroll_dir.join("lock");
         let io = |source| LockError::Io {
             path: path.clone(),
             source,
         };
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io)?;
+        let mut file = super::contain::open_file_in(dir, "lock", false, &path).map_err(io)?;
         if !try_lock(&file).map_err(io)? {
             let mut owner = String::new();
             let _ = file.read_to_string(&mut owner);

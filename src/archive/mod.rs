@@ -3,6 +3,7 @@
 //! on-disk contract is in `docs/archive-format.md`.
 
 pub mod catalog;
+pub mod contain;
 // Named `filesystem` in code: `fs` would clash with `std::fs` used throughout.
 #[path = "fs.rs"]
 pub mod filesystem;
@@ -51,6 +52,15 @@ pub enum ArchiveError {
         /// The folder.
         path: PathBuf,
     },
+    /// The archive folder given is not there.
+    #[error("{path}: no such archive folder. Check the path (is the disk mounted?)")]
+    Missing {
+        /// The folder given.
+        path: PathBuf,
+    },
+    /// A symbolic link where camroll keeps its own folder or file.
+    #[error(transparent)]
+    Symlink(#[from] contain::SymlinkError),
     /// Another camroll run holds the archive, or its lock could not be taken.
     #[error(transparent)]
     Lock(#[from] LockError),
@@ -93,29 +103,30 @@ impl Archive {
             });
         }
         let camroll = root.join(CAMROLL_DIR);
-        let staging = camroll.join(STAGING_DIR);
         let mut lock = None;
         let mut leftovers_removed = 0;
         let catalog = if dry_run {
             if !camroll.join(catalog::CATALOG_FILE).exists() {
                 return Archive::empty(root);
             }
-            Catalog::open(root, false)?
+            Catalog::open_read_only(root)?
         } else {
-            let create = |p: &Path| {
-                fs::create_dir_all(p).map_err(|source| ArchiveError::Create {
-                    path: p.to_path_buf(),
-                    source,
-                })
-            };
-            create(&staging)?;
-            lock = Some(ArchiveLock::acquire(&camroll)?);
-            leftovers_removed = staging::remove_leftovers(&staging);
+            fs::create_dir_all(root).map_err(|source| ArchiveError::Create {
+                path: root.to_path_buf(),
+                source,
+            })?;
+            let w = open_writable(root)?;
+            lock = Some(w.lock);
+            leftovers_removed = w.leftovers_removed;
             Catalog::open(root, true)?
         };
+        // Rows whose path would leave the archive are never acted on
+        // (verify reports them; rebuild drops them).
+        let mut by_hash = catalog.files_by_hash()?;
+        by_hash.retain(|_, p| layout::checked_rel_path(p).is_ok());
         let mut archive = Archive {
             root: root.to_path_buf(),
-            by_hash: catalog.files_by_hash()?,
+            by_hash,
             source_items: catalog.source_items(source_id)?,
             catalog,
             _lock: lock,
@@ -124,7 +135,9 @@ impl Archive {
             dirty_dirs: HashSet::new(),
         };
         for (_, path, _) in archive.catalog.all_files()? {
-            archive.planner.add_listed(&path);
+            if layout::checked_rel_path(&path).is_ok() {
+                archive.planner.add_listed(&path);
+            }
         }
         Ok(archive)
     }
@@ -150,10 +163,17 @@ impl Archive {
     }
 
     /// Moves a staged file to `folder/name`, never replacing an existing file.
+    /// The folder is opened (and created) beneath the archive root without
+    /// following links (see [`contain`]).
     pub fn place(&mut self, staged: &Path, folder: &str, name: &str) -> io::Result<()> {
+        if !folder.is_empty() {
+            layout::checked_rel_path(folder).map_err(io::Error::other)?;
+        }
+        layout::checked_rel_path(name).map_err(io::Error::other)?;
         let dir = self.root.join(folder);
-        if !dir.is_dir() {
-            fs::create_dir_all(&dir)?;
+        let existed = dir.symlink_metadata().is_ok_and(|m| m.is_dir());
+        let to_dir = contain::open_dir(&self.root, folder, true)?;
+        if !existed {
             // New folders must survive a crash too: their parents change.
             let mut p = dir.as_path();
             while let Some(parent) = p.parent() {
@@ -164,8 +184,19 @@ impl Archive {
                 p = parent;
             }
         }
+        let (Some(from_dir), Some(from_name)) = (staged.parent(), staged.file_name()) else {
+            return Err(io::Error::other("staged file has no folder"));
+        };
+        let from_dir =
+            contain::open_dir(&self.root, &layout::rel_text(&self.root, from_dir), false)?;
         crate::faults::point("before-rename");
-        rename_no_replace(staged, &dir.join(name))?;
+        contain::rename_in(
+            &from_dir,
+            &from_name.to_string_lossy(),
+            &to_dir,
+            name,
+            false,
+        )?;
         crate::faults::point("after-rename");
         self.dirty_dirs.insert(dir);
         Ok(())
@@ -194,44 +225,56 @@ impl Archive {
     }
 }
 
-/// `rename(2)` that fails with `AlreadyExists` instead of replacing a file.
-pub fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
-    #[cfg(target_os = "linux")]
-    {
-        use std::ffi::CString;
-        use std::os::unix::ffi::OsStrExt;
-        let f = CString::new(from.as_os_str().as_bytes()).map_err(io::Error::other)?;
-        let t = CString::new(to.as_os_str().as_bytes()).map_err(io::Error::other)?;
-        // SAFETY: valid NUL-terminated paths; AT_FDCWD resolves them like rename(2).
-        let rc = unsafe {
-            libc::renameat2(
-                libc::AT_FDCWD,
-                f.as_ptr(),
-                libc::AT_FDCWD,
-                t.as_ptr(),
-                libc::RENAME_NOREPLACE,
-            )
-        };
-        if rc == 0 {
-            return Ok(());
-        }
-        let err = io::Error::last_os_error();
-        // Filesystems without RENAME_NOREPLACE (some FUSE, older kernels) fall
-        // through to check-then-rename, safe under the archive lock.
-        if !matches!(
-            err.raw_os_error(),
-            Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::ENOTSUP)
-        ) {
-            return Err(err);
+/// What a run that writes an archive holds while it runs.
+pub struct Writable {
+    /// The archive lock.
+    pub lock: ArchiveLock,
+    /// Staging files of killed runs removed on the way in.
+    pub leftovers_removed: u64,
+}
+
+/// Readies an existing archive folder for writing: refuses (changing nothing)
+/// when one of camroll's own folders or files is a symbolic link, creates
+/// `.camroll/staging` beneath the root without following links, takes the
+/// lock, and removes the staging leftovers of killed runs.
+pub fn open_writable(root: &Path) -> Result<Writable, ArchiveError> {
+    contain::refuse_symlinks(root)?;
+    let staging_rel = format!("{CAMROLL_DIR}/{STAGING_DIR}");
+    let create = |source| ArchiveError::Create {
+        path: root.join(&staging_rel),
+        source,
+    };
+    let staging = contain::open_dir(root, &staging_rel, true).map_err(create)?;
+    let camroll = contain::open_dir(root, CAMROLL_DIR, false).map_err(create)?;
+    let lock = ArchiveLock::acquire_in(&camroll, &root.join(CAMROLL_DIR))?;
+    let leftovers_removed = staging::remove_leftovers(&staging);
+    Ok(Writable {
+        lock,
+        leftovers_removed,
+    })
+}
+
+/// Why a command could not even start on an archive, for the exit statuses
+/// scripts rely on (10, 11); see [`refusal`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The archive does not exist (no folder, or no camroll archive in it).
+    NoArchive,
+    /// Another live camroll run holds the archive's lock.
+    Locked,
+}
+
+impl ArchiveError {
+    /// Whether this is one of the [`Refusal`]s.
+    pub fn refusal(&self) -> Option<Refusal> {
+        match self {
+            ArchiveError::Missing { .. } | ArchiveError::NotAnArchive { .. } => {
+                Some(Refusal::NoArchive)
+            }
+            ArchiveError::Lock(l) => l.refusal(),
+            _ => None,
         }
     }
-    if to.symlink_metadata().is_ok() {
-        return Err(io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            format!("{} already exists", to.display()),
-        ));
-    }
-    fs::rename(from, to)
 }
 
 #[cfg(test)]
@@ -245,7 +288,8 @@ mod tests {
         let b = dir.path().join("b");
         fs::write(&a, b"new").unwrap();
         fs::write(&b, b"old").unwrap();
-        let err = rename_no_replace(&a, &b).unwrap_err();
+        let handle = contain::open_root(dir.path()).unwrap();
+        let err = contain::rename_in(&handle, "a", &handle, "b", false).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
         assert_eq!(fs::read(&b).unwrap(), b"old");
     }

@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::Archive;
+use super::{contain, layout, Archive};
 
 /// The catalog role of a sidecar camroll wrote (the phone's own `.AAE`
 /// sidecars are `sidecar`): `verify` and later runs tell it from an original.
@@ -61,8 +61,15 @@ impl Archive {
         if !replace {
             return self.place(staged, folder, name);
         }
+        if !folder.is_empty() {
+            layout::checked_rel_path(folder).map_err(io::Error::other)?;
+        }
+        layout::checked_rel_path(name).map_err(io::Error::other)?;
         let dir = self.root.join(folder);
         let target = dir.join(name);
+        // Folders opened beneath the root without following links, as for
+        // originals: a replaced sidecar never lands outside the archive.
+        let to_dir = contain::open_dir(&self.root, folder, false)?;
         let meta = fs::symlink_metadata(&target)?;
         if !meta.file_type().is_file() {
             return Err(io::Error::new(
@@ -70,8 +77,13 @@ impl Archive {
                 format!("{} is not a regular file: left alone", target.display()),
             ));
         }
+        let (Some(from_dir), Some(from_name)) = (staged.parent(), staged.file_name()) else {
+            return Err(io::Error::other("staged file has no folder"));
+        };
+        let from_dir =
+            contain::open_dir(&self.root, &layout::rel_text(&self.root, from_dir), false)?;
         crate::faults::point("before-rename");
-        fs::rename(staged, &target)?;
+        contain::rename_in(&from_dir, &from_name.to_string_lossy(), &to_dir, name, true)?;
         crate::faults::point("after-rename");
         self.dirty_dirs.insert(dir);
         Ok(())

@@ -10,14 +10,14 @@ use thiserror::Error;
 
 use crate::hash;
 
-/// Removes what killed runs left in staging; returns how many files.
-pub fn remove_leftovers(staging: &Path) -> u64 {
+/// Removes what killed runs left in the open staging folder; returns how
+/// many files. Names are listed and unlinked through the folder's handle, so
+/// a link is removed itself and never followed.
+pub fn remove_leftovers(staging: &File) -> u64 {
     let mut n = 0;
-    if let Ok(rd) = fs::read_dir(staging) {
-        for e in rd.flatten() {
-            if fs::remove_file(e.path()).is_ok() {
-                n += 1;
-            }
+    for name in super::contain::names_in(staging).unwrap_or_default() {
+        if super::contain::remove_in(staging, &name).is_ok() {
+            n += 1;
         }
     }
     n

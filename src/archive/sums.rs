@@ -10,14 +10,16 @@
 //! camroll's own names never contain control characters (see `layout`), so
 //! escaping only ever applies to `\`.
 
-use std::fs::{self, File};
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
 /// File name of the check-file at the archive root.
 pub const SUMS_FILE: &str = "BLAKE3SUMS";
+/// The temporary check-file in `.camroll/`, renamed over [`SUMS_FILE`].
+pub const TMP_FILE: &str = "BLAKE3SUMS.tmp";
 
 /// Why `BLAKE3SUMS` could not be written.
 #[derive(Debug, Error)]
@@ -65,6 +67,7 @@ pub fn parse_line(line: &str) -> Result<(String, String), &'static str> {
         return Err("empty path");
     }
     if !escaped {
+        crate::archive::layout::checked_rel_path(path).map_err(|e| e.why)?;
         return Ok((hash.to_string(), path.to_string()));
     }
     let mut out = String::with_capacity(path.len());
@@ -81,6 +84,7 @@ pub fn parse_line(line: &str) -> Result<(String, String), &'static str> {
             _ => return Err("bad escape"),
         }
     }
+    crate::archive::layout::checked_rel_path(&out).map_err(|e| e.why)?;
     Ok((hash.to_string(), out))
 }
 
@@ -89,12 +93,16 @@ pub fn parse_line(line: &str) -> Result<(String, String), &'static str> {
 pub fn write(root: &Path, mut entries: Vec<SumsEntry>) -> Result<(), SumsError> {
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     let path = root.join(SUMS_FILE);
-    let tmp = root.join(".camroll").join("BLAKE3SUMS.tmp");
     let err = |source| SumsError::Write {
         path: path.clone(),
         source,
     };
-    let file = File::create(&tmp).map_err(err)?;
+    // The temporary file and the rename go through folder handles opened
+    // without following links (see `contain`).
+    let root_dir = super::contain::open_root(root).map_err(err)?;
+    let camroll = super::contain::open_dir(root, super::CAMROLL_DIR, false).map_err(err)?;
+    let tmp_path = root.join(super::CAMROLL_DIR).join(TMP_FILE);
+    let file = super::contain::open_file_in(&camroll, TMP_FILE, true, &tmp_path).map_err(err)?;
     let mut w = BufWriter::new(file);
     for (i, e) in entries.iter().enumerate() {
         w.write_all(format_line(&e.hash, &e.path).as_bytes())
@@ -107,8 +115,8 @@ pub fn write(root: &Path, mut entries: Vec<SumsEntry>) -> Result<(), SumsError> 
     }
     let file = w.into_inner().map_err(|e| err(e.into_error()))?;
     file.sync_all().map_err(err)?;
-    fs::rename(&tmp, &path).map_err(err)?;
-    File::open(root).and_then(|d| d.sync_all()).map_err(err)?;
+    super::contain::rename_in(&camroll, TMP_FILE, &root_dir, SUMS_FILE, true).map_err(err)?;
+    root_dir.sync_all().map_err(err)?;
     Ok(())
 }
 
@@ -130,8 +138,15 @@ pub struct SumsEntry {
     pub path: String,
 }
 
+/// The longest line [`read`] accepts: a hash, two spaces and a path of
+/// PATH_MAX (4096) bytes, every byte escaped. A longer line is damage, and is
+/// skipped without being held in memory.
+pub const MAX_LINE: usize = 1 + 64 + 2 + 2 * 4096 + 1;
+
 /// Reads the check-file line by line, so one damaged line (a cut-short file)
-/// does not hide the others. Fails only when the file cannot be read at all.
+/// does not hide the others. A line whose path could leave the archive
+/// (`..`, absolute, NUL: see `layout::checked_rel_path`) is reported damaged
+/// and never returned. Fails only when the file cannot be read at all.
 pub fn read(root: &Path) -> std::io::Result<SumsRead> {
     let file = File::open(root.join(SUMS_FILE))?;
     let mut reader = BufReader::new(file);
@@ -140,10 +155,28 @@ pub fn read(root: &Path) -> std::io::Result<SumsRead> {
     let mut n = 0;
     loop {
         line.clear();
-        if reader.read_until(b'\n', &mut line)? == 0 {
+        if (&mut reader)
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut line)?
+            == 0
+        {
             break;
         }
         n += 1;
+        if line.len() > MAX_LINE {
+            // Skip the rest of the over-long line in bounded steps.
+            loop {
+                line.clear();
+                let got = (&mut reader).take(64 * 1024).read_until(b'\n', &mut line)?;
+                if got == 0 || line.last() == Some(&b'\n') {
+                    break;
+                }
+            }
+            out.damaged.push(format!(
+                "line {n} is damaged (longer than {MAX_LINE} bytes)"
+            ));
+            continue;
+        }
         let complete = line.last() == Some(&b'\n');
         let text = String::from_utf8_lossy(&line);
         let text = text.trim_end_matches('\n');
@@ -199,6 +232,37 @@ mod tests {
     }
 
     // ===== Failure cases =====
+    #[test]
+    fn lines_whose_path_leaves_the_archive_are_damaged() {
+        for p in [
+            "../victim.txt",
+            "2023/../../x",
+            "/tmp/victim",
+            "a//b",
+            "./a",
+        ] {
+            assert!(parse_line(&format!("{H}  {p}")).is_err(), "{p}");
+        }
+        // Escaped lines are checked after unescaping.
+        assert!(parse_line(&format!("\\{H}  ../a\\nb")).is_err());
+        let d = tempfile::tempdir().unwrap();
+        let long = "x".repeat(MAX_LINE + 10);
+        std::fs::write(
+            d.path().join(SUMS_FILE),
+            format!("{H}  ../../victim.txt\n{H}  /etc/passwd\n{H}  {long}\n{H}  2023/01/a.jpg\n"),
+        )
+        .unwrap();
+        let read = read(d.path()).unwrap();
+        assert_eq!(read.entries.len(), 1, "{:?}", read.entries);
+        assert_eq!(read.entries[0].path, "2023/01/a.jpg");
+        assert_eq!(read.damaged.len(), 3, "{:?}", read.damaged);
+        assert!(
+            read.damaged[2].contains("longer than"),
+            "{:?}",
+            read.damaged
+        );
+    }
+
     #[test]
     fn damaged_lines_are_rejected() {
         assert!(parse_line("abc  x").is_err());

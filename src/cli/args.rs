@@ -135,10 +135,10 @@ impl SourceArgs {
 pub fn require_archive_dirs<'a>(paths: impl IntoIterator<Item = &'a Path>) -> anyhow::Result<()> {
     for p in paths {
         if !p.is_dir() {
-            anyhow::bail!(
-                "{}: no such archive folder. Check the path (is the disk mounted?)",
-                p.display()
-            );
+            return Err(camroll::archive::ArchiveError::Missing {
+                path: p.to_path_buf(),
+            }
+            .into());
         }
     }
     Ok(())

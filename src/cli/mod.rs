@@ -19,6 +19,43 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_PARTIAL: u8 = 1;
 /// A usage error, or nothing could be done.
 pub const EXIT_FATAL: u8 = 2;
+/// The archive does not exist (no folder, or no camroll archive in it).
+pub const EXIT_NO_ARCHIVE: u8 = 10;
+/// The archive is locked by another live camroll run.
+pub const EXIT_LOCKED: u8 = 11;
+
+/// The exit status for an error that stopped a command: 10 or 11 when the
+/// library's typed error says the archive does not exist or is locked
+/// (found by downcasting the error chain, never by reading its text), else 2.
+pub fn error_exit_code(e: &anyhow::Error) -> u8 {
+    use camroll::archive::{lock::LockError, ArchiveError, Refusal};
+    use camroll::ops::{
+        export::ExportError, rebuild::RebuildError, sync::SyncError, verify::repair::RepairError,
+    };
+    let refusal = e.chain().find_map(|c| {
+        c.downcast_ref::<ArchiveError>()
+            .and_then(ArchiveError::refusal)
+            .or_else(|| c.downcast_ref::<LockError>().and_then(LockError::refusal))
+            .or_else(|| c.downcast_ref::<SyncError>().and_then(SyncError::refusal))
+            .or_else(|| {
+                c.downcast_ref::<RebuildError>()
+                    .and_then(RebuildError::refusal)
+            })
+            .or_else(|| {
+                c.downcast_ref::<RepairError>()
+                    .and_then(RepairError::refusal)
+            })
+            .or_else(|| {
+                c.downcast_ref::<ExportError>()
+                    .and_then(ExportError::refusal)
+            })
+    });
+    match refusal {
+        Some(Refusal::NoArchive) => EXIT_NO_ARCHIVE,
+        Some(Refusal::Locked) => EXIT_LOCKED,
+        None => EXIT_FATAL,
+    }
+}
 
 /// The exit status for an operation's outcome.
 pub fn exit_code(outcome: Outcome) -> u8 {
@@ -103,7 +140,7 @@ pub fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("camroll: {e:#}");
-            ExitCode::from(EXIT_FATAL)
+            ExitCode::from(error_exit_code(&e))
         }
     }
 }

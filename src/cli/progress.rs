@@ -42,7 +42,8 @@ impl Progress for BarProgress {
             .set_message(format!("{done}/{} items", self.items_total.load(Relaxed)));
     }
     fn message(&self, line: &str) {
-        self.bar.suspend(|| eprintln!("{line}"));
+        self.bar
+            .suspend(|| eprintln!("{}", camroll::ops::shown_lines(line)));
     }
     fn finish(&self) {
         self.bar.finish_and_clear();

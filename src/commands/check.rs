@@ -47,7 +47,7 @@ pub fn run(a: CheckArgs) -> anyhow::Result<u8> {
     if a.output.json() {
         print_json(&report)?;
     } else {
-        print!("{}", report.human());
+        print!("{}", camroll::ops::shown_lines(&report.human()));
     }
     Ok(exit_code(report.outcome))
 }

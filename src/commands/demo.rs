@@ -62,13 +62,13 @@ pub fn run(a: DemoArgs) -> anyhow::Result<u8> {
         ..Default::default()
     };
     let summary = export::export(&source, &opts, progress.as_ref())?;
-    print!("{}", summary.human());
+    print!("{}", camroll::ops::shown_lines(&summary.human()));
     let report = verify::verify_archive(
         &a.archive,
         &verify::VerifyOptions::default(),
         progress.as_ref(),
     );
-    print!("{}", report.human());
+    print!("{}", camroll::ops::shown_lines(&report.human()));
     sim.stop();
     println!(
         "\nLook inside {}: originals in YYYY/MM folders by local capture time, BLAKE3SUMS \

@@ -14,6 +14,10 @@ pub struct RebuildArgs {
     /// The archive whose catalog and BLAKE3SUMS to recreate from its files.
     #[arg(value_name = "ARCHIVE")]
     pub archive: PathBuf,
+    /// Rebuild even a sound catalog: re-hash every file, record unlisted
+    /// photos and videos, and correct what BLAKE3SUMS and the catalog disagree on.
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub jobs: JobsArg,
     #[command(flatten)]
@@ -23,11 +27,11 @@ pub struct RebuildArgs {
 /// Exit 0 when every recorded file is whole, 1 when some are missing or corrupt.
 pub fn run(a: RebuildArgs) -> anyhow::Result<u8> {
     let progress = a.output.progress();
-    let summary = rebuild::rebuild(&a.archive, a.jobs.jobs, progress.as_ref())?;
+    let summary = rebuild::rebuild(&a.archive, a.jobs.jobs, a.force, progress.as_ref())?;
     if a.output.json() {
         print_json(&summary)?;
     } else {
-        print!("{}", summary.human());
+        print!("{}", camroll::ops::shown_lines(&summary.human()));
     }
     Ok(exit_code(summary.outcome))
 }

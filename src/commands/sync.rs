@@ -30,7 +30,7 @@ pub fn run(a: SyncArgs) -> anyhow::Result<u8> {
     if a.output.json() {
         print_json(&summary)?;
     } else {
-        print!("{}", summary.human());
+        print!("{}", camroll::ops::shown_lines(&summary.human()));
     }
     Ok(exit_code(summary.outcome))
 }

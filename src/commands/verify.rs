@@ -38,10 +38,7 @@ pub fn run(a: VerifyArgs) -> anyhow::Result<u8> {
     require_archive_dirs(all.clone().map(PathBuf::as_path))?;
     for p in all {
         if !p.join(CAMROLL_DIR).is_dir() && !p.join(sums::SUMS_FILE).is_file() {
-            anyhow::bail!(
-                "{}: not a camroll archive (neither .camroll/ nor BLAKE3SUMS). Check the path",
-                p.display()
-            );
+            return Err(camroll::archive::ArchiveError::NotAnArchive { path: p.clone() }.into());
         }
     }
     let opts = VerifyOptions {
@@ -61,7 +58,7 @@ pub fn run(a: VerifyArgs) -> anyhow::Result<u8> {
         print_json(&summary)?;
     } else {
         for r in &summary.archives {
-            print!("{}", r.human());
+            print!("{}", camroll::ops::shown_lines(&r.human()));
         }
     }
     Ok(exit_code(summary.outcome))

@@ -70,6 +70,24 @@ impl Kind {
     }
 }
 
+/// The kind a photo or video extension stands for (`jpg`, `HEIC`, `mov`…),
+/// for a file whose content camroll cannot recognise: it is archived as is
+/// (never left behind), recorded as the kind its name claims.
+pub fn kind_by_extension(ext: &str) -> Option<Kind> {
+    Some(match ext.to_ascii_lowercase().as_str() {
+        "jpg" | "jpeg" => Kind::Jpeg,
+        "heic" | "heif" | "hif" | "avif" => Kind::Heif,
+        "png" => Kind::Png,
+        "gif" => Kind::Gif,
+        "webp" => Kind::Webp,
+        "tif" | "tiff" | "dng" | "cr2" | "nef" | "arw" | "raf" | "orf" | "rw2" => Kind::Tiff,
+        "cr3" => Kind::Raw,
+        "mov" => Kind::QuickTime,
+        "mp4" | "m4v" | "3gp" => Kind::Mp4,
+        _ => return None,
+    })
+}
+
 /// Decides the kind from the first bytes of a file (at least [`SNIFF_LEN`]
 /// when the file is that long) and its extension. `None` means "not media".
 pub fn sniff(head: &[u8], ext: Option<&str>) -> Option<Kind> {

@@ -254,7 +254,7 @@ fn load_archive(root: &Path, source_id: &str) -> Loaded {
         l.view.files = l.by_hash.len() as u64;
         return l;
     }
-    let loaded = Catalog::open(root, false).and_then(|c| {
+    let loaded = Catalog::open_read_only(root).and_then(|c| {
         Ok((
             c.file_rows()?,
             c.source_items(source_id)?,
@@ -270,6 +270,12 @@ fn load_archive(root: &Path, source_id: &str) -> Loaded {
             for r in rows {
                 l.by_hash.entry(r.record.hash.clone()).or_insert(r);
             }
+        }
+        Err(e) if e.kind() == crate::archive::catalog::Unreadable::Busy => {
+            l.view.problem = Some(
+                "the catalog is in use by another camroll run: run check again when it has finished"
+                    .into(),
+            );
         }
         Err(e) => {
             l.view.problem = Some(e.to_string());
@@ -320,7 +326,11 @@ fn hash_item(source: &dyn Source, item: &SourceItem) -> Read_ {
         return Read_::NotMedia("empty file (0 bytes)".into());
     }
     let ext = item.name.rsplit_once('.').map(|(_, e)| e);
-    if media::sniff(&buf[..head.min(media::SNIFF_LEN)], ext).is_none() {
+    // As export: unrecognised content under a photo's or video's name is
+    // archived as is, so it is looked for in the archives too.
+    if media::sniff(&buf[..head.min(media::SNIFF_LEN)], ext).is_none()
+        && ext.and_then(media::kind::kind_by_extension).is_none()
+    {
         return Read_::NotMedia("not a photo or video (content not recognised)".into());
     }
     match hash::stream(&mut r, &mut buf, head, |_| Ok::<(), ()>(())) {
@@ -587,7 +597,13 @@ impl CheckReport {
             .iter()
             .filter(|i| !matches!(i.verdict, Verdict::Safe))
         {
-            let _ = writeln!(s, "{:<12} {}: {}", label(i.verdict), i.path, i.reason);
+            let _ = writeln!(
+                s,
+                "{:<12} {}: {}",
+                label(i.verdict),
+                crate::ops::shown(&i.path),
+                i.reason
+            );
             for n in &i.notes {
                 let _ = writeln!(s, "{:<12} {}: {n}", "", i.path);
             }

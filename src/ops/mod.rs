@@ -75,6 +75,8 @@ pub struct Warning {
     pub warning: String,
 }
 
+pub use crate::progress::{shown, shown_lines};
+
 /// A byte count in words: `512 B`, `1.5 MiB`.
 pub fn human_bytes(n: u64) -> String {
     const UNITS: &[&str] = &["B", "KiB", "MiB", "GiB", "TiB"];

@@ -24,9 +24,10 @@ use walkdir::WalkDir;
 use crate::archive::catalog::{
     now_text, Catalog, CatalogError, FileRecord, RunCounts, CATALOG_FILE,
 };
+use crate::archive::layout::checked_rel_path;
 use crate::archive::layout::rel_text;
-use crate::archive::lock::{ArchiveLock, LockError};
-use crate::archive::{sums, CAMROLL_DIR, STAGING_DIR};
+use crate::archive::lock::LockError;
+use crate::archive::{sums, ArchiveError, Refusal, CAMROLL_DIR};
 use crate::hash;
 use crate::media::{self, DateOptions};
 use crate::ops::{human_bytes, Outcome};
@@ -64,6 +65,35 @@ pub enum RebuildError {
     /// BLAKE3SUMS could not be written.
     #[error(transparent)]
     Sums(#[from] sums::SumsError),
+    /// The archive could not be readied for writing (a planted link…).
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    /// The catalog is sound: rebuilding it is not needed.
+    #[error("{path}: the catalog is sound, so rebuild changed nothing. `camroll verify` reports what is wrong with the files; to re-hash every file and record the unlisted ones anyway, run `camroll rebuild --force`")]
+    Sound {
+        /// The catalog.
+        path: PathBuf,
+    },
+    /// Another program holds the catalog open.
+    #[error("{path}: the catalog is in use by another program, so rebuild changed nothing. Close it (an sqlite3 shell, a backup tool) and run again")]
+    Busy {
+        /// The catalog.
+        path: PathBuf,
+    },
+}
+
+impl RebuildError {
+    /// Whether the rebuild was refused because the archive does not exist or is locked.
+    pub fn refusal(&self) -> Option<Refusal> {
+        match self {
+            RebuildError::NoArchive { .. } | RebuildError::NotAnArchive { .. } => {
+                Some(Refusal::NoArchive)
+            }
+            RebuildError::Lock(l) => l.refusal(),
+            RebuildError::Archive(a) => a.refusal(),
+            _ => None,
+        }
+    }
 }
 
 /// What kind of file-level problem a rebuild found.
@@ -78,6 +108,8 @@ pub enum ProblemKind {
     NotMedia,
     /// Could not be listed or read.
     Unreadable,
+    /// A catalog row whose path would leave the archive: dropped.
+    BadPath,
 }
 
 impl ProblemKind {
@@ -87,6 +119,7 @@ impl ProblemKind {
             ProblemKind::Corrupt => "CORRUPT",
             ProblemKind::NotMedia => "NOT_MEDIA",
             ProblemKind::Unreadable => "UNREADABLE",
+            ProblemKind::BadPath => "BADPATH",
         }
     }
 }
@@ -186,9 +219,12 @@ struct OnDisk {
 }
 
 /// Rebuilds the catalog and BLAKE3SUMS of `root`; see the module docs.
+/// With `force`, a sound catalog is rebuilt too (amended: every file re-hashed,
+/// unlisted media recorded); without it, rebuild refuses a sound catalog.
 pub fn rebuild(
     root: &Path,
     jobs: Option<usize>,
+    force: bool,
     progress: &dyn Progress,
 ) -> Result<RebuildSummary, RebuildError> {
     if !root.is_dir() {
@@ -203,32 +239,39 @@ pub fn rebuild(
             path: root.to_path_buf(),
         });
     }
-    let staging = camroll.join(STAGING_DIR);
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| RebuildError::Io { path, source }
     };
-    fs::create_dir_all(&staging).map_err(io(&staging))?;
-    let _lock = ArchiveLock::acquire(&camroll)?;
+    let writable = crate::archive::open_writable(root)?;
+    let _lock = writable.lock;
     let mut summary = RebuildSummary {
         archive: root.display().to_string(),
         ..Default::default()
     };
-    summary.staging_leftovers_removed = crate::archive::staging::remove_leftovers(&staging);
+    summary.staging_leftovers_removed = writable.leftovers_removed;
 
-    // Evidence 1: the old catalog, if sound.
+    // Evidence 1: the old catalog, if sound. Judged read-only first: a busy
+    // catalog is not a damaged one, and a sound one needs no rebuild.
     let cat_path = camroll.join(CATALOG_FILE);
     let mut old: Option<(Catalog, BTreeMap<String, String>)> = None;
     if cat_path.is_file() {
-        let sound = Catalog::open(root, false).ok().and_then(|c| {
-            match c.integrity_problem() {
-                Ok(None) => {}
-                _ => return None,
+        let judged = Catalog::open_read_only(root).and_then(|c| c.integrity_problem());
+        match judged {
+            Err(e) if e.kind() == crate::archive::catalog::Unreadable::Busy => {
+                return Err(RebuildError::Busy { path: cat_path });
             }
-            let files = c.all_files().ok()?;
-            let map = files.into_iter().map(|(h, p, _)| (p, h)).collect();
-            Some((c, map))
-        });
+            Ok(None) if !force => return Err(RebuildError::Sound { path: cat_path }),
+            _ => {}
+        }
+        let sound = matches!(judged, Ok(None))
+            .then(|| Catalog::open(root, false).ok())
+            .flatten()
+            .and_then(|c| {
+                let files = c.all_files().ok()?;
+                let map = files.into_iter().map(|(h, p, _)| (p, h)).collect();
+                Some((c, map))
+            });
         match sound {
             Some(x) => {
                 summary.evidence.push("catalog");
@@ -240,7 +283,29 @@ pub fn rebuild(
             }
         }
     }
-    // Evidence 2: what survives of BLAKE3SUMS.
+    // Rows whose path would leave the archive are dropped, never acted on.
+    if let Some((c, map)) = old.as_mut() {
+        let bad: Vec<String> = map
+            .keys()
+            .filter(|p| checked_rel_path(p).is_err())
+            .cloned()
+            .collect();
+        for p in bad {
+            let why = checked_rel_path(&p)
+                .err()
+                .map(|e| e.why)
+                .unwrap_or_default();
+            map.remove(&p);
+            c.remove_file(&p)?;
+            summary.problems.push(Problem {
+                kind: ProblemKind::BadPath,
+                path: p,
+                detail: format!("catalog row names a path outside the archive ({why}): dropped"),
+            });
+        }
+    }
+    // Evidence 2: what survives of BLAKE3SUMS (lines that would leave the
+    // archive count as damaged: `sums::read`).
     let mut listed: BTreeMap<String, String> = BTreeMap::new();
     if let Ok(read) = sums::read(root) {
         summary.sums_damaged_lines = read.damaged.len() as u64;
@@ -454,6 +519,7 @@ fn sniff_file(p: &Path) -> Option<media::Kind> {
 
 /// Moves a damaged catalog (and its WAL files) aside; returns the new name.
 fn move_aside(camroll: &Path) -> std::io::Result<String> {
+    // `.camroll` is no link (`open_writable` refused one); the rename stays inside it.
     let stamp = now_text().replace(':', "");
     let kept = format!("catalog.damaged-{stamp}.sqlite");
     fs::rename(camroll.join(CATALOG_FILE), camroll.join(&kept))?;

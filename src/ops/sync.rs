@@ -18,7 +18,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::archive::catalog::{Catalog, FileRow, RunCounts, CATALOG_FILE};
-use crate::archive::layout::{split_ext, strip_suffix, NameRequest};
+use crate::archive::layout::{checked_rel_path, split_ext, strip_suffix, NameRequest};
 use crate::archive::staging::{copy_verified, CopyError};
 use crate::archive::{Archive, ArchiveError, CAMROLL_DIR};
 use crate::hash;
@@ -53,6 +53,17 @@ pub enum SyncError {
     /// Opening or locking an archive failed.
     #[error(transparent)]
     Archive(#[from] ArchiveError),
+}
+
+impl SyncError {
+    /// Whether the sync was refused because an archive does not exist or TO is locked.
+    pub fn refusal(&self) -> Option<crate::archive::Refusal> {
+        match self {
+            SyncError::NoArchive { .. } => Some(crate::archive::Refusal::NoArchive),
+            SyncError::Archive(a) => a.refusal(),
+            _ => None,
+        }
+    }
 }
 
 /// A file that got another name in TO because its name was taken there.
@@ -149,7 +160,7 @@ pub fn sync(
     if !from.join(CAMROLL_DIR).join(CATALOG_FILE).is_file() {
         return Err(no_catalog("missing".into()));
     }
-    let from_cat = Catalog::open(from, false).map_err(|e| no_catalog(e.to_string()))?;
+    let from_cat = Catalog::open_read_only(from).map_err(|e| no_catalog(e.to_string()))?;
     if let Some(p) = from_cat
         .integrity_problem()
         .map_err(|e| no_catalog(e.to_string()))?
@@ -182,6 +193,24 @@ pub fn sync(
         ..Default::default()
     };
 
+    // A row whose path would leave either archive is never acted on.
+    let (rows, bad): (Vec<FileRow>, Vec<FileRow>) = rows
+        .into_iter()
+        .partition(|r| checked_rel_path(&r.record.path).is_ok());
+    for r in bad {
+        let e = checked_rel_path(&r.record.path)
+            .err()
+            .map(|e| e.to_string());
+        summary.failed.push(Failed {
+            path: r.record.path.clone(),
+            error: format!(
+                "{} (a row of {}'s catalog): skipped",
+                e.unwrap_or_default(),
+                from.display()
+            ),
+            destination: Some(summary.to.clone()),
+        });
+    }
     // What TO lacks, once per hash.
     let mut wanted: HashSet<&str> = HashSet::new();
     let todo: Vec<&FileRow> = rows
@@ -190,7 +219,7 @@ pub fn sync(
             !dest.by_hash.contains_key(&r.record.hash) && wanted.insert(r.record.hash.as_str())
         })
         .collect();
-    summary.already = summary.files - todo.len() as u64;
+    summary.already = rows.len() as u64 - todo.len() as u64;
 
     // Copy in parallel into TO's staging area; place in path order afterwards.
     let bytes: u64 = todo.iter().map(|r| r.record.size).sum();
@@ -328,6 +357,14 @@ pub fn sync(
         .unwrap_or_default();
     for (source, rel, rec) in &from_sources {
         if !dest.by_hash.contains_key(&rec.hash) || have.contains(&(source.clone(), rel.clone())) {
+            continue;
+        }
+        if let Err(e) = checked_rel_path(rel) {
+            summary.failed.push(Failed {
+                path: rel.clone(),
+                error: format!("{e} (a source record of {}): skipped", from.display()),
+                destination: Some(summary.to.clone()),
+            });
             continue;
         }
         match dest.catalog.record_source_item(source, rel, rec, run) {

@@ -417,7 +417,7 @@ fn catalog_rows(root: &Path) -> Option<(Vec<FileRow>, Option<i64>)> {
     if !root.join(CAMROLL_DIR).join(CATALOG_FILE).is_file() {
         return None;
     }
-    let c = Catalog::open(root, false).ok()?;
+    let c = Catalog::open_read_only(root).ok()?;
     Some((c.file_rows().ok()?, c.last_run("export").ok().flatten()))
 }
 

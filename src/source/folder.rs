@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use walkdir::WalkDir;
 
 use super::{ReadSeek, Scan, Skipped, Source, SourceError, SourceItem};
-use crate::archive::layout::rel_text;
+use crate::archive::layout::{os_to_text, rel_key};
 
 /// A folder on disk (an SD card, a copied DCIM, a mounted phone) as a [`Source`]; never written to.
 pub struct FolderSource {
@@ -91,10 +91,13 @@ impl Source for FolderSource {
                     continue;
                 }
             };
-            let (dir, name) = match rel.rsplit_once('/') {
-                Some((d, n)) => (d.to_string(), n.to_string()),
-                None => (String::new(), rel.clone()),
-            };
+            // The record key tells `\xFF` from a literal `%FF` (rel_key); the
+            // name the archive copy gets is the plain text form.
+            let dir = rel
+                .rsplit_once('/')
+                .map(|(d, _)| d.to_string())
+                .unwrap_or_default();
+            let name = os_to_text(entry.file_name());
             scan.items.push(SourceItem {
                 rel_path: rel,
                 dir,
@@ -137,6 +140,6 @@ impl Source for FolderSource {
 
 impl FolderSource {
     fn rel(&self, p: &Path) -> String {
-        rel_text(&self.root, p)
+        rel_key(&self.root, p)
     }
 }

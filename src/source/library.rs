@@ -227,18 +227,78 @@ impl LibraryReport {
     }
 }
 
-/// Reads a local copy of Photos.sqlite (with its `-wal`/`-shm` beside it).
-pub fn read_library(db: &Path) -> Result<Library, LibraryError> {
-    let err = |reason: String| LibraryError {
-        path: db.to_path_buf(),
-        reason,
-    };
+/// How much of the machine reading a Photos.sqlite may take. The file comes
+/// from the phone, so it is untrusted input: a huge generated column, a
+/// million-row table or a view that recurses must end in a warning (and a
+/// DCIM-only export) in bounded time and memory, never a hang.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    /// Wall-clock time for all queries.
+    pub time: std::time::Duration,
+    /// SQLite virtual-machine steps for all queries.
+    pub steps: u64,
+    /// Assets read at most (more is not a plausible camera roll).
+    pub rows: usize,
+    /// Longest string or blob SQLite may make (SQLITE_LIMIT_LENGTH).
+    pub value_len: usize,
+    /// Bytes of names kept in memory, over all assets.
+    pub total_bytes: usize,
+}
+
+impl Default for Budget {
+    fn default() -> Budget {
+        Budget {
+            time: std::time::Duration::from_secs(30),
+            steps: 2_000_000_000,
+            rows: 2_000_000,
+            value_len: 64 * 1024,
+            total_bytes: 512 << 20,
+        }
+    }
+}
+
+/// Opens an untrusted Photos.sqlite read-only and guarded: `trusted_schema`
+/// off (no functions with side effects from views, triggers or generated
+/// columns), strings and blobs capped at `budget.value_len`, and a progress
+/// handler that interrupts any query once the time or step budget is spent.
+fn open_guarded(db: &Path, budget: &Budget) -> rusqlite::Result<Connection> {
+    use rusqlite::limits::Limit;
     // Read-only; the copy's WAL is applied by SQLite when it opens.
     let conn = Connection::open_with_flags(
         db,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| err(e.to_string()))?;
+    )?;
+    conn.execute_batch("PRAGMA trusted_schema = OFF; PRAGMA query_only = ON;")?;
+    let len = i32::try_from(budget.value_len).unwrap_or(i32::MAX);
+    conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, len)?;
+    conn.set_limit(Limit::SQLITE_LIMIT_SQL_LENGTH, 100_000)?;
+    conn.set_limit(Limit::SQLITE_LIMIT_EXPR_DEPTH, 100)?;
+    conn.set_limit(Limit::SQLITE_LIMIT_COMPOUND_SELECT, 50)?;
+    const EVERY: i32 = 10_000;
+    let (deadline, max_steps) = (std::time::Instant::now() + budget.time, budget.steps);
+    let mut steps = 0u64;
+    conn.progress_handler(
+        EVERY,
+        Some(move || {
+            steps += EVERY as u64;
+            steps > max_steps || std::time::Instant::now() > deadline
+        }),
+    );
+    Ok(conn)
+}
+
+/// Reads a local copy of Photos.sqlite (with its `-wal`/`-shm` beside it).
+pub fn read_library(db: &Path) -> Result<Library, LibraryError> {
+    read_library_within(db, &Budget::default())
+}
+
+/// [`read_library`] within `budget`: a library that would exceed it is an error.
+pub fn read_library_within(db: &Path, budget: &Budget) -> Result<Library, LibraryError> {
+    let err = |reason: String| LibraryError {
+        path: db.to_path_buf(),
+        reason,
+    };
+    let conn = open_guarded(db, budget).map_err(|e| err(guard_words(e)))?;
     let tables: HashSet<String> = conn
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
         .and_then(|mut s| s.query_map([], |r| r.get::<_, String>(0))?.collect())
@@ -364,8 +424,17 @@ pub fn read_library(db: &Path) -> Result<Library, LibraryError> {
         })
         .map_err(|e| err(e.to_string()))?;
     let mut assets = Vec::new();
+    let mut bytes = 0usize;
     for row in rows {
-        let a = row.map_err(|e| err(e.to_string()))?;
+        let a = row.map_err(|e| err(guard_words(e)))?;
+        bytes += a.uuid.len() + a.directory.len() + a.filename.len();
+        if assets.len() >= budget.rows || bytes > budget.total_bytes {
+            return Err(err(format!(
+                "more than {} assets or {} MiB of names: not a plausible library",
+                budget.rows,
+                budget.total_bytes >> 20
+            )));
+        }
         if !a.filename.is_empty() {
             assets.push(a);
         }
@@ -376,6 +445,20 @@ pub fn read_library(db: &Path) -> Result<Library, LibraryError> {
         db: db.to_path_buf(),
         cloud_state_known: cloud != "0",
     })
+}
+
+/// A guard's refusal in words (the library is then left aside with a warning).
+fn guard_words(e: rusqlite::Error) -> String {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::OperationInterrupted) => {
+            "reading it took longer than its time budget (a hostile or damaged library?)".into()
+        }
+        Some(rusqlite::ErrorCode::TooBig) => {
+            "it holds a value longer than any a Photos library has (a hostile or damaged library?)"
+                .into()
+        }
+        _ => e.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -451,5 +534,94 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("not a Photos library"));
+    }
+
+    // ===== Hostile libraries: a warning (an error here), in bounded time =====
+    fn small() -> Budget {
+        Budget {
+            time: std::time::Duration::from_secs(2),
+            steps: 50_000_000,
+            rows: 1000,
+            ..Budget::default()
+        }
+    }
+
+    fn refused_quickly(p: &Path, budget: &Budget, why: &str) {
+        let t = std::time::Instant::now();
+        let e = read_library_within(p, budget).unwrap_err().to_string();
+        assert!(e.contains(why), "{e}");
+        // Bounded: the budget plus slack, never the minutes the query wants.
+        assert!(t.elapsed() < budget.time * 10, "{:?}", t.elapsed());
+    }
+
+    #[test]
+    fn a_900_mb_generated_column_is_refused_without_allocating_it() {
+        let (_d, p) = make(
+            "CREATE TABLE ZASSET(Z_PK INTEGER PRIMARY KEY, ZDIRECTORY TEXT,
+               ZFILENAME TEXT GENERATED ALWAYS AS (zeroblob(900000000)));
+             INSERT INTO ZASSET(Z_PK, ZDIRECTORY) VALUES(1, 'DCIM/100APPLE');",
+        );
+        // PRAGMA table_info does not list generated columns, so the reader
+        // refuses this table; a query that does reach the column is stopped
+        // by the length cap before SQLite allocates 900 MB.
+        let budget = Budget::default();
+        let t = std::time::Instant::now();
+        assert!(read_library_within(&p, &budget).is_err());
+        let conn = open_guarded(&p, &budget).unwrap();
+        let e = conn
+            .query_row("SELECT ZFILENAME FROM ZASSET", [], |r| {
+                r.get::<_, Vec<u8>>(0)
+            })
+            .unwrap_err();
+        assert!(guard_words(e).contains("longer than any"));
+        assert!(t.elapsed() < std::time::Duration::from_secs(20));
+    }
+
+    #[test]
+    fn a_million_row_table_scanned_per_asset_runs_out_of_time_or_steps() {
+        let (_d, p) = make(
+            "CREATE TABLE ZASSET(Z_PK INTEGER PRIMARY KEY, ZDIRECTORY TEXT, ZFILENAME TEXT);
+             CREATE TABLE ZINTERNALRESOURCE(ZASSET, ZDATASTORESUBTYPE, ZLOCALAVAILABILITY);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 500)
+               INSERT INTO ZASSET SELECT i, 'DCIM/100APPLE', 'IMG_' || i || '.JPG' FROM n;
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 1000000)
+               INSERT INTO ZINTERNALRESOURCE SELECT -i, 1, 0 FROM n;",
+        );
+        refused_quickly(&p, &small(), "time budget");
+    }
+
+    #[test]
+    fn more_assets_than_the_row_cap_is_refused() {
+        let (_d, p) = make(
+            "CREATE TABLE ZASSET(Z_PK INTEGER PRIMARY KEY, ZDIRECTORY TEXT, ZFILENAME TEXT);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 1001)
+               INSERT INTO ZASSET SELECT i, 'DCIM/100APPLE', 'IMG_' || i || '.JPG' FROM n;",
+        );
+        refused_quickly(&p, &small(), "not a plausible library");
+    }
+
+    #[test]
+    fn a_view_that_recurses_forever_ends_within_the_budget() {
+        let (_d, p) = make(
+            "CREATE TABLE ZASSET(Z_PK INTEGER PRIMARY KEY, ZDIRECTORY TEXT, ZFILENAME TEXT,
+               ZADDITIONALATTRIBUTES INTEGER);
+             INSERT INTO ZASSET VALUES(1, 'DCIM/100APPLE', 'IMG_0001.JPG', 1);
+             CREATE VIEW ZADDITIONALASSETATTRIBUTES AS
+               WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r)
+               SELECT n AS Z_PK, n AS ZASSET, 0 AS ZTIMEZONEOFFSET, 'x' AS ZORIGINALFILENAME FROM r;",
+        );
+        let budget = small();
+        let t = std::time::Instant::now();
+        // Either read without the view, or stopped by the budget: never a hang.
+        let _ = read_library_within(&p, &budget);
+        assert!(t.elapsed() < budget.time * 10, "{:?}", t.elapsed());
+        // A query that does reach the view is interrupted by the guard.
+        let conn = open_guarded(&p, &budget).unwrap();
+        let e = conn
+            .query_row("SELECT count(*) FROM ZADDITIONALASSETATTRIBUTES", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .unwrap_err();
+        assert!(guard_words(e).contains("time budget"));
     }
 }

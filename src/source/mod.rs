@@ -55,6 +55,25 @@ pub struct Skipped {
     pub reason: String,
 }
 
+/// Why a file is known junk that camroll leaves behind on purpose, or `None`
+/// for any other file. The whole list (docs/reliability.md, "What exit 0
+/// promises"): Finder's `.DS_Store` and AppleDouble `._*` files, Windows'
+/// `Thumbs.db` and `desktop.ini`, and the non-media files cameras keep in
+/// DCIM: `*.THM` (a video's thumbnail) and `*.CTG` (Canon's folder index).
+pub fn known_junk(name: &str) -> Option<&'static str> {
+    let lower = name.to_ascii_lowercase();
+    let ext = lower.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
+    Some(match lower.as_str() {
+        ".ds_store" => "macOS Finder folder settings (.DS_Store)",
+        "thumbs.db" => "Windows thumbnail cache (Thumbs.db)",
+        "desktop.ini" => "Windows folder settings (desktop.ini)",
+        _ if lower.starts_with("._") => "macOS AppleDouble resource file (._*)",
+        _ if ext == "thm" => "a camera's thumbnail of a video (.THM)",
+        _ if ext == "ctg" => "a camera's folder index (.CTG)",
+        _ => return None,
+    })
+}
+
 /// What a scan found.
 #[derive(Debug, Default)]
 pub struct Scan {

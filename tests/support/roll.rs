@@ -77,8 +77,8 @@ impl Roll {
 }
 
 /// Writes a camera roll under `src`: a JPEG and a PNG screenshot (July 2023),
-/// a Live Photo (HEIC + MOV + AAE) and an MP4 (January 2024), and a text file
-/// camroll leaves alone. Returns the media files' relative paths.
+/// a Live Photo (HEIC + MOV + AAE) and an MP4 (January 2024), and a
+/// `Thumbs.db` camroll leaves alone (known junk). Returns the media files' relative paths.
 pub fn roll(src: &Path) -> Vec<&'static str> {
     let d = src.join("DCIM/100APPLE");
     write(
@@ -117,7 +117,8 @@ pub fn roll(src: &Path) -> Vec<&'static str> {
         &d.join("IMG_0004.MP4"),
         &synth::mp4(&VideoSpec::iphone(6, "iPhone 15", t)),
     );
-    write(&d.join("notes.txt"), b"not a photo");
+    // Known junk (source::known_junk): left behind, and the exit status stays 0.
+    write(&d.join("Thumbs.db"), b"not a photo");
     vec![
         "DCIM/100APPLE/IMG_0001.JPG",
         "DCIM/100APPLE/IMG_0002.AAE",

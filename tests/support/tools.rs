@@ -100,6 +100,19 @@ pub fn pymobiledevice3() -> Option<PathBuf> {
     found
 }
 
+/// Whether camroll was built with its fault-injection hooks (the
+/// `fault-injection` feature: `cargo test --features fault-injection`, as
+/// scripts/test runs it). A test that injects faults skips without them (and
+/// fails under CAMROLL_REQUIRE_TOOLS=1), saying how to turn them on.
+#[track_caller]
+pub fn fault_hooks() -> bool {
+    skip_unless(
+        cfg!(feature = "fault-injection"),
+        "this test injects faults (CAMROLL_FAULT_*/CAMROLL_TEST_*), which only a build with \
+         the `fault-injection` feature reads: run `cargo test --features fault-injection` (scripts/test does)",
+    )
+}
+
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }

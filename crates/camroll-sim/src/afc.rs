@@ -222,9 +222,11 @@ fn resolve(root: &Path, raw: &[u8]) -> Result<Target, u64> {
 }
 
 impl Target {
-    /// The object itself, following symlinks only when they stay inside the root.
+    /// The object itself, following symlinks only when they stay inside the
+    /// root and out of the simulator's own `.sim` folder (its keys).
     fn contained(&self, root: &Path) -> Result<PathBuf, u64> {
         match self.abs.canonicalize() {
+            Ok(c) if c.starts_with(root.join(".sim")) => Err(E_OBJECT_NOT_FOUND),
             Ok(c) if c.starts_with(root) => Ok(c),
             Ok(_) => Err(E_OBJECT_NOT_FOUND),
             Err(e) => Err(io_code(&e)),
@@ -236,6 +238,7 @@ impl Target {
         let parent = self.abs.parent().ok_or(E_INVALID_ARG)?;
         let name = self.abs.file_name().ok_or(E_INVALID_ARG)?;
         match parent.canonicalize() {
+            Ok(c) if c.starts_with(root.join(".sim")) => Err(E_OBJECT_NOT_FOUND),
             Ok(c) if c.starts_with(root) => Ok(c.join(name)),
             Ok(_) => Err(E_OBJECT_NOT_FOUND),
             Err(e) => Err(io_code(&e)),

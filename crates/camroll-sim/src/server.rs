@@ -221,9 +221,15 @@ impl Listener {
                     address: p.display().to_string(),
                     source: e,
                 })?;
-                // Real usbmuxd makes its socket world-accessible.
+                // Only this user may talk to the simulated phone (real usbmuxd
+                // serves every local user, but a test phone holds no one else's data).
                 use std::os::unix::fs::PermissionsExt;
-                let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o666));
+                std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600)).map_err(
+                    |e| SimError::Bind {
+                        address: p.display().to_string(),
+                        source: e,
+                    },
+                )?;
                 Ok(Listener::Unix(l, p.clone()))
             }
         }

@@ -37,14 +37,23 @@ pub struct Staged {
     pub files: Vec<StagedFile>,
     /// Destinations whose staging write failed: (index, error).
     pub dest_errors: Vec<(usize, io::Error)>,
+    /// The content was not recognised as a photo or video, but the name (or
+    /// the phone's library) says it is one: archived bit-exact as is, with a
+    /// warning, never left behind.
+    pub unrecognised: bool,
 }
 
 /// Why one source item could not be read and staged; the run goes on with the others.
 #[derive(Debug, Error)]
 pub enum IngestError {
-    /// The content is not a photo or video camroll recognises.
-    #[error("not a photo or video (content not recognised)")]
+    /// The content is not a photo or video camroll recognises, and neither is its name.
+    #[error(
+        "not a photo or video (content not recognised, and its name is not a photo's or video's)"
+    )]
     NotMedia,
+    /// Known junk (`.DS_Store`, `Thumbs.db`, …), left behind on purpose.
+    #[error("known junk, left behind on purpose: {0}")]
+    Junk(&'static str),
     /// The file has 0 bytes.
     #[error("empty file (0 bytes): nothing to archive. If it should be a photo, copy it from the phone again")]
     Empty,
@@ -80,7 +89,7 @@ pub enum IngestError {
 impl IngestError {
     /// Skipped (not media) rather than failed.
     pub fn is_skip(&self) -> bool {
-        matches!(self, IngestError::NotMedia)
+        matches!(self, IngestError::NotMedia | IngestError::Junk(_))
     }
 }
 
@@ -100,14 +109,30 @@ pub fn stream_item(
         return Err(IngestError::Empty);
     }
     let ext = item.name.rsplit_once('.').map(|(_, e)| e);
-    let kind = media::sniff(&buf[..filled.min(media::SNIFF_LEN.max(filled))], ext)
-        .ok_or(IngestError::NotMedia)?;
+    let sniffed = media::sniff(&buf[..filled.min(media::SNIFF_LEN.max(filled))], ext);
+    // Content camroll cannot parse (damaged, or a format it does not know)
+    // under a photo's or video's name is archived as is: never left behind.
+    let unrecognised = sniffed.is_none();
+    let kind = match sniffed.or_else(|| ext.and_then(media::kind::kind_by_extension)) {
+        Some(k) => k,
+        None => {
+            return Err(match crate::source::known_junk(&item.name) {
+                Some(why) => IngestError::Junk(why),
+                None => IngestError::NotMedia,
+            })
+        }
+    };
 
     let want = !targets.is_empty();
     let mut files: Vec<(usize, PathBuf, Option<File>)> = Vec::new();
     let mut dest_errors = Vec::new();
     for t in targets {
-        match File::create(&t.path) {
+        // create_new (O_EXCL): a name planted in staging, a link included, is never written through.
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&t.path)
+        {
             Ok(f) => files.push((t.dest, t.path, Some(f))),
             Err(e) => dest_errors.push((t.dest, e)),
         }
@@ -162,6 +187,7 @@ pub fn stream_item(
         kind,
         files,
         dest_errors,
+        unrecognised,
     })
 }
 

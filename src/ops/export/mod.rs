@@ -81,6 +81,16 @@ pub enum ExportError {
     NoDestination,
 }
 
+impl ExportError {
+    /// Whether the export was refused because a destination is locked.
+    pub fn refusal(&self) -> Option<crate::archive::Refusal> {
+        match self {
+            ExportError::Archive(a) => a.refusal(),
+            _ => None,
+        }
+    }
+}
+
 /// Runs an export from `source` to every destination in `opts`.
 pub fn export(
     source: &dyn Source,

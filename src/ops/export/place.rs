@@ -145,10 +145,21 @@ impl Placer<'_> {
         for m in members {
             let item = &self.items[m.item];
             match &m.outcome {
-                Ingested::Skipped(reason) => self.summary.skipped.push(Skipped {
-                    path: item.rel_path.clone(),
-                    reason: reason.clone(),
-                }),
+                Ingested::Skipped(reason) => {
+                    // A file read and found to be neither media nor known junk
+                    // is left behind: the exit status says so.
+                    if crate::source::known_junk(&item.name).is_none() {
+                        self.summary.left_behind += 1;
+                        self.progress.message(&format!(
+                            "camroll: {}: left behind: {reason}",
+                            item.rel_path
+                        ));
+                    }
+                    self.summary.skipped.push(Skipped {
+                        path: item.rel_path.clone(),
+                        reason: reason.clone(),
+                    })
+                }
                 Ingested::Failed(error) => {
                     self.progress
                         .message(&format!("camroll: {}: {error}", item.rel_path));
@@ -159,8 +170,22 @@ impl Placer<'_> {
                     });
                 }
                 Ingested::Staged {
-                    problems, capture, ..
+                    problems,
+                    capture,
+                    staged,
+                    ..
                 } => {
+                    if staged.unrecognised {
+                        self.summary.unrecognised += 1;
+                        self.summary.warnings.push(Warning {
+                            path: item.rel_path.clone(),
+                            warning: format!(
+                                "content not recognised as a {} (damaged, or a format camroll does not know): archived bit-exact as it is, filed by {}",
+                                staged.kind.name(),
+                                if capture.source == DateSource::FileMtime { "its file time" } else { "the date the source gave" }
+                            ),
+                        });
+                    }
                     for p in problems {
                         self.summary.warnings.push(Warning {
                             path: item.rel_path.clone(),

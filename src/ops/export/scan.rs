@@ -2,6 +2,7 @@
 //! read). What cannot even be listed is reported as failed.
 
 use super::summary::ExportSummary;
+use crate::archive::layout::checked_rel_path;
 use crate::ops::Failed;
 use crate::progress::Progress;
 use crate::source::{Source, SourceError, SourceItem};
@@ -14,6 +15,7 @@ pub(super) fn scan(
 ) -> Result<Vec<SourceItem>, SourceError> {
     progress.phase("Scanning", 0, 0);
     let scan = source.scan()?;
+    #[cfg(feature = "fault-injection")]
     crate::faults::pause("CAMROLL_TEST_PAUSE_AFTER_SCAN_MS");
     summary.scanned = scan.items.len() as u64;
     summary.skipped = scan.skipped;
@@ -24,5 +26,26 @@ pub(super) fn scan(
             error,
             destination: None,
         }));
-    Ok(scan.items)
+    // Names from the phone or a folder are checked like any path read from
+    // disk: one that could leave a folder is reported and never acted on.
+    let (items, bad): (Vec<SourceItem>, Vec<SourceItem>) = scan.items.into_iter().partition(|i| {
+        checked_rel_path(&i.rel_path).is_ok()
+            && checked_rel_path(&i.name).is_ok()
+            && !i.name.contains('/')
+    });
+    for i in bad {
+        let why = checked_rel_path(&i.rel_path)
+            .and_then(|_| checked_rel_path(&i.name))
+            .err()
+            .map(|e| e.why)
+            .unwrap_or("a name with `/`");
+        summary.failed.push(Failed {
+            path: i.rel_path.clone(),
+            error: format!(
+                "the source names this file with a path camroll refuses ({why}): not archived"
+            ),
+            destination: None,
+        });
+    }
+    Ok(items)
 }

@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::ops::{human_bytes, Failed, Outcome, Warning};
+use crate::ops::{human_bytes, shown, Failed, Outcome, Warning};
 use crate::source::Skipped;
 
 /// A source file not written again because its content is already in an archive.
@@ -105,6 +105,14 @@ pub struct ExportSummary {
     pub already_archived: u64,
     /// Source files left out on purpose (not media, symbolic links, …), each with the reason.
     pub skipped: Vec<Skipped>,
+    /// Files read and found to be neither a photo or video nor known junk
+    /// (`source::known_junk`): not archived. Any makes the exit status 1.
+    /// (Symbolic links and special files in `skipped` are not files of the
+    /// source: a link's target is archived where it lies, if in the source.)
+    pub left_behind: u64,
+    /// Files archived although their content was not recognised as a photo
+    /// or video (damaged, or a format camroll does not know): each has a warning.
+    pub unrecognised: u64,
     /// Source files that could not be archived, each with the error; nonempty means exit 1.
     pub failed: Vec<Failed>,
     /// Bytes of originals newly written, counted once however many archives got them.
@@ -134,9 +142,12 @@ pub struct ExportSummary {
 }
 
 impl ExportSummary {
-    /// Exit status: 0 all archived and verified, 1 something failed.
+    /// Exit status 0 ("What exit 0 promises", docs/reliability.md): every
+    /// file the source listed is archived and verified in every destination,
+    /// or was already, or is known junk; nothing failed; nothing else was left behind.
     pub fn is_ok(&self) -> bool {
         self.failed.is_empty()
+            && self.left_behind == 0
             && self.verify_failed == 0
             && self.destinations.iter().all(|d| d.error.is_none())
     }
@@ -202,16 +213,24 @@ impl ExportSummary {
                 let _ = writeln!(s, "  {} = {} ({})", d.path, d.archived_as, d.destination);
             }
         }
+        if self.left_behind > 0 {
+            let _ = writeln!(
+                s,
+                "{} file{} left behind (not archived; see Skipped): exit status 1",
+                self.left_behind,
+                if self.left_behind == 1 { "" } else { "s" }
+            );
+        }
         if !self.skipped.is_empty() {
             s.push_str("Skipped:\n");
             for k in &self.skipped {
-                let _ = writeln!(s, "  {}: {}", k.path, k.reason);
+                let _ = writeln!(s, "  {}: {}", shown(&k.path), k.reason);
             }
         }
         if !self.warnings.is_empty() {
             s.push_str("Warnings:\n");
             for w in &self.warnings {
-                let _ = writeln!(s, "  {}: {}", w.path, w.warning);
+                let _ = writeln!(s, "  {}: {}", shown(&w.path), shown(&w.warning));
             }
         }
         if let Some(lib) = &self.library {
@@ -270,10 +289,10 @@ impl ExportSummary {
             for f in &self.failed {
                 match &f.destination {
                     Some(d) => {
-                        let _ = writeln!(s, "  {}: {} ({})", f.path, f.error, d);
+                        let _ = writeln!(s, "  {}: {} ({})", shown(&f.path), shown(&f.error), d);
                     }
                     None => {
-                        let _ = writeln!(s, "  {}: {}", f.path, f.error);
+                        let _ = writeln!(s, "  {}: {}", shown(&f.path), shown(&f.error));
                     }
                 }
             }

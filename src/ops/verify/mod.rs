@@ -20,11 +20,11 @@ use serde::Serialize;
 use walkdir::WalkDir;
 
 use crate::archive::catalog::{self, Catalog, RunCounts, VerifyProblem};
-use crate::archive::layout::{os_to_text, rel_text};
+use crate::archive::layout::{checked_rel_path, os_to_text, rel_text};
 use crate::archive::sums::{self, SumsEntry};
 use crate::archive::{CAMROLL_DIR, STAGING_DIR};
 use crate::hash;
-use crate::ops::{human_bytes, Outcome};
+use crate::ops::{human_bytes, shown, Outcome};
 use crate::progress::Progress;
 
 /// Settings of one verification.
@@ -56,6 +56,14 @@ pub enum FindingKind {
     CatalogUnreadable,
     /// `BLAKE3SUMS` is missing, unreadable or has damaged lines.
     SumsUnreadable,
+    /// A catalog row whose path would leave the archive (`..`, absolute…):
+    /// never read, repaired or written.
+    BadPath,
+    /// Another run held the catalog for the whole wait: not damage.
+    CatalogBusy,
+    /// A symbolic link where camroll keeps its own folder or file
+    /// (`.camroll`, `staging`, `lock`, a `YYYY` or `MM` folder).
+    Symlink,
 }
 
 impl FindingKind {
@@ -69,6 +77,9 @@ impl FindingKind {
             FindingKind::StagingLeftover => "LEFTOVER",
             FindingKind::CatalogUnreadable => "CATALOG",
             FindingKind::SumsUnreadable => "SUMS",
+            FindingKind::BadPath => "BADPATH",
+            FindingKind::Symlink => "SYMLINK",
+            FindingKind::CatalogBusy => "BUSY",
         }
     }
 
@@ -80,14 +91,21 @@ impl FindingKind {
             ),
             FindingKind::Undecodable => "The archived bytes are exactly what was copied, so the damage happened before camroll copied it (on the phone or the source). Open the original on the phone: if it is damaged there too, no better copy exists".into(),
             FindingKind::Unlisted => format!(
-                "Not put here by camroll, or by a run killed before it recorded it. If it is a photo that belongs here, `camroll rebuild {archive}` records it; otherwise move it out of the archive"
+                "Not put here by camroll, or by a run killed before it recorded it. If it is a photo that belongs here, `camroll rebuild --force {archive}` records it; otherwise move it out of the archive"
             ),
-            FindingKind::SumsDisagree | FindingKind::SumsUnreadable | FindingKind::CatalogUnreadable => {
-                format!("To repair: camroll rebuild {archive}")
+            // The catalog is sound: rebuild rewrites BLAKE3SUMS from it only when told to.
+            FindingKind::SumsDisagree | FindingKind::SumsUnreadable => {
+                format!("To repair: camroll rebuild --force {archive}")
             }
+            FindingKind::CatalogUnreadable => format!("To repair: camroll rebuild {archive}"),
             FindingKind::StagingLeftover => format!(
                 "Partial file of an interrupted run: the next export (or `camroll rebuild {archive}`) removes it"
             ),
+            FindingKind::BadPath => format!(
+                "The catalog was changed by something other than camroll; camroll ignores the entry. `camroll rebuild {archive}` drops it"
+            ),
+            FindingKind::CatalogBusy => "Another camroll run kept the catalog busy: run verify again when it has finished (nothing is wrong with the catalog)".into(),
+            FindingKind::Symlink => "camroll never follows links inside an archive and will not write here until it is gone: remove the link (and put the real folder back if it was moved)".into(),
         }
     }
 }
@@ -172,7 +190,7 @@ impl ArchiveReport {
             } else {
                 f.kind.label()
             };
-            let _ = writeln!(s, "{label:<9} {}: {}", f.path, f.detail);
+            let _ = writeln!(s, "{label:<9} {}: {}", shown(&f.path), shown(&f.detail));
         }
         for r in self.repairs.iter().filter(|r| !r.repaired) {
             let _ = writeln!(s, "NOT REPAIRED {}: {}", r.path, r.detail);
@@ -244,8 +262,13 @@ pub fn verify_archive(root: &Path, opts: &VerifyOptions, progress: &dyn Progress
     let started = catalog::now_text();
     let mut catalog = None;
     if root.join(&cat_rel).is_file() {
-        match Catalog::open(root, false) {
+        match open_catalog_waiting(root, progress) {
             Ok(c) => catalog = Some(c),
+            Err(e) if e.kind() == catalog::Unreadable::Busy => report.push(
+                FindingKind::CatalogBusy,
+                &cat_rel,
+                format!("in use by another run for over {BUSY_WAIT_SECS} s"),
+            ),
             Err(e) => report.push(FindingKind::CatalogUnreadable, &cat_rel, e.to_string()),
         }
     } else {
@@ -278,6 +301,31 @@ pub fn verify_archive(root: &Path, opts: &VerifyOptions, progress: &dyn Progress
             None
         }
     };
+    // Rows whose path would leave the archive are findings, never read.
+    let listed = listed.map(|rows| {
+        let (good, bad): (Vec<_>, Vec<_>) = rows
+            .into_iter()
+            .partition(|(_, p, _)| checked_rel_path(p).is_ok());
+        for (_, p, _) in bad {
+            let why = checked_rel_path(&p)
+                .err()
+                .map(|e| e.why)
+                .unwrap_or_default();
+            report.push(
+                FindingKind::BadPath,
+                &p,
+                format!("catalog row names a path outside the archive ({why})"),
+            );
+        }
+        good
+    });
+    for s in crate::archive::contain::symlinked_own_paths(root) {
+        report.push(
+            FindingKind::Symlink,
+            &s,
+            "is a symbolic link where camroll keeps its own folder or file",
+        );
+    }
     // What to hash: the catalog's list, or BLAKE3SUMS when the catalog is unusable.
     let expected: Vec<(String, String, u64)> = match &listed {
         Some(v) => v.clone(),
@@ -420,10 +468,48 @@ pub fn verify_archive(root: &Path, opts: &VerifyOptions, progress: &dyn Progress
         }
     }
     progress.finish();
-    if let Some(mut c) = catalog {
-        report.recorded = record(&mut c, &started, &report, &good, &bad).is_ok();
+    // Reading was read-only; the result is noted with a separate connection,
+    // only where that can be done: a writable disk and a current catalog
+    // (nothing is migrated). A failure to note it is not a finding.
+    if let Some(c) = catalog {
+        let writable = !catalog::on_read_only_fs(root) && !c.is_legacy();
+        drop(c);
+        if writable {
+            report.recorded = Catalog::open_existing(root)
+                .and_then(|mut c| record(&mut c, &started, &report, &good, &bad))
+                .is_ok();
+        }
     }
     report
+}
+
+/// How long verify waits for a catalog another run holds exclusively.
+const BUSY_WAIT_SECS: u64 = 60;
+
+/// Opens the catalog read-only; while another run holds it exclusively (a
+/// FUSE disk, where SQLite cannot share it), waits up to [`BUSY_WAIT_SECS`]
+/// and says so.
+fn open_catalog_waiting(
+    root: &Path,
+    progress: &dyn Progress,
+) -> Result<Catalog, catalog::CatalogError> {
+    let mut said = false;
+    for _ in 0..BUSY_WAIT_SECS {
+        match Catalog::open_read_only(root) {
+            Err(e) if e.kind() == catalog::Unreadable::Busy => {
+                if !said {
+                    progress.message(&format!(
+                        "{}: the catalog is in use by another camroll run; waiting for it (up to {BUSY_WAIT_SECS} s)",
+                        root.display()
+                    ));
+                    said = true;
+                }
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
+            r => return r,
+        }
+    }
+    Catalog::open_read_only(root)
 }
 
 /// Notes the verification in the catalog. The finished `verify` run records

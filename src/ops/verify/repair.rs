@@ -14,9 +14,10 @@ use thiserror::Error;
 
 use super::{ArchiveReport, FindingKind};
 use crate::archive::catalog::Catalog;
-use crate::archive::lock::{ArchiveLock, LockError};
+use crate::archive::layout::checked_rel_path;
+use crate::archive::lock::LockError;
 use crate::archive::staging::copy_verified;
-use crate::archive::{rename_no_replace, sums, CAMROLL_DIR, STAGING_DIR};
+use crate::archive::{contain, sums, CAMROLL_DIR, STAGING_DIR};
 use crate::progress::Progress;
 
 /// Why repairs could not start at all (single files that fail are reported in [`Repair`]).
@@ -33,6 +34,20 @@ pub enum RepairError {
     /// Another camroll holds the archive.
     #[error(transparent)]
     Lock(#[from] LockError),
+    /// The archive could not be readied for writing (a planted link…).
+    #[error(transparent)]
+    Archive(#[from] crate::archive::ArchiveError),
+}
+
+impl RepairError {
+    /// Whether repairs were refused because the archive is locked (or gone).
+    pub fn refusal(&self) -> Option<crate::archive::Refusal> {
+        match self {
+            RepairError::Lock(l) => l.refusal(),
+            RepairError::Archive(a) => a.refusal(),
+            RepairError::Staging { .. } => None,
+        }
+    }
 }
 
 /// One attempted repair.
@@ -57,14 +72,21 @@ pub fn index_by_hash(other: &Path) -> HashMap<String, String> {
         .join(CAMROLL_DIR)
         .join(crate::archive::catalog::CATALOG_FILE)
         .is_file()
-        .then(|| Catalog::open(other, false).ok())
+        .then(|| Catalog::open_read_only(other).ok())
         .flatten()
         .and_then(|c| c.files_by_hash().ok())
+        // A row whose path would leave the other archive is never read.
+        .map(|m| {
+            m.into_iter()
+                .filter(|(_, p)| checked_rel_path(p).is_ok())
+                .collect::<HashMap<_, _>>()
+        })
         .filter(|m| !m.is_empty());
     if let Some(m) = from_catalog {
         return m;
     }
     let mut out = HashMap::new();
+    // BLAKE3SUMS lines that would leave the archive are damage (`sums::read`).
     if let Ok(read) = sums::read(other) {
         for e in read.entries {
             out.entry(e.hash).or_insert(e.path);
@@ -94,11 +116,7 @@ pub fn repair(
         return Ok(());
     }
     let staging = root.join(CAMROLL_DIR).join(STAGING_DIR);
-    fs::create_dir_all(&staging).map_err(|source| RepairError::Staging {
-        path: staging.clone(),
-        source,
-    })?;
-    let _lock = ArchiveLock::acquire(&root.join(CAMROLL_DIR))?;
+    let _lock = crate::archive::open_writable(root)?.lock;
     let index = index_by_hash(other);
     progress.phase("Repairing", todo.len() as u64, 0);
     let mut fixed = Vec::new();
@@ -108,6 +126,9 @@ pub fn repair(
         let path = f.path.clone();
         let corrupt = f.kind == FindingKind::Corrupt;
         let outcome = match index.get(&hash) {
+            _ if checked_rel_path(&path).is_err() => Err(format!(
+                "{path:?} is not a path inside the archive: not repaired"
+            )),
             None => Err(format!(
                 "{} holds no file with hash {hash}; look for another copy (camroll check shows which archives hold what)",
                 other.display()
@@ -161,14 +182,16 @@ pub fn repair(
 
 /// Renames the verified staged copy to `rel`: a missing file never replaces
 /// anything that appeared meanwhile; a corrupt one is replaced atomically.
+/// Both folders are opened beneath the archive root without following links.
 fn place(root: &Path, staged: &Path, rel: &str, replace: bool) -> std::io::Result<()> {
-    let dest = root.join(rel);
-    let dir = dest.parent().unwrap_or(root).to_path_buf();
-    fs::create_dir_all(&dir)?;
-    if replace {
-        fs::rename(staged, &dest)?;
-    } else {
-        rename_no_replace(staged, &dest)?;
-    }
-    fs::File::open(&dir)?.sync_all()
+    checked_rel_path(rel).map_err(std::io::Error::other)?;
+    let (folder, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+    let to_dir = contain::open_dir(root, folder, true)?;
+    let from_dir = contain::open_dir(root, &format!("{CAMROLL_DIR}/{STAGING_DIR}"), false)?;
+    let from = staged
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    contain::rename_in(&from_dir, &from, &to_dir, name, replace)?;
+    to_dir.sync_all()
 }
