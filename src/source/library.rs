@@ -20,10 +20,8 @@ use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 use thiserror::Error;
 
+use super::library_schema::{self, core_data_utc};
 use crate::media::{CaptureTime, DateSource, OffsetSource};
-
-/// Seconds from the Unix epoch to Core Data's (2001-01-01T00:00:00Z).
-const CORE_DATA_EPOCH: i64 = 978_307_200;
 
 /// Photos.sqlite could not be read.
 #[derive(Debug, Error)]
@@ -239,92 +237,21 @@ pub fn read_library(db: &Path) -> Result<Library, LibraryError> {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(|e| err(e.to_string()))?;
-    let tables: HashSet<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
-        .and_then(|mut s| s.query_map([], |r| r.get::<_, String>(0))?.collect())
-        .map_err(|e| err(format!("not a SQLite database ({e})")))?;
-    let table = if tables.contains("ZASSET") {
-        "ZASSET"
-    } else if tables.contains("ZGENERICASSET") {
-        "ZGENERICASSET"
-    } else {
-        return Err(err(
-            "no ZASSET or ZGENERICASSET table: not a Photos library".into(),
-        ));
-    };
-    let columns = |t: &str| -> HashSet<String> {
-        conn.prepare(&format!("PRAGMA table_info({t})"))
-            .and_then(|mut s| s.query_map([], |r| r.get::<_, String>(1))?.collect())
-            .unwrap_or_default()
-    };
-    let a_cols = columns(table);
-    for required in ["Z_PK", "ZDIRECTORY", "ZFILENAME"] {
-        if !a_cols.contains(required) {
-            return Err(err(format!("{table} has no {required} column")));
-        }
-    }
-    let col = |c: &str, fallback: &str| {
-        if a_cols.contains(c) {
-            format!("a.{c}")
-        } else {
-            fallback.to_string()
-        }
-    };
-    let aa_cols = if tables.contains("ZADDITIONALASSETATTRIBUTES") {
-        columns("ZADDITIONALASSETATTRIBUTES")
-    } else {
-        HashSet::new()
-    };
-    let (aa_join, tz, orig, orig_size) = if aa_cols.is_empty() {
-        (
-            String::new(),
-            "NULL".to_string(),
-            "NULL".to_string(),
-            "NULL".to_string(),
-        )
-    } else {
-        let on = if a_cols.contains("ZADDITIONALATTRIBUTES") {
-            "aa.Z_PK = a.ZADDITIONALATTRIBUTES"
-        } else {
-            "aa.ZASSET = a.Z_PK"
-        };
-        (
-            format!("LEFT JOIN ZADDITIONALASSETATTRIBUTES aa ON {on}"),
-            if aa_cols.contains("ZTIMEZONEOFFSET") {
-                "aa.ZTIMEZONEOFFSET".into()
-            } else {
-                "NULL".into()
-            },
-            if aa_cols.contains("ZORIGINALFILENAME") {
-                "aa.ZORIGINALFILENAME".into()
-            } else {
-                "NULL".into()
-            },
-            if aa_cols.contains("ZORIGINALFILESIZE") {
-                "aa.ZORIGINALFILESIZE".into()
-            } else {
-                "NULL".into()
-            },
-        )
-    };
-    let r_cols = if tables.contains("ZINTERNALRESOURCE") {
-        columns("ZINTERNALRESOURCE")
-    } else {
-        HashSet::new()
-    };
-    let cloud = if ["ZASSET", "ZDATASTORESUBTYPE", "ZLOCALAVAILABILITY"]
-        .iter()
-        .all(|c| r_cols.contains(*c))
-    {
+    let schema = library_schema::resolve(&conn).map_err(|e| err(e.to_string()))?;
+    let table = schema.asset_table.as_str();
+    let col = |c: &str, fallback: &str| schema.asset_col(c, fallback);
+    let aa_join = schema.attributes_join();
+    let tz = schema.attr_col("ZTIMEZONEOFFSET", "NULL");
+    let orig = schema.attr_col("ZORIGINALFILENAME", "NULL");
+    let orig_size = schema.attr_col("ZORIGINALFILESIZE", "NULL");
+    let cloud_state_known = schema.cloud_state_known();
+    let cloud = if cloud_state_known {
         "EXISTS (SELECT 1 FROM ZINTERNALRESOURCE r WHERE r.ZASSET = a.Z_PK AND r.ZDATASTORESUBTYPE = 1 AND r.ZLOCALAVAILABILITY = -1)"
     } else {
         "0"
     };
     // The original resource's length, when the attributes table has no size.
-    let res_size = if ["ZASSET", "ZDATASTORESUBTYPE", "ZDATALENGTH"]
-        .iter()
-        .all(|c| r_cols.contains(*c))
-    {
+    let res_size = if schema.resource_has(&["ZASSET", "ZDATASTORESUBTYPE", "ZDATALENGTH"]) {
         "(SELECT MAX(r.ZDATALENGTH) FROM ZINTERNALRESOURCE r WHERE r.ZASSET = a.Z_PK AND r.ZDATASTORESUBTYPE = 1)"
     } else {
         "NULL"
@@ -346,9 +273,7 @@ pub fn read_library(db: &Path) -> Result<Library, LibraryError> {
                 directory: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
                 filename: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
                 original_filename: r.get::<_, Option<String>>(3).unwrap_or(None),
-                created_utc: created
-                    .filter(|c| c.is_finite())
-                    .and_then(|c| DateTime::from_timestamp(CORE_DATA_EPOCH + c.floor() as i64, 0)),
+                created_utc: created.and_then(core_data_utc),
                 timezone_offset: r
                     .get::<_, Option<i64>>(5)
                     .unwrap_or(None)
@@ -374,7 +299,7 @@ pub fn read_library(db: &Path) -> Result<Library, LibraryError> {
         assets,
         table: table.to_string(),
         db: db.to_path_buf(),
-        cloud_state_known: cloud != "0",
+        cloud_state_known,
     })
 }
 

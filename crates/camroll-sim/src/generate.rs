@@ -48,11 +48,12 @@ pub struct GenerateArgs {
     #[arg(long, value_enum, value_name = "SHAPE", default_value_t = CloudShape::None)]
     /// What AFC shows for originals only in iCloud (`--cloud-only-shape`).
     pub cloud_only_shape: CloudShape,
-    /// The iOS version whose library layout Photos.sqlite takes (12–18): the asset
+    /// The iOS version whose library layout Photos.sqlite takes (11–18): the asset
     /// table (`ZGENERICASSET` up to 13), the album and keyword join tables, the face
-    /// columns (`docs/sidecars.md`).
+    /// columns (`docs/sidecars.md`); iOS 11 records no availability
+    /// (`ZLOCALAVAILABILITY`), so which originals are only in iCloud is unknown.
     #[arg(long, value_name = "VERSION", default_value_t = 17,
-          value_parser = clap::value_parser!(u32).range(12..=18))]
+          value_parser = clap::value_parser!(u32).range(11..=18))]
     pub ios: u32,
 }
 
@@ -92,7 +93,7 @@ pub struct GenerateOptions {
     pub video_mib: Option<u64>,
     /// What AFC shows for originals only in iCloud (`--cloud-only-shape`).
     pub cloud_only_shape: CloudShape,
-    /// The library layout's iOS version (12–18).
+    /// The library layout's iOS version (11–18).
     pub ios: u32,
 }
 
@@ -1063,6 +1064,16 @@ fn write_photos_db(out: &Path, plans: &[Plan], ios: u32) -> Result<(), GenerateE
             t = layout.asset_table,
             e = layout.asset_ent
         ))
+        .map_err(db)?;
+    }
+    if ios <= 11 {
+        // iOS 11's resources carry no availability: the library cannot say
+        // which originals are only in iCloud (iLEAPP/SKQ iOS 11 queries read
+        // no ZLOCALAVAILABILITY).
+        tx.execute_batch(
+            "ALTER TABLE ZINTERNALRESOURCE DROP COLUMN ZLOCALAVAILABILITY;
+             ALTER TABLE ZINTERNALRESOURCE DROP COLUMN ZREMOTEAVAILABILITY;",
+        )
         .map_err(db)?;
     }
     crate::library_meta::write_library_meta(&tx, &layout, seed).map_err(db)?;

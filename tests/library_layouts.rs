@@ -1,0 +1,126 @@
+//! The library checklist (library_assets, cloud_only, recently_deleted,
+//! not_found_on_device) from every library layout the generator writes
+//! (iOS 11, 12–13, 14–15, 16–18), against the generator's manifest; and the
+//! same through a whole export from the simulated phone for iOS 11, whose
+//! library cannot say which originals are only in iCloud.
+
+mod support;
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use camroll::source::library::{read_library, LibraryReport};
+use camroll_sim::generate::{generate, CloudShape, GenerateOptions};
+use support::*;
+
+/// Every file under the media root, relative to it (what a scan would find).
+fn files_on_phone(media: &Path) -> HashSet<String> {
+    walkdir::WalkDir::new(media)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            e.path()
+                .strip_prefix(media)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|p| !p.starts_with(".sim"))
+        .collect()
+}
+
+fn report_uuids(items: &[camroll::source::library::LibraryItem]) -> HashSet<String> {
+    items.iter().map(|i| i.uuid.clone()).collect()
+}
+
+#[test]
+fn every_library_layout_gives_the_checklist_the_manifest_gives() {
+    let t = tempfile::tempdir().unwrap();
+    for ios in 11..=18u32 {
+        let media = t.path().join(format!("ios{ios}"));
+        generate(
+            &media,
+            &GenerateOptions {
+                items: 90,
+                seed: 5,
+                video_mib: None,
+                cloud_only_shape: CloudShape::None,
+                ios,
+            },
+        )
+        .unwrap_or_else(|e| panic!("iOS {ios}: {e}"));
+        let assets = assets(&media);
+        let want_cloud = asset_uuids(&assets, "cloud_only");
+        let want_trashed = asset_uuids(&assets, "trashed");
+        assert!(!want_cloud.is_empty() && !want_trashed.is_empty(), "seed");
+
+        let lib = read_library(&media.join("PhotoData/Photos.sqlite"))
+            .unwrap_or_else(|e| panic!("iOS {ios}: {e}"));
+        assert_eq!(
+            lib.table,
+            if ios <= 13 { "ZGENERICASSET" } else { "ZASSET" },
+            "iOS {ios}"
+        );
+        let r = LibraryReport::new(&lib, &files_on_phone(&media), &HashMap::new());
+        assert_eq!(r.library_assets, assets.len() as u64, "iOS {ios}");
+        assert_eq!(report_uuids(&r.recently_deleted), want_trashed, "iOS {ios}");
+        if ios == 11 {
+            // No availability columns: unknown, said plainly, never zero; the
+            // missing originals can only be listed as not found.
+            assert!(r.cloud_only.is_empty(), "iOS 11");
+            assert!(
+                r.cloud_only_unknown
+                    .as_deref()
+                    .is_some_and(|m| m.contains("does not record")),
+                "iOS 11: {:?}",
+                r.cloud_only_unknown
+            );
+            assert_eq!(report_uuids(&r.not_found_on_device), want_cloud, "iOS 11");
+        } else {
+            assert_eq!(report_uuids(&r.cloud_only), want_cloud, "iOS {ios}");
+            assert!(r.cloud_only_unknown.is_none(), "iOS {ios}");
+            assert!(
+                r.not_found_on_device.is_empty(),
+                "iOS {ios}: {:?}",
+                r.not_found_on_device
+            );
+        }
+    }
+}
+
+#[test]
+fn an_ios_11_phone_exports_and_says_cloud_only_is_unknown() {
+    let t = tempfile::tempdir().unwrap();
+    let media = t.path().join("media");
+    let (code, _, err) = run(&[
+        "sim",
+        "generate",
+        "--out",
+        media.to_str().unwrap(),
+        "--items",
+        "40",
+        "--seed",
+        "3",
+        "--ios",
+        "11",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let assets = assets(&media);
+    let sim = SimProc::start(&media, &[]);
+    let a = t.path().join("a");
+    let (code, json, stderr) = export_device(&sim.addr, t.path(), &[&a], &[]);
+    assert!(code == 0 || code == 1, "{json}\n{stderr}");
+    assert_eq!(json["library_assets"], assets.len(), "{json}");
+    assert!(
+        json["cloud_only_unknown"]
+            .as_str()
+            .is_some_and(|m| m.contains("iOS 11")),
+        "{json}"
+    );
+    assert_eq!(json["cloud_only"].as_array().unwrap().len(), 0, "{json}");
+    assert_eq!(
+        uuids(&json["recently_deleted"]),
+        asset_uuids(&assets, "trashed")
+    );
+}
