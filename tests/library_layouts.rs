@@ -47,6 +47,7 @@ fn every_library_layout_gives_the_checklist_the_manifest_gives() {
                 video_mib: None,
                 cloud_only_shape: CloudShape::None,
                 ios,
+                shared_items: 4,
             },
         )
         .unwrap_or_else(|e| panic!("iOS {ios}: {e}"));
@@ -54,6 +55,12 @@ fn every_library_layout_gives_the_checklist_the_manifest_gives() {
         let want_cloud = asset_uuids(&assets, "cloud_only");
         let want_trashed = asset_uuids(&assets, "trashed");
         assert!(!want_cloud.is_empty() && !want_trashed.is_empty(), "seed");
+        let want_shared: HashSet<String> = assets
+            .iter()
+            .filter(|a| !a["shared"].is_null())
+            .map(|a| a["uuid"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(want_shared.len(), 4);
 
         let lib = read_library(&media.join("PhotoData/Photos.sqlite"))
             .unwrap_or_else(|e| panic!("iOS {ios}: {e}"));
@@ -63,7 +70,13 @@ fn every_library_layout_gives_the_checklist_the_manifest_gives() {
             "iOS {ios}"
         );
         let r = LibraryReport::new(&lib, &files_on_phone(&media), &HashMap::new());
-        assert_eq!(r.library_assets, assets.len() as u64, "iOS {ios}");
+        // Shared-album and Shared-with-You items are counted apart, never "not found".
+        assert_eq!(
+            r.library_assets,
+            (assets.len() - want_shared.len()) as u64,
+            "iOS {ios}"
+        );
+        assert_eq!(report_uuids(&r.in_shared_albums), want_shared, "iOS {ios}");
         assert_eq!(report_uuids(&r.recently_deleted), want_trashed, "iOS {ios}");
         if ios == 11 {
             // No availability columns: unknown, said plainly, never zero; the
@@ -122,5 +135,67 @@ fn an_ios_11_phone_exports_and_says_cloud_only_is_unknown() {
     assert_eq!(
         uuids(&json["recently_deleted"]),
         asset_uuids(&assets, "trashed")
+    );
+}
+
+#[test]
+fn shared_album_and_shared_with_you_items_are_listed_apart_and_not_archived() {
+    let t = tempfile::tempdir().unwrap();
+    let media = t.path().join("media");
+    let (code, _, err) = run(&[
+        "sim",
+        "generate",
+        "--out",
+        media.to_str().unwrap(),
+        "--items",
+        "30",
+        "--seed",
+        "4",
+        "--shared-items",
+        "3",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let assets = assets(&media);
+    let shared: Vec<&serde_json::Value> =
+        assets.iter().filter(|a| !a["shared"].is_null()).collect();
+    assert_eq!(shared.len(), 3);
+    let sim = SimProc::start(&media, &[]);
+    let a = t.path().join("a");
+    let (code, json, stderr) = export_device(&sim.addr, t.path(), &[&a], &[]);
+    assert_eq!(code, 0, "{json}\n{stderr}");
+    assert_eq!(json["library_assets"], assets.len() - 3, "{json}");
+    assert_eq!(
+        json["not_found_on_device"].as_array().unwrap().len(),
+        0,
+        "{json}"
+    );
+    let listed = json["in_shared_albums"].as_array().unwrap();
+    assert_eq!(
+        uuids(&json["in_shared_albums"]),
+        shared
+            .iter()
+            .map(|a| a["uuid"].as_str().unwrap().to_string())
+            .collect::<HashSet<_>>()
+    );
+    assert!(listed
+        .iter()
+        .all(|i| i["reason"].as_str().unwrap().contains("not your original")));
+    // The shared album's file is someone else's: not archived.
+    let archived = hashes_in(&a);
+    for s in &shared {
+        if let Some(p) = s["path"].as_str() {
+            assert!(!archived.contains(&b3(&media.join(p))), "{p} was archived");
+        }
+    }
+    // The human summary says it in words.
+    let out = device_camroll(&sim.addr, t.path())
+        .args(["export", "--from", "device", "--to"])
+        .arg(t.path().join("b"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("3 in shared albums or Shared with You, not your originals"),
+        "{text}"
     );
 }

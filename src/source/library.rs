@@ -71,6 +71,49 @@ pub struct LibraryAsset {
     /// (`ZADDITIONALASSETATTRIBUTES.ZORIGINALFILESIZE`, else the original
     /// resource's `ZDATALENGTH`).
     pub original_size: Option<u64>,
+    /// Not one of the owner's originals: an item of a shared album or one
+    /// "Shared with You" (see [`Shared`]).
+    pub shared: Option<Shared>,
+}
+
+/// Library rows that are not the owner's originals. iLEAPP's and Scott
+/// Koenig's Photos.sqlite queries decode `ZSAVEDASSETTYPE` 4 as "Photo Cloud
+/// Sharing Data asset" (shared albums; files under
+/// `PhotoData/PhotoCloudSharingData`) and 12 as a "Shared with You"
+/// syndication asset; 3 is the local library and 6 iCloud Photos.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Shared {
+    /// In an iCloud shared album (`ZSAVEDASSETTYPE = 4`, or stored under
+    /// `PhotoData/PhotoCloudSharingData`).
+    SharedAlbum,
+    /// Shared with You in Messages and the like (`ZSAVEDASSETTYPE = 12`).
+    SharedWithYou,
+}
+
+impl Shared {
+    /// Classifies a row from its `ZSAVEDASSETTYPE` and `ZDIRECTORY`.
+    pub fn of(saved_asset_type: Option<i64>, directory: &str) -> Option<Shared> {
+        match saved_asset_type {
+            Some(4) => Some(Shared::SharedAlbum),
+            Some(12) => Some(Shared::SharedWithYou),
+            _ if directory
+                .trim_start_matches('/')
+                .starts_with("PhotoData/PhotoCloudSharingData") =>
+            {
+                Some(Shared::SharedAlbum)
+            }
+            _ => None,
+        }
+    }
+
+    /// Why the item is listed apart.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Shared::SharedAlbum => "in a shared album, not your original",
+            Shared::SharedWithYou => "Shared with You, not your original",
+        }
+    }
 }
 
 impl LibraryAsset {
@@ -146,8 +189,13 @@ impl From<&LibraryAsset> for LibraryItem {
 /// The library view of a run: what the phone knows that the files alone do not say.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct LibraryReport {
-    /// Assets the library lists (`library_assets` in the JSON).
+    /// The owner's assets the library lists (`library_assets` in the JSON);
+    /// shared-album and Shared-with-You items are counted apart.
     pub library_assets: u64,
+    /// Items of shared albums and Shared with You: in the library, not the
+    /// owner's originals; listed apart, never "not found on the phone".
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub in_shared_albums: Vec<LibraryItem>,
     /// Originals only in iCloud: not on the phone, so not archived.
     pub cloud_only: Vec<LibraryItem>,
     /// Assets in Recently Deleted (archived like any other; marked here).
@@ -179,13 +227,19 @@ impl LibraryReport {
     ) -> LibraryReport {
         let found_lower: HashSet<String> = found.iter().map(|p| p.to_lowercase()).collect();
         let mut r = LibraryReport {
-            library_assets: lib.assets.len() as u64,
+            library_assets: lib.assets.iter().filter(|a| a.shared.is_none()).count() as u64,
             cloud_only_unknown: (!lib.cloud_state_known).then(|| {
                 "this Photos library does not record which originals are only in iCloud (iOS 11 or older): turn on Settings › Photos › Download and Keep Originals to be sure everything is on the phone".to_string()
             }),
             ..Default::default()
         };
         for a in &lib.assets {
+            if let Some(kind) = a.shared {
+                let mut item = LibraryItem::from(a);
+                item.reason = Some(kind.reason().to_string());
+                r.in_shared_albums.push(item);
+                continue;
+            }
             if a.trashed {
                 r.recently_deleted.push(a.into());
             }
@@ -258,19 +312,23 @@ pub fn read_library(db: &Path) -> Result<Library, LibraryError> {
     };
     let sql = format!(
         "SELECT {uuid}, a.ZDIRECTORY, a.ZFILENAME, {orig}, {created}, {tz}, {trashed}, {cloud},
-                COALESCE({orig_size}, {res_size})
+                COALESCE({orig_size}, {res_size}), {saved}
          FROM {table} a {aa_join} ORDER BY a.Z_PK",
         uuid = col("ZUUID", "''"),
         created = col("ZDATECREATED", "NULL"),
         trashed = col("ZTRASHEDSTATE", "0"),
+        saved = col("ZSAVEDASSETTYPE", "NULL"),
     );
     let mut stmt = conn.prepare(&sql).map_err(|e| err(e.to_string()))?;
     let rows = stmt
         .query_map([], |r| {
             let created: Option<f64> = r.get::<_, Option<f64>>(4).unwrap_or(None);
+            let directory = r.get::<_, Option<String>>(1)?.unwrap_or_default();
+            let saved = r.get::<_, Option<i64>>(9).unwrap_or(None);
             Ok(LibraryAsset {
+                shared: Shared::of(saved, &directory),
                 uuid: r.get::<_, Option<String>>(0)?.unwrap_or_default(),
-                directory: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                directory,
                 filename: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
                 original_filename: r.get::<_, Option<String>>(3).unwrap_or(None),
                 created_utc: created.and_then(core_data_utc),

@@ -55,6 +55,11 @@ pub struct GenerateArgs {
     #[arg(long, value_name = "VERSION", default_value_t = 17,
           value_parser = clap::value_parser!(u32).range(11..=18))]
     pub ios: u32,
+    /// Add N items that are in the library but not the owner's originals: shared-album
+    /// items (`ZSAVEDASSETTYPE = 4`, files under `PhotoData/PhotoCloudSharingData`) and,
+    /// every third, a "Shared with You" item (`ZSAVEDASSETTYPE = 12`, no file on the phone).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub shared_items: usize,
 }
 
 /// How a cloud-only original shows up over AFC.
@@ -95,6 +100,8 @@ pub struct GenerateOptions {
     pub cloud_only_shape: CloudShape,
     /// The library layout's iOS version (11–18).
     pub ios: u32,
+    /// Extra shared-album and Shared-with-You items (`--shared-items`).
+    pub shared_items: usize,
 }
 
 /// Why generation failed.
@@ -172,6 +179,9 @@ pub struct ManifestAsset {
     pub captured_unix: i64,
     /// The Apple content identifier pairing a Live Photo's still and movie.
     pub content_identifier: Option<String>,
+    /// Not the owner's original: `shared_album` or `shared_with_you`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared: Option<&'static str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -212,6 +222,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<u8> {
             video_mib: args.video_mib,
             cloud_only_shape: args.cloud_only_shape,
             ios: args.ios,
+            shared_items: args.shared_items,
         },
     )?;
     println!(
@@ -692,6 +703,7 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> Result<Summary, GenerateE
                 captured: taken.to_rfc3339(),
                 captured_unix: unix,
                 content_identifier,
+                shared: None,
             },
             kind,
             ext,
@@ -699,6 +711,81 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> Result<Summary, GenerateE
             added_unix,
             trashed_unix,
             live_size_job,
+            live_size: 0,
+        });
+    }
+
+    // Items of shared albums and Shared with You: in the library, not the owner's.
+    // (No random draws when there are none: other rolls keep their bytes.)
+    let (owner, album) = if opts.shared_items > 0 {
+        (uuid(&mut rng).replace('-', ""), uuid(&mut rng))
+    } else {
+        Default::default()
+    };
+    for k in 0..opts.shared_items {
+        let local = start + Duration::seconds(rng.gen_range(0..range));
+        let off = FixedOffset::east_opt(3600).unwrap_or(Utc.fix());
+        let Some(taken) = off.from_local_datetime(&local).single() else {
+            continue;
+        };
+        let unix = taken.timestamp();
+        let asset_uuid = uuid(&mut rng);
+        let seed = rng.gen::<u64>();
+        let swy = k % 3 == 2;
+        let n = k + 1;
+        let (directory, write) = if swy {
+            // Received in Messages and not saved: no file under the media root.
+            (format!("PhotoData/Syndication/{asset_uuid}"), false)
+        } else {
+            (
+                format!("PhotoData/PhotoCloudSharingData/{owner}/{album}/100CLOUD"),
+                true,
+            )
+        };
+        let filename = format!("IMG_{n:04}.JPG");
+        let rel = format!("{directory}/{filename}");
+        let idx = plans.len();
+        jobs.push(Job {
+            rel: rel.clone(),
+            content: Content::Jpeg(StillSpec::iphone(seed, "iPhone 14", local, Some(off))),
+            mtime: unix,
+            write,
+            size_of: Some(idx),
+            standin_of: None,
+        });
+        plans.push(Plan {
+            m: ManifestAsset {
+                uuid: asset_uuid,
+                kind: Kind::Photo.name(),
+                directory,
+                filename,
+                path: write.then(|| rel.clone()),
+                live_video: None,
+                files: if write { vec![rel] } else { Vec::new() },
+                size: 0,
+                cloud_only: false,
+                cloud_shape: None,
+                standin_size: None,
+                trashed: false,
+                edited: false,
+                icloud_synced: false,
+                favorite: false,
+                hidden: false,
+                captured: taken.to_rfc3339(),
+                captured_unix: unix,
+                content_identifier: None,
+                shared: Some(if swy {
+                    "shared_with_you"
+                } else {
+                    "shared_album"
+                }),
+            },
+            kind: Kind::Photo,
+            ext: "JPG",
+            offset: 3600,
+            added_unix: unix + 3600,
+            trashed_unix: None,
+            live_size_job: None,
             live_size: 0,
         });
     }
@@ -800,6 +887,7 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> Result<Summary, GenerateE
                     captured: taken.to_rfc3339(),
                     captured_unix: taken.timestamp(),
                     content_identifier: None,
+                    shared: None,
                 },
                 kind: Kind::Video,
                 ext: "MOV",
@@ -962,7 +1050,12 @@ fn write_photos_db(out: &Path, plans: &[Plan], ios: u32) -> Result<(), GenerateE
                     subtype,
                     i64::from(m.favorite),
                     i64::from(m.hidden),
-                    if m.icloud_synced { 6 } else { 3 },
+                    match m.shared {
+                        Some("shared_album") => 4,
+                        Some(_) => 12,
+                        None if m.icloud_synced => 6,
+                        None => 3,
+                    },
                     uti(p.ext),
                     w,
                     h,
