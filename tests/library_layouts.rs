@@ -48,6 +48,7 @@ fn every_library_layout_gives_the_checklist_the_manifest_gives() {
                 cloud_only_shape: CloudShape::None,
                 ios,
                 shared_items: 4,
+                icloud_restored: false,
             },
         )
         .unwrap_or_else(|e| panic!("iOS {ios}: {e}"));
@@ -197,5 +198,60 @@ fn shared_album_and_shared_with_you_items_are_listed_apart_and_not_archived() {
     assert!(
         text.contains("3 in shared albums or Shared with You, not your originals"),
         "{text}"
+    );
+}
+
+#[test]
+fn an_icloud_restored_phone_exports_every_original_under_cplassets() {
+    let t = tempfile::tempdir().unwrap();
+    let media = t.path().join("media");
+    let (code, _, err) = run(&[
+        "sim",
+        "generate",
+        "--out",
+        media.to_str().unwrap(),
+        "--items",
+        "60",
+        "--seed",
+        "8",
+        "--icloud-restored",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let assets = assets(&media);
+    let in_cpl = |k: &str| {
+        assets.iter().any(|a| {
+            a["kind"] == k
+                && a["path"]
+                    .as_str()
+                    .is_some_and(|p| p.starts_with("PhotoData/CPLAssets/"))
+        })
+    };
+    assert!(in_cpl("live_photo") && in_cpl("screenshot") && in_cpl("video"));
+    let on_phone: Vec<&str> = assets
+        .iter()
+        .flat_map(|a| a["files"].as_array().unwrap())
+        .map(|f| f.as_str().unwrap())
+        .filter(|f| !f.starts_with("PhotoData/Mutations/"))
+        .collect();
+    let cpl = on_phone
+        .iter()
+        .filter(|f| f.starts_with("PhotoData/CPLAssets/"))
+        .count();
+    assert!(cpl * 2 > on_phone.len(), "most files under CPLAssets");
+    let sim = SimProc::start(&media, &[]);
+    let a = t.path().join("a");
+    let (code, json, stderr) = export_device(&sim.addr, t.path(), &[&a], &[]);
+    assert_eq!(code, 0, "{json}\n{stderr}");
+    let archived = hashes_in(&a);
+    for f in &on_phone {
+        assert!(
+            archived.contains(&b3(&media.join(f))),
+            "{f} is not in the archive"
+        );
+    }
+    assert_eq!(
+        json["not_found_on_device"].as_array().unwrap().len(),
+        0,
+        "{json}"
     );
 }

@@ -279,6 +279,68 @@ impl LibraryReport {
     }
 }
 
+/// Most folders taken from the library as scan roots (a hostile library
+/// cannot make the scan list the whole phone folder by folder).
+const MAX_SCAN_ROOTS: usize = 4096;
+
+/// Folders of `PhotoData` that never hold the owner's originals.
+const NOT_ORIGINALS: [&str; 7] = [
+    "Thumbnails",
+    "Caches",
+    "Metadata",
+    "MISC",
+    "Mutations",
+    "PhotoCloudSharingData",
+    "private",
+];
+
+/// The folders under the media root to scan for originals: `DCIM` always,
+/// plus every folder the library's `ZDIRECTORY` values name for the owner's
+/// assets (so originals anywhere under the media root are found: iCloud
+/// restores keep most under `PhotoData/CPLAssets`), reduced to the outermost
+/// ones. Shared-album and Shared-with-You folders are left out (not the
+/// owner's originals), and so is any value that is absolute, climbs (`..`),
+/// or is not plain text. Without a library: `DCIM` and `PhotoData/CPLAssets`.
+pub fn scan_roots(lib: Option<&Library>) -> Vec<String> {
+    let Some(lib) = lib else {
+        return vec!["DCIM".into(), "PhotoData/CPLAssets".into()];
+    };
+    let mut dirs: std::collections::BTreeSet<String> = ["DCIM".to_string()].into();
+    for a in lib.assets.iter().filter(|a| a.shared.is_none()) {
+        if dirs.len() >= MAX_SCAN_ROOTS {
+            break;
+        }
+        let path = a.path();
+        let Some((dir, _)) = path.rsplit_once('/') else {
+            continue;
+        };
+        let sane = !dir.starts_with('/')
+            && dir.split('/').all(|c| {
+                !c.is_empty() && c != "." && c != ".." && !c.chars().any(char::is_control)
+            });
+        // PhotoData itself holds the library, thumbnails, caches and renders:
+        // only its subfolders that hold originals may be roots.
+        let photo_data_ok = match dir.strip_prefix("PhotoData") {
+            None => true,
+            Some("") => false,
+            Some(rest) => !NOT_ORIGINALS
+                .iter()
+                .any(|n| rest == format!("/{n}") || rest.starts_with(&format!("/{n}/"))),
+        };
+        if sane && photo_data_ok {
+            dirs.insert(dir.to_string());
+        }
+    }
+    // Sorted, a folder comes right after its ancestors: keep the outermost.
+    let mut roots: Vec<String> = Vec::new();
+    for d in dirs {
+        if !roots.iter().any(|r| d.starts_with(&format!("{r}/"))) {
+            roots.push(d);
+        }
+    }
+    roots
+}
+
 /// Reads a local copy of Photos.sqlite (with its `-wal`/`-shm` beside it).
 pub fn read_library(db: &Path) -> Result<Library, LibraryError> {
     let err = |reason: String| LibraryError {
@@ -421,6 +483,46 @@ mod tests {
         assert!(!lib.cloud_state_known);
         let r = LibraryReport::new(&lib, &HashSet::new(), &Default::default());
         assert!(r.cloud_only_unknown.unwrap().contains("iOS 11"));
+    }
+
+    #[test]
+    fn scan_roots_are_the_outermost_folders_the_library_names() {
+        let asset = |dir: &str, shared: Option<Shared>| LibraryAsset {
+            uuid: "U".into(),
+            directory: dir.into(),
+            filename: "IMG_0001.HEIC".into(),
+            original_filename: None,
+            created_utc: None,
+            timezone_offset: None,
+            trashed: false,
+            cloud_only: false,
+            original_size: None,
+            shared,
+        };
+        let lib = Library {
+            assets: vec![
+                asset("DCIM/100APPLE", None),
+                asset("101APPLE", None),
+                asset("PhotoData/CPLAssets/group101", None),
+                asset("PhotoData/CPLAssets/group102", None),
+                asset("PhotoData/CPLAssets", None),
+                asset(
+                    "PhotoData/PhotoCloudSharingData/x/y/100CLOUD",
+                    Some(Shared::SharedAlbum),
+                ),
+                asset("DCIM/../../etc", None),
+                asset("/etc", None),
+                asset("PhotoData", None),
+                asset("PhotoData/Thumbnails/V2", None),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(
+            scan_roots(Some(&lib)),
+            ["DCIM", "PhotoData/CPLAssets"],
+            "nested folders fold into their ancestors; shared and hostile folders are left out"
+        );
+        assert_eq!(scan_roots(None), ["DCIM", "PhotoData/CPLAssets"]);
     }
 
     #[test]

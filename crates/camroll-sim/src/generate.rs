@@ -60,6 +60,11 @@ pub struct GenerateArgs {
     /// every third, a "Shared with You" item (`ZSAVEDASSETTYPE = 12`, no file on the phone).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub shared_items: usize,
+    /// A phone restored from iCloud: most originals (Live Photos with their movies,
+    /// screenshots, videos) live under `PhotoData/CPLAssets/groupNNN/<UUID>.*`
+    /// (iphone_backup_decrypt#13), not in DCIM.
+    #[arg(long)]
+    pub icloud_restored: bool,
 }
 
 /// How a cloud-only original shows up over AFC.
@@ -102,6 +107,8 @@ pub struct GenerateOptions {
     pub ios: u32,
     /// Extra shared-album and Shared-with-You items (`--shared-items`).
     pub shared_items: usize,
+    /// Most originals under `PhotoData/CPLAssets` (`--icloud-restored`).
+    pub icloud_restored: bool,
 }
 
 /// Why generation failed.
@@ -223,6 +230,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<u8> {
             cloud_only_shape: args.cloud_only_shape,
             ios: args.ios,
             shared_items: args.shared_items,
+            icloud_restored: args.icloud_restored,
         },
     )?;
     println!(
@@ -479,7 +487,11 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> Result<Summary, GenerateE
             r if r < 0.96 => Kind::Slomo,
             _ => Kind::Timelapse,
         };
-        let icloud_synced = kind != Kind::Screenshot && rng.gen_bool(0.08);
+        let icloud_synced = if opts.icloud_restored {
+            rng.gen_bool(0.85)
+        } else {
+            kind != Kind::Screenshot && rng.gen_bool(0.08)
+        };
         let cloud_only = !icloud_synced && rng.gen_bool(0.05);
         let trashed = rng.gen_bool(0.03);
         let edited = kind != Kind::Screenshot && !icloud_synced && rng.gen_bool(0.10);
