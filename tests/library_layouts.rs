@@ -49,6 +49,8 @@ fn every_library_layout_gives_the_checklist_the_manifest_gives() {
                 ios,
                 shared_items: 4,
                 icloud_restored: false,
+                dcim_view: camroll_sim::generate::DcimView::Afc,
+                aae: camroll_sim::generate::AaePlace::Beside,
             },
         )
         .unwrap_or_else(|e| panic!("iOS {ios}: {e}"));

@@ -4,7 +4,8 @@
 //! What it writes, and why each part exists (details in docs/simulator.md):
 //! * `DCIM/NNNAPPLE/IMG_####.*` numbered in Apple's per-folder windows
 //!   (100APPLE from IMG_0001, 101APPLE from IMG_1001, …, wrapping after 9999),
-//!   then `YYYYMM__` month folders (`_a`, `_b`… when a month overflows) for newer shots;
+//!   (the AFC view), or with `--dcim-view ptp` then `YYYYMM__` month folders (`_a`, `_b`…
+//!   when a month overflows) for newer shots, as Windows sees them over PTP (ifuse#86);
 //! * HEIC/JPEG stills with EXIF, Live Photo `.MOV`s sharing the still's basename and
 //!   ContentIdentifier, plain/slo-mo/time-lapse videos, PNG screenshots, `.AAE` sidecars;
 //! * edited renders in `PhotoData/Mutations/<dir>/<IMG_####>/Adjustments/FullSizeRender.*`;
@@ -65,6 +66,33 @@ pub struct GenerateArgs {
     /// (iphone_backup_decrypt#13), not in DCIM.
     #[arg(long)]
     pub icloud_restored: bool,
+    /// Which DCIM view to write: `afc` (`NNNAPPLE` folders only, what AFC and ifuse
+    /// show) or `ptp` (also `YYYYMM__` month folders for shots from 2022, what
+    /// Windows/Image Capture show over PTP; ifuse#86).
+    #[arg(long, value_enum, value_name = "VIEW", default_value_t = DcimView::Afc)]
+    pub dcim_view: DcimView,
+    /// Where an edited photo's `.AAE` sits: `beside` the original in DCIM (and in
+    /// `PhotoData/Mutations`), or only in `PhotoData/Mutations` (docs/simulator.md).
+    #[arg(long, value_enum, value_name = "WHERE", default_value_t = AaePlace::Beside)]
+    pub aae: AaePlace,
+}
+
+/// Which view of DCIM the generator writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DcimView {
+    /// `NNNAPPLE` folders only: what AFC shows.
+    Afc,
+    /// `NNNAPPLE`, then `YYYYMM__` month folders: the PTP (Windows) view.
+    Ptp,
+}
+
+/// Where `.AAE` adjustment sidecars are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AaePlace {
+    /// Beside the original in DCIM, and in `PhotoData/Mutations`.
+    Beside,
+    /// Only in `PhotoData/Mutations/.../Adjustments`.
+    Mutations,
 }
 
 /// How a cloud-only original shows up over AFC.
@@ -109,6 +137,10 @@ pub struct GenerateOptions {
     pub shared_items: usize,
     /// Most originals under `PhotoData/CPLAssets` (`--icloud-restored`).
     pub icloud_restored: bool,
+    /// The DCIM view (`--dcim-view`).
+    pub dcim_view: DcimView,
+    /// Where `.AAE` sidecars sit (`--aae`).
+    pub aae: AaePlace,
 }
 
 /// Why generation failed.
@@ -231,6 +263,8 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<u8> {
             ios: args.ios,
             shared_items: args.shared_items,
             icloud_restored: args.icloud_restored,
+            dcim_view: args.dcim_view,
+            aae: args.aae,
         },
     )?;
     println!(
@@ -519,7 +553,8 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> Result<Summary, GenerateE
             let dir = format!("PhotoData/CPLAssets/group{cpl_group}");
             (dir, format!("{asset_uuid}.{ext}"), asset_uuid.clone())
         } else {
-            let (folder, n) = folders.next(local, local >= months_from);
+            let months = opts.dcim_view == DcimView::Ptp && local >= months_from;
+            let (folder, n) = folders.next(local, months);
             (
                 format!("DCIM/{folder}"),
                 format!("IMG_{n:04}.{ext}"),
@@ -643,7 +678,7 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> Result<Summary, GenerateE
             let edit_time = unix + rng.gen_range(60..86_400 * 30);
             let ts = Utc.timestamp_opt(edit_time, 0).single().unwrap_or_default();
             let aae = AaeSpec::new(seed ^ 0xAAE, ts);
-            if !icloud_synced {
+            if !icloud_synced && opts.aae == AaePlace::Beside {
                 // The sidecar sits next to the original in DCIM, as Windows/Image Capture see it.
                 let sidecar = format!("{directory}/{base}.AAE");
                 files.push(sidecar.clone());
@@ -853,7 +888,7 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> Result<Summary, GenerateE
         let local = end + Duration::hours(2);
         let off = FixedOffset::east_opt(7200).unwrap_or(Utc.fix());
         if let Some(taken) = off.from_local_datetime(&local).single() {
-            let (folder, n) = folders.next(local, true);
+            let (folder, n) = folders.next(local, opts.dcim_view == DcimView::Ptp);
             let directory = format!("DCIM/{folder}");
             let filename = format!("IMG_{n:04}.MOV");
             let rel = format!("{directory}/{filename}");
