@@ -80,7 +80,10 @@ fn the_same_seed_writes_the_same_roll_and_another_seed_does_not() {
 #[test]
 fn layout_follows_apples_dcim_numbering_and_month_folders() {
     let dir = tempfile::tempdir().expect("tmp");
-    generate_into(dir.path(), &["--items", "4000", "--seed", "5"]);
+    generate_into(
+        dir.path(),
+        &["--items", "4000", "--seed", "5", "--dcim-view", "ptp"],
+    );
     let dcim = dir.path().join("DCIM");
     let mut folders: Vec<String> = std::fs::read_dir(&dcim)
         .expect("DCIM")
@@ -360,4 +363,40 @@ fn a_generated_roll_is_served_over_afc_with_its_metadata_hidden() {
             .expect("asset");
         assert_eq!(f, std::fs::read(dir.path().join(&path)).expect("asset"));
     }));
+}
+
+#[test]
+fn the_default_view_is_afcs_apple_folders_and_aae_files_can_live_only_in_mutations() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let afc = dir.path().join("afc");
+    generate_into(&afc, &["--items", "1200", "--seed", "5"]);
+    let folders: Vec<String> = std::fs::read_dir(afc.join("DCIM"))
+        .expect("DCIM")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().into_string().expect("utf8"))
+        .collect();
+    assert!(
+        folders.iter().all(|f| f.len() == 8 && f.ends_with("APPLE")),
+        "AFC shows NNNAPPLE only: {folders:?}"
+    );
+    let aae_in_dcim = |root: &std::path::Path| {
+        walkdir::WalkDir::new(root.join("DCIM"))
+            .into_iter()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".AAE"))
+            .count()
+    };
+    assert!(aae_in_dcim(&afc) > 0, "default: .AAE beside the originals");
+    let muts = dir.path().join("mutations");
+    generate_into(
+        &muts,
+        &["--items", "300", "--seed", "5", "--aae", "mutations"],
+    );
+    assert_eq!(aae_in_dcim(&muts), 0);
+    let m = manifest(&muts);
+    assert!(m["assets"]
+        .as_array()
+        .expect("assets")
+        .iter()
+        .any(|a| a["edited"] == true));
 }

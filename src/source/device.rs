@@ -1120,8 +1120,25 @@ impl Source for DeviceSource {
             path: PathBuf::from("DCIM"),
             source: io::Error::other(format!("{}: {e}", self.shared.name)),
         };
-        // Breadth-first over the trees that hold originals.
-        let mut roots = vec!["DCIM".to_string(), "PhotoData/CPLAssets".to_string()];
+        // The library first: where originals live (scan roots), names for
+        // iCloud-synced originals, capture hints, the checklist.
+        let library = match self.fetch_library() {
+            Ok(l) => Some(l),
+            Err(reason) => {
+                eprintln!("camroll: warning: cannot read the iPhone's photo library ({reason}); exporting the files found in DCIM without the library checklist");
+                *self
+                    .library_report
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = Some(LibraryReport::unavailable(
+                    format!("{reason}: exported without the library checklist"),
+                ));
+                None
+            }
+        };
+        // Breadth-first over the trees that hold originals: DCIM and every
+        // folder the library names (iCloud restores keep most under
+        // PhotoData/CPLAssets).
+        let mut roots = library::scan_roots(library.as_ref());
         if self.opts.edited {
             roots.push("PhotoData/Mutations".to_string());
         }
@@ -1178,20 +1195,6 @@ impl Source for DeviceSource {
             }
             level.sort();
         }
-        // The library: names for iCloud-synced originals, capture hints, the checklist.
-        let library = match self.fetch_library() {
-            Ok(l) => Some(l),
-            Err(reason) => {
-                eprintln!("camroll: warning: cannot read the iPhone's photo library ({reason}); exporting the files found in DCIM without the library checklist");
-                *self
-                    .library_report
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner()) = Some(LibraryReport::unavailable(
-                    format!("{reason}: exported without the library checklist"),
-                ));
-                None
-            }
-        };
         let by_path: HashMap<String, &library::LibraryAsset> = library
             .iter()
             .flat_map(|l| &l.assets)

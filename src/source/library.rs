@@ -20,10 +20,8 @@ use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 use thiserror::Error;
 
+use super::library_schema::{self, core_data_utc};
 use crate::media::{CaptureTime, DateSource, OffsetSource};
-
-/// Seconds from the Unix epoch to Core Data's (2001-01-01T00:00:00Z).
-const CORE_DATA_EPOCH: i64 = 978_307_200;
 
 /// Photos.sqlite could not be read.
 #[derive(Debug, Error)]
@@ -73,6 +71,49 @@ pub struct LibraryAsset {
     /// (`ZADDITIONALASSETATTRIBUTES.ZORIGINALFILESIZE`, else the original
     /// resource's `ZDATALENGTH`).
     pub original_size: Option<u64>,
+    /// Not one of the owner's originals: an item of a shared album or one
+    /// "Shared with You" (see [`Shared`]).
+    pub shared: Option<Shared>,
+}
+
+/// Library rows that are not the owner's originals. iLEAPP's and Scott
+/// Koenig's Photos.sqlite queries decode `ZSAVEDASSETTYPE` 4 as "Photo Cloud
+/// Sharing Data asset" (shared albums; files under
+/// `PhotoData/PhotoCloudSharingData`) and 12 as a "Shared with You"
+/// syndication asset; 3 is the local library and 6 iCloud Photos.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Shared {
+    /// In an iCloud shared album (`ZSAVEDASSETTYPE = 4`, or stored under
+    /// `PhotoData/PhotoCloudSharingData`).
+    SharedAlbum,
+    /// Shared with You in Messages and the like (`ZSAVEDASSETTYPE = 12`).
+    SharedWithYou,
+}
+
+impl Shared {
+    /// Classifies a row from its `ZSAVEDASSETTYPE` and `ZDIRECTORY`.
+    pub fn of(saved_asset_type: Option<i64>, directory: &str) -> Option<Shared> {
+        match saved_asset_type {
+            Some(4) => Some(Shared::SharedAlbum),
+            Some(12) => Some(Shared::SharedWithYou),
+            _ if directory
+                .trim_start_matches('/')
+                .starts_with("PhotoData/PhotoCloudSharingData") =>
+            {
+                Some(Shared::SharedAlbum)
+            }
+            _ => None,
+        }
+    }
+
+    /// Why the item is listed apart.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Shared::SharedAlbum => "in a shared album, not your original",
+            Shared::SharedWithYou => "Shared with You, not your original",
+        }
+    }
 }
 
 impl LibraryAsset {
@@ -148,8 +189,13 @@ impl From<&LibraryAsset> for LibraryItem {
 /// The library view of a run: what the phone knows that the files alone do not say.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct LibraryReport {
-    /// Assets the library lists (`library_assets` in the JSON).
+    /// The owner's assets the library lists (`library_assets` in the JSON);
+    /// shared-album and Shared-with-You items are counted apart.
     pub library_assets: u64,
+    /// Items of shared albums and Shared with You: in the library, not the
+    /// owner's originals; listed apart, never "not found on the phone".
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub in_shared_albums: Vec<LibraryItem>,
     /// Originals only in iCloud: not on the phone, so not archived.
     pub cloud_only: Vec<LibraryItem>,
     /// Assets in Recently Deleted (archived like any other; marked here).
@@ -181,13 +227,19 @@ impl LibraryReport {
     ) -> LibraryReport {
         let found_lower: HashSet<String> = found.iter().map(|p| p.to_lowercase()).collect();
         let mut r = LibraryReport {
-            library_assets: lib.assets.len() as u64,
+            library_assets: lib.assets.iter().filter(|a| a.shared.is_none()).count() as u64,
             cloud_only_unknown: (!lib.cloud_state_known).then(|| {
                 "this Photos library does not record which originals are only in iCloud (iOS 11 or older): turn on Settings › Photos › Download and Keep Originals to be sure everything is on the phone".to_string()
             }),
             ..Default::default()
         };
         for a in &lib.assets {
+            if let Some(kind) = a.shared {
+                let mut item = LibraryItem::from(a);
+                item.reason = Some(kind.reason().to_string());
+                r.in_shared_albums.push(item);
+                continue;
+            }
             if a.trashed {
                 r.recently_deleted.push(a.into());
             }
@@ -261,7 +313,7 @@ impl Default for Budget {
 /// off (no functions with side effects from views, triggers or generated
 /// columns), strings and blobs capped at `budget.value_len`, and a progress
 /// handler that interrupts any query once the time or step budget is spent.
-fn open_guarded(db: &Path, budget: &Budget) -> rusqlite::Result<Connection> {
+pub(crate) fn open_guarded(db: &Path, budget: &Budget) -> rusqlite::Result<Connection> {
     use rusqlite::limits::Limit;
     // Read-only; the copy's WAL is applied by SQLite when it opens.
     let conn = Connection::open_with_flags(
@@ -287,6 +339,68 @@ fn open_guarded(db: &Path, budget: &Budget) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
+/// Most folders taken from the library as scan roots (a hostile library
+/// cannot make the scan list the whole phone folder by folder).
+const MAX_SCAN_ROOTS: usize = 4096;
+
+/// Folders of `PhotoData` that never hold the owner's originals.
+const NOT_ORIGINALS: [&str; 7] = [
+    "Thumbnails",
+    "Caches",
+    "Metadata",
+    "MISC",
+    "Mutations",
+    "PhotoCloudSharingData",
+    "private",
+];
+
+/// The folders under the media root to scan for originals: `DCIM` always,
+/// plus every folder the library's `ZDIRECTORY` values name for the owner's
+/// assets (so originals anywhere under the media root are found: iCloud
+/// restores keep most under `PhotoData/CPLAssets`), reduced to the outermost
+/// ones. Shared-album and Shared-with-You folders are left out (not the
+/// owner's originals), and so is any value that is absolute, climbs (`..`),
+/// or is not plain text. Without a library: `DCIM` and `PhotoData/CPLAssets`.
+pub fn scan_roots(lib: Option<&Library>) -> Vec<String> {
+    let Some(lib) = lib else {
+        return vec!["DCIM".into(), "PhotoData/CPLAssets".into()];
+    };
+    let mut dirs: std::collections::BTreeSet<String> = ["DCIM".to_string()].into();
+    for a in lib.assets.iter().filter(|a| a.shared.is_none()) {
+        if dirs.len() >= MAX_SCAN_ROOTS {
+            break;
+        }
+        let path = a.path();
+        let Some((dir, _)) = path.rsplit_once('/') else {
+            continue;
+        };
+        let sane = !dir.starts_with('/')
+            && dir.split('/').all(|c| {
+                !c.is_empty() && c != "." && c != ".." && !c.chars().any(char::is_control)
+            });
+        // PhotoData itself holds the library, thumbnails, caches and renders:
+        // only its subfolders that hold originals may be roots.
+        let photo_data_ok = match dir.strip_prefix("PhotoData") {
+            None => true,
+            Some("") => false,
+            Some(rest) => !NOT_ORIGINALS
+                .iter()
+                .any(|n| rest == format!("/{n}") || rest.starts_with(&format!("/{n}/"))),
+        };
+        if sane && photo_data_ok {
+            dirs.insert(dir.to_string());
+        }
+    }
+    // Sorted, a folder comes right after its ancestors: keep the outermost.
+    let mut roots: Vec<String> = Vec::new();
+    for d in dirs {
+        if !roots.iter().any(|r| d.starts_with(&format!("{r}/"))) {
+            roots.push(d);
+        }
+    }
+    roots
+}
+
 /// Reads a local copy of Photos.sqlite (with its `-wal`/`-shm` beside it).
 pub fn read_library(db: &Path) -> Result<Library, LibraryError> {
     read_library_within(db, &Budget::default())
@@ -299,116 +413,47 @@ pub fn read_library_within(db: &Path, budget: &Budget) -> Result<Library, Librar
         reason,
     };
     let conn = open_guarded(db, budget).map_err(|e| err(guard_words(e)))?;
-    let tables: HashSet<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
-        .and_then(|mut s| s.query_map([], |r| r.get::<_, String>(0))?.collect())
-        .map_err(|e| err(format!("not a SQLite database ({e})")))?;
-    let table = if tables.contains("ZASSET") {
-        "ZASSET"
-    } else if tables.contains("ZGENERICASSET") {
-        "ZGENERICASSET"
-    } else {
-        return Err(err(
-            "no ZASSET or ZGENERICASSET table: not a Photos library".into(),
-        ));
-    };
-    let columns = |t: &str| -> HashSet<String> {
-        conn.prepare(&format!("PRAGMA table_info({t})"))
-            .and_then(|mut s| s.query_map([], |r| r.get::<_, String>(1))?.collect())
-            .unwrap_or_default()
-    };
-    let a_cols = columns(table);
-    for required in ["Z_PK", "ZDIRECTORY", "ZFILENAME"] {
-        if !a_cols.contains(required) {
-            return Err(err(format!("{table} has no {required} column")));
-        }
-    }
-    let col = |c: &str, fallback: &str| {
-        if a_cols.contains(c) {
-            format!("a.{c}")
-        } else {
-            fallback.to_string()
-        }
-    };
-    let aa_cols = if tables.contains("ZADDITIONALASSETATTRIBUTES") {
-        columns("ZADDITIONALASSETATTRIBUTES")
-    } else {
-        HashSet::new()
-    };
-    let (aa_join, tz, orig, orig_size) = if aa_cols.is_empty() {
-        (
-            String::new(),
-            "NULL".to_string(),
-            "NULL".to_string(),
-            "NULL".to_string(),
-        )
-    } else {
-        let on = if a_cols.contains("ZADDITIONALATTRIBUTES") {
-            "aa.Z_PK = a.ZADDITIONALATTRIBUTES"
-        } else {
-            "aa.ZASSET = a.Z_PK"
-        };
-        (
-            format!("LEFT JOIN ZADDITIONALASSETATTRIBUTES aa ON {on}"),
-            if aa_cols.contains("ZTIMEZONEOFFSET") {
-                "aa.ZTIMEZONEOFFSET".into()
-            } else {
-                "NULL".into()
-            },
-            if aa_cols.contains("ZORIGINALFILENAME") {
-                "aa.ZORIGINALFILENAME".into()
-            } else {
-                "NULL".into()
-            },
-            if aa_cols.contains("ZORIGINALFILESIZE") {
-                "aa.ZORIGINALFILESIZE".into()
-            } else {
-                "NULL".into()
-            },
-        )
-    };
-    let r_cols = if tables.contains("ZINTERNALRESOURCE") {
-        columns("ZINTERNALRESOURCE")
-    } else {
-        HashSet::new()
-    };
-    let cloud = if ["ZASSET", "ZDATASTORESUBTYPE", "ZLOCALAVAILABILITY"]
-        .iter()
-        .all(|c| r_cols.contains(*c))
-    {
+    let schema = library_schema::resolve(&conn).map_err(|e| err(e.to_string()))?;
+    let table = schema.asset_table.as_str();
+    let col = |c: &str, fallback: &str| schema.asset_col(c, fallback);
+    let aa_join = schema.attributes_join();
+    let tz = schema.attr_col("ZTIMEZONEOFFSET", "NULL");
+    let orig = schema.attr_col("ZORIGINALFILENAME", "NULL");
+    let orig_size = schema.attr_col("ZORIGINALFILESIZE", "NULL");
+    let cloud_state_known = schema.cloud_state_known();
+    let cloud = if cloud_state_known {
         "EXISTS (SELECT 1 FROM ZINTERNALRESOURCE r WHERE r.ZASSET = a.Z_PK AND r.ZDATASTORESUBTYPE = 1 AND r.ZLOCALAVAILABILITY = -1)"
     } else {
         "0"
     };
     // The original resource's length, when the attributes table has no size.
-    let res_size = if ["ZASSET", "ZDATASTORESUBTYPE", "ZDATALENGTH"]
-        .iter()
-        .all(|c| r_cols.contains(*c))
-    {
+    let res_size = if schema.resource_has(&["ZASSET", "ZDATASTORESUBTYPE", "ZDATALENGTH"]) {
         "(SELECT MAX(r.ZDATALENGTH) FROM ZINTERNALRESOURCE r WHERE r.ZASSET = a.Z_PK AND r.ZDATASTORESUBTYPE = 1)"
     } else {
         "NULL"
     };
     let sql = format!(
         "SELECT {uuid}, a.ZDIRECTORY, a.ZFILENAME, {orig}, {created}, {tz}, {trashed}, {cloud},
-                COALESCE({orig_size}, {res_size})
+                COALESCE({orig_size}, {res_size}), {saved}
          FROM {table} a {aa_join} ORDER BY a.Z_PK",
         uuid = col("ZUUID", "''"),
         created = col("ZDATECREATED", "NULL"),
         trashed = col("ZTRASHEDSTATE", "0"),
+        saved = col("ZSAVEDASSETTYPE", "NULL"),
     );
     let mut stmt = conn.prepare(&sql).map_err(|e| err(e.to_string()))?;
     let rows = stmt
         .query_map([], |r| {
             let created: Option<f64> = r.get::<_, Option<f64>>(4).unwrap_or(None);
+            let directory = r.get::<_, Option<String>>(1)?.unwrap_or_default();
+            let saved = r.get::<_, Option<i64>>(9).unwrap_or(None);
             Ok(LibraryAsset {
+                shared: Shared::of(saved, &directory),
                 uuid: r.get::<_, Option<String>>(0)?.unwrap_or_default(),
-                directory: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                directory,
                 filename: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
                 original_filename: r.get::<_, Option<String>>(3).unwrap_or(None),
-                created_utc: created
-                    .filter(|c| c.is_finite())
-                    .and_then(|c| DateTime::from_timestamp(CORE_DATA_EPOCH + c.floor() as i64, 0)),
+                created_utc: created.and_then(core_data_utc),
                 timezone_offset: r
                     .get::<_, Option<i64>>(5)
                     .unwrap_or(None)
@@ -443,12 +488,12 @@ pub fn read_library_within(db: &Path, budget: &Budget) -> Result<Library, Librar
         assets,
         table: table.to_string(),
         db: db.to_path_buf(),
-        cloud_state_known: cloud != "0",
+        cloud_state_known,
     })
 }
 
 /// A guard's refusal in words (the library is then left aside with a warning).
-fn guard_words(e: rusqlite::Error) -> String {
+pub(crate) fn guard_words(e: rusqlite::Error) -> String {
     match e.sqlite_error_code() {
         Some(rusqlite::ErrorCode::OperationInterrupted) => {
             "reading it took longer than its time budget (a hostile or damaged library?)".into()
@@ -521,6 +566,46 @@ mod tests {
         assert!(!lib.cloud_state_known);
         let r = LibraryReport::new(&lib, &HashSet::new(), &Default::default());
         assert!(r.cloud_only_unknown.unwrap().contains("iOS 11"));
+    }
+
+    #[test]
+    fn scan_roots_are_the_outermost_folders_the_library_names() {
+        let asset = |dir: &str, shared: Option<Shared>| LibraryAsset {
+            uuid: "U".into(),
+            directory: dir.into(),
+            filename: "IMG_0001.HEIC".into(),
+            original_filename: None,
+            created_utc: None,
+            timezone_offset: None,
+            trashed: false,
+            cloud_only: false,
+            original_size: None,
+            shared,
+        };
+        let lib = Library {
+            assets: vec![
+                asset("DCIM/100APPLE", None),
+                asset("101APPLE", None),
+                asset("PhotoData/CPLAssets/group101", None),
+                asset("PhotoData/CPLAssets/group102", None),
+                asset("PhotoData/CPLAssets", None),
+                asset(
+                    "PhotoData/PhotoCloudSharingData/x/y/100CLOUD",
+                    Some(Shared::SharedAlbum),
+                ),
+                asset("DCIM/../../etc", None),
+                asset("/etc", None),
+                asset("PhotoData", None),
+                asset("PhotoData/Thumbnails/V2", None),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(
+            scan_roots(Some(&lib)),
+            ["DCIM", "PhotoData/CPLAssets"],
+            "nested folders fold into their ancestors; shared and hostile folders are left out"
+        );
+        assert_eq!(scan_roots(None), ["DCIM", "PhotoData/CPLAssets"]);
     }
 
     #[test]

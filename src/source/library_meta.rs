@@ -13,7 +13,7 @@
 //!   name and columns carry Core Data entity numbers that change with the
 //!   version (`Z_26ASSETS(Z_26ALBUMS, Z_34ASSETS)` on iOS 13, `Z_3ASSETS` from
 //!   iOS 14, `Z_27ASSETS` on 15, `Z_28ASSETS` from 16): resolved here from
-//!   `Z_PRIMARYKEY` and `sqlite_master`, never hard-coded;
+//!   `Z_PRIMARYKEY` and `sqlite_master` by `library_schema`, never hard-coded;
 //! - keywords are `ZKEYWORD.ZTITLE` joined through
 //!   `Z_1KEYWORDS(Z_1ASSETATTRIBUTES, Z_<n>KEYWORDS)` to
 //!   `ZADDITIONALASSETATTRIBUTES`, which also holds `ZTITLE` and points to
@@ -33,32 +33,17 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use chrono::DateTime;
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 
 use super::library::{media_path, LibraryError};
+use super::library_schema::{self, columns, core_data_utc, LibrarySchema};
 use crate::media::sidecar::{AssetMeta, Burst, FaceRegion};
 use crate::media::{CaptureTime, DateSource, OffsetSource};
 
-/// Seconds from the Unix epoch to Core Data's (2001-01-01T00:00:00Z).
-const CORE_DATA_EPOCH: i64 = 978_307_200;
 /// Deepest folder nesting followed (a loop in `ZPARENTFOLDER` must end).
 const MAX_FOLDER_DEPTH: usize = 64;
 /// Most rows read from any one metadata table.
 const MAX_ROWS: usize = 5_000_000;
-
-/// The join tables and columns of one library, as resolved.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MetaSchema {
-    /// `ZASSET` or `ZGENERICASSET`.
-    pub asset_table: String,
-    /// Album join table with its album and asset columns, e.g. (`Z_28ASSETS`, `Z_28ALBUMS`, `Z_3ASSETS`).
-    pub album_join: Option<(String, String, String)>,
-    /// Keyword join table with its attributes and keyword columns, e.g. (`Z_1KEYWORDS`, `Z_1ASSETATTRIBUTES`, `Z_40KEYWORDS`).
-    pub keyword_join: Option<(String, String, String)>,
-    /// `ZDETECTEDFACE`'s asset and person columns.
-    pub face_columns: Option<(String, String)>,
-}
 
 /// Which file of an asset a source item is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +62,7 @@ pub struct LibraryMeta {
     /// (lower-case folder, lower-case stem) of stills → their key in `assets`.
     still_stems: HashMap<(String, String), String>,
     /// How the library's tables were resolved.
-    pub schema: MetaSchema,
+    pub schema: LibrarySchema,
 }
 
 impl LibraryMeta {
@@ -122,131 +107,6 @@ impl LibraryMeta {
     }
 }
 
-fn tables(conn: &Connection) -> rusqlite::Result<HashSet<String>> {
-    conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table'")?
-        .query_map([], |r| r.get::<_, String>(0))?
-        .collect()
-}
-
-fn columns(conn: &Connection, table: &str) -> HashSet<String> {
-    conn.prepare("SELECT name FROM pragma_table_info(?1)")
-        .and_then(|mut s| s.query_map([table], |r| r.get::<_, String>(0))?.collect())
-        .unwrap_or_default()
-}
-
-/// `Z_PRIMARYKEY`: entity name → number.
-fn entities(conn: &Connection) -> HashMap<String, i64> {
-    conn.prepare("SELECT Z_NAME, Z_ENT FROM Z_PRIMARYKEY")
-        .and_then(|mut s| {
-            s.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// `Z_<n><SUFFIX>` → n.
-fn entity_number(name: &str, suffix: &str) -> Option<i64> {
-    name.strip_prefix("Z_")?.strip_suffix(suffix)?.parse().ok()
-}
-
-/// Resolves the join tables from `sqlite_master`, preferring the entity
-/// numbers `Z_PRIMARYKEY` gives when several tables fit.
-pub fn resolve_schema(conn: &Connection) -> rusqlite::Result<MetaSchema> {
-    let all = tables(conn)?;
-    let ents = entities(conn);
-    let asset_table = if all.contains("ZASSET") {
-        "ZASSET"
-    } else {
-        "ZGENERICASSET"
-    };
-    let asset_ents: HashSet<i64> = ["Asset", "GenericAsset", "ManagedAsset"]
-        .iter()
-        .filter_map(|n| ents.get(*n).copied())
-        .collect();
-    let album_ents: HashSet<i64> = ents
-        .iter()
-        .filter(|(n, _)| n.contains("Album"))
-        .map(|(_, e)| *e)
-        .collect();
-    let mut sorted: Vec<&String> = all.iter().collect();
-    sorted.sort();
-    // Albums: Z_<n>ASSETS with a Z_<n>ALBUMS column and a Z_<m>ASSETS column.
-    let mut album_join = None;
-    for t in &sorted {
-        let Some(n) = entity_number(t, "ASSETS") else {
-            continue;
-        };
-        let cols = columns(conn, t);
-        let album_col = format!("Z_{n}ALBUMS");
-        if !cols.contains(&album_col) {
-            continue;
-        }
-        let mut asset_cols: Vec<&String> = cols
-            .iter()
-            .filter(|c| entity_number(c, "ASSETS").is_some())
-            .collect();
-        asset_cols.sort();
-        let preferred = asset_cols
-            .iter()
-            .find(|c| entity_number(c, "ASSETS").is_some_and(|m| asset_ents.contains(&m)))
-            .or(asset_cols.first());
-        if let Some(asset_col) = preferred {
-            let fits = album_ents.is_empty() || album_ents.contains(&n);
-            if album_join.is_none() || fits {
-                album_join = Some((t.to_string(), album_col, asset_col.to_string()));
-                if fits {
-                    break;
-                }
-            }
-        }
-    }
-    // Keywords: Z_<a>KEYWORDS with Z_<a>ASSETATTRIBUTES and Z_<k>KEYWORDS.
-    let mut keyword_join = None;
-    let kw_ent = ents.get("Keyword").copied();
-    for t in &sorted {
-        let Some(a) = entity_number(t, "KEYWORDS") else {
-            continue;
-        };
-        let cols = columns(conn, t);
-        let attr_col = format!("Z_{a}ASSETATTRIBUTES");
-        if !cols.contains(&attr_col) {
-            continue;
-        }
-        let mut kw_cols: Vec<&String> = cols
-            .iter()
-            .filter(|c| entity_number(c, "KEYWORDS").is_some())
-            .collect();
-        kw_cols.sort();
-        let preferred = kw_cols
-            .iter()
-            .find(|c| kw_ent.is_some_and(|k| entity_number(c, "KEYWORDS") == Some(k)))
-            .or(kw_cols.first());
-        if let Some(k) = preferred {
-            keyword_join = Some((t.to_string(), attr_col, k.to_string()));
-            break;
-        }
-    }
-    let face_columns = all.contains("ZDETECTEDFACE").then(|| {
-        let cols = columns(conn, "ZDETECTEDFACE");
-        let pick = |new: &str, old: &str| {
-            if cols.contains(new) {
-                Some(new.to_string())
-            } else if cols.contains(old) {
-                Some(old.to_string())
-            } else {
-                None
-            }
-        };
-        pick("ZASSETFORFACE", "ZASSET").zip(pick("ZPERSONFORFACE", "ZPERSON"))
-    });
-    Ok(MetaSchema {
-        asset_table: asset_table.to_string(),
-        album_join,
-        keyword_join,
-        face_columns: face_columns.flatten(),
-    })
-}
-
 /// One asset row with what the sidecar needs from it.
 struct Row {
     pk: i64,
@@ -265,19 +125,12 @@ pub fn read_library_meta(db: &Path) -> Result<LibraryMeta, LibraryError> {
         path: db.to_path_buf(),
         reason,
     };
-    let conn = Connection::open_with_flags(
-        db,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| err(e.to_string()))?;
-    let all = tables(&conn).map_err(|e| err(format!("not a SQLite database ({e})")))?;
-    if !all.contains("ZASSET") && !all.contains("ZGENERICASSET") {
-        return Err(err(
-            "no ZASSET or ZGENERICASSET table: not a Photos library".into(),
-        ));
-    }
-    let schema = resolve_schema(&conn).map_err(|e| err(e.to_string()))?;
-    let mut rows = read_assets(&conn, &schema, &all).map_err(|e| err(e.to_string()))?;
+    // The same guards as the library report: the file comes from the phone.
+    let conn = super::library::open_guarded(db, &super::library::Budget::default())
+        .map_err(|e| err(super::library::guard_words(e)))?;
+    let schema = library_schema::resolve(&conn).map_err(|e| err(e.to_string()))?;
+    let all = schema.tables.clone();
+    let mut rows = read_assets(&conn, &schema).map_err(|e| err(e.to_string()))?;
     let by_pk: HashMap<i64, usize> = rows.iter().enumerate().map(|(i, r)| (r.pk, i)).collect();
     let by_attrs: HashMap<i64, usize> = rows
         .iter()
@@ -324,48 +177,13 @@ pub fn read_library_meta(db: &Path) -> Result<LibraryMeta, LibraryError> {
     Ok(out)
 }
 
-fn read_assets(
-    conn: &Connection,
-    schema: &MetaSchema,
-    all: &HashSet<String>,
-) -> rusqlite::Result<Vec<Row>> {
+fn read_assets(conn: &Connection, schema: &LibrarySchema) -> rusqlite::Result<Vec<Row>> {
     let t = &schema.asset_table;
-    let a_cols = columns(conn, t);
-    let col = |c: &str, fallback: &str| {
-        if a_cols.contains(c) {
-            format!("a.{c}")
-        } else {
-            fallback.to_string()
-        }
-    };
-    let aa_cols = if all.contains("ZADDITIONALASSETATTRIBUTES") {
-        columns(conn, "ZADDITIONALASSETATTRIBUTES")
-    } else {
-        HashSet::new()
-    };
-    let (join, attrs, tz, title) = if aa_cols.is_empty() {
-        (String::new(), "NULL", "NULL", "NULL")
-    } else {
-        let on = if a_cols.contains("ZADDITIONALATTRIBUTES") {
-            "aa.Z_PK = a.ZADDITIONALATTRIBUTES"
-        } else {
-            "aa.ZASSET = a.Z_PK"
-        };
-        (
-            format!("LEFT JOIN ZADDITIONALASSETATTRIBUTES aa ON {on}"),
-            "aa.Z_PK",
-            if aa_cols.contains("ZTIMEZONEOFFSET") {
-                "aa.ZTIMEZONEOFFSET"
-            } else {
-                "NULL"
-            },
-            if aa_cols.contains("ZTITLE") {
-                "aa.ZTITLE"
-            } else {
-                "NULL"
-            },
-        )
-    };
+    let col = |c: &str, fallback: &str| schema.asset_col(c, fallback);
+    let join = schema.attributes_join();
+    let attrs = schema.attr_col("Z_PK", "NULL");
+    let tz = schema.attr_col("ZTIMEZONEOFFSET", "NULL");
+    let title = schema.attr_col("ZTITLE", "NULL");
     let sql = format!(
         "SELECT a.Z_PK, {uuid}, a.ZDIRECTORY, a.ZFILENAME, {fav}, {hidden}, {lat}, {lon},
                 {w}, {h}, {orient}, {burst}, {pick}, {created}, {tz}, {title}, {attrs}, {kind}
@@ -403,29 +221,26 @@ fn read_assets(
             (Some(lat), Some(lon)) if !(lat == -180.0 && lon == -180.0) => Some((lat, lon)),
             _ => None,
         };
-        let created = float(13)
-            .filter(|c| c.is_finite() && c.abs() < 1e11)
-            .and_then(|c| {
-                let utc = DateTime::from_timestamp(CORE_DATA_EPOCH + c.floor() as i64, 0)?;
-                let off = int(14)
-                    .and_then(|o| i32::try_from(o).ok())
-                    .filter(|o| o.abs() <= 14 * 3600);
-                let local =
-                    utc.naive_utc() + chrono::Duration::seconds(i64::from(off.unwrap_or(0)));
-                Some(
-                    CaptureTime {
-                        local,
-                        offset_seconds: Some(off.unwrap_or(0)),
-                        offset_source: if off.is_some() {
-                            OffsetSource::Recorded
-                        } else {
-                            OffsetSource::Assumed
-                        },
-                        source: DateSource::PhotosLibrary,
-                    }
-                    .display(),
-                )
-            });
+        let created = float(13).and_then(|c| {
+            let utc = core_data_utc(c)?;
+            let off = int(14)
+                .and_then(|o| i32::try_from(o).ok())
+                .filter(|o| o.abs() <= 14 * 3600);
+            let local = utc.naive_utc() + chrono::Duration::seconds(i64::from(off.unwrap_or(0)));
+            Some(
+                CaptureTime {
+                    local,
+                    offset_seconds: Some(off.unwrap_or(0)),
+                    offset_source: if off.is_some() {
+                        OffsetSource::Recorded
+                    } else {
+                        OffsetSource::Assumed
+                    },
+                    source: DateSource::PhotosLibrary,
+                }
+                .display(),
+            )
+        });
         let burst = text(11).filter(|u| !u.is_empty()).map(|uuid| Burst {
             uuid,
             picked: int(12).unwrap_or(0) & (8 | 16) != 0,

@@ -7,6 +7,7 @@ pub mod device;
 pub mod folder;
 pub mod library;
 pub mod library_meta;
+pub mod library_schema;
 
 use std::io::{Read, Seek};
 use std::path::PathBuf;

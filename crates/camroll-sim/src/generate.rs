@@ -4,7 +4,8 @@
 //! What it writes, and why each part exists (details in docs/simulator.md):
 //! * `DCIM/NNNAPPLE/IMG_####.*` numbered in Apple's per-folder windows
 //!   (100APPLE from IMG_0001, 101APPLE from IMG_1001, …, wrapping after 9999),
-//!   then `YYYYMM__` month folders (`_a`, `_b`… when a month overflows) for newer shots;
+//!   (the AFC view), or with `--dcim-view ptp` then `YYYYMM__` month folders (`_a`, `_b`…
+//!   when a month overflows) for newer shots, as Windows sees them over PTP (ifuse#86);
 //! * HEIC/JPEG stills with EXIF, Live Photo `.MOV`s sharing the still's basename and
 //!   ContentIdentifier, plain/slo-mo/time-lapse videos, PNG screenshots, `.AAE` sidecars;
 //! * edited renders in `PhotoData/Mutations/<dir>/<IMG_####>/Adjustments/FullSizeRender.*`;
@@ -48,12 +49,50 @@ pub struct GenerateArgs {
     #[arg(long, value_enum, value_name = "SHAPE", default_value_t = CloudShape::None)]
     /// What AFC shows for originals only in iCloud (`--cloud-only-shape`).
     pub cloud_only_shape: CloudShape,
-    /// The iOS version whose library layout Photos.sqlite takes (12–18): the asset
+    /// The iOS version whose library layout Photos.sqlite takes (11–18): the asset
     /// table (`ZGENERICASSET` up to 13), the album and keyword join tables, the face
-    /// columns (`docs/sidecars.md`).
+    /// columns (`docs/sidecars.md`); iOS 11 records no availability
+    /// (`ZLOCALAVAILABILITY`), so which originals are only in iCloud is unknown.
     #[arg(long, value_name = "VERSION", default_value_t = 17,
-          value_parser = clap::value_parser!(u32).range(12..=18))]
+          value_parser = clap::value_parser!(u32).range(11..=18))]
     pub ios: u32,
+    /// Add N items that are in the library but not the owner's originals: shared-album
+    /// items (`ZSAVEDASSETTYPE = 4`, files under `PhotoData/PhotoCloudSharingData`) and,
+    /// every third, a "Shared with You" item (`ZSAVEDASSETTYPE = 12`, no file on the phone).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub shared_items: usize,
+    /// A phone restored from iCloud: most originals (Live Photos with their movies,
+    /// screenshots, videos) live under `PhotoData/CPLAssets/groupNNN/<UUID>.*`
+    /// (iphone_backup_decrypt#13), not in DCIM.
+    #[arg(long)]
+    pub icloud_restored: bool,
+    /// Which DCIM view to write: `afc` (`NNNAPPLE` folders only, what AFC and ifuse
+    /// show) or `ptp` (also `YYYYMM__` month folders for shots from 2022, what
+    /// Windows/Image Capture show over PTP; ifuse#86).
+    #[arg(long, value_enum, value_name = "VIEW", default_value_t = DcimView::Afc)]
+    pub dcim_view: DcimView,
+    /// Where an edited photo's `.AAE` sits: `beside` the original in DCIM (and in
+    /// `PhotoData/Mutations`), or only in `PhotoData/Mutations` (docs/simulator.md).
+    #[arg(long, value_enum, value_name = "WHERE", default_value_t = AaePlace::Beside)]
+    pub aae: AaePlace,
+}
+
+/// Which view of DCIM the generator writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DcimView {
+    /// `NNNAPPLE` folders only: what AFC shows.
+    Afc,
+    /// `NNNAPPLE`, then `YYYYMM__` month folders: the PTP (Windows) view.
+    Ptp,
+}
+
+/// Where `.AAE` adjustment sidecars are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AaePlace {
+    /// Beside the original in DCIM, and in `PhotoData/Mutations`.
+    Beside,
+    /// Only in `PhotoData/Mutations/.../Adjustments`.
+    Mutations,
 }
 
 /// How a cloud-only original shows up over AFC.
@@ -92,8 +131,16 @@ pub struct GenerateOptions {
     pub video_mib: Option<u64>,
     /// What AFC shows for originals only in iCloud (`--cloud-only-shape`).
     pub cloud_only_shape: CloudShape,
-    /// The library layout's iOS version (12–18).
+    /// The library layout's iOS version (11–18).
     pub ios: u32,
+    /// Extra shared-album and Shared-with-You items (`--shared-items`).
+    pub shared_items: usize,
+    /// Most originals under `PhotoData/CPLAssets` (`--icloud-restored`).
+    pub icloud_restored: bool,
+    /// The DCIM view (`--dcim-view`).
+    pub dcim_view: DcimView,
+    /// Where `.AAE` sidecars sit (`--aae`).
+    pub aae: AaePlace,
 }
 
 /// Why generation failed.
@@ -171,6 +218,9 @@ pub struct ManifestAsset {
     pub captured_unix: i64,
     /// The Apple content identifier pairing a Live Photo's still and movie.
     pub content_identifier: Option<String>,
+    /// Not the owner's original: `shared_album` or `shared_with_you`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared: Option<&'static str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -211,6 +261,10 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<u8> {
             video_mib: args.video_mib,
             cloud_only_shape: args.cloud_only_shape,
             ios: args.ios,
+            shared_items: args.shared_items,
+            icloud_restored: args.icloud_restored,
+            dcim_view: args.dcim_view,
+            aae: args.aae,
         },
     )?;
     println!(
@@ -467,7 +521,11 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> Result<Summary, GenerateE
             r if r < 0.96 => Kind::Slomo,
             _ => Kind::Timelapse,
         };
-        let icloud_synced = kind != Kind::Screenshot && rng.gen_bool(0.08);
+        let icloud_synced = if opts.icloud_restored {
+            rng.gen_bool(0.85)
+        } else {
+            kind != Kind::Screenshot && rng.gen_bool(0.08)
+        };
         let cloud_only = !icloud_synced && rng.gen_bool(0.05);
         let trashed = rng.gen_bool(0.03);
         let edited = kind != Kind::Screenshot && !icloud_synced && rng.gen_bool(0.10);
@@ -495,7 +553,8 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> Result<Summary, GenerateE
             let dir = format!("PhotoData/CPLAssets/group{cpl_group}");
             (dir, format!("{asset_uuid}.{ext}"), asset_uuid.clone())
         } else {
-            let (folder, n) = folders.next(local, local >= months_from);
+            let months = opts.dcim_view == DcimView::Ptp && local >= months_from;
+            let (folder, n) = folders.next(local, months);
             (
                 format!("DCIM/{folder}"),
                 format!("IMG_{n:04}.{ext}"),
@@ -619,7 +678,7 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> Result<Summary, GenerateE
             let edit_time = unix + rng.gen_range(60..86_400 * 30);
             let ts = Utc.timestamp_opt(edit_time, 0).single().unwrap_or_default();
             let aae = AaeSpec::new(seed ^ 0xAAE, ts);
-            if !icloud_synced {
+            if !icloud_synced && opts.aae == AaePlace::Beside {
                 // The sidecar sits next to the original in DCIM, as Windows/Image Capture see it.
                 let sidecar = format!("{directory}/{base}.AAE");
                 files.push(sidecar.clone());
@@ -691,6 +750,7 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> Result<Summary, GenerateE
                 captured: taken.to_rfc3339(),
                 captured_unix: unix,
                 content_identifier,
+                shared: None,
             },
             kind,
             ext,
@@ -698,6 +758,81 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> Result<Summary, GenerateE
             added_unix,
             trashed_unix,
             live_size_job,
+            live_size: 0,
+        });
+    }
+
+    // Items of shared albums and Shared with You: in the library, not the owner's.
+    // (No random draws when there are none: other rolls keep their bytes.)
+    let (owner, album) = if opts.shared_items > 0 {
+        (uuid(&mut rng).replace('-', ""), uuid(&mut rng))
+    } else {
+        Default::default()
+    };
+    for k in 0..opts.shared_items {
+        let local = start + Duration::seconds(rng.gen_range(0..range));
+        let off = FixedOffset::east_opt(3600).unwrap_or(Utc.fix());
+        let Some(taken) = off.from_local_datetime(&local).single() else {
+            continue;
+        };
+        let unix = taken.timestamp();
+        let asset_uuid = uuid(&mut rng);
+        let seed = rng.gen::<u64>();
+        let swy = k % 3 == 2;
+        let n = k + 1;
+        let (directory, write) = if swy {
+            // Received in Messages and not saved: no file under the media root.
+            (format!("PhotoData/Syndication/{asset_uuid}"), false)
+        } else {
+            (
+                format!("PhotoData/PhotoCloudSharingData/{owner}/{album}/100CLOUD"),
+                true,
+            )
+        };
+        let filename = format!("IMG_{n:04}.JPG");
+        let rel = format!("{directory}/{filename}");
+        let idx = plans.len();
+        jobs.push(Job {
+            rel: rel.clone(),
+            content: Content::Jpeg(StillSpec::iphone(seed, "iPhone 14", local, Some(off))),
+            mtime: unix,
+            write,
+            size_of: Some(idx),
+            standin_of: None,
+        });
+        plans.push(Plan {
+            m: ManifestAsset {
+                uuid: asset_uuid,
+                kind: Kind::Photo.name(),
+                directory,
+                filename,
+                path: write.then(|| rel.clone()),
+                live_video: None,
+                files: if write { vec![rel] } else { Vec::new() },
+                size: 0,
+                cloud_only: false,
+                cloud_shape: None,
+                standin_size: None,
+                trashed: false,
+                edited: false,
+                icloud_synced: false,
+                favorite: false,
+                hidden: false,
+                captured: taken.to_rfc3339(),
+                captured_unix: unix,
+                content_identifier: None,
+                shared: Some(if swy {
+                    "shared_with_you"
+                } else {
+                    "shared_album"
+                }),
+            },
+            kind: Kind::Photo,
+            ext: "JPG",
+            offset: 3600,
+            added_unix: unix + 3600,
+            trashed_unix: None,
+            live_size_job: None,
             live_size: 0,
         });
     }
@@ -753,7 +888,7 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> Result<Summary, GenerateE
         let local = end + Duration::hours(2);
         let off = FixedOffset::east_opt(7200).unwrap_or(Utc.fix());
         if let Some(taken) = off.from_local_datetime(&local).single() {
-            let (folder, n) = folders.next(local, true);
+            let (folder, n) = folders.next(local, opts.dcim_view == DcimView::Ptp);
             let directory = format!("DCIM/{folder}");
             let filename = format!("IMG_{n:04}.MOV");
             let rel = format!("{directory}/{filename}");
@@ -799,6 +934,7 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> Result<Summary, GenerateE
                     captured: taken.to_rfc3339(),
                     captured_unix: taken.timestamp(),
                     content_identifier: None,
+                    shared: None,
                 },
                 kind: Kind::Video,
                 ext: "MOV",
@@ -961,7 +1097,12 @@ fn write_photos_db(out: &Path, plans: &[Plan], ios: u32) -> Result<(), GenerateE
                     subtype,
                     i64::from(m.favorite),
                     i64::from(m.hidden),
-                    if m.icloud_synced { 6 } else { 3 },
+                    match m.shared {
+                        Some("shared_album") => 4,
+                        Some(_) => 12,
+                        None if m.icloud_synced => 6,
+                        None => 3,
+                    },
                     uti(p.ext),
                     w,
                     h,
@@ -1063,6 +1204,16 @@ fn write_photos_db(out: &Path, plans: &[Plan], ios: u32) -> Result<(), GenerateE
             t = layout.asset_table,
             e = layout.asset_ent
         ))
+        .map_err(db)?;
+    }
+    if ios <= 11 {
+        // iOS 11's resources carry no availability: the library cannot say
+        // which originals are only in iCloud (iLEAPP/SKQ iOS 11 queries read
+        // no ZLOCALAVAILABILITY).
+        tx.execute_batch(
+            "ALTER TABLE ZINTERNALRESOURCE DROP COLUMN ZLOCALAVAILABILITY;
+             ALTER TABLE ZINTERNALRESOURCE DROP COLUMN ZREMOTEAVAILABILITY;",
+        )
         .map_err(db)?;
     }
     crate::library_meta::write_library_meta(&tx, &layout, seed).map_err(db)?;

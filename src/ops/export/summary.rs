@@ -131,7 +131,7 @@ pub struct ExportSummary {
     /// One summary per archive, in command-line order.
     pub destinations: Vec<DestinationSummary>,
     /// The phone's library view (device sources): `library_assets`,
-    /// `cloud_only`, `recently_deleted`, `not_found_on_device`.
+    /// `cloud_only`, `recently_deleted`, `not_found_on_device`, `in_shared_albums`.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub library: Option<crate::source::library::LibraryReport>,
     /// What the sidecar stage did; omitted when no sidecars were written.
@@ -274,6 +274,16 @@ impl ExportSummary {
             if !lib.recently_deleted.is_empty() {
                 s.push_str("  In Recently Deleted (archived like the others):\n");
                 for c in &lib.recently_deleted {
+                    let _ = writeln!(s, "    {} ({})", c.name, c.path);
+                }
+            }
+            if !lib.in_shared_albums.is_empty() {
+                let _ = writeln!(
+                    s,
+                    "  {} in shared albums or Shared with You, not your originals (not archived):",
+                    lib.in_shared_albums.len()
+                );
+                for c in &lib.in_shared_albums {
                     let _ = writeln!(s, "    {} ({})", c.name, c.path);
                 }
             }
