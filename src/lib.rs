@@ -18,6 +18,7 @@
 //! not carry it.
 
 pub mod archive;
+pub mod config;
 pub mod faults;
 pub mod hash;
 pub mod media;

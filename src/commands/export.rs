@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::cli::args::{JobsArg, OutputArgs, SourceArgs, TimezoneArg};
-use crate::cli::{exit_code, print_json};
+use crate::cli::{exit_code, print_json, settings};
 use camroll::ops::export::{self, ExportOptions};
 use camroll::report::html;
 
@@ -15,7 +15,8 @@ pub struct ExportArgs {
     #[command(flatten)]
     pub source: SourceArgs,
     /// An archive folder to file into (created if missing). Repeat for several archives: the source is read once.
-    #[arg(long = "to", value_name = "ARCHIVE", required = true)]
+    /// Default: the config file's `archives`.
+    #[arg(long = "to", value_name = "ARCHIVE")]
     pub to: Vec<PathBuf>,
     /// Print the plan (what goes where, duplicates, renames) and write nothing.
     #[arg(long)]
@@ -37,14 +38,16 @@ pub struct ExportArgs {
 /// Exit 0 when everything was archived and verified, 1 when some items
 /// failed, 2 when nothing could be archived.
 pub fn run(a: ExportArgs) -> anyhow::Result<u8> {
+    let cfg = settings::load()?;
+    let destinations = settings::archives(a.to, &cfg, "add --to <ARCHIVE>")?;
     let progress = a.output.progress();
-    let source = a.source.open()?;
+    let source = a.source.open(&cfg)?;
     let opts = ExportOptions {
-        destinations: a.to,
+        destinations,
         dry_run: a.dry_run,
         verify: !a.no_verify,
-        timezone: a.timezone.timezone,
-        jobs: a.jobs.jobs,
+        timezone: a.timezone.timezone.or(cfg.timezone),
+        jobs: a.jobs.jobs.or(cfg.jobs),
     };
     let summary = export::export(source.as_ref(), &opts, progress.as_ref())?;
     if let Some(path) = &a.report {

@@ -10,6 +10,7 @@ pub mod export;
 pub mod rebuild;
 pub mod sync;
 pub mod verify;
+pub mod watch;
 
 use serde::Serialize;
 

@@ -6,6 +6,7 @@ pub mod afc_wire;
 pub mod device;
 pub mod folder;
 pub mod library;
+pub mod usbmux_listen;
 
 use std::io::{Read, Seek};
 use std::path::PathBuf;
