@@ -117,6 +117,9 @@ pub struct PhoneResult {
     pub counts: Option<Counts>,
     /// Every original is in `copies_required` verified copies.
     pub all_safe: bool,
+    /// Originals the phone's library knows but that could not be read from it
+    /// (only in iCloud, file missing, unlistable): they keep `all_safe` false.
+    pub outstanding: u64,
     /// Why the job stopped, when it did.
     pub error: Option<String>,
     /// `ok` (archived and safe), `partial`, or `failed`.
@@ -141,15 +144,22 @@ impl PhoneResult {
         }
         let c = self.counts.clone().unwrap_or_default();
         let n = self.copies_required;
+        let copies = if n == 1 { "copy" } else { "copies" };
         if self.all_safe {
             s.push_str(&format!(
-                "; all {} originals are in {n} verified copies: safe to delete from the phone",
+                "; all {} originals are in {n} verified {copies}: safe to delete from the phone",
                 c.items
+            ));
+        } else if c.safe == c.items && self.outstanding > 0 {
+            s.push_str(&format!(
+                "; the {} originals read are in {n} verified {copies}, but {} more are not on the phone \
+                 (only in iCloud) or could not be listed: NOT everything is archived (run camroll check)",
+                c.items, self.outstanding
             ));
         } else {
             let short = c.items.saturating_sub(c.safe);
             s.push_str(&format!(
-                "; NOT safe to delete: {short} of {} originals are in fewer than {n} verified copies (run camroll check for the list)",
+                "; NOT safe to delete: {short} of {} originals are in fewer than {n} verified {copies} (run camroll check for the list)",
                 c.items
             ));
         }
@@ -392,6 +402,7 @@ fn job(opts: &WatchOptions, udid: &str, progress: &dyn Progress) -> PhoneResult 
         failed: 0,
         counts: None,
         all_safe: false,
+        outstanding: 0,
         error: None,
         outcome: Outcome::Failed,
     };
@@ -432,6 +443,11 @@ fn job(opts: &WatchOptions, udid: &str, progress: &dyn Progress) -> PhoneResult 
             progress.finish();
             r.counts = Some(report.counts);
             r.all_safe = report.all_safe;
+            r.outstanding = report.unlisted_on_source.len() as u64
+                + report
+                    .library
+                    .as_ref()
+                    .map_or(0, |l| (l.cloud_only.len() + l.without_file.len()) as u64);
             r.outcome = if summary.is_ok() && report.all_safe {
                 Outcome::Ok
             } else {
