@@ -163,6 +163,12 @@ pub fn load() -> Result<Config, ConfigError> {
 
 /// Loads `path`; a missing file is an empty config.
 pub fn load_from(path: &Path) -> Result<Config, ConfigError> {
+    // A folder this user may not look into (another user's HOME, as under `sudo -u`)
+    // hides whether a file is there at all: that is no config, not an error. A file
+    // that is there but unreadable is an error.
+    if std::fs::metadata(path).is_err() {
+        return Ok(Config::default());
+    }
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
