@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 
-use crate::cli::args::{JobsArg, JsonArg, TimezoneArg, UsbmuxArg};
+use crate::cli::args::{JobsArg, TimezoneArg, UsbmuxArg};
 use crate::cli::{settings, EXIT_OK, EXIT_PARTIAL};
 use camroll::config;
 use camroll::ops::export::ExportOptions;
@@ -46,9 +46,9 @@ pub struct WatchArgs {
     pub timezone: TimezoneArg,
     #[command(flatten)]
     pub jobs: JobsArg,
-    /// Print every event as one JSON object per line on stdout.
-    #[command(flatten)]
-    pub format: JsonArg,
+    /// Print every event as one JSON object per line on stdout (results included).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Which service manager to print a definition for.
@@ -99,7 +99,7 @@ pub fn run(a: WatchArgs) -> anyhow::Result<u8> {
         exit_after: a.exit_after,
         cache_dir: None,
     };
-    let json = a.format.json;
+    let json = a.json;
     let progress: Arc<dyn camroll::progress::Progress> = Arc::new(camroll::progress::PlainProgress);
     let summary = watch::watch(&opts, progress, &mut |ev| report(&ev, json))?;
     Ok(if summary.not_ok == 0 {
