@@ -178,6 +178,45 @@ fn plug_unplug_replug_gives_exactly_two_exports() {
 }
 
 #[test]
+fn a_usbmuxd_restart_is_survived_without_archiving_the_same_plug_in_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let media = generate(&dir.path().join("phone"), 4, 5);
+    let sock = dir.path().join("usbmuxd.sock");
+    let sim = SimProc::start(&media, &["--socket", &s(&sock)]);
+    let (addr, udid) = (sim.addr.clone(), sim.udid.clone());
+    let cache = dir.path().join("cache");
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, format!("[phones.\"{udid}\"]\nwatch = true\n")).unwrap();
+    let archive = dir.path().join("archive");
+    let mut w = Watch::start(
+        &cfg,
+        &addr,
+        &cache,
+        &["--to", &s(&archive), "--exit-after", "2"],
+    );
+    w.wait_for(true, " new (", Duration::from_secs(120));
+    // usbmuxd dies (killed: its socket file stays behind) and comes back with the phone still attached.
+    drop(sim);
+    w.wait_for(false, "trying again", Duration::from_secs(30));
+    let sim = SimProc::start(&media, &["--socket", &s(&sock)]);
+    w.wait_for(false, "listening", Duration::from_secs(60));
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        w.results().len(),
+        1,
+        "the same plug-in is not archived again:\n{}",
+        w.seen.join("\n")
+    );
+    // A real unplug and replug after the restart is a new plug-in.
+    signal(&sim, libc::SIGUSR1);
+    w.wait_for(false, "left", Duration::from_secs(30));
+    signal(&sim, libc::SIGUSR2);
+    w.wait_for(true, ": 0 new (", Duration::from_secs(120));
+    w.finish(Duration::from_secs(30));
+    assert_eq!(w.results().len(), 2, "{}", w.seen.join("\n"));
+}
+
+#[test]
 fn a_phone_not_enrolled_is_ignored() {
     let dir = tempfile::tempdir().unwrap();
     let media = generate(&dir.path().join("phone"), 3, 4);
