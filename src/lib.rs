@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 pub mod archive;
+pub mod config;
 pub mod faults;
 pub mod hash;
 pub mod media;

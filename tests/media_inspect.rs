@@ -159,6 +159,55 @@ fn a_lone_utc_movie_uses_the_timezone_option() {
     assert_eq!(v["files"][0]["capture"]["offset_source"], "assumed");
 }
 
+/// The folder and offset `inspect --timezone <zone>` gives a UTC-only movie taken at `unix`.
+fn placed_with(zone_args: &[&str], unix: i64) -> (String, i64) {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("clip.mov"), movie_mvhd_only(unix)).unwrap();
+    let mut args = vec!["inspect", "--json"];
+    args.extend_from_slice(zone_args);
+    args.push("clip.mov");
+    let out = output_in(&args, d.path());
+    assert_eq!(out.status.code(), Some(0), "{zone_args:?}: {}", text(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = &v["files"][0];
+    (
+        f["folder"].as_str().unwrap().to_string(),
+        f["capture"]["offset_seconds"].as_i64().unwrap(),
+    )
+}
+
+#[test]
+fn every_time_zone_form_is_accepted_by_one_parser() {
+    // 2023-12-31T23:30:00Z: east of UTC it is already January.
+    let t = 1_704_065_400;
+    for (args, folder, off) in [
+        (&["--timezone", "UTC"][..], "2023/12", 0),
+        (&["--timezone", "Z"][..], "2023/12", 0),
+        (&["--timezone", "+05:30"][..], "2024/01", 19800),
+        (&["--timezone", "+0530"][..], "2024/01", 19800),
+        // A negative offset as the next argument, not taken for a flag.
+        (&["--timezone", "-05:00"][..], "2023/12", -18000),
+        (&["--timezone=-05:00"][..], "2023/12", -18000),
+        (&["--timezone", "Europe/Paris"][..], "2024/01", 3600),
+        (&["--timezone", "america/new_york"][..], "2023/12", -18000),
+    ] {
+        assert_eq!(placed_with(args, t), (folder.to_string(), off), "{args:?}");
+    }
+}
+
+#[test]
+fn an_iana_zone_follows_daylight_saving_time_per_capture_date() {
+    // New York springs forward at 2024-03-10 07:00 UTC (-05:00 → -04:00).
+    let ny = ["--timezone", "America/New_York"];
+    let (_, before) = placed_with(&ny, 1_710_052_200); // 06:30 UTC
+    let (_, after) = placed_with(&ny, 1_710_055_800); // 07:30 UTC
+    assert_eq!((before, after), (-5 * 3600, -4 * 3600));
+    // Sydney in January is on daylight time (+11), in July not (+10).
+    let syd = ["--timezone", "Australia/Sydney"];
+    assert_eq!(placed_with(&syd, 1_704_067_200).1, 11 * 3600);
+    assert_eq!(placed_with(&syd, 1_719_792_000).1, 10 * 3600);
+}
+
 #[test]
 fn unknown_content_is_reported_and_skipped_not_guessed() {
     let d = tempfile::tempdir().unwrap();

@@ -83,7 +83,7 @@ fn every_file_reads_back_as_expected_tsv_says() {
     let dir = tempfile::tempdir().unwrap();
     let roll = write_roll(dir.path()).unwrap();
     let utc = DateOptions {
-        timezone: Some(FixedOffset::east_opt(0).unwrap()),
+        timezone: Some(camroll::media::date::Zone::UTC),
     };
     for f in &roll {
         let path = dir.path().join(f.path);

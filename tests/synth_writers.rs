@@ -508,7 +508,7 @@ fn mp4_has_mvhd_time_only_and_opens() {
         Some(Kind::Mp4)
     );
     let opts = DateOptions {
-        timezone: Some(off(0)),
+        timezone: Some(camroll::media::date::Zone::Fixed(off(0))),
     };
     let info = read_media_info(&mut Cursor::new(&bytes), Kind::Mp4, &opts);
     let c = info.capture.expect("mvhd time");

@@ -3,8 +3,9 @@
 
 use std::path::Path;
 
-use chrono::FixedOffset;
 use clap::Args;
+
+use camroll::media::date::Zone;
 
 use camroll::source::device::{DeviceOptions, DeviceSource};
 use camroll::source::folder::FolderSource;
@@ -57,23 +58,20 @@ pub struct JobsArg {
     pub jobs: Option<usize>,
 }
 
-/// `--timezone`, with the one parser of UTC offsets.
+/// `--timezone`, with the one parser of time zones ([`Zone`]'s).
 #[derive(Debug, Args, Clone, Copy)]
 pub struct TimezoneArg {
-    /// Zone for videos that record only UTC and have no still to take the zone from,
-    /// e.g. `+02:00`, `-0530` or `UTC` (default: this machine's zone).
-    #[arg(long, value_name = "OFFSET", allow_hyphen_values = true, value_parser = parse_timezone)]
-    pub timezone: Option<FixedOffset>,
+    /// Zone for videos that record only UTC and have no still to take the zone from:
+    /// `UTC`, `+05:30`, `-0500`, or an IANA name like `Europe/Paris` (resolved for each
+    /// capture date, so daylight-saving time is right). Default: the config file's, then
+    /// this machine's zone.
+    #[arg(long, value_name = "ZONE", allow_hyphen_values = true, value_parser = parse_timezone)]
+    pub timezone: Option<Zone>,
 }
 
-/// Parses a UTC offset as people write it: `+02:00`, `-0530`, `+2`, `UTC`, `Z`.
-pub fn parse_timezone(s: &str) -> Result<FixedOffset, String> {
-    let secs = match s.trim() {
-        "UTC" | "utc" | "Z" => Some(0),
-        t => camroll::media::date::parse_offset(t),
-    };
-    secs.and_then(FixedOffset::east_opt)
-        .ok_or_else(|| format!("'{s}' is not a UTC offset like +02:00, -0530 or UTC"))
+/// Parses a time zone as people write it (see [`Zone`]'s `FromStr`).
+pub fn parse_timezone(s: &str) -> Result<Zone, String> {
+    s.parse::<Zone>().map_err(|e| e.to_string())
 }
 
 /// `--usbmux`.
@@ -109,11 +107,15 @@ pub struct SourceArgs {
 }
 
 impl SourceArgs {
-    /// Opens the source: a folder, or the iPhone (named on stderr).
-    pub fn open(&self) -> anyhow::Result<Box<dyn Source>> {
+    /// Opens the source: a folder, or the iPhone (named on stderr). A phone
+    /// may be chosen by the name the config file gives it.
+    pub fn open(&self, cfg: &camroll::config::Config) -> anyhow::Result<Box<dyn Source>> {
         let select = match self.from.as_deref() {
             None | Some("device") => None,
-            Some(s) if s.starts_with("device:") => Some(s["device:".len()..].to_string()),
+            Some(s) if s.starts_with("device:") => {
+                let wanted = &s["device:".len()..];
+                Some(cfg.udid_named(wanted).unwrap_or(wanted).to_string())
+            }
             Some(folder) => return Ok(Box::new(FolderSource::new(Path::new(folder))?)),
         };
         let source = DeviceSource::connect(DeviceOptions {
@@ -149,10 +151,16 @@ mod tests {
     use super::parse_timezone;
 
     #[test]
-    fn offsets_are_read_as_people_write_them() {
-        assert_eq!(parse_timezone("+05:30").unwrap().local_minus_utc(), 19800);
-        assert_eq!(parse_timezone("-0500").unwrap().local_minus_utc(), -18000);
-        assert_eq!(parse_timezone("UTC").unwrap().local_minus_utc(), 0);
+    fn zones_are_read_as_people_write_them() {
+        let secs = |s: &str| {
+            let utc = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+            parse_timezone(s).unwrap().offset_at(utc)
+        };
+        assert_eq!(secs("+05:30"), 19800);
+        assert_eq!(secs("-0500"), -18000);
+        assert_eq!(secs("UTC"), 0);
+        assert_eq!(secs("Z"), 0);
+        assert_eq!(secs("Asia/Kolkata"), 19800);
         assert!(parse_timezone("Mars/Olympus").is_err());
     }
 }

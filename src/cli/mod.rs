@@ -4,6 +4,7 @@
 
 pub mod args;
 pub mod progress;
+pub mod settings;
 pub mod sim_process;
 
 use std::process::ExitCode;
@@ -75,7 +76,7 @@ pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
 /// Get every original photo and video off an iPhone (or out of a folder) into
 /// archives you control, and prove they are complete.
 #[derive(Debug, Parser)]
-#[command(name = "camroll", version, propagate_version = true)]
+#[command(name = "camroll", version = env!("CAMROLL_VERSION"), propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -101,6 +102,14 @@ pub enum Command {
     Demo(commands::demo::DemoArgs),
     /// Show what camroll reads from files: kind, capture time and its source, and the folder it would be filed in.
     Inspect(commands::inspect::InspectArgs),
+    /// Archive enrolled iPhones whenever they are plugged in: export, then check, into the configured archives.
+    Watch(commands::watch::WatchArgs),
+    /// Show the settings in effect (flags, config file, defaults) and where each came from.
+    Config(commands::config::ConfigArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(commands::completions::CompletionsArgs),
+    /// Print the man page of camroll, or of one subcommand (`camroll man export`).
+    Man(commands::man::ManArgs),
     /// Serve a simulated iPhone (usbmuxd + lockdownd + AFC) over a media folder, or generate one.
     #[command(disable_help_flag = true, disable_version_flag = true)]
     Sim(commands::sim::SimArgs),
@@ -134,6 +143,10 @@ pub fn main() -> ExitCode {
         Command::Devices(a) => commands::devices::run(a),
         Command::Demo(a) => commands::demo::run(a),
         Command::Inspect(a) => commands::inspect::run(a),
+        Command::Watch(a) => commands::watch::run(a),
+        Command::Config(a) => commands::config::run(a),
+        Command::Completions(a) => commands::completions::run(a),
+        Command::Man(a) => commands::man::run(a),
         Command::Sim(a) => commands::sim::run(a),
     };
     match result {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::cli::args::{require_archive_dirs, JobsArg, OutputArgs, ReportArg, SourceArgs};
-use crate::cli::{exit_code, print_json};
+use crate::cli::{exit_code, print_json, settings};
 use camroll::ops::check::{self, CheckOptions};
 use camroll::report::html;
 
@@ -14,8 +14,8 @@ use camroll::report::html;
 pub struct CheckArgs {
     #[command(flatten)]
     pub source: SourceArgs,
-    /// Archives that should hold every item.
-    #[arg(required = true, value_name = "ARCHIVE")]
+    /// Archives that should hold every item (default: the config file's `archives`).
+    #[arg(value_name = "ARCHIVE")]
     pub archives: Vec<PathBuf>,
     /// Verified copies an item needs before it is safe to delete from the phone.
     #[arg(long, value_name = "N", default_value_t = 2)]
@@ -30,17 +30,19 @@ pub struct CheckArgs {
 
 /// Exit 0 only when everything is safely archived.
 pub fn run(a: CheckArgs) -> anyhow::Result<u8> {
+    let cfg = settings::load()?;
+    let archives = settings::archives(a.archives, &cfg, "name them: camroll check ARCHIVE…")?;
     let progress = a.output.progress();
-    require_archive_dirs(a.archives.iter().map(PathBuf::as_path))?;
+    require_archive_dirs(archives.iter().map(PathBuf::as_path))?;
     if a.copies == 0 {
         anyhow::bail!("--copies must be at least 1");
     }
-    let source = a.source.open()?;
+    let source = a.source.open(&cfg)?;
     let opts = CheckOptions {
         copies: a.copies,
-        jobs: a.jobs.jobs,
+        jobs: a.jobs.jobs.or(cfg.jobs),
     };
-    let report = check::check(source.as_ref(), None, &a.archives, &opts, progress.as_ref())?;
+    let report = check::check(source.as_ref(), None, &archives, &opts, progress.as_ref())?;
     if let Some(path) = &a.report.report {
         html::write(path, &html::for_check(&report, Some(source.as_ref())))?;
     }

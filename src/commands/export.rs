@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::cli::args::{JobsArg, OutputArgs, ReportArg, SourceArgs, TimezoneArg};
-use crate::cli::{exit_code, print_json};
+use crate::cli::{exit_code, print_json, settings};
 use camroll::media::sidecar::SidecarFormat;
 use camroll::ops::export::sidecars::SidecarChoice;
 use camroll::ops::export::{self, ExportOptions};
@@ -17,7 +17,8 @@ pub struct ExportArgs {
     #[command(flatten)]
     pub source: SourceArgs,
     /// An archive folder to file into (created if missing). Repeat for several archives: the source is read once.
-    #[arg(long = "to", value_name = "ARCHIVE", required = true)]
+    /// Default: the config file's `archives`.
+    #[arg(long = "to", value_name = "ARCHIVE")]
     pub to: Vec<PathBuf>,
     /// Print the plan (what goes where, duplicates, renames) and write nothing.
     #[arg(long)]
@@ -53,22 +54,42 @@ pub enum SidecarArg {
     None,
 }
 
+impl SidecarArg {
+    fn choice(self) -> SidecarChoice {
+        match self {
+            SidecarArg::Xmp => SidecarChoice::Format(SidecarFormat::Xmp),
+            SidecarArg::Json => SidecarChoice::Format(SidecarFormat::Json),
+            SidecarArg::None => SidecarChoice::None,
+        }
+    }
+}
+
 /// Exit 0 when everything was archived and verified, 1 when some items
 /// failed, 2 when nothing could be archived.
 pub fn run(a: ExportArgs) -> anyhow::Result<u8> {
+    let cfg = settings::load()?;
+    let destinations = settings::archives(a.to, &cfg, "add --to <ARCHIVE>")?;
     let progress = a.output.progress();
-    let source = a.source.open()?;
+    let source = a.source.open(&cfg)?;
     let opts = ExportOptions {
-        destinations: a.to,
+        destinations,
         dry_run: a.dry_run,
         verify: !a.no_verify,
-        timezone: a.timezone.timezone,
-        jobs: a.jobs.jobs,
+        timezone: a.timezone.timezone.or(cfg.timezone),
+        jobs: a.jobs.jobs.or(cfg.jobs),
         sidecars: match a.sidecars {
-            None => SidecarChoice::Auto,
-            Some(SidecarArg::Xmp) => SidecarChoice::Format(SidecarFormat::Xmp),
-            Some(SidecarArg::Json) => SidecarChoice::Format(SidecarFormat::Json),
-            Some(SidecarArg::None) => SidecarChoice::None,
+            Some(s) => s.choice(),
+            // The config file's `sidecars` when no flag says otherwise.
+            None => match cfg.sidecars.as_deref() {
+                None => SidecarChoice::Auto,
+                Some(v) => <SidecarArg as clap::ValueEnum>::from_str(v, true)
+                    .map(SidecarArg::choice)
+                    .map_err(|_| {
+                        anyhow::anyhow!(
+                            "config: sidecars = \"{v}\" is not one of xmp, json or none; fix it in your config.toml (camroll config show says where)"
+                        )
+                    })?,
+            },
         },
         sidecars_from: a.sidecars_from,
     };

@@ -27,8 +27,9 @@ pub struct InspectArgs {
 
 /// Exit 0 when every file could be read, 1 otherwise.
 pub fn run(args: InspectArgs) -> anyhow::Result<u8> {
+    let cfg = crate::cli::settings::load()?;
     let opts = DateOptions {
-        timezone: args.timezone.timezone,
+        timezone: args.timezone.timezone.or(cfg.timezone),
     };
     let placed = inspect(&args.files, &opts);
     let unreadable = placed.iter().filter(|p| p.error.is_some()).count();

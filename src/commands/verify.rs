@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::cli::args::{require_archive_dirs, JobsArg, OutputArgs, ReportArg};
-use crate::cli::{exit_code, print_json};
+use crate::cli::{exit_code, print_json, settings};
 use camroll::archive::{sums, CAMROLL_DIR};
 use camroll::ops::verify::{self, VerifyOptions};
 use camroll::report::html;
@@ -13,8 +13,8 @@ use camroll::report::html;
 /// `camroll verify`
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Archives to verify.
-    #[arg(required = true, value_name = "ARCHIVE")]
+    /// Archives to verify (default: the config file's `archives`).
+    #[arg(value_name = "ARCHIVE")]
     pub archives: Vec<PathBuf>,
     /// Also decode every image (HEIC/HEIF, JPEG, PNG, GIF, WebP, TIFF) and check every movie's
     /// box structure, to find files that were already damaged when they were archived.
@@ -33,8 +33,10 @@ pub struct VerifyArgs {
 
 /// Exit 0 when every archive is whole, 1 on any finding left.
 pub fn run(a: VerifyArgs) -> anyhow::Result<u8> {
+    let cfg = settings::load()?;
+    let archives = settings::archives(a.archives, &cfg, "name them: camroll verify ARCHIVE…")?;
     let progress = a.output.progress();
-    let all = a.archives.iter().chain(a.repair_from.iter());
+    let all = archives.iter().chain(a.repair_from.iter());
     require_archive_dirs(all.clone().map(PathBuf::as_path))?;
     for p in all {
         if !p.join(CAMROLL_DIR).is_dir() && !p.join(sums::SUMS_FILE).is_file() {
@@ -43,10 +45,10 @@ pub fn run(a: VerifyArgs) -> anyhow::Result<u8> {
     }
     let opts = VerifyOptions {
         deep: a.deep,
-        jobs: a.jobs.jobs,
+        jobs: a.jobs.jobs.or(cfg.jobs),
     };
     let summary = verify::verify_and_repair(
-        &a.archives,
+        &archives,
         &opts,
         a.repair_from.as_deref(),
         progress.as_ref(),

@@ -235,11 +235,72 @@ pub fn format_offset(seconds: i32) -> String {
     format!("{sign}{:02}:{:02}", a / 3600, (a % 3600) / 60)
 }
 
+/// A time zone as people name it: a fixed UTC offset (`+05:30`, `UTC`), or an
+/// IANA zone (`Europe/Paris`) whose offset is looked up for each instant, so
+/// daylight-saving time is right for every capture date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Zone {
+    /// The same offset all year.
+    Fixed(FixedOffset),
+    /// An IANA time-zone database entry.
+    Iana(chrono_tz::Tz),
+}
+
+/// A `--timezone` value that is neither a UTC offset nor an IANA zone name.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0:?} is not a time zone: use a UTC offset like +05:30, -0500 or UTC, or an IANA zone name like Europe/Paris")]
+pub struct ZoneError(pub String);
+
+impl Zone {
+    /// UTC itself.
+    pub const UTC: Zone = Zone::Iana(chrono_tz::UTC);
+
+    /// Seconds east of UTC at the instant `utc`.
+    pub fn offset_at(&self, utc: DateTime<Utc>) -> i32 {
+        use chrono::Offset;
+        match self {
+            Zone::Fixed(f) => f.local_minus_utc(),
+            Zone::Iana(tz) => utc.with_timezone(tz).offset().fix().local_minus_utc(),
+        }
+    }
+}
+
+impl std::str::FromStr for Zone {
+    type Err = ZoneError;
+
+    /// `UTC`, `Z`, `GMT`, `+05:30`, `-05:00`, `+0530`, `+2`, `UTC+2`, or an IANA
+    /// name (`Europe/Paris`; matched ignoring case, as people type it).
+    fn from_str(s: &str) -> Result<Zone, ZoneError> {
+        let t = s.trim();
+        if ["UTC", "Z", "GMT", "UT"]
+            .iter()
+            .any(|u| t.eq_ignore_ascii_case(u))
+        {
+            return Ok(Zone::Fixed(FixedOffset::east_opt(0).expect("zero offset")));
+        }
+        if let Some(f) = parse_offset(t).and_then(FixedOffset::east_opt) {
+            return Ok(Zone::Fixed(f));
+        }
+        chrono_tz::Tz::from_str_insensitive(t)
+            .map(Zone::Iana)
+            .map_err(|_| ZoneError(s.to_string()))
+    }
+}
+
+impl std::fmt::Display for Zone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Zone::Fixed(o) => f.write_str(&format_offset(o.local_minus_utc())),
+            Zone::Iana(tz) => f.write_str(tz.name()),
+        }
+    }
+}
+
 /// Options for reading dates.
 #[derive(Debug, Clone, Default)]
 pub struct DateOptions {
     /// Zone for UTC-only video times; `None` = the machine's zone.
-    pub timezone: Option<FixedOffset>,
+    pub timezone: Option<Zone>,
 }
 
 /// What camroll reads from a media file.
@@ -472,7 +533,7 @@ fn movie_capture(m: &bmff::MovieMeta, opts: &DateOptions, info: &mut MediaInfo) 
             (Some(min), _) if i32::from(min).abs() <= 14 * 60 => {
                 (i32::from(min) * 60, OffsetSource::Recorded)
             }
-            (_, Some(tz)) => (tz.local_minus_utc(), OffsetSource::Assumed),
+            (_, Some(tz)) => (tz.offset_at(utc), OffsetSource::Assumed),
             _ => (
                 utc.with_timezone(&Local).offset().local_minus_utc(),
                 OffsetSource::Assumed,
@@ -593,15 +654,17 @@ mod tests {
     }
 
     fn movie_info(moov: Vec<u8>, tz: Option<i32>) -> MediaInfo {
+        movie_info_in(moov, tz.and_then(FixedOffset::east_opt).map(Zone::Fixed))
+    }
+
+    fn movie_info_in(moov: Vec<u8>, zone: Option<Zone>) -> MediaInfo {
         let f = [
             bx(b"ftyp", b"qt  \0\0\0\0"),
             bx(b"mdat", &[0; 64]),
             bx(b"moov", &moov),
         ]
         .concat();
-        let opts = DateOptions {
-            timezone: tz.and_then(FixedOffset::east_opt),
-        };
+        let opts = DateOptions { timezone: zone };
         read_media_info(&mut Cursor::new(f), Kind::QuickTime, &opts)
     }
 
@@ -888,6 +951,64 @@ mod tests {
             (DateSource::QuickTimeUserDataDay, dt("2015-01-19T12:45:11"))
         );
         assert_eq!(c.offset_seconds, Some(-8 * 3600));
+    }
+
+    #[test]
+    fn zones_are_read_as_people_write_them() {
+        let fixed = |s: &str| match s.parse::<Zone>() {
+            Ok(Zone::Fixed(f)) => f.local_minus_utc(),
+            other => panic!("{s}: {other:?}"),
+        };
+        for (s, secs) in [
+            ("UTC", 0),
+            ("utc", 0),
+            ("Z", 0),
+            ("GMT", 0),
+            ("+05:30", 19800),
+            ("-05:00", -18000),
+            ("+0530", 19800),
+            ("-0930", -34200),
+            ("+2", 7200),
+            ("UTC+02:00", 7200),
+        ] {
+            assert_eq!(fixed(s), secs, "{s}");
+        }
+        assert_eq!(
+            "Europe/Paris".parse::<Zone>().unwrap(),
+            Zone::Iana(chrono_tz::Europe::Paris)
+        );
+        assert_eq!(
+            "america/new_york".parse::<Zone>().unwrap().to_string(),
+            "America/New_York"
+        );
+        assert_eq!("+05:30".parse::<Zone>().unwrap().to_string(), "+05:30");
+        for bad in ["Mars/Olympus", "", "+25:00", "05:30", "Europe/"] {
+            let e = bad.parse::<Zone>().unwrap_err().to_string();
+            assert!(e.contains("IANA zone name"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn an_iana_zone_is_resolved_per_capture_date_across_daylight_saving_time() {
+        // Paris springs forward at 2024-03-31 01:00 UTC (+01:00 → +02:00).
+        let paris = Some(Zone::Iana(chrono_tz::Europe::Paris));
+        let before = movie_info_in(mvhd(qt_secs("2024-03-31T00:30:00")), paris);
+        let after = movie_info_in(mvhd(qt_secs("2024-03-31T01:30:00")), paris);
+        let (b, a) = (before.capture.unwrap(), after.capture.unwrap());
+        assert_eq!(
+            (b.local, b.offset_seconds),
+            (dt("2024-03-31T01:30:00"), Some(3600))
+        );
+        assert_eq!(
+            (a.local, a.offset_seconds),
+            (dt("2024-03-31T03:30:00"), Some(7200))
+        );
+        // And back in the autumn: 2024-10-27 01:00 UTC (+02:00 → +01:00).
+        let summer = movie_info_in(mvhd(qt_secs("2024-10-27T00:59:59")), paris).capture;
+        let winter = movie_info_in(mvhd(qt_secs("2024-10-27T01:00:00")), paris).capture;
+        assert_eq!(summer.unwrap().offset_seconds, Some(7200));
+        assert_eq!(winter.unwrap().offset_seconds, Some(3600));
+        assert_eq!(b.offset_source, OffsetSource::Assumed);
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod export;
 pub mod rebuild;
 pub mod sync;
 pub mod verify;
+pub mod watch;
 
 use serde::Serialize;
 

@@ -8,6 +8,7 @@ pub mod folder;
 pub mod library;
 pub mod library_meta;
 pub mod library_schema;
+pub mod usbmux_listen;
 
 use std::io::{Read, Seek};
 use std::path::PathBuf;

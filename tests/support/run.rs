@@ -8,10 +8,16 @@ use std::time::{Duration, Instant};
 /// The real binary cargo built for these tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_camroll");
 
-/// The camroll binary, without the test-only pause a developer's shell may have set.
+/// A config file path that never exists: tests see camroll's built-in defaults,
+/// never the config file of the developer running them.
+pub const NO_CONFIG: &str = "/nonexistent/camroll-tests/config.toml";
+
+/// The camroll binary, without the test-only pause a developer's shell may have set,
+/// and without any user config file (tests that want one set `CAMROLL_CONFIG`).
 pub fn camroll() -> Command {
     let mut c = Command::new(BIN);
     c.env_remove("CAMROLL_TEST_PAUSE_AFTER_SCAN_MS");
+    c.env("CAMROLL_CONFIG", NO_CONFIG);
     c
 }
 

@@ -238,15 +238,29 @@ pub fn run(args: SimArgs) -> anyhow::Result<u8> {
         sim.usbmux_address().plain()
     );
     // Serve until killed; on SIGINT/SIGTERM stop cleanly so a UNIX socket file is removed.
+    // SIGUSR1 pulls the cable and SIGUSR2 plugs it back in (scripts and tests drive
+    // plug-in cycles with `kill -USR1`/`-USR2`).
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     rt.block_on(async {
         use tokio::signal::unix::{signal, SignalKind};
         let mut term = signal(SignalKind::terminate())?;
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+        let mut usr1 = signal(SignalKind::user_defined1())?;
+        let mut usr2 = signal(SignalKind::user_defined2())?;
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break,
+                _ = term.recv() => break,
+                _ = usr1.recv() => {
+                    eprintln!("camroll sim: cable pulled (SIGUSR1)");
+                    sim.unplug();
+                }
+                _ = usr2.recv() => {
+                    eprintln!("camroll sim: cable plugged in (SIGUSR2)");
+                    sim.plug();
+                }
+            }
         }
         anyhow::Ok(())
     })?;

@@ -294,6 +294,37 @@ impl Device {
     }
 }
 
+impl Device {
+    /// The user pulls the cable (a control, not a fault: `--unplug-after-bytes` is
+    /// unaffected). Connections drop and usbmuxd reports `Detached`.
+    pub fn pull_cable(&self) {
+        let old = {
+            let mut p = self.plug.lock().unwrap_or_else(|e| e.into_inner());
+            if !p.attached {
+                return;
+            }
+            p.attached = false;
+            p.device_id
+        };
+        self.generation.send_modify(|g| *g += 1);
+        let _ = self.events.send(Event::Detached(old));
+    }
+
+    /// The user plugs the cable back in: `Attached` with a new DeviceID, as usbmuxd does.
+    pub fn plug_in(&self) {
+        let id = {
+            let mut p = self.plug.lock().unwrap_or_else(|e| e.into_inner());
+            if p.attached {
+                return;
+            }
+            p.device_id += 1;
+            p.attached = true;
+            p.device_id
+        };
+        let _ = self.events.send(Event::Attached(id));
+    }
+}
+
 /// `--io-error` matching: `*` stays inside one folder, `**` crosses folders, case matters
 /// (iOS file systems are case-sensitive for AFC clients).
 fn glob_matches(patterns: &[glob::Pattern], rel: &str) -> bool {

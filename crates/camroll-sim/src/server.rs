@@ -64,6 +64,7 @@ pub struct Simulator {
     name: String,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    dev: Arc<Device>,
 }
 
 impl Simulator {
@@ -75,6 +76,7 @@ impl Simulator {
         let dev = build_device(cfg)?;
         let udid = dev.id.udid.clone();
         let name = dev.cfg.name.clone();
+        let handle = dev.clone();
         let (tx, rx) = oneshot::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<UsbmuxAddress, SimError>>();
         // Everything async happens on the server thread: calling `block_on` here would
@@ -155,6 +157,7 @@ impl Simulator {
             name,
             shutdown: Some(tx),
             thread: Some(thread),
+            dev: handle,
         })
     }
 
@@ -171,6 +174,16 @@ impl Simulator {
     /// The phone's DeviceName.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Pulls the cable: every device connection drops and usbmuxd reports `Detached`.
+    pub fn unplug(&self) {
+        self.dev.pull_cable();
+    }
+
+    /// Plugs the cable back in: usbmuxd reports `Attached` with a new DeviceID.
+    pub fn plug(&self) {
+        self.dev.plug_in();
     }
 
     /// Stops serving and waits for the server thread; open connections are dropped.

@@ -33,11 +33,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use chrono::FixedOffset;
 use rayon::prelude::*;
 use thiserror::Error;
 
 use crate::archive::ArchiveError;
+use crate::media::date::Zone;
 use crate::media::DateOptions;
 use crate::progress::Progress;
 use crate::source::{Source, SourceError};
@@ -58,7 +58,7 @@ pub struct ExportOptions {
     /// Read every written file back and compare hashes (default on).
     pub verify: bool,
     /// Zone for video times stored only in UTC; `None` = the machine's zone.
-    pub timezone: Option<FixedOffset>,
+    pub timezone: Option<Zone>,
     /// Parallel readers (default: number of CPUs, at least 4).
     pub jobs: Option<usize>,
     /// Which sidecars to write beside the originals (`--sidecars`).
