@@ -152,7 +152,7 @@ fn the_config_file_supplies_archives_and_defaults() {
     std::fs::write(
         &cfg,
         format!(
-            "# mine\narchives = [{:?}, {:?}]\ntimezone = \"Europe/Paris\"\njobs = 3\nsidecars = \"keep\"\n",
+            "# mine\narchives = [{:?}, {:?}]\ntimezone = \"Europe/Paris\"\njobs = 3\nsidecars = \"xmp\"\n",
             s(&a),
             s(&b)
         ),
@@ -184,7 +184,7 @@ fn the_config_file_supplies_archives_and_defaults() {
         (v["jobs"]["value"].as_u64(), v["jobs"]["from"].as_str()),
         (Some(3), Some("config_file"))
     );
-    assert_eq!(v["sidecars"]["value"], "keep");
+    assert_eq!(v["sidecars"]["value"], "xmp");
     let human = with_config(&cfg).args(["config", "show"]).output().unwrap();
     let human = String::from_utf8_lossy(&human.stdout);
     assert!(
