@@ -290,6 +290,25 @@ fn read_captions(
     } else {
         return Ok(());
     };
+    for_each_row(conn, sql, |r| {
+        let (Ok(Some(a)), Ok(Some(text))) =
+            (r.get::<_, Option<i64>>(0), r.get::<_, Option<String>>(1))
+        else {
+            return;
+        };
+        if let Some(&i) = by_attrs.get(&a) {
+            rows[i].meta.caption = Some(text);
+        }
+    })
+}
+
+/// Runs `sql` and hands each row to `each`, at most `MAX_ROWS` of them: the
+/// library comes from the phone, so a table may be any size.
+fn for_each_row(
+    conn: &Connection,
+    sql: &str,
+    mut each: impl FnMut(&rusqlite::Row<'_>),
+) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare(sql)?;
     let mut q = stmt.query([])?;
     let mut n = 0;
@@ -298,14 +317,7 @@ fn read_captions(
         if n > MAX_ROWS {
             break;
         }
-        let (Ok(Some(a)), Ok(Some(text))) =
-            (r.get::<_, Option<i64>>(0), r.get::<_, Option<String>>(1))
-        else {
-            continue;
-        };
-        if let Some(&i) = by_attrs.get(&a) {
-            rows[i].meta.caption = Some(text);
-        }
+        each(r);
     }
     Ok(())
 }
@@ -319,24 +331,16 @@ fn read_keywords(
     let sql = format!(
         "SELECT j.\"{attr_col}\", k.ZTITLE FROM \"{table}\" j JOIN ZKEYWORD k ON k.Z_PK = j.\"{kw_col}\""
     );
-    let mut stmt = conn.prepare(&sql)?;
-    let mut q = stmt.query([])?;
-    let mut n = 0;
-    while let Some(r) = q.next()? {
-        n += 1;
-        if n > MAX_ROWS {
-            break;
-        }
+    for_each_row(conn, &sql, |r| {
         let (Ok(Some(a)), Ok(Some(title))) =
             (r.get::<_, Option<i64>>(0), r.get::<_, Option<String>>(1))
         else {
-            continue;
+            return;
         };
         if let Some(&i) = by_attrs.get(&a) {
             rows[i].meta.keywords.push(title);
         }
-    }
-    Ok(())
+    })
 }
 
 /// Album kinds (`ZGENERICALBUM.ZKIND`).
@@ -419,24 +423,16 @@ fn read_albums(
         paths.insert(pk, ok.then_some(path));
     }
     let sql = format!("SELECT \"{album_col}\", \"{asset_col}\" FROM \"{table}\"");
-    let mut stmt = conn.prepare(&sql)?;
-    let mut q = stmt.query([])?;
-    let mut n = 0;
-    while let Some(r) = q.next()? {
-        n += 1;
-        if n > MAX_ROWS {
-            break;
-        }
+    for_each_row(conn, &sql, |r| {
         let (Ok(Some(album)), Ok(Some(asset))) =
             (r.get::<_, Option<i64>>(0), r.get::<_, Option<i64>>(1))
         else {
-            continue;
+            return;
         };
         if let (Some(Some(path)), Some(&i)) = (paths.get(&album), by_pk.get(&asset)) {
             rows[i].meta.albums.push(path.clone());
         }
-    }
-    Ok(())
+    })
 }
 
 /// An MWG area: centre x, centre y, width, height (0–1).
@@ -510,19 +506,12 @@ fn read_faces(
         cy = fcol("ZCENTERY"),
         size = fcol("ZSIZE"),
     );
-    let mut stmt = conn.prepare(&sql)?;
-    let mut q = stmt.query([])?;
-    let mut n = 0;
-    while let Some(r) = q.next()? {
-        n += 1;
-        if n > MAX_ROWS {
-            break;
-        }
+    for_each_row(conn, &sql, |r| {
         let Ok(Some(asset)) = r.get::<_, Option<i64>>(0) else {
-            continue;
+            return;
         };
         let Some(&i) = by_pk.get(&asset) else {
-            continue;
+            return;
         };
         let text = |k: usize| {
             r.get::<_, Option<String>>(k)
@@ -531,7 +520,7 @@ fn read_faces(
                 .filter(|s| !s.trim().is_empty())
         };
         let Some(name) = text(1).or_else(|| text(2)) else {
-            continue; // an unnamed face
+            return; // an unnamed face
         };
         let float = |k: usize| r.get::<_, Option<f64>>(k).ok().flatten();
         let row = &mut rows[i];
@@ -552,8 +541,7 @@ fn read_faces(
                 row.meta.dimensions = Some(dims);
             }
         }
-    }
-    Ok(())
+    })
 }
 
 #[cfg(test)]
