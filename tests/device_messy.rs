@@ -150,19 +150,7 @@ fn generate_shaped(
     shape: &str,
 ) -> std::path::PathBuf {
     let media = dir.join("media");
-    let (code, _, err) = run(&[
-        "sim",
-        "generate",
-        "--out",
-        media.to_str().unwrap(),
-        "--items",
-        &items.to_string(),
-        "--seed",
-        &seed.to_string(),
-        "--cloud-only-shape",
-        shape,
-    ]);
-    assert_eq!(code, 0, "{err}");
+    generate_with(&media, items, seed, &["--cloud-only-shape", shape]);
     media
 }
 

@@ -109,19 +109,7 @@ fn every_library_layout_gives_the_checklist_the_manifest_gives() {
 fn an_ios_11_phone_exports_and_says_cloud_only_is_unknown() {
     let t = tempfile::tempdir().unwrap();
     let media = t.path().join("media");
-    let (code, _, err) = run(&[
-        "sim",
-        "generate",
-        "--out",
-        media.to_str().unwrap(),
-        "--items",
-        "40",
-        "--seed",
-        "3",
-        "--ios",
-        "11",
-    ]);
-    assert_eq!(code, 0, "{err}");
+    generate_with(&media, 40, 3, &["--ios", "11"]);
     let assets = assets(&media);
     let sim = SimProc::start(&media, &[]);
     let a = t.path().join("a");
@@ -145,19 +133,7 @@ fn an_ios_11_phone_exports_and_says_cloud_only_is_unknown() {
 fn shared_album_and_shared_with_you_items_are_listed_apart_and_not_archived() {
     let t = tempfile::tempdir().unwrap();
     let media = t.path().join("media");
-    let (code, _, err) = run(&[
-        "sim",
-        "generate",
-        "--out",
-        media.to_str().unwrap(),
-        "--items",
-        "30",
-        "--seed",
-        "4",
-        "--shared-items",
-        "3",
-    ]);
-    assert_eq!(code, 0, "{err}");
+    generate_with(&media, 30, 4, &["--shared-items", "3"]);
     let assets = assets(&media);
     let shared: Vec<&serde_json::Value> =
         assets.iter().filter(|a| !a["shared"].is_null()).collect();
@@ -207,18 +183,7 @@ fn shared_album_and_shared_with_you_items_are_listed_apart_and_not_archived() {
 fn an_icloud_restored_phone_exports_every_original_under_cplassets() {
     let t = tempfile::tempdir().unwrap();
     let media = t.path().join("media");
-    let (code, _, err) = run(&[
-        "sim",
-        "generate",
-        "--out",
-        media.to_str().unwrap(),
-        "--items",
-        "60",
-        "--seed",
-        "8",
-        "--icloud-restored",
-    ]);
-    assert_eq!(code, 0, "{err}");
+    generate_with(&media, 60, 8, &["--icloud-restored"]);
     let assets = assets(&media);
     let in_cpl = |k: &str| {
         assets.iter().any(|a| {

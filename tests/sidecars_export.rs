@@ -396,19 +396,7 @@ fn every_library_layout_round_trips_through_exiftool() {
     let t = tempfile::tempdir().unwrap();
     for ios in [12, 13, 14, 15, 16, 18] {
         let media = t.path().join(format!("ios{ios}"));
-        let (code, _, err) = run(&[
-            "sim",
-            "generate",
-            "--out",
-            media.to_str().unwrap(),
-            "--items",
-            "10",
-            "--seed",
-            "21",
-            "--ios",
-            &ios.to_string(),
-        ]);
-        assert_eq!(code, 0, "{err}");
+        generate_with(&media, 10, 21, &["--ios", &ios.to_string()]);
         let a = t.path().join(format!("a{ios}"));
         let db = media.join("PhotoData/Photos.sqlite");
         let (code, json, _) = export_json(

@@ -106,18 +106,27 @@ pub fn media_fixture() -> tempfile::TempDir {
 /// `camroll sim generate --out <dir>/media --items N --seed S`; returns the media root.
 pub fn generate(dir: &Path, items: usize, seed: u64) -> PathBuf {
     let media = dir.join("media");
-    let (code, _, err) = run(&[
+    generate_with(&media, items, seed, &[]);
+    media
+}
+
+/// `camroll sim generate --out <media> --items N --seed S <extra…>` (a layout,
+/// a cloud-only shape…); fails the test when it fails.
+pub fn generate_with(media: &Path, items: usize, seed: u64, extra: &[&str]) {
+    let (items, seed) = (items.to_string(), seed.to_string());
+    let mut args = vec![
         "sim",
         "generate",
         "--out",
         media.to_str().unwrap(),
         "--items",
-        &items.to_string(),
+        &items,
         "--seed",
-        &seed.to_string(),
-    ]);
+        &seed,
+    ];
+    args.extend_from_slice(extra);
+    let (code, _, err) = run(&args);
     assert_eq!(code, 0, "{err}");
-    media
 }
 
 /// The generator's `.sim/manifest.json` under a media root.
