@@ -379,12 +379,7 @@ fn an_unplug_mid_file_is_resumed_when_the_same_phone_comes_back() {
 fn a_phone_that_does_not_come_back_leaves_a_verified_partial_archive_the_next_run_completes() {
     let t = tempfile::tempdir().unwrap();
     let media = generate(t.path(), 40, 14);
-    let total: u64 = walkdir::WalkDir::new(media.join("DCIM"))
-        .into_iter()
-        .flatten()
-        .filter(|e| e.file_type().is_file())
-        .map(|e| e.metadata().unwrap().len())
-        .sum();
+    let total: u64 = dcim_bytes(&media);
     // The library is copied first: the phone goes away half-way through the files after it.
     let library = fs::metadata(media.join("PhotoData/Photos.sqlite"))
         .unwrap()

@@ -115,12 +115,7 @@ fn export_over_wifi_alone_works() {
 fn pulling_the_cable_of_a_phone_also_on_wifi_continues_over_wifi() {
     let t = tempfile::tempdir().unwrap();
     let media = generate(t.path(), 40, 4);
-    let total: u64 = walkdir::WalkDir::new(media.join("DCIM"))
-        .into_iter()
-        .flatten()
-        .filter(|e| e.file_type().is_file())
-        .map(|e| e.metadata().unwrap().len())
-        .sum();
+    let total: u64 = dcim_bytes(&media);
     // The cable is pulled half-way and never put back; Wi-Fi stays.
     let sim = SimProc::start(
         &media,
@@ -297,12 +292,7 @@ fn a_phone_that_limits_services_is_exported_with_the_connections_it_grants() {
 fn a_phone_that_locks_mid_run_is_waited_for_and_no_file_fails() {
     let t = tempfile::tempdir().unwrap();
     let media = generate(t.path(), 40, 6);
-    let total: u64 = walkdir::WalkDir::new(media.join("DCIM"))
-        .into_iter()
-        .flatten()
-        .filter(|e| e.file_type().is_file())
-        .map(|e| e.metadata().unwrap().len())
-        .sum();
+    let total: u64 = dcim_bytes(&media);
     // Half-way the phone locks, and the cable is re-seated a moment later: every
     // new connection meets a locked phone until the user unlocks it (3 s).
     let half = (total / 2).to_string();

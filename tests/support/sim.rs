@@ -110,6 +110,16 @@ pub fn generate(dir: &Path, items: usize, seed: u64) -> PathBuf {
     media
 }
 
+/// Bytes of every file under the phone's `DCIM` (to pull the cable half-way).
+pub fn dcim_bytes(media: &Path) -> u64 {
+    walkdir::WalkDir::new(media.join("DCIM"))
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.metadata().unwrap().len())
+        .sum()
+}
+
 /// `camroll sim generate --out <media> --items N --seed S <extra…>` (a layout,
 /// a cloud-only shape…); fails the test when it fails.
 pub fn generate_with(media: &Path, items: usize, seed: u64, extra: &[&str]) {
