@@ -15,6 +15,8 @@ pub const ENABLED: bool = cfg!(feature = "fault-injection");
 /// SIGKILL (no destructors, no flush: exactly a `kill -9`) the n-th time it
 /// reaches `point`. Points: `stage-write` (a chunk written to a staging file),
 /// `before-rename`, `after-rename` (file in place, row not committed),
+/// `batch-synced` (a batch's staged files flushed, none renamed yet),
+/// `batch-placed` (a batch renamed, its folders not yet fsynced),
 /// `catalog-commit` (folders fsynced, commit not yet run), `sums-write`
 /// (temporary BLAKE3SUMS half written). Unset in normal use: one env lookup.
 #[cfg(not(feature = "fault-injection"))]

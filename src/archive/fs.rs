@@ -42,6 +42,15 @@ pub struct FsInfo {
 }
 
 impl FsInfo {
+    /// Whether one `syncfs(2)` makes everything written on it durable: a
+    /// filesystem the kernel itself drives. A FUSE driver is not asked to
+    /// flush its own storage by `syncfs` (only by an fsync of each file),
+    /// and network filesystems differ; those, and unknown ones, get an
+    /// fsync per file and per folder.
+    pub fn syncfs_flushes_all(&self) -> bool {
+        cfg!(target_os = "linux") && !self.no_shared_memory && self.name != "unknown"
+    }
+
     /// The properties of a filesystem known by its short name.
     pub fn named(name: &str) -> FsInfo {
         let (name, ci, ni, max, gran): (&'static str, bool, bool, Option<u64>, u64) = match name {

@@ -202,6 +202,31 @@ impl Archive {
         Ok(())
     }
 
+    /// Makes staged files durable before they are renamed into place: with
+    /// `whole_fs` (see [`filesystem::FsInfo::syncfs_flushes_all`]) one
+    /// `syncfs` for the whole batch, else an fsync per file.
+    pub fn sync_staged(&self, files: &[&Path], whole_fs: bool) -> io::Result<()> {
+        if whole_fs {
+            let staging =
+                contain::open_dir(&self.root, &format!("{CAMROLL_DIR}/{STAGING_DIR}"), false)?;
+            staging::sync_batch(&staging, files)
+        } else {
+            files.iter().try_for_each(|f| File::open(f)?.sync_all())
+        }
+    }
+
+    /// Makes a batch's renames durable: like [`Archive::sync_dirs`], but with
+    /// `whole_fs` and more than two folders changed (a batch spread over
+    /// many months), one `syncfs` instead of an fsync per folder.
+    pub fn sync_dirs_batched(&mut self, whole_fs: bool) -> io::Result<()> {
+        if whole_fs && self.dirty_dirs.len() > 2 {
+            staging::sync_batch(&contain::open_root(&self.root)?, &[])?;
+            self.dirty_dirs.clear();
+            return Ok(());
+        }
+        self.sync_dirs()
+    }
+
     /// fsyncs every folder changed since the last call, so renames are durable
     /// before their catalog rows commit.
     pub fn sync_dirs(&mut self) -> io::Result<()> {

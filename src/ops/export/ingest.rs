@@ -2,7 +2,9 @@
 //! exactly once, streaming it through BLAKE3 while writing a staging file in
 //! every destination that needs it. The first bytes decide whether it is
 //! media at all. Its capture time is read from the staged copy; the staging
-//! file gets the capture time as mtime and is fsynced. Memory stays bounded
+//! file gets the capture time as mtime. A large file is fsynced here, as it
+//! finishes, so it can be placed and read back at once; small files are made
+//! durable later, a batch at a time, by the place stage. Memory stays bounded
 //! (one buffer per worker) whatever the file size.
 
 use std::fs::{File, OpenOptions};
@@ -41,7 +43,15 @@ pub struct Staged {
     /// the phone's library) says it is one: archived bit-exact as is, with a
     /// warning, never left behind.
     pub unrecognised: bool,
+    /// The staging files are already durable (a large file, fsynced as it
+    /// finished); otherwise the place stage makes them durable with its batch.
+    pub durable: bool,
 }
+
+/// Files of at least this size are fsynced on their own as they finish, so
+/// they can be placed and read back at once; a flush per file costs little
+/// next to their transfer. Smaller ones wait for their batch's one flush.
+pub const DURABLE_ALONE: u64 = 8 << 20;
 
 /// Why one source item could not be read and staged; the run goes on with the others.
 #[derive(Debug, Error)]
@@ -188,6 +198,7 @@ pub fn stream_item(
         files,
         dest_errors,
         unrecognised,
+        durable: false,
     })
 }
 
@@ -485,8 +496,10 @@ impl IngestCtx<'_> {
                 }
             }
         }
-        // The archived file's mtime is its capture time; then make it durable.
+        // The archived file's mtime is its capture time; a large file is
+        // made durable now, small ones with their batch (place stage).
         let mut staged = staged;
+        staged.durable = staged.size >= DURABLE_ALONE;
         let mut failed_dests = Vec::new();
         for f in &staged.files {
             let r = OpenOptions::new()
@@ -494,7 +507,10 @@ impl IngestCtx<'_> {
                 .open(&f.path)
                 .and_then(|file| {
                     file.set_modified(capture.to_system_time())?;
-                    file.sync_all()
+                    if staged.durable {
+                        file.sync_all()?;
+                    }
+                    Ok(())
                 });
             if let Err(e) = r {
                 let _ = std::fs::remove_file(&f.path);

@@ -207,6 +207,10 @@ fn ingest_and_place(
         progress: ctx.progress,
         verify_tx: read_back.then_some(vtx),
         stills_by_cid: HashMap::new(),
+        batch: Vec::new(),
+        batch_bytes: 0,
+        counted: Default::default(),
+        alive: &ctx.alive,
     };
     for d in dests.iter_mut() {
         if !opts.dry_run {
@@ -251,9 +255,10 @@ fn ingest_and_place(
                 next += 1;
             }
         }
-        // No more files to read back: let the background readers finish.
+        // The last batch, so its files go to the background readers too;
+        // then there is nothing more to read back: let them finish.
+        placer.flush(dests, true);
         placer.verify_tx = None;
     });
-    placer.flush(dests, true);
     verified.into_inner().unwrap_or_else(|e| e.into_inner())
 }

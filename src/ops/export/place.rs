@@ -1,13 +1,17 @@
 //! Stage 5, **place** (one thread per run, groups in scan order whatever
 //! order their reads finish in, so names are deterministic): per destination,
 //! duplicates by hash are dropped, free names are chosen (`~N` for
-//! collisions, one suffix per group), staging files are renamed into
-//! `YYYY/MM/`, and in batches the folders are fsynced, then the catalog rows
-//! committed.
+//! collisions, one suffix per group), and then, a batch at a time: the
+//! batch's small staging files are made durable with one flush (`syncfs`),
+//! renamed into `YYYY/MM/` (never over a file), each touched folder is
+//! fsynced once, and the catalog rows are committed. Large files were
+//! fsynced as they finished (ingest) and are renamed at once, so their
+//! read-back starts early; their rows commit with the batch.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
-use std::sync::atomic::Ordering;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::dest::{Dest, Written};
@@ -22,9 +26,16 @@ use crate::ops::{Failed, Warning};
 use crate::progress::Progress;
 use crate::source::{Skipped, SourceItem};
 
-/// Commit catalog rows (after fsyncing folders) at least this often.
+/// A batch (one flush of its staged files, one fsync per touched folder,
+/// one catalog commit) ends after this many files, this many bytes of small
+/// files waiting for their flush, or this long, whichever comes first. 256
+/// files keep the flushes at ≤ 1 per 64 small files even though a batch
+/// also fsyncs its folders and the catalog's log (about 3 calls a batch).
+/// The byte and time bounds limit the dirty data a flush waits for, the
+/// read-back left after the last batch, and the work a crash throws away.
 const BATCH_FILES: usize = 256;
-const BATCH_TIME: Duration = Duration::from_secs(2);
+const BATCH_BYTES: u64 = 256 << 20;
+const BATCH_TIME: Duration = Duration::from_secs(10);
 
 /// The single-threaded placing stage.
 pub(super) struct Placer<'a> {
@@ -32,8 +43,16 @@ pub(super) struct Placer<'a> {
     pub source_id: &'a str,
     pub dry_run: bool,
     pub summary: &'a mut ExportSummary,
-    /// Files placed or recorded since the last commit.
+    /// Files placed, waiting to be placed, or recorded since the last commit.
     pub pending: usize,
+    /// Small files staged but not yet durable, waiting for their batch's flush.
+    pub batch: Vec<Placing>,
+    /// Their bytes.
+    pub batch_bytes: u64,
+    /// Items counted as copied (to any destination), so each counts once.
+    pub counted: HashSet<usize>,
+    /// Per destination: still taking writes (cleared on a full or failing disk).
+    pub alive: &'a [AtomicBool],
     pub last_commit: Instant,
     pub progress: &'a dyn Progress,
     /// Placed files go here to be read back while the copy goes on.
@@ -49,6 +68,22 @@ pub(super) struct Placer<'a> {
 pub(super) struct FiledStill {
     folder: String,
     stem: String,
+}
+
+/// A staged file with its name chosen and reserved, to be renamed into one
+/// destination (or adopted there) and recorded.
+pub(super) struct Placing {
+    /// Index of the destination.
+    dest: usize,
+    /// Index of the item in the scan.
+    item: usize,
+    staging: PathBuf,
+    folder: String,
+    name: String,
+    /// The same file is already in place, left by a killed run.
+    adopt: bool,
+    record: FileRecord,
+    source_record: SourceRecord,
 }
 
 /// One member of a group to be put into one destination.
@@ -114,25 +149,13 @@ impl Placer<'_> {
                 continue;
             }
             for (p, choice) in self.choose_names(dest, &members, wanted) {
-                self.put_in_place(
-                    di,
-                    dest,
-                    ctx,
-                    &members[p.member],
-                    &p.folder,
-                    choice,
-                    &mut tally,
-                );
+                self.put_in_place(di, dest, &members[p.member], &p.folder, choice, &mut tally);
             }
         }
         self.remember_still(dests, &members, lone_movie_cid.as_deref());
         for m in &members {
-            if tally.copied_any.contains(&m.item) {
-                self.summary.copied += 1;
-                if let Some(staged) = staged_of(m) {
-                    self.summary.bytes_copied += staged.size;
-                }
-            } else if tally.dup_only.contains(&m.item) {
+            // Copied items are counted once placed (see `count_copied`).
+            if !tally.copied_any.contains(&m.item) && tally.dup_only.contains(&m.item) {
                 self.summary.duplicates += 1;
             }
         }
@@ -356,14 +379,14 @@ impl Placer<'_> {
         out
     }
 
-    /// Renames one staged member into place (or adopts the file already
-    /// there), records it, and queues it for reading back.
+    /// Reserves the chosen name and the hash of one staged member, then
+    /// places it now (a large file, already durable, or one to adopt) or
+    /// adds it to the batch that is made durable with one flush.
     #[allow(clippy::too_many_arguments)]
     fn put_in_place(
         &mut self,
         di: usize,
         dest: &mut Dest,
-        ctx: &IngestCtx<'_>,
         m: &MemberResult,
         folder: &str,
         choice: NameChoice,
@@ -399,81 +422,119 @@ impl Placer<'_> {
             dest.summary.copied += 1;
             dest.summary.bytes_copied += staged.size;
             tally.copied_any.insert(m.item);
+            self.count_copied(m.item, staged.size);
             return;
         }
         let Some(staging) = staged.files.iter().find(|f| f.dest == di).map(|f| &f.path) else {
             return;
         };
-        let placed = if adopt {
-            // A killed run left this very file in place before recording it.
-            std::fs::remove_file(staging).map(|_| ())
-        } else {
-            dest.archive.place(staging, folder, &name)
-        };
-        if let Err(e) = placed {
-            let _ = std::fs::remove_file(staging);
-            dest.summary.failed += 1;
-            if is_fatal_for_destination(&e) && dest.summary.error.is_none() {
-                dest.summary.error = Some(format!("{e}; nothing more is written here this run"));
-                ctx.alive[di].store(false, Ordering::Relaxed);
-            }
-            self.summary.failed.push(Failed {
-                path: item.rel_path.clone(),
-                error: format!("cannot place as {path}: {e}"),
-                destination: Some(dest.summary.path.clone()),
-            });
-            return;
-        }
+        // Reserved now, so later groups (in this batch too) see the name
+        // taken and the content archived; released if placing fails.
         dest.archive.planner.take(folder, &name);
         dest.archive
             .by_hash
             .insert(staged.hash.clone(), path.clone());
-        let rec = FileRecord {
-            path: path.clone(),
-            hash: staged.hash.clone(),
-            size: staged.size,
-            kind: Some(staged.kind.name().to_string()),
-            capture: Some(*capture),
-            original_name: item.name.clone(),
-            source: self.source_id.to_string(),
-            source_path: item.rel_path.clone(),
-            role: Some(role_name(m.role).to_string()),
+        tally.copied_any.insert(m.item);
+        self.pending += 1;
+        let placing = Placing {
+            dest: di,
+            item: m.item,
+            staging: staging.clone(),
+            folder: folder.to_string(),
+            name,
+            adopt,
+            record: FileRecord {
+                path,
+                hash: staged.hash.clone(),
+                size: staged.size,
+                kind: Some(staged.kind.name().to_string()),
+                capture: Some(*capture),
+                original_name: item.name.clone(),
+                source: self.source_id.to_string(),
+                source_path: item.rel_path.clone(),
+                role: Some(role_name(m.role).to_string()),
+            },
+            source_record: source_record(item, *relisted, &staged.hash),
         };
+        if adopt || staged.durable {
+            self.complete(dest, placing);
+        } else {
+            self.batch_bytes += staged.size;
+            self.batch.push(placing);
+        }
+    }
+
+    /// Counts an item as copied, once whatever the number of destinations.
+    fn count_copied(&mut self, item: usize, size: u64) {
+        if self.counted.insert(item) {
+            self.summary.copied += 1;
+            self.summary.bytes_copied += size;
+        }
+    }
+
+    /// Gives back what [`Self::put_in_place`] reserved for a file that was
+    /// not placed, and counts it as failed there.
+    fn unreserve(&mut self, dest: &mut Dest, p: &Placing, error: String) {
+        if !p.adopt {
+            dest.archive.planner.release(&p.folder, &p.name);
+            dest.archive.by_hash.remove(&p.record.hash);
+        }
+        dest.summary.failed += 1;
+        self.summary.failed.push(Failed {
+            path: p.record.source_path.clone(),
+            error,
+            destination: Some(dest.summary.path.clone()),
+        });
+    }
+
+    /// Renames one durable staged file into place (or adopts the file
+    /// already there), records it, and queues it for reading back.
+    fn complete(&mut self, dest: &mut Dest, p: Placing) {
+        let di = p.dest;
+        let path = p.record.path.clone();
+        let placed = if p.adopt {
+            // A killed run left this very file in place before recording it.
+            std::fs::remove_file(&p.staging).map(|_| ())
+        } else {
+            dest.archive.place(&p.staging, &p.folder, &p.name)
+        };
+        if let Err(e) = placed {
+            let _ = std::fs::remove_file(&p.staging);
+            if is_fatal_for_destination(&e) && dest.summary.error.is_none() {
+                dest.summary.error = Some(format!("{e}; nothing more is written here this run"));
+                self.alive[di].store(false, Ordering::Relaxed);
+            }
+            self.unreserve(dest, &p, format!("cannot place as {path}: {e}"));
+            return;
+        }
         let recorded = dest
             .archive
             .catalog
-            .insert_file(&rec, dest.run)
+            .insert_file(&p.record, dest.run)
             .and_then(|_| {
                 dest.archive.catalog.record_source_item(
                     self.source_id,
-                    &item.rel_path,
-                    &source_record(item, *relisted, &staged.hash),
+                    &p.record.source_path,
+                    &p.source_record,
                     dest.run,
                 )
             });
         if let Err(e) = recorded {
             // Not recorded: do not leave it in the archive unlisted.
-            if !adopt {
+            if !p.adopt {
                 let _ = std::fs::remove_file(dest.archive.root.join(&path));
-                dest.archive.planner.release(folder, &name);
-                dest.archive.by_hash.remove(&staged.hash);
             }
-            self.summary.failed.push(Failed {
-                path: item.rel_path.clone(),
-                error: e.to_string(),
-                destination: Some(dest.summary.path.clone()),
-            });
-            dest.summary.failed += 1;
+            self.unreserve(dest, &p, e.to_string());
             return;
         }
         let written = Written {
             path,
-            hash: staged.hash.clone(),
+            hash: p.record.hash.clone(),
         };
-        if !adopt {
+        if !p.adopt {
             dest.uncommitted.push(written.clone());
         }
-        crate::faults::corrupt_placed(&dest.archive.root.join(&written.path), &name);
+        crate::faults::corrupt_placed(&dest.archive.root.join(&written.path), &p.name);
         if let Some(tx) = &self.verify_tx {
             let _ = tx.send(ReadBackJob {
                 dest: di,
@@ -485,9 +546,48 @@ impl Placer<'_> {
         dest.written.push(written);
         dest.changed = true;
         dest.summary.copied += 1;
-        dest.summary.bytes_copied += staged.size;
-        tally.copied_any.insert(m.item);
-        self.pending += 1;
+        dest.summary.bytes_copied += p.record.size;
+        self.count_copied(p.item, p.record.size);
+    }
+
+    /// Places the batch: per destination, its staged files are made durable
+    /// with one flush, then renamed into place and recorded (uncommitted).
+    /// A destination whose flush fails takes none of them, and nothing more.
+    fn place_batch(&mut self, dests: &mut [Dest]) {
+        let mut batch = std::mem::take(&mut self.batch);
+        self.batch_bytes = 0;
+        for (di, dest) in dests.iter_mut().enumerate() {
+            let (mine, rest): (Vec<Placing>, Vec<Placing>) =
+                batch.into_iter().partition(|p| p.dest == di);
+            batch = rest;
+            if mine.is_empty() {
+                continue;
+            }
+            let files: Vec<&Path> = mine.iter().map(|p| p.staging.as_path()).collect();
+            let synced = dest
+                .archive
+                .sync_staged(&files, dest.fs.syncfs_flushes_all());
+            // Crash-matrix hook: the batch is durable in staging, nothing renamed.
+            crate::faults::point("batch-synced");
+            if let Err(e) = synced {
+                if dest.summary.error.is_none() {
+                    dest.summary.error = Some(format!(
+                        "cannot flush the staged files to the disk: {e}; nothing more is written here this run"
+                    ));
+                }
+                self.alive[di].store(false, Ordering::Relaxed);
+                for p in mine {
+                    let _ = std::fs::remove_file(&p.staging);
+                    self.unreserve(dest, &p, format!("cannot make the copy durable: {e}"));
+                }
+                continue;
+            }
+            for p in mine {
+                self.complete(dest, p);
+            }
+            // Crash-matrix hook: the batch renamed, folders not yet fsynced.
+            crate::faults::point("batch-placed");
+        }
     }
 
     /// Remembers a still without a Live Photo movie for a movie with its
@@ -581,7 +681,8 @@ impl Placer<'_> {
         }
     }
 
-    /// Makes placed files durable, then commits their catalog rows.
+    /// Ends a batch: places its small files (one flush per destination),
+    /// fsyncs each touched folder once, then commits the catalog rows.
     /// With `force` (end of the run) the open transaction always ends, even
     /// with nothing pending, so later statements run in autocommit mode.
     pub fn flush(&mut self, dests: &mut [Dest], force: bool) {
@@ -590,14 +691,17 @@ impl Placer<'_> {
         }
         if !force
             && (self.pending == 0
-                || (self.pending < BATCH_FILES && self.last_commit.elapsed() < BATCH_TIME))
+                || (self.pending < BATCH_FILES
+                    && self.batch_bytes < BATCH_BYTES
+                    && self.last_commit.elapsed() < BATCH_TIME))
         {
             return;
         }
+        self.place_batch(dests);
         for d in dests.iter_mut() {
             let r = d
                 .archive
-                .sync_dirs()
+                .sync_dirs_batched(d.fs.syncfs_flushes_all())
                 .map_err(|e| e.to_string())
                 .and_then(|_| {
                     // Crash-matrix hook: files renamed and durable, rows not committed.
