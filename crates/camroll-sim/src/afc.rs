@@ -127,7 +127,7 @@ pub(crate) async fn serve(dev: Arc<Device>, mut s: BoxStream) -> std::io::Result
         let mut payload = vec![0u8; (entire - this) as usize];
         s.read_exact(&mut payload).await?;
         if let Some(l) = conn.dev.cfg.faults.latency {
-            tokio::time::sleep(l).await;
+            crate::link::sleep_until(std::time::Instant::now() + l).await;
         }
         let reply = conn.handle(op, &header_data, payload).await;
         let out = match reply {

@@ -65,7 +65,8 @@ pub(crate) struct Device {
     pub open_files: AtomicUsize,
     services: Mutex<HashSet<u16>>,
     next_port: AtomicU16,
-    next_free: tokio::sync::Mutex<Instant>,
+    /// The shared USB link's clock, for `--rate`.
+    link: Mutex<crate::link::LinkClock>,
     io_error: Vec<glob::Pattern>,
     /// Files the generator made unopenable (cloud-only originals, shape `unreadable`).
     pub unreadable: HashSet<String>,
@@ -229,14 +230,12 @@ impl Device {
         let Some(rate) = self.cfg.faults.rate_mbps.filter(|r| *r > 0.0) else {
             return;
         };
-        let cost = Duration::from_secs_f64(n as f64 / (rate * 1e6));
-        let until = {
-            let mut next = self.next_free.lock().await;
-            let start = (*next).max(Instant::now());
-            *next = start + cost;
-            *next
-        };
-        tokio::time::sleep_until(until.into()).await;
+        let until = self
+            .link
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .book(Instant::now(), n as u64, crate::link::bytes_per_sec(rate));
+        crate::link::sleep_until(until).await;
     }
 
     /// Accounts `n` served bytes. Returns false when they would cross `--unplug-after-bytes`:
@@ -416,7 +415,7 @@ pub(crate) fn build_device(cfg: SimConfig) -> Result<Arc<Device>, SimError> {
         open_files: AtomicUsize::new(0),
         services: Mutex::new(HashSet::new()),
         next_port: AtomicU16::new(0),
-        next_free: tokio::sync::Mutex::new(Instant::now()),
+        link: Mutex::new(crate::link::LinkClock::new(Instant::now())),
         io_error,
         unreadable,
         session_counter: AtomicU64::new(1),

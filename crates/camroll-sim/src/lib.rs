@@ -24,6 +24,7 @@ mod config;
 mod device;
 pub mod generate;
 pub mod library_meta;
+mod link;
 mod lockdown;
 mod pairing;
 mod server;
