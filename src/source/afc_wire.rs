@@ -141,11 +141,21 @@ fn strings(payload: &[u8]) -> Vec<String> {
 
 /// ReadDir, without `.` and `..`.
 pub async fn read_dir(c: &mut AfcClient, path: &str) -> Result<Vec<String>, IdeviceError> {
-    let reply = request(c, AfcOpcode::ReadDir, path_arg(path), Vec::new()).await?;
-    Ok(strings(&reply.payload)
+    send_read_dir(c, path).await?;
+    Ok(dir_names(&read_reply(c).await?))
+}
+
+/// Sends a ReadDir without waiting for its reply (see [`dir_names`]).
+pub async fn send_read_dir(c: &mut AfcClient, path: &str) -> Result<(), IdeviceError> {
+    send(c, AfcOpcode::ReadDir, path_arg(path), Vec::new()).await
+}
+
+/// The names of a ReadDir reply, without `.` and `..`.
+pub fn dir_names(reply: &Reply) -> Vec<String> {
+    strings(&reply.payload)
         .into_iter()
         .filter(|n| n != "." && n != "..")
-        .collect())
+        .collect()
 }
 
 /// GetFileInfo: `st_size`, `st_mtime`, `st_ifmt`… as text.
@@ -153,11 +163,21 @@ pub async fn file_info(
     c: &mut AfcClient,
     path: &str,
 ) -> Result<HashMap<String, String>, IdeviceError> {
-    let reply = request(c, AfcOpcode::GetFileInfo, path_arg(path), Vec::new()).await?;
-    let s = strings(&reply.payload);
-    Ok(s.chunks_exact(2)
+    send_file_info(c, path).await?;
+    Ok(info_pairs(&read_reply(c).await?))
+}
+
+/// Sends a GetFileInfo without waiting for its reply (see [`info_pairs`]).
+pub async fn send_file_info(c: &mut AfcClient, path: &str) -> Result<(), IdeviceError> {
+    send(c, AfcOpcode::GetFileInfo, path_arg(path), Vec::new()).await
+}
+
+/// The key/value pairs of a GetFileInfo reply.
+pub fn info_pairs(reply: &Reply) -> HashMap<String, String> {
+    strings(&reply.payload)
+        .chunks_exact(2)
         .map(|kv| (kv[0].clone(), kv[1].clone()))
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]

@@ -650,6 +650,73 @@ enum Query {
     List,
 }
 
+/// Requests kept in flight on one AFC connection while listing: the phone
+/// answers in order (protocol.md: pymobiledevice3 keeps several in flight),
+/// so each round trip's wait overlaps the next ones.
+const PIPELINE: usize = 8;
+
+/// One kind of request for every path of `paths` on one connection, up to
+/// [`PIPELINE`] in flight. Returns the answers, and whether the connection is
+/// still in step: after a transport error or a stall the replies cannot be
+/// matched to requests any more, so what is left fails with that error.
+async fn pipelined(
+    client: &mut AfcClient,
+    paths: Vec<String>,
+    query: Query,
+) -> (Vec<(String, Result<Answer, IdeviceError>)>, bool) {
+    let mut out = Vec::with_capacity(paths.len());
+    let mut todo = paths.into_iter();
+    let mut in_flight = std::collections::VecDeque::new();
+    let mut broken: Option<String> = None;
+    loop {
+        while broken.is_none() && in_flight.len() < PIPELINE {
+            let Some(p) = todo.next() else { break };
+            let sent = match query {
+                Query::Stat => afc_wire::send_file_info(client, &p).await,
+                Query::List => afc_wire::send_read_dir(client, &p).await,
+            };
+            match sent {
+                Ok(()) => in_flight.push_back(p),
+                Err(e) => {
+                    broken = Some(e.to_string());
+                    out.push((p, Err(e)));
+                }
+            }
+        }
+        let Some(p) = in_flight.pop_front() else {
+            break;
+        };
+        if let Some(why) = &broken {
+            out.push((p, Err(IdeviceError::InternalError(why.clone()))));
+            continue;
+        }
+        let reply = tokio::time::timeout(afc_stall(), afc_wire::read_reply(client))
+            .await
+            .unwrap_or(Err(IdeviceError::Timeout));
+        match reply {
+            Ok(r) => out.push((
+                p,
+                Ok(match query {
+                    Query::Stat => Answer::Stat(afc_wire::info_pairs(&r)),
+                    Query::List => Answer::List(afc_wire::dir_names(&r)),
+                }),
+            )),
+            // An AFC error status is a whole reply: still in step.
+            Err(IdeviceError::Afc(e)) => out.push((p, Err(IdeviceError::Afc(e)))),
+            Err(e) => {
+                broken = Some(e.to_string());
+                out.push((p, Err(e)));
+            }
+        }
+    }
+    if let Some(why) = &broken {
+        for p in todo {
+            out.push((p, Err(IdeviceError::InternalError(why.clone()))));
+        }
+    }
+    (out, broken.is_none())
+}
+
 enum Answer {
     Stat(HashMap<String, String>),
     List(Vec<String>),
@@ -863,25 +930,8 @@ impl DeviceSource {
             let mut set = tokio::task::JoinSet::new();
             for (mut client, chunk) in clients.into_iter().zip(chunks) {
                 set.spawn(async move {
-                    let mut out = Vec::with_capacity(chunk.len());
-                    for p in chunk {
-                        let r = match query {
-                            Query::Stat => tokio::time::timeout(
-                                afc_stall(),
-                                afc_wire::file_info(&mut client, &p),
-                            )
-                            .await
-                            .map(|r| r.map(Answer::Stat)),
-                            Query::List => tokio::time::timeout(
-                                afc_stall(),
-                                afc_wire::read_dir(&mut client, &p),
-                            )
-                            .await
-                            .map(|r| r.map(Answer::List)),
-                        };
-                        out.push((p, r.unwrap_or(Err(IdeviceError::Timeout))));
-                    }
-                    (client, out)
+                    let out = pipelined(&mut client, chunk, query).await;
+                    (out.1.then_some(client), out.0)
                 });
             }
             let mut all = Vec::new();
@@ -894,7 +944,10 @@ impl DeviceSource {
         });
         let mut out = Vec::new();
         for (client, r) in results {
-            self.shared.give(client);
+            // A connection whose replies fell out of step is dropped, not reused.
+            if let Some(client) = client {
+                self.shared.give(client);
+            }
             out.extend(r);
         }
         out

@@ -230,11 +230,11 @@ impl Device {
         let Some(rate) = self.cfg.faults.rate_mbps.filter(|r| *r > 0.0) else {
             return;
         };
-        let until = self
-            .link
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .book(Instant::now(), n as u64, crate::link::bytes_per_sec(rate));
+        let until = self.link.lock().unwrap_or_else(|e| e.into_inner()).book(
+            Instant::now(),
+            n as u64,
+            crate::link::bytes_per_sec(rate),
+        );
         crate::link::sleep_until(until).await;
     }
 
