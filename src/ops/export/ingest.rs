@@ -46,7 +46,8 @@ pub struct Staged {
 /// Why one source item could not be read and staged; the run goes on with the others.
 #[derive(Debug, Error)]
 pub enum IngestError {
-    /// The content is not a photo or video camroll recognises, and neither is its name.
+    /// The content is not a photo or video camroll recognises, neither is
+    /// its name, and no library lists it as an original.
     #[error(
         "not a photo or video (content not recognised, and its name is not a photo's or video's)"
     )]
@@ -113,7 +114,10 @@ pub fn stream_item(
     // Content camroll cannot parse (damaged, or a format it does not know)
     // under a photo's or video's name is archived as is: never left behind.
     let unrecognised = sniffed.is_none();
-    let kind = match sniffed.or_else(|| ext.and_then(media::kind::kind_by_extension)) {
+    let kind = match sniffed
+        .or_else(|| ext.and_then(media::kind::kind_by_extension))
+        .or_else(|| source.listed_kind(item))
+    {
         Some(k) => k,
         None => {
             return Err(match crate::source::known_junk(&item.name) {
