@@ -5,7 +5,7 @@
 //! file gets the capture time as mtime and is fsynced. Memory stays bounded
 //! (one buffer per worker) whatever the file size.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -131,12 +131,10 @@ pub fn stream_item(
     let mut files: Vec<(usize, PathBuf, Option<File>)> = Vec::new();
     let mut dest_errors = Vec::new();
     for t in targets {
-        // create_new (O_EXCL): a name planted in staging, a link included, is never written through.
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&t.path)
-        {
+        // Exclusive, beneath the archive root, never through a link: a name
+        // planted in staging, or a staging folder swapped for a link, is
+        // never written through.
+        match crate::archive::staging::create_staged(&t.path) {
             Ok(f) => files.push((t.dest, t.path, Some(f))),
             Err(e) => dest_errors.push((t.dest, e)),
         }
@@ -493,13 +491,10 @@ impl IngestCtx<'_> {
         let mut staged = staged;
         let mut failed_dests = Vec::new();
         for f in &staged.files {
-            let r = OpenOptions::new()
-                .write(true)
-                .open(&f.path)
-                .and_then(|file| {
-                    file.set_modified(capture.to_system_time())?;
-                    file.sync_all()
-                });
+            let r = crate::archive::staging::open_staged(&f.path).and_then(|file| {
+                file.set_modified(capture.to_system_time())?;
+                file.sync_all()
+            });
             if let Err(e) = r {
                 let _ = std::fs::remove_file(&f.path);
                 failed_dests.push(f.dest);
