@@ -211,6 +211,49 @@ fn a_rerun_with_nothing_new_downloads_nothing_and_does_not_copy_the_library_agai
 }
 
 #[test]
+fn an_unparseable_original_the_library_lists_is_archived_whatever_its_name() {
+    // A format camroll does not know, under a name without a photo or video
+    // extension: the phone's library listing it as an original is enough
+    // to archive it bit-exact. An unlisted file like it is left behind (exit 1).
+    let t = tempfile::tempdir().unwrap();
+    let media = generate(t.path(), 8, 11);
+    let listed = lone_dcim_photo(&media);
+    let (dir, file) = listed.rsplit_once('/').unwrap();
+    let stem = file.rsplit_once('.').unwrap().0;
+    let renamed = format!("{stem}.XYZ");
+    let bytes = pattern(50_000, 77);
+    fs::remove_file(media.join(&listed)).unwrap();
+    fs::write(media.join(dir).join(&renamed), &bytes).unwrap();
+    fs::write(media.join(dir).join("NOTES.BIN"), pattern(1000, 78)).unwrap();
+    let db = rusqlite::Connection::open(media.join("PhotoData/Photos.sqlite")).unwrap();
+    let n = db
+        .execute(
+            "UPDATE ZASSET SET ZFILENAME = ?1 WHERE ZDIRECTORY = ?2 AND ZFILENAME = ?3",
+            [renamed.as_str(), dir, file],
+        )
+        .unwrap();
+    assert_eq!(n, 1, "the generated library lists {listed}");
+    drop(db);
+    let sim = SimProc::start(&media, &[]);
+    let a = t.path().join("a");
+    let (code, json, stderr) = export_device(&sim.addr, t.path(), &[&a], &[]);
+    assert_eq!(
+        code, 1,
+        "the unlisted file is left behind: {json}\n{stderr}"
+    );
+    assert_eq!(json["left_behind"], 1, "{json}");
+    assert_eq!(json["unrecognised"], 1, "{json}");
+    let archived = hashes_in(&a);
+    assert!(
+        archived.contains(&blake3::hash(&bytes).to_hex().to_string()),
+        "{renamed} not archived: {json}"
+    );
+    let skipped = json["skipped"].to_string();
+    assert!(skipped.contains("NOTES.BIN"), "{json}");
+    assert!(!skipped.contains(&renamed), "{json}");
+}
+
+#[test]
 fn devices_lists_the_phone() {
     let t = tempfile::tempdir().unwrap();
     let media = generate(t.path(), 5, 1);

@@ -284,6 +284,7 @@ fn exit_10_when_the_archive_does_not_exist() {
     for args in [
         vec!["verify", gone.to_str().unwrap()],
         vec!["rebuild", gone.to_str().unwrap()],
+        vec!["albums", gone.to_str().unwrap()],
         vec![
             "sync",
             gone.to_str().unwrap(),
@@ -295,6 +296,8 @@ fn exit_10_when_the_archive_does_not_exist() {
     }
     let empty = t.path().join("empty");
     fs::create_dir_all(&empty).unwrap();
-    let (code, _, err) = run(&["verify", empty.to_str().unwrap()]);
-    assert_eq!(code, 10, "{err}");
+    for cmd in ["verify", "albums"] {
+        let (code, _, err) = run(&[cmd, empty.to_str().unwrap()]);
+        assert_eq!(code, 10, "{cmd}: {err}");
+    }
 }

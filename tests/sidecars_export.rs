@@ -394,19 +394,25 @@ fn every_library_layout_round_trips_through_exiftool() {
         return;
     }
     let t = tempfile::tempdir().unwrap();
-    for ios in [12, 13, 14, 15, 16, 18] {
+    for ios in [11, 12, 13, 14, 15, 16, 18] {
         let media = t.path().join(format!("ios{ios}"));
         generate_with(&media, 10, 21, &["--ios", &ios.to_string()]);
         let a = t.path().join(format!("a{ios}"));
         let db = media.join("PhotoData/Photos.sqlite");
-        let (code, json, _) = export_json(
+        let sidecars_from = ["--sidecars-from", db.to_str().unwrap()];
+        // A dry run counts the sidecars of the originals it would file.
+        let (code, dry, _) = export_json(
             &media.join("DCIM"),
             &[&a],
-            &["--sidecars-from", db.to_str().unwrap()],
+            &[&sidecars_from[..], &["--dry-run"]].concat(),
         );
+        assert_eq!(code, 0, "iOS {ios}: {dry}");
+        assert!(!a.join(".camroll").exists(), "a dry run wrote the archive");
+        let (code, json, _) = export_json(&media.join("DCIM"), &[&a], &sidecars_from);
         assert_eq!(code, 0, "iOS {ios}: {json}");
         assert_eq!(json["sidecars"]["failed"], 0);
         let written = json["sidecars"]["written"].as_u64().unwrap();
+        assert_eq!(dry["sidecars"]["written"], written, "iOS {ios}: {dry}");
         check_roll(&media, &a, &MetaLayout::for_ios(ios), written);
         b3sum_ok(&a);
     }

@@ -17,6 +17,45 @@ use crate::media::CaptureTime;
 /// File name of the catalog inside `ARCHIVE/.camroll/`.
 pub const CATALOG_FILE: &str = "catalog.sqlite";
 const SCHEMA_VERSION: i64 = 2;
+/// The catalog's tables (version [`SCHEMA_VERSION`] after [`Catalog::migrate`]):
+/// one definition for archives on disk and the in-memory catalog of dry runs.
+const TABLES: &str = "
+    CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS files(
+        path TEXT PRIMARY KEY,
+        hash TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        kind TEXT,
+        capture_local TEXT,
+        capture_offset INTEGER,
+        offset_source TEXT,
+        date_source TEXT,
+        original_name TEXT NOT NULL,
+        source TEXT NOT NULL,
+        source_path TEXT NOT NULL,
+        role TEXT,
+        added_run INTEGER,
+        added_at TEXT NOT NULL,
+        verified_at TEXT);
+    CREATE INDEX IF NOT EXISTS files_hash ON files(hash);
+    CREATE TABLE IF NOT EXISTS source_items(
+        source TEXT NOT NULL,
+        rel_path TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        hash TEXT NOT NULL,
+        run INTEGER,
+        seen_at TEXT NOT NULL,
+        PRIMARY KEY(source, rel_path));
+    CREATE TABLE IF NOT EXISTS runs(
+        id INTEGER PRIMARY KEY,
+        command TEXT NOT NULL,
+        source TEXT,
+        started TEXT NOT NULL,
+        ended TEXT,
+        scanned INTEGER, copied INTEGER, duplicates INTEGER, already_archived INTEGER,
+        skipped INTEGER, failed INTEGER, bytes_copied INTEGER,
+        outcome TEXT);";
 
 /// A catalog read or write that failed.
 #[derive(Debug, Error)]
@@ -144,47 +183,12 @@ impl Catalog {
                 .map_err(err)?;
         }
         // WAL + FULL: a committed row survives a crash or power loss.
-        conn.execute_batch(
+        conn.execute_batch(&format!(
             "PRAGMA journal_mode=WAL;
              PRAGMA synchronous=FULL;
              PRAGMA busy_timeout=5000;
-             CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS files(
-                 path TEXT PRIMARY KEY,
-                 hash TEXT NOT NULL,
-                 size INTEGER NOT NULL,
-                 kind TEXT,
-                 capture_local TEXT,
-                 capture_offset INTEGER,
-                 offset_source TEXT,
-                 date_source TEXT,
-                 original_name TEXT NOT NULL,
-                 source TEXT NOT NULL,
-                 source_path TEXT NOT NULL,
-                 role TEXT,
-                 added_run INTEGER,
-                 added_at TEXT NOT NULL,
-                 verified_at TEXT);
-             CREATE INDEX IF NOT EXISTS files_hash ON files(hash);
-             CREATE TABLE IF NOT EXISTS source_items(
-                 source TEXT NOT NULL,
-                 rel_path TEXT NOT NULL,
-                 size INTEGER NOT NULL,
-                 mtime_ns INTEGER NOT NULL,
-                 hash TEXT NOT NULL,
-                 run INTEGER,
-                 seen_at TEXT NOT NULL,
-                 PRIMARY KEY(source, rel_path));
-             CREATE TABLE IF NOT EXISTS runs(
-                 id INTEGER PRIMARY KEY,
-                 command TEXT NOT NULL,
-                 source TEXT,
-                 started TEXT NOT NULL,
-                 ended TEXT,
-                 scanned INTEGER, copied INTEGER, duplicates INTEGER, already_archived INTEGER,
-                 skipped INTEGER, failed INTEGER, bytes_copied INTEGER,
-                 outcome TEXT);",
-        )
+             {TABLES}"
+        ))
         .map_err(err)?;
         conn.execute(
             "INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', ?1)",
@@ -595,12 +599,15 @@ impl Catalog {
             path: dir,
             legacy: false,
         };
+        // The same tables as on disk, so every query works in a dry run.
+        cat.conn.execute_batch(TABLES).map_err(|e| cat.err(e))?;
         cat.conn
-            .execute_batch(
-                "CREATE TABLE files(path TEXT PRIMARY KEY, hash TEXT NOT NULL, size INTEGER NOT NULL);
-                 CREATE TABLE source_items(source TEXT, rel_path TEXT, size INTEGER, mtime_ns INTEGER, hash TEXT);",
+            .execute(
+                "INSERT INTO meta(key, value) VALUES('schema_version', ?1)",
+                params![SCHEMA_VERSION.to_string()],
             )
             .map_err(|e| cat.err(e))?;
+        cat.migrate()?;
         Ok(cat)
     }
 }

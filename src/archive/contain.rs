@@ -202,6 +202,32 @@ pub fn open_file_in(dir: &File, name: &str, truncate: bool, at: &Path) -> io::Re
     Ok(unsafe { File::from_raw_fd(fd) })
 }
 
+/// Creates the new file `name` in `dir` for writing, exclusively and
+/// without following a link: an existing name, a link included, is an error
+/// (`AlreadyExists`), never written through.
+pub fn create_new_in(dir: &File, name: &str, at: &Path) -> io::Result<File> {
+    let c = cstr(name)?;
+    let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    // SAFETY: a valid directory fd and NUL-terminated name; mode for a new file.
+    let fd =
+        check(unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags, 0o644 as libc::c_uint) })
+            .map_err(|e| link_error(e, at))?;
+    // SAFETY: fd was just opened and is owned by nobody else.
+    Ok(unsafe { File::from_raw_fd(fd) })
+}
+
+/// Opens the existing file `name` in `dir` for writing, without following a
+/// link and without creating it.
+pub fn open_existing_in(dir: &File, name: &str, at: &Path) -> io::Result<File> {
+    let c = cstr(name)?;
+    let flags = libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    // SAFETY: a valid directory fd and NUL-terminated name.
+    let fd = check(unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags) })
+        .map_err(|e| link_error(e, at))?;
+    // SAFETY: fd was just opened and is owned by nobody else.
+    Ok(unsafe { File::from_raw_fd(fd) })
+}
+
 /// Renames `from_dir/from` to `to_dir/to`. Unless `replace`, an existing
 /// target is never replaced (`AlreadyExists`).
 pub fn rename_in(

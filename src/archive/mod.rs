@@ -211,7 +211,9 @@ impl Archive {
                 contain::open_dir(&self.root, &format!("{CAMROLL_DIR}/{STAGING_DIR}"), false)?;
             staging::sync_batch(&staging, files)
         } else {
-            files.iter().try_for_each(|f| File::open(f)?.sync_all())
+            files
+                .iter()
+                .try_for_each(|f| staging::open_staged(f)?.sync_all())
         }
     }
 

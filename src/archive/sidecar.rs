@@ -4,7 +4,7 @@
 //! knows changes. A replacement is one `rename(2)` over the old sidecar, so a
 //! reader sees the old file or the new one, never a mix.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,7 +27,7 @@ impl Archive {
             SEQ.fetch_add(1, Ordering::Relaxed)
         ));
         let r = (|| {
-            let mut f = OpenOptions::new().write(true).create_new(true).open(&p)?;
+            let mut f = super::staging::create_staged(&p)?;
             f.write_all(bytes)?;
             f.sync_all()?;
             drop(f);

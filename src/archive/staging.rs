@@ -2,7 +2,7 @@
 //! made durable and checked before it is renamed into place, so a run killed
 //! at any instant leaves no partial file among the originals.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::Path;
 
@@ -42,10 +42,58 @@ pub fn sync_batch(dir: &File, files: &[&Path]) -> io::Result<()> {
     {
         let _ = dir;
         for f in files {
-            File::open(f)?.sync_all()?;
+            open_staged(f)?.sync_all()?;
         }
         Ok(())
     }
+}
+
+/// Creates the new staging file `path`. For `ARCHIVE/.camroll/staging/NAME`
+/// the folders are opened from the archive root one by one without following
+/// links (see [`super::contain`]), so a `.camroll` or `staging` swapped for a
+/// link in the middle of a run gets nothing created outside the archive.
+/// Any other path (tests, scratch files) is created in its folder as given.
+/// Always exclusive and never through a link at the name itself.
+pub fn create_staged(path: &Path) -> io::Result<File> {
+    let (folder, name) = staged_folder(path)?;
+    super::contain::create_new_in(&folder, name, path)
+}
+
+/// The open folder of the staging file `path`, and its name.
+fn staged_folder(path: &Path) -> io::Result<(File, &str)> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{}: not a file path", path.display()),
+        ));
+    };
+    let name = name.to_str().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{}: staging names are ASCII", path.display()),
+        )
+    })?;
+    let camroll = dir.parent();
+    let root = camroll.and_then(Path::parent);
+    let own = dir.file_name() == Some(std::ffi::OsStr::new(super::STAGING_DIR))
+        && camroll.and_then(Path::file_name) == Some(std::ffi::OsStr::new(super::CAMROLL_DIR));
+    let folder = match (own, root) {
+        (true, Some(root)) => super::contain::open_dir(
+            root,
+            &format!("{}/{}", super::CAMROLL_DIR, super::STAGING_DIR),
+            false,
+        )?,
+        _ => super::contain::open_dir(dir, "", false)?,
+    };
+    Ok((folder, name))
+}
+
+/// Opens the existing staging file `path` for writing (its mtime, fsync)
+/// through the same contained walk as [`create_staged`]; never creates,
+/// never follows a link.
+pub fn open_staged(path: &Path) -> io::Result<File> {
+    staged_folder(path)
+        .and_then(|(folder, name)| super::contain::open_existing_in(&folder, name, path))
 }
 
 /// Why one verified copy failed.
@@ -90,11 +138,7 @@ pub fn copy_verified(src: &Path, staged: &Path, expected: &str) -> Result<u64, C
 fn copy_verified_inner(src: &Path, staged: &Path, expected: &str) -> Result<u64, CopyError> {
     let mut input = File::open(src).map_err(CopyError::Read)?;
     let mtime = input.metadata().and_then(|m| m.modified()).ok();
-    let mut out = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(staged)
-        .map_err(CopyError::Write)?;
+    let mut out = create_staged(staged).map_err(CopyError::Write)?;
     let mut buf = Vec::new();
     let digest = hash::stream(&mut input, &mut buf, 0, |chunk| out.write_all(chunk)).map_err(
         |e| match e {
@@ -129,6 +173,38 @@ fn copy_verified_inner(src: &Path, staged: &Path, expected: &str) -> Result<u64,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn staging_files_are_never_created_through_a_link() {
+        let d = tempfile::tempdir().unwrap();
+        let (root, outside) = (d.path().join("a"), d.path().join("outside"));
+        std::fs::create_dir_all(root.join(".camroll/staging")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        let staged = root.join(".camroll/staging/1-1.part");
+        create_staged(&staged).unwrap();
+        // The same name again, or a link planted under a new name: refused.
+        assert!(create_staged(&staged).is_err());
+        std::os::unix::fs::symlink(outside.join("x"), root.join(".camroll/staging/1-2.part"))
+            .unwrap();
+        assert!(create_staged(&root.join(".camroll/staging/1-2.part")).is_err());
+        // The staging folder, then .camroll, swapped for a link mid-run.
+        std::fs::rename(root.join(".camroll/staging"), d.path().join("old")).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join(".camroll/staging")).unwrap();
+        assert!(create_staged(&root.join(".camroll/staging/1-3.part")).is_err());
+        std::fs::rename(root.join(".camroll"), d.path().join("oldc")).unwrap();
+        std::fs::create_dir_all(outside.join("staging")).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join(".camroll")).unwrap();
+        assert!(create_staged(&root.join(".camroll/staging/1-4.part")).is_err());
+        assert_eq!(
+            walkdir::WalkDir::new(&outside)
+                .into_iter()
+                .flatten()
+                .filter(|e| e.file_type().is_file())
+                .count(),
+            0,
+            "a file was created outside the archive"
+        );
+    }
 
     #[test]
     fn a_copy_whose_source_does_not_match_its_hash_is_refused_and_removed() {

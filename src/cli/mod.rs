@@ -31,7 +31,8 @@ pub const EXIT_LOCKED: u8 = 11;
 pub fn error_exit_code(e: &anyhow::Error) -> u8 {
     use camroll::archive::{lock::LockError, ArchiveError, Refusal};
     use camroll::ops::{
-        export::ExportError, rebuild::RebuildError, sync::SyncError, verify::repair::RepairError,
+        albums::AlbumsError, export::ExportError, rebuild::RebuildError, sync::SyncError,
+        verify::repair::RepairError,
     };
     let refusal = e.chain().find_map(|c| {
         c.downcast_ref::<ArchiveError>()
@@ -49,6 +50,10 @@ pub fn error_exit_code(e: &anyhow::Error) -> u8 {
             .or_else(|| {
                 c.downcast_ref::<ExportError>()
                     .and_then(ExportError::refusal)
+            })
+            .or_else(|| {
+                c.downcast_ref::<AlbumsError>()
+                    .and_then(AlbumsError::refusal)
             })
     });
     match refusal {

@@ -23,7 +23,7 @@ pub struct AlbumsArgs {
 }
 
 /// Exit 0 when listed (and linked), 1 when some links could not be written,
-/// 2 when there is no archive to read.
+/// 10 when there is no archive to read.
 pub fn run(a: AlbumsArgs) -> anyhow::Result<u8> {
     let report = albums::albums(&a.archive, a.album_links)?;
     if a.output.json() {

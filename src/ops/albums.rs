@@ -40,6 +40,16 @@ pub enum AlbumsError {
     Catalog(#[from] CatalogError),
 }
 
+impl AlbumsError {
+    /// Whether there was no archive to read (exit 10 for scripts).
+    pub fn refusal(&self) -> Option<crate::archive::Refusal> {
+        match self {
+            AlbumsError::NotAnArchive { .. } => Some(crate::archive::Refusal::NoArchive),
+            AlbumsError::Catalog(_) => None,
+        }
+    }
+}
+
 /// One album.
 #[derive(Debug, Clone, Serialize)]
 pub struct Album {

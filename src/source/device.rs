@@ -753,6 +753,9 @@ pub struct DeviceSource {
     library_report: Mutex<Option<LibraryReport>>,
     /// Capture times from the library, by path relative to the media root (lower-case).
     hints: Mutex<HashMap<String, CaptureTime>>,
+    /// Files the library lists as originals (lower-cased path), and whether
+    /// it says each is a video.
+    listed: Mutex<HashMap<String, Option<bool>>>,
 }
 
 impl DeviceSource {
@@ -850,6 +853,7 @@ impl DeviceSource {
             library: Mutex::new(None),
             library_report: Mutex::new(None),
             hints: Mutex::new(HashMap::new()),
+            listed: Mutex::new(HashMap::new()),
         })
     }
 
@@ -1275,6 +1279,7 @@ impl Source for DeviceSource {
             .collect();
         let mut found = HashSet::new();
         let mut hints = HashMap::new();
+        let mut listed = HashMap::new();
         let mut why_not: HashMap<String, String> = HashMap::new();
         let mut probe: Vec<String> = Vec::new();
         for (path, kv) in files {
@@ -1315,6 +1320,7 @@ impl Source for DeviceSource {
                 continue;
             }
             if let Some(a) = by_path.get(&path.to_lowercase()) {
+                listed.insert(path.to_lowercase(), a.is_video);
                 if let Some(c) = a.capture() {
                     hints.insert(path.to_lowercase(), c);
                 }
@@ -1379,6 +1385,7 @@ impl Source for DeviceSource {
                 .unwrap_or_else(|e| e.into_inner()) = Some(LibraryReport::new(l, &found, &why_not));
         }
         *self.hints.lock().unwrap_or_else(|e| e.into_inner()) = hints;
+        *self.listed.lock().unwrap_or_else(|e| e.into_inner()) = listed;
         *self.library.lock().unwrap_or_else(|e| e.into_inner()) = library;
         Ok(scan)
     }
@@ -1399,6 +1406,17 @@ impl Source for DeviceSource {
             .unwrap_or_else(|e| e.into_inner())
             .get(&item.rel_path.to_lowercase())
             .copied()
+    }
+
+    fn listed_kind(&self, item: &SourceItem) -> Option<crate::media::Kind> {
+        let listed = self.listed.lock().unwrap_or_else(|e| e.into_inner());
+        // The library says "a photo" or "a video"; the kind only steers
+        // which capture-time reader is tried, and the library's own capture
+        // time (the hint) is used when that reader finds nothing.
+        listed.get(&item.rel_path.to_lowercase()).map(|v| match v {
+            Some(true) => crate::media::Kind::QuickTime,
+            _ => crate::media::Kind::Jpeg,
+        })
     }
 
     fn library_report(&self) -> Option<LibraryReport> {

@@ -74,6 +74,10 @@ pub struct LibraryAsset {
     /// Not one of the owner's originals: an item of a shared album or one
     /// "Shared with You" (see [`Shared`]).
     pub shared: Option<Shared>,
+    /// `ZKIND`: 0 a photo, 1 a video (`None` when the column is missing or
+    /// holds anything else). Lets a listed original camroll cannot parse
+    /// be filed as what the phone says it is.
+    pub is_video: Option<bool>,
 }
 
 /// Library rows that are not the owner's originals. iLEAPP's and Scott
@@ -434,12 +438,13 @@ pub fn read_library_within(db: &Path, budget: &Budget) -> Result<Library, Librar
     };
     let sql = format!(
         "SELECT {uuid}, a.ZDIRECTORY, a.ZFILENAME, {orig}, {created}, {tz}, {trashed}, {cloud},
-                COALESCE({orig_size}, {res_size}), {saved}
+                COALESCE({orig_size}, {res_size}), {saved}, {kind}
          FROM {table} a {aa_join} ORDER BY a.Z_PK",
         uuid = col("ZUUID", "''"),
         created = col("ZDATECREATED", "NULL"),
         trashed = col("ZTRASHEDSTATE", "0"),
         saved = col("ZSAVEDASSETTYPE", "NULL"),
+        kind = col("ZKIND", "NULL"),
     );
     let mut stmt = conn.prepare(&sql).map_err(|e| err(e.to_string()))?;
     let rows = stmt
@@ -447,8 +452,14 @@ pub fn read_library_within(db: &Path, budget: &Budget) -> Result<Library, Librar
             let created: Option<f64> = r.get::<_, Option<f64>>(4).unwrap_or(None);
             let directory = r.get::<_, Option<String>>(1)?.unwrap_or_default();
             let saved = r.get::<_, Option<i64>>(9).unwrap_or(None);
+            let kind = r.get::<_, Option<i64>>(10).unwrap_or(None);
             Ok(LibraryAsset {
                 shared: Shared::of(saved, &directory),
+                is_video: match kind {
+                    Some(0) => Some(false),
+                    Some(1) => Some(true),
+                    _ => None,
+                },
                 uuid: r.get::<_, Option<String>>(0)?.unwrap_or_default(),
                 directory,
                 filename: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
@@ -581,6 +592,7 @@ mod tests {
             cloud_only: false,
             original_size: None,
             shared,
+            is_video: None,
         };
         let lib = Library {
             assets: vec![

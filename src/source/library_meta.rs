@@ -560,6 +560,44 @@ mod tests {
     }
 
     #[test]
+    fn every_exif_orientation_maps_the_face_centre_as_osxphotos_does() {
+        // Expected centres: osxphotos' FaceInfo._fix_orientation (itself
+        // from phace's draw.go), checked against real libraries there; a
+        // face at Photos' (0.2, 0.7) in a 4000x3000 stored image.
+        let expect = [
+            (1, (0.2, 0.3)),
+            (2, (0.8, 0.3)),
+            (3, (0.8, 0.7)),
+            (4, (0.2, 0.7)),
+            (5, (0.3, 0.2)),
+            (6, (0.3, 0.8)),
+            (7, (0.7, 0.8)),
+            (8, (0.7, 0.2)),
+        ];
+        for (o, (ex, ey)) in expect {
+            let ((x, y, w, h), dims) = face_area(0.2, 0.7, 0.1, 4000, 3000, o).unwrap();
+            assert!(
+                (x - ex).abs() < 1e-12 && (y - ey).abs() < 1e-12,
+                "orientation {o}: ({x}, {y})"
+            );
+            // Quarter turns swap the displayed sides; the face's size in
+            // pixels (0.1 of the long side) stays the same either way.
+            let rotated = o >= 5;
+            assert_eq!(dims, if rotated { (3000, 4000) } else { (4000, 3000) });
+            assert!((w * f64::from(dims.0) - 400.0).abs() < 1e-9, "{o}: w {w}");
+            assert!((h * f64::from(dims.1) - 400.0).abs() < 1e-9, "{o}: h {h}");
+            // The centre of the image stays the centre.
+            let ((cx, cy, _, _), _) = face_area(0.5, 0.5, 0.1, 4000, 3000, o).unwrap();
+            assert!((cx - 0.5).abs() < 1e-12 && (cy - 0.5).abs() < 1e-12);
+        }
+        // Unknown orientations are treated as upright, never refused.
+        assert_eq!(
+            face_area(0.2, 0.7, 0.1, 4000, 3000, 0).unwrap(),
+            face_area(0.2, 0.7, 0.1, 4000, 3000, 1).unwrap()
+        );
+    }
+
+    #[test]
     fn folder_paths_leave_out_trashed_and_non_user_albums() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("Photos.sqlite");

@@ -127,6 +127,13 @@ pub trait Source: Send + Sync {
     fn capture_hint(&self, _item: &SourceItem) -> Option<crate::media::CaptureTime> {
         None
     }
+    /// What the phone's library says this file is, when the library lists
+    /// it as an asset's original: a file camroll cannot parse is then
+    /// archived as that kind rather than left behind. `None` for sources
+    /// without a library, or files it does not list.
+    fn listed_kind(&self, _item: &SourceItem) -> Option<crate::media::Kind> {
+        None
+    }
     /// What the source's own catalogue says beyond its files (the phone's
     /// library: cloud-only originals, Recently Deleted…), after a scan.
     fn library_report(&self) -> Option<library::LibraryReport> {

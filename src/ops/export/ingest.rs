@@ -7,7 +7,7 @@
 //! durable later, a batch at a time, by the place stage. Memory stays bounded
 //! (one buffer per worker) whatever the file size.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -56,7 +56,8 @@ pub const DURABLE_ALONE: u64 = 8 << 20;
 /// Why one source item could not be read and staged; the run goes on with the others.
 #[derive(Debug, Error)]
 pub enum IngestError {
-    /// The content is not a photo or video camroll recognises, and neither is its name.
+    /// The content is not a photo or video camroll recognises, neither is
+    /// its name, and no library lists it as an original.
     #[error(
         "not a photo or video (content not recognised, and its name is not a photo's or video's)"
     )]
@@ -123,7 +124,10 @@ pub fn stream_item(
     // Content camroll cannot parse (damaged, or a format it does not know)
     // under a photo's or video's name is archived as is: never left behind.
     let unrecognised = sniffed.is_none();
-    let kind = match sniffed.or_else(|| ext.and_then(media::kind::kind_by_extension)) {
+    let kind = match sniffed
+        .or_else(|| ext.and_then(media::kind::kind_by_extension))
+        .or_else(|| source.listed_kind(item))
+    {
         Some(k) => k,
         None => {
             return Err(match crate::source::known_junk(&item.name) {
@@ -137,12 +141,10 @@ pub fn stream_item(
     let mut files: Vec<(usize, PathBuf, Option<File>)> = Vec::new();
     let mut dest_errors = Vec::new();
     for t in targets {
-        // create_new (O_EXCL): a name planted in staging, a link included, is never written through.
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&t.path)
-        {
+        // Exclusive, beneath the archive root, never through a link: a name
+        // planted in staging, or a staging folder swapped for a link, is
+        // never written through.
+        match crate::archive::staging::create_staged(&t.path) {
             Ok(f) => files.push((t.dest, t.path, Some(f))),
             Err(e) => dest_errors.push((t.dest, e)),
         }
@@ -502,16 +504,13 @@ impl IngestCtx<'_> {
         staged.durable = staged.size >= DURABLE_ALONE;
         let mut failed_dests = Vec::new();
         for f in &staged.files {
-            let r = OpenOptions::new()
-                .write(true)
-                .open(&f.path)
-                .and_then(|file| {
-                    file.set_modified(capture.to_system_time())?;
-                    if staged.durable {
-                        file.sync_all()?;
-                    }
-                    Ok(())
-                });
+            let r = crate::archive::staging::open_staged(&f.path).and_then(|file| {
+                file.set_modified(capture.to_system_time())?;
+                if staged.durable {
+                    file.sync_all()?;
+                }
+                Ok(())
+            });
             if let Err(e) = r {
                 let _ = std::fs::remove_file(&f.path);
                 failed_dests.push(f.dest);

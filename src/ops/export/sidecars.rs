@@ -203,9 +203,6 @@ fn write_one(
             }
         }
     }
-    if work.is_empty() {
-        return Ok(());
-    }
     if dry_run {
         for (_, _, replace, _, _) in &work {
             if *replace {
@@ -214,6 +211,18 @@ fn write_one(
                 s.written += 1;
             }
         }
+        // Originals this run would newly file are not in the catalog yet:
+        // each the library knows would get its sidecar too.
+        s.written += summary
+            .planned
+            .iter()
+            .filter(|p| p.destination == d.summary.path)
+            .filter(|p| matches!(p.action, "copy" | "adopt"))
+            .filter(|p| plan.meta.lookup(&p.path).is_some())
+            .count() as u64;
+        return Ok(());
+    }
+    if work.is_empty() {
         return Ok(());
     }
     d.archive.catalog.begin().map_err(|e| e.to_string())?;
