@@ -193,7 +193,10 @@ fn ingest_and_place(
         .num_threads(jobs)
         .build()
         .ok();
-    let (tx, rx) = crossbeam_channel::bounded::<IngestedGroup>(jobs * 4);
+    // Room for a whole batch (place::BATCH_FILES) of small groups: while the
+    // placer flushes a batch, readers stage the next one instead of waiting.
+    // A group waiting here is a few hundred bytes; its data is on disk.
+    let (tx, rx) = crossbeam_channel::bounded::<IngestedGroup>((jobs * 4).max(place::BATCH_FILES));
     let (vtx, vrx) = crossbeam_channel::unbounded::<ReadBackJob>();
     let verified: Mutex<Vec<ReadBackResult>> = Mutex::default();
     let source_id = ctx.source.id();

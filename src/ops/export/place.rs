@@ -33,7 +33,7 @@ use crate::source::{Skipped, SourceItem};
 /// also fsyncs its folders and the catalog's log (about 3 calls a batch).
 /// The byte and time bounds limit the dirty data a flush waits for, the
 /// read-back left after the last batch, and the work a crash throws away.
-const BATCH_FILES: usize = 256;
+pub(super) const BATCH_FILES: usize = 256;
 const BATCH_BYTES: u64 = 256 << 20;
 const BATCH_TIME: Duration = Duration::from_secs(10);
 
