@@ -318,17 +318,23 @@ fn a_phone_that_locks_mid_run_is_waited_for_and_no_file_fails() {
     assert_eq!(json["failed"].as_array().unwrap().len(), 0, "{json}");
 }
 
-#[test]
-fn a_file_the_phone_refuses_for_its_hard_links_is_named_with_the_cause_and_fails_alone() {
-    let t = tempfile::tempdir().unwrap();
-    let media = generate(t.path(), 30, 9);
-    let victim = lone_dcim_photo(&media);
-    // A second name for the same file, outside what camroll lists.
+/// A DCIM photo with no movie or sidecar, given a second name outside what
+/// camroll lists, so afcd refuses to open it.
+fn hard_link_a_photo(media: &std::path::Path) -> String {
+    let victim = lone_dcim_photo(media);
     fs::create_dir_all(media.join("PhotoData/Links")).unwrap();
     fs::hard_link(media.join(&victim), media.join("PhotoData/Links/extra")).unwrap();
+    victim
+}
+
+#[test]
+fn a_file_the_phone_refuses_for_its_hard_links_is_retried_at_the_end_then_fails_alone() {
+    let t = tempfile::tempdir().unwrap();
+    let media = generate(t.path(), 30, 9);
+    let victim = hard_link_a_photo(&media);
     let sim = SimProc::start(&media, &[]);
     let a = t.path().join("a");
-    let (code, json, stderr) = export_device(&sim.addr, t.path(), &[&a], &[]);
+    let (code, json, stderr) = export_device(&sim.addr, t.path(), &[&a], &["--jobs", "1"]);
     assert_eq!(code, 1, "{json}\n{stderr}");
     let failed = json["failed"].as_array().unwrap();
     assert_eq!(failed.len(), 1, "{json}");
@@ -336,11 +342,44 @@ fn a_file_the_phone_refuses_for_its_hard_links_is_named_with_the_cause_and_fails
     let error = failed[0]["error"].as_str().unwrap();
     assert!(
         error.contains("hard links")
-            && error.contains("tried twice")
+            && error.contains("tried again at the end of the run")
             && error.contains("Duplicate the photo"),
         "{error}"
     );
+    // Named at once, with why and what happens next; tried again only after every other file.
+    let told = stderr
+        .find(&format!("{victim}: the iPhone refused to open"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(stderr[told..].contains("tries it once more when everything else is done"));
     assert!(json["copied"].as_u64().unwrap() > 10);
+}
+
+#[test]
+fn a_file_whose_extra_hard_link_goes_away_during_the_run_is_archived_at_the_end() {
+    let t = tempfile::tempdir().unwrap();
+    let media = generate(t.path(), 30, 9);
+    let victim = hard_link_a_photo(&media);
+    // The phone drops the extra name once one more byte has been served after the refusal.
+    let sim = SimProc::start(&media, &["--hard-links-heal-after-bytes", "1"]);
+    let a = t.path().join("a");
+    let (code, json, stderr) = export_device(&sim.addr, t.path(), &[&a], &["--jobs", "1"]);
+    assert_eq!(code, 0, "{json}\n{stderr}");
+    assert!(
+        stderr.contains(&format!("{victim}: the iPhone refused to open")),
+        "the first try was refused: {stderr}"
+    );
+    assert_eq!(json["failed"].as_array().unwrap().len(), 0, "{json}");
+    assert!(!media.join("PhotoData/Links/extra").exists());
+    // The photo is in the archive, bit-exact.
+    let want = fs::read(media.join(&victim)).unwrap();
+    let found = walkdir::WalkDir::new(&a)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .any(|e| fs::read(e.path()).is_ok_and(|b| b == want));
+    assert!(found, "{victim} archived");
+    let (code, stdout, _) = run(&["verify", a.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}");
 }
 
 // ===== A consistent library snapshot =====

@@ -637,7 +637,7 @@ fn afc_io_error(e: IdeviceError, path: &str) -> io::Error {
         // afcd refuses to open a file that has other hard links ("Failed open
         // operation as there are additional hard links", ifuse#54).
         IdeviceError::Afc(AfcError::PermDenied) => io::Error::new(io::ErrorKind::PermissionDenied, format!(
-            "the iPhone refused to open {path} (its file service refuses files that have other hard links on the phone, a state left by some restores and sync tools; it was tried twice). Duplicate the photo in the Photos app, or import it with Image Capture or the Windows Photos app, then run again"
+            "the iPhone refused to open {path} (its file service refuses files that have other hard links on the phone, a state left by some restores and sync tools). Duplicate the photo in the Photos app, or import it with Image Capture or the Windows Photos app, then run again"
         )),
         other => io::Error::other(format!("{path}: {other}")),
     }
@@ -1332,9 +1332,16 @@ impl Source for DeviceSource {
 
     fn open(&self, item: &SourceItem) -> Result<Box<dyn ReadSeek>, SourceError> {
         let r = AfcReader::open(self.shared.clone(), item.rel_path.clone(), item.size).map_err(
-            |source| SourceError::Open {
-                path: item.rel_path.clone(),
-                source,
+            |source| match source.kind() {
+                // afcd's hard-link refusal (see `afc_io_error`): the export tries it again at the end.
+                io::ErrorKind::PermissionDenied => SourceError::Refused {
+                    path: item.rel_path.clone(),
+                    message: source.to_string(),
+                },
+                _ => SourceError::Open {
+                    path: item.rel_path.clone(),
+                    source,
+                },
             },
         )?;
         Ok(Box::new(r))
@@ -1440,7 +1447,6 @@ impl AfcReader {
         header.extend(self.path.as_bytes());
         // "No file slots": the phone limits open handles; wait for one to free up.
         let started = Instant::now();
-        let mut refused_once = false;
         let fd = loop {
             match self.shared.rt.block_on(send_bounded(
                 &mut client,
@@ -1468,13 +1474,6 @@ impl AfcReader {
                     std::thread::sleep(Duration::from_millis(100));
                 }
                 Err(e) if is_transport(&e) && !after_error => return self.reopen(true),
-                Err(IdeviceError::Afc(idevice::afc::errors::AfcError::PermDenied))
-                    if !refused_once =>
-                {
-                    // A refusal may be passing (the phone was busy with the file): once more.
-                    refused_once = true;
-                    std::thread::sleep(Duration::from_millis(500));
-                }
                 Err(e) => {
                     self.shared.give(client);
                     return Err(afc_io_error(e, &self.path));

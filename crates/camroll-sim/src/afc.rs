@@ -529,6 +529,7 @@ impl Conn {
             // operation as there are additional hard links", ifuse#54). The status code it
             // answers is not public; PERM_DENIED is the closest AFC has.
             if !write && std::fs::metadata(&p).is_ok_and(|m| m.nlink() > 1) {
+                self.dev.refused_for_links(&p);
                 return Err(E_PERM_DENIED);
             }
             let mut o = std::fs::OpenOptions::new();

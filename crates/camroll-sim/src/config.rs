@@ -63,6 +63,9 @@ pub struct Faults {
     /// At most this many open AFC file handles across all connections; FileRefOpen beyond it
     /// answers NO_RESOURCES.
     pub max_open_files: Option<usize>,
+    /// This many AFC file bytes after the phone first refuses a file for its extra hard
+    /// links, the other names of every refused file are removed, so it opens again.
+    pub hard_links_heal_after_bytes: Option<u64>,
 }
 
 /// Everything needed to start a simulated iPhone.
