@@ -177,6 +177,40 @@ fn shared_album_and_shared_with_you_items_are_listed_apart_and_not_archived() {
         text.contains("3 in shared albums or Shared with You, not your originals"),
         "{text}"
     );
+    // `check` lists them apart too, never as files missing from the phone.
+    let (_, v, err) = with_sim(
+        &sim,
+        t.path(),
+        &["check", "--copies", "1", "--from", "device", &s(&a)],
+    );
+    let lib = &v["library"];
+    assert_eq!(
+        uuids(&lib["in_shared_albums"]),
+        uuids(&json["in_shared_albums"]),
+        "{v}\n{err}"
+    );
+    assert!(lib["in_shared_albums"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| i["reason"].as_str().unwrap().contains("not your original")));
+    assert!(
+        uuids(&lib["without_file"]).is_disjoint(&uuids(&lib["in_shared_albums"])),
+        "{v}"
+    );
+    let out = device_camroll(&sim.addr, t.path())
+        .args(["check", "--copies", "1", "--from", "device"])
+        .arg(&a)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let shared_lines = text.lines().filter(|l| l.starts_with("SHARED ")).count();
+    assert_eq!(shared_lines, 3, "{text}");
+    assert!(!text.contains("NO FILE"), "{text}");
+    assert!(
+        text.contains("3 items are in shared albums or Shared with You: not your originals"),
+        "{text}"
+    );
 }
 
 #[test]
