@@ -407,3 +407,43 @@ fn a_library_that_changes_while_copied_is_copied_again_until_it_holds_still() {
             .len()
     );
 }
+
+/// The simulator's `--stats` file: what it has served so far.
+fn served(stats: &std::path::Path) -> serde_json::Value {
+    serde_json::from_slice(&fs::read(stats).unwrap()).unwrap()
+}
+
+#[test]
+fn a_library_of_realistic_size_is_copied_once_and_not_again_on_a_no_change_run() {
+    use std::os::unix::fs::MetadataExt;
+    let t = tempfile::tempdir().unwrap();
+    let media = t.path().join("media");
+    generate_with(&media, 20, 11, &["--library-pad-mb", "120"]);
+    let db = media.join("PhotoData/Photos.sqlite");
+    let m = fs::metadata(&db).unwrap();
+    assert_eq!(m.len(), 120_000_000);
+    assert!(
+        m.blocks() * 512 < 16 << 20,
+        "padded sparsely: {} blocks",
+        m.blocks()
+    );
+    let stats = t.path().join("served.json");
+    let sim = SimProc::start(&media, &["--stats", stats.to_str().unwrap()]);
+    let a = t.path().join("a");
+    let (code, json, stderr) = export_device(&sim.addr, t.path(), &[&a], &[]);
+    assert_eq!(code, 0, "{json}\n{stderr}");
+    assert_eq!(json["library_assets"], 20, "the padded library reads");
+    let first = served(&stats);
+    assert!(
+        first["library_bytes"].as_u64().unwrap() >= 120_000_000,
+        "{first}"
+    );
+    // Nothing changed on the phone: neither the library nor any file is read again.
+    let (code, json, stderr) = export_device(&sim.addr, t.path(), &[&a], &[]);
+    assert_eq!(code, 0, "{json}\n{stderr}");
+    assert_eq!(json["copied"], 0, "{json}");
+    assert_eq!(json["library_assets"], 20, "the cached copy still answers");
+    let second = served(&stats);
+    assert_eq!(second["library_bytes"], first["library_bytes"], "{second}");
+    assert_eq!(second["file_bytes"], first["file_bytes"], "{second}");
+}

@@ -51,6 +51,7 @@ fn every_library_layout_gives_the_checklist_the_manifest_gives() {
                 icloud_restored: false,
                 dcim_view: camroll_sim::generate::DcimView::Afc,
                 aae: camroll_sim::generate::AaePlace::Beside,
+                library_pad_mb: None,
             },
         )
         .unwrap_or_else(|e| panic!("iOS {ios}: {e}"));

@@ -116,6 +116,11 @@ pub struct ServeArgs {
     /// asset), so it opens again.
     #[arg(long, value_name = "N")]
     pub hard_links_heal_after_bytes: Option<u64>,
+    /// Keep a JSON file of what has been served, rewritten at every file close:
+    /// `file_bytes`, `file_bytes_usb`, `file_bytes_network`, `library_bytes`
+    /// (Photos.sqlite and its -wal/-shm), `library_opens`.
+    #[arg(long, value_name = "FILE")]
+    pub stats: Option<PathBuf>,
 }
 
 /// What `camroll-sim` does instead of serving.
@@ -149,6 +154,7 @@ impl ServeArgs {
         cfg.name = self.name.clone();
         cfg.ios = self.ios.clone();
         cfg.writable = self.writable;
+        cfg.stats = self.stats.clone();
         cfg.attach = if self.network {
             Attach::Network
         } else if self.also_network {

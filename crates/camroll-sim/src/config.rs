@@ -87,6 +87,9 @@ pub struct SimConfig {
     pub attach: Attach,
     /// Faults to inject (slow reads, I/O errors, handle limits).
     pub faults: Faults,
+    /// Where to keep a JSON file of what has been served (`--stats`), rewritten at
+    /// every file close: file bytes in all, over USB, over Wi-Fi, and of the library.
+    pub stats: Option<PathBuf>,
 }
 
 impl SimConfig {
@@ -101,6 +104,7 @@ impl SimConfig {
             writable: false,
             attach: Attach::Usb,
             faults: Faults::default(),
+            stats: None,
         }
     }
 }

@@ -80,6 +80,19 @@ pub(crate) struct Device {
     /// refusal (for `--hard-links-heal-after-bytes`).
     refused_links: Mutex<Vec<PathBuf>>,
     heal_bytes: AtomicU64,
+    /// What has been served (`--stats`).
+    served: Served,
+}
+
+/// Counters behind `--stats`.
+#[derive(Default)]
+struct Served {
+    usb: AtomicU64,
+    network: AtomicU64,
+    library: AtomicU64,
+    library_opens: AtomicU64,
+    /// One writer of the stats file at a time.
+    writing: Mutex<()>,
 }
 
 pub(crate) const LOCKDOWN_PORT: u16 = 62078;
@@ -277,6 +290,44 @@ impl Device {
                     let _ = std::fs::remove_file(&path);
                 }
             }
+        }
+    }
+
+    /// Counts `n` file bytes served over the cable or Wi-Fi, of the library or not.
+    pub fn count_served(&self, n: u64, over_usb: bool, library: bool) {
+        let s = &self.served;
+        if over_usb { &s.usb } else { &s.network }.fetch_add(n, Ordering::Relaxed);
+        if library {
+            s.library.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts an open of a library file (`--stats`).
+    pub fn count_library_open(&self) {
+        self.served.library_opens.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Rewrites the `--stats` file (write to a temporary name, then rename, so a
+    /// reader never sees half of it).
+    pub fn write_stats(&self) {
+        let Some(path) = &self.cfg.stats else {
+            return;
+        };
+        let s = &self.served;
+        let _one = s.writing.lock().unwrap_or_else(|e| e.into_inner());
+        let (usb, net) = (
+            s.usb.load(Ordering::Relaxed),
+            s.network.load(Ordering::Relaxed),
+        );
+        let json = format!(
+            "{{\"file_bytes\": {}, \"file_bytes_usb\": {usb}, \"file_bytes_network\": {net}, \"library_bytes\": {}, \"library_opens\": {}}}\n",
+            usb + net,
+            s.library.load(Ordering::Relaxed),
+            s.library_opens.load(Ordering::Relaxed)
+        );
+        let tmp = path.with_extension("tmp");
+        if std::fs::write(&tmp, json).is_ok() {
+            let _ = std::fs::rename(&tmp, path);
         }
     }
 
@@ -486,6 +537,7 @@ pub(crate) fn build_device(cfg: SimConfig) -> Result<Arc<Device>, SimError> {
         library_opens: AtomicUsize::new(0),
         refused_links: Mutex::new(Vec::new()),
         heal_bytes: AtomicU64::new(0),
+        served: Served::default(),
     }))
 }
 

@@ -75,6 +75,11 @@ pub struct GenerateArgs {
     /// `PhotoData/Mutations`), or only in `PhotoData/Mutations` (docs/simulator.md).
     #[arg(long, value_enum, value_name = "WHERE", default_value_t = AaePlace::Beside)]
     pub aae: AaePlace,
+    /// Make Photos.sqlite this many MB (10^6 bytes) long, as a real library of
+    /// tens of thousands of assets is (hundreds of MB). The tail is a hole (sparse:
+    /// no disk, no time) past the database's recorded size, which SQLite ignores.
+    #[arg(long, value_name = "MB")]
+    pub library_pad_mb: Option<u64>,
 }
 
 /// Which view of DCIM the generator writes.
@@ -141,6 +146,8 @@ pub struct GenerateOptions {
     pub dcim_view: DcimView,
     /// Where `.AAE` sidecars sit (`--aae`).
     pub aae: AaePlace,
+    /// Photos.sqlite padded (sparse) to this many MB (`--library-pad-mb`).
+    pub library_pad_mb: Option<u64>,
 }
 
 /// Why generation failed.
@@ -265,6 +272,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<u8> {
             icloud_restored: args.icloud_restored,
             dcim_view: args.dcim_view,
             aae: args.aae,
+            library_pad_mb: args.library_pad_mb,
         },
     )?;
     println!(
@@ -949,6 +957,9 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> Result<Summary, GenerateE
 
     write_dcim_plist(out, &folders)?;
     write_photos_db(out, &plans, opts.ios)?;
+    if let Some(mb) = opts.library_pad_mb {
+        pad_library(out, mb)?;
+    }
     let assets: Vec<ManifestAsset> = plans.iter().map(|p| p.m.clone()).collect();
     let manifest = Manifest {
         generator: "camroll sim generate",
@@ -970,6 +981,23 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> Result<Summary, GenerateE
     summary.edited = plans.iter().filter(|p| p.m.edited).count();
     summary.live = plans.iter().filter(|p| p.kind == Kind::Live).count();
     Ok(summary)
+}
+
+/// `--library-pad-mb`: extends the closed Photos.sqlite to `mb` MB with a hole. SQLite
+/// reads the database's size from its header (offset 28, valid while the change
+/// counter at 24 equals the version-valid-for number at 92, as every SQLite since
+/// 3.7.0 writes it), so the pages past it are never read, and the file costs no disk.
+fn pad_library(out: &Path, mb: u64) -> Result<(), GenerateError> {
+    let path = out.join("PhotoData/Photos.sqlite");
+    let pad = || -> std::io::Result<()> {
+        let f = std::fs::OpenOptions::new().write(true).open(&path)?;
+        let len = f.metadata()?.len();
+        f.set_len(len.max(mb.saturating_mul(1_000_000)))
+    };
+    pad().map_err(|source| GenerateError::Io {
+        path: path.clone(),
+        source,
+    })
 }
 
 /// `PhotoData/MISC/DCIM_APPLE.plist`: the camera roll's folder and file counters.
