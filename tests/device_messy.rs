@@ -135,6 +135,60 @@ fn pulling_the_cable_of_a_phone_also_on_wifi_continues_over_wifi() {
     assert_eq!(code, 0, "{stdout}");
 }
 
+#[test]
+fn a_phone_on_wifi_whose_cable_comes_back_returns_to_usb() {
+    let t = tempfile::tempdir().unwrap();
+    let media = generate(t.path(), 60, 12);
+    let library: u64 = ["", "-wal", "-shm"]
+        .iter()
+        .filter_map(|x| fs::metadata(media.join(format!("PhotoData/Photos.sqlite{x}"))).ok())
+        .map(|m| m.len())
+        .sum();
+    // A quarter of the way through the photos the cable is pulled; it is back a
+    // second later while Wi-Fi stays. Every AFC reply takes 25 ms, so the run
+    // lasts a few seconds and goes on well after the cable is back.
+    let unplug_at = library + dcim_bytes(&media) / 4;
+    let stats = t.path().join("served.json");
+    let sim = SimProc::start(
+        &media,
+        &[
+            "--also-network",
+            "--unplug-after-bytes",
+            &unplug_at.to_string(),
+            "--replug-after",
+            "1",
+            "--latency-ms",
+            "25",
+            "--stats",
+            stats.to_str().unwrap(),
+        ],
+    );
+    let a = t.path().join("a");
+    let (code, json, stderr) =
+        export_device(&sim.addr, t.path(), &[&a], &["--jobs", "1", "--wait", "20"]);
+    assert_eq!(code, 0, "{json}\n{stderr}");
+    assert_eq!(json["failed"].as_array().unwrap().len(), 0, "{json}");
+    let wifi = stderr
+        .find("back over Wi-Fi")
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(
+        stderr[wifi..].contains("back over USB"),
+        "returned to the cable: {stderr}"
+    );
+    // Bytes went over Wi-Fi while the cable was out, and over USB again after it came back.
+    let served: serde_json::Value = serde_json::from_slice(&fs::read(&stats).unwrap()).unwrap();
+    assert!(
+        served["file_bytes_network"].as_u64().unwrap() > 0,
+        "{served}"
+    );
+    assert!(
+        served["file_bytes_usb"].as_u64().unwrap() > unplug_at,
+        "USB served more after the replug: {served}"
+    );
+    let (code, stdout, _) = run(&["verify", a.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}");
+}
+
 // ===== Cloud-only originals: no file, unreadable, stand-in =====
 
 /// `camroll sim generate` with `--cloud-only-shape <shape>`.

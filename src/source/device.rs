@@ -408,7 +408,14 @@ struct Shared {
     gone: AtomicBool,
     /// One reconnect at a time; others wait for its outcome.
     reconnecting: Mutex<()>,
+    /// When usbmuxd was last asked whether the phone is cabled again (while
+    /// it is reached over Wi-Fi).
+    usb_looked: Mutex<Instant>,
 }
+
+/// How often, while the phone is reached over Wi-Fi, usbmuxd is asked whether
+/// it is cabled too (one local `ListDevices`).
+const USB_LOOK_EVERY: Duration = Duration::from_secs(1);
 
 impl Shared {
     fn provider(&self) -> UsbmuxdProvider {
@@ -463,8 +470,50 @@ impl Shared {
         }
     }
 
+    /// While the phone is reached over Wi-Fi: when usbmuxd lists it over USB
+    /// too (the cable is back, or was plugged in during the run), new
+    /// connections go over the cable, which is faster and what every client
+    /// prefers; idle Wi-Fi connections are dropped. If the cable does not
+    /// answer, Wi-Fi stays.
+    fn prefer_usb(&self) {
+        if *self.link.lock().unwrap_or_else(|e| e.into_inner()) != "network" {
+            return;
+        }
+        {
+            let mut last = self.usb_looked.lock().unwrap_or_else(|e| e.into_inner());
+            if last.elapsed() < USB_LOOK_EVERY {
+                return;
+            }
+            *last = Instant::now();
+        }
+        let usb = self.rt.block_on(async {
+            let mut m = self.addr.connect(1).await.ok()?;
+            let devices = m.get_devices().await.ok()?;
+            devices.into_iter().find(|d| {
+                same_udid(&d.udid, &self.udid)
+                    && matches!(d.connection_type, idevice::usbmuxd::Connection::Usb)
+            })
+        });
+        let Some(d) = usb else { return };
+        let wifi_id = self.device_id.swap(d.device_id, Ordering::Relaxed);
+        match self.rt.block_on(self.connect_afc()) {
+            Ok(c) => {
+                *self.link.lock().unwrap_or_else(|e| e.into_inner()) = "usb";
+                let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+                pool.clear();
+                pool.push(c);
+                eprintln!(
+                    "camroll: {} is back over USB; continuing over the cable.",
+                    self.name
+                );
+            }
+            Err(_) => self.device_id.store(wifi_id, Ordering::Relaxed),
+        }
+    }
+
     /// An idle pooled connection, else a new one; never waits for the pool.
     fn try_take(&self) -> Result<AfcClient, IdeviceError> {
+        self.prefer_usb();
         if let Some(c) = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop() {
             return Ok(c);
         }
@@ -741,6 +790,7 @@ impl DeviceSource {
             wait: opts.wait,
             gone: AtomicBool::new(false),
             reconnecting: Mutex::new(()),
+            usb_looked: Mutex::new(Instant::now()),
         });
         // The first AFC connection: waits while the phone is locked.
         let deadline = Instant::now() + opts.wait;
