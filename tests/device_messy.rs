@@ -144,8 +144,8 @@ fn a_phone_on_wifi_whose_cable_comes_back_returns_to_usb() {
         .filter_map(|x| fs::metadata(media.join(format!("PhotoData/Photos.sqlite{x}"))).ok())
         .map(|m| m.len())
         .sum();
-    // A quarter of the way through the photos the cable is pulled; it is back a
-    // second later while Wi-Fi stays. Every AFC reply takes 25 ms, so the run
+    // A quarter of the way through the photos the cable is pulled; it is back two
+    // seconds later while Wi-Fi stays. Every AFC reply takes 25 ms, so the run
     // lasts a few seconds and goes on well after the cable is back.
     let unplug_at = library + dcim_bytes(&media) / 4;
     let stats = t.path().join("served.json");
@@ -156,7 +156,7 @@ fn a_phone_on_wifi_whose_cable_comes_back_returns_to_usb() {
             "--unplug-after-bytes",
             &unplug_at.to_string(),
             "--replug-after",
-            "1",
+            "2",
             "--latency-ms",
             "25",
             "--stats",
@@ -172,7 +172,7 @@ fn a_phone_on_wifi_whose_cable_comes_back_returns_to_usb() {
         .find("back over Wi-Fi")
         .unwrap_or_else(|| panic!("{stderr}"));
     assert!(
-        stderr[wifi..].contains("back over USB"),
+        stderr[wifi..].contains("back over USB; continuing over the cable"),
         "returned to the cable: {stderr}"
     );
     // Bytes went over Wi-Fi while the cable was out, and over USB again after it came back.
