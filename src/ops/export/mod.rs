@@ -143,6 +143,8 @@ pub fn export(
             timezone: opts.timezone,
         },
         progress,
+        deferred: Mutex::default(),
+        last_try: AtomicBool::new(false),
     };
     let read_back = opts.verify && !opts.dry_run;
     let background = ingest_and_place(&ctx, &plan, &mut dests, &mut summary, opts, read_back);
@@ -232,10 +234,19 @@ fn ingest_and_place(
                     |(tx, buf), (seq, group)| {
                         let _ = tx.send(IngestedGroup {
                             seq,
-                            members: ctx.ingest_group(group, buf),
+                            members: ctx.ingest_group(seq, group, buf),
                         });
                     },
                 )
+            });
+            // Files the source refused for a reason that may pass (hard links
+            // on the phone) get one more try now that everything else is read;
+            // they are placed after every other group.
+            ctx.retry_deferred(work, &mut Vec::new(), |k, members| {
+                let _ = tx.send(IngestedGroup {
+                    seq: work.len() + k,
+                    members,
+                });
             });
             drop(tx);
         });
@@ -247,7 +258,10 @@ fn ingest_and_place(
         for group in rx.iter() {
             waiting.insert(group.seq, group.members);
             while let Some(members) = waiting.remove(&next) {
-                placer.place_group(dests, ctx, members);
+                // Empty: a group put aside for the end of the run.
+                if !members.is_empty() {
+                    placer.place_group(dests, ctx, members);
+                }
                 next += 1;
             }
         }
