@@ -1,0 +1,785 @@
+//! An archive in S3-compatible object storage (`s3://BUCKET/PREFIX`): the
+//! same `YYYY/MM/<name>` layout and `BLAKE3SUMS` as on a disk, with the
+//! catalog kept as JSON lines (`manifest`) and a lock object.
+//!
+//! `object_store` (docs/object-storage.md says why this crate) is async; a
+//! small current-thread tokio runtime inside [`Bucket`] runs it, and the rest
+//! of camroll sees a blocking API.
+//!
+//! Writes of originals are create-only: a single PUT with `If-None-Match: *`
+//! (`PutMode::Create`), or for large files a multipart upload with bounded
+//! parts, checked with a HEAD just before it completes (object_store does not
+//! expose `If-None-Match` on CompleteMultipartUpload; the prefix lock keeps
+//! other camroll runs out of that window). Every request carries an
+//! `x-amz-checksum-sha256` the server verifies.
+
+pub mod config;
+pub mod manifest;
+
+use std::fmt;
+use std::io::{self, Read};
+use std::path::Path as FsPath;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path;
+use object_store::{
+    Attribute, Attributes, GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutMultipartOptions,
+    PutOptions, PutPayload, RetryConfig, UpdateVersion, WriteMultipart,
+};
+use thiserror::Error;
+
+/// Files up to this size go up in one PUT; larger ones in parts.
+pub const SINGLE_PUT_MAX: u64 = 16 * 1024 * 1024;
+/// The size of one part of a multipart upload.
+pub const PART_SIZE: usize = 8 * 1024 * 1024;
+/// Parts in flight at once: with the part being filled, at most
+/// `(PARTS_IN_FLIGHT + 1) * PART_SIZE` = 40 MiB of a file is in memory.
+pub const PARTS_IN_FLIGHT: usize = 4;
+/// A lock object older than this is taken to belong to a run that died.
+pub const LOCK_STALE: Duration = Duration::from_secs(24 * 3600);
+/// The lock object, relative to the prefix.
+pub const LOCK_OBJECT: &str = ".camroll/lock";
+/// The compacted manifest, relative to the prefix.
+pub const MANIFEST_OBJECT: &str = ".camroll/manifest.jsonl";
+/// Where run logs live, relative to the prefix.
+pub const LOG_DIR: &str = ".camroll/log";
+/// User-metadata key of the BLAKE3 (`x-amz-meta-blake3`).
+pub const META_BLAKE3: &str = "blake3";
+/// User-metadata key of the local capture time (`x-amz-meta-capture-time`).
+pub const META_CAPTURE: &str = "capture-time";
+
+/// What went wrong with a bucket; each message says what to do.
+#[derive(Debug, Error)]
+pub enum BucketError {
+    /// Not an `s3://BUCKET/PREFIX` address.
+    #[error("{url}: not a bucket address ({why}). Write s3://BUCKET/PREFIX")]
+    BadUrl {
+        /// What was given.
+        url: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// The client could not be set up (bad endpoint, region, …).
+    #[error(
+        "{url}: cannot set up the S3 client: {message}. Check AWS_ENDPOINT_URL and AWS_REGION"
+    )]
+    Config {
+        /// The bucket.
+        url: String,
+        /// From the client library.
+        message: String,
+    },
+    /// The bucket does not exist.
+    #[error("{url}: the bucket does not exist at {endpoint}. Create it first, or check the bucket name and AWS_ENDPOINT_URL")]
+    NoBucket {
+        /// The bucket.
+        url: String,
+        /// Where it was looked for.
+        endpoint: String,
+    },
+    /// 401/403: wrong keys, or a key without the rights needed.
+    #[error("{url}: access denied ({what}): {message}. Check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) and that the key may list, read and write this bucket")]
+    Denied {
+        /// The bucket.
+        url: String,
+        /// What was being done.
+        what: String,
+        /// The server's answer.
+        message: String,
+    },
+    /// 507 or a quota error: the remote equivalent of a full disk.
+    #[error("{url}: the storage is full or over its quota ({what}): {message}. Free space or raise the quota, then run again")]
+    Full {
+        /// The bucket.
+        url: String,
+        /// What was being done.
+        what: String,
+        /// The server's answer.
+        message: String,
+    },
+    /// Another run holds the prefix's lock object.
+    #[error("{url}: locked by another run ({holder}). Wait for it to finish; a lock older than {} hours is taken over", LOCK_STALE.as_secs() / 3600)]
+    Locked {
+        /// The bucket.
+        url: String,
+        /// What the lock object says.
+        holder: String,
+    },
+    /// Any other failure of a request (network, server error after retries).
+    #[error("{url}: {what}: {message}. Check the network and the server, then run again: nothing is overwritten")]
+    Request {
+        /// The bucket.
+        url: String,
+        /// What was being done.
+        what: String,
+        /// What happened.
+        message: String,
+    },
+    /// A local file could not be read for upload.
+    #[error("{path}: cannot read for upload: {source}")]
+    Local {
+        /// The local file.
+        path: String,
+        /// What the OS said.
+        source: io::Error,
+    },
+}
+
+impl BucketError {
+    /// Whether this stops every request to the bucket (missing, denied,
+    /// full), rather than one object.
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            BucketError::NoBucket { .. } | BucketError::Denied { .. } | BucketError::Full { .. }
+        )
+    }
+}
+
+/// `s3://BUCKET/PREFIX`, validated.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BucketUrl {
+    /// The bucket name.
+    pub bucket: String,
+    /// The prefix inside it, without leading or trailing `/`; may be empty.
+    pub prefix: String,
+}
+
+impl BucketUrl {
+    /// Whether `text` is meant as a bucket address.
+    pub fn is_bucket_url(text: &str) -> bool {
+        text.starts_with("s3://")
+    }
+
+    /// Parses and validates `s3://BUCKET[/PREFIX]`.
+    pub fn parse(text: &str) -> Result<BucketUrl, BucketError> {
+        let bad = |why: &str| BucketError::BadUrl {
+            url: text.to_string(),
+            why: why.to_string(),
+        };
+        let rest = text
+            .strip_prefix("s3://")
+            .ok_or_else(|| bad("it does not start with s3://"))?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let prefix = prefix.trim_end_matches('/');
+        // The S3 bucket naming rules (3-63 of a-z 0-9 . -, starting and ending alphanumeric).
+        if bucket.len() < 3
+            || bucket.len() > 63
+            || !bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+            || !bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
+            || !bucket.ends_with(|c: char| c.is_ascii_alphanumeric())
+        {
+            return Err(bad("bucket names are 3 to 63 of a-z, 0-9, '.' and '-'"));
+        }
+        if !prefix.is_empty() {
+            super::layout::checked_rel_path(prefix).map_err(|e| bad(e.why))?;
+            if prefix.chars().any(|c| c.is_control()) || manifest::is_own_object(prefix) {
+                return Err(bad(
+                    "the prefix has control characters or names camroll's own folder",
+                ));
+            }
+        }
+        Ok(BucketUrl {
+            bucket: bucket.to_string(),
+            prefix: prefix.to_string(),
+        })
+    }
+
+    /// The object key of `rel` (relative to the prefix).
+    fn key(&self, rel: &str) -> Result<Path, BucketError> {
+        let full = if self.prefix.is_empty() {
+            rel.to_string()
+        } else {
+            format!("{}/{rel}", self.prefix)
+        };
+        Path::parse(&full).map_err(|e| BucketError::BadUrl {
+            url: format!("{self}/{rel}"),
+            why: e.to_string(),
+        })
+    }
+
+    /// `rel` of a key under the prefix.
+    fn rel<'a>(&self, key: &'a str) -> Option<&'a str> {
+        if self.prefix.is_empty() {
+            Some(key)
+        } else {
+            key.strip_prefix(self.prefix.as_str())?.strip_prefix('/')
+        }
+    }
+}
+
+impl fmt::Display for BucketUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.prefix.is_empty() {
+            write!(f, "s3://{}", self.bucket)
+        } else {
+            write!(f, "s3://{}/{}", self.bucket, self.prefix)
+        }
+    }
+}
+
+/// What the metadata of an upload says.
+#[derive(Debug, Clone, Default)]
+pub struct UploadMeta {
+    /// BLAKE3 of the content.
+    pub blake3: String,
+    /// Local capture time, when known.
+    pub capture_time: Option<String>,
+}
+
+/// How a create-only put ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// The object was created.
+    Created,
+    /// An object already had the key; nothing was written.
+    Exists,
+}
+
+/// An object found by [`Bucket::list`].
+#[derive(Debug, Clone)]
+pub struct Listed {
+    /// Relative to the prefix.
+    pub rel: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// What a HEAD found.
+#[derive(Debug, Clone)]
+pub struct Head {
+    /// Size in bytes.
+    pub size: u64,
+    /// The `blake3` user metadata, when set.
+    pub blake3: Option<String>,
+    /// The ETag.
+    pub e_tag: Option<String>,
+    /// When it was last written.
+    pub last_modified: chrono::DateTime<chrono::Utc>,
+}
+
+/// One bucket archive, opened: the client, its runtime, counters.
+pub struct Bucket {
+    /// Where it is.
+    pub url: BucketUrl,
+    /// The endpoint, for messages and the spool folder (`aws` when none is set).
+    pub endpoint: String,
+    rt: tokio::runtime::Runtime,
+    store: Arc<AmazonS3>,
+    requests: AtomicU64,
+    bytes_uploaded: AtomicU64,
+    /// This run holds the prefix's lock object (deleted when dropped).
+    locked: std::sync::atomic::AtomicBool,
+}
+
+impl Bucket {
+    /// Sets up the client from the AWS environment and profile files (no request yet).
+    pub fn open(url: &BucketUrl) -> Result<Bucket, BucketError> {
+        let cfg_err = |message: String| BucketError::Config {
+            url: url.to_string(),
+            message,
+        };
+        let profile = config::profile();
+        let endpoint = config::endpoint(&profile);
+        let mut b = AmazonS3Builder::from_env().with_bucket_name(&url.bucket);
+        // Environment first, then the profile, as the AWS CLI does.
+        let env_set = |k: &str| std::env::var(k).is_ok_and(|v| !v.is_empty());
+        if !env_set("AWS_ACCESS_KEY_ID") {
+            if let (Some(id), Some(secret)) = (&profile.access_key_id, &profile.secret_access_key) {
+                b = b.with_access_key_id(id).with_secret_access_key(secret);
+                if let Some(t) = &profile.session_token {
+                    b = b.with_token(t);
+                }
+            }
+        }
+        let region = ["AWS_REGION", "AWS_DEFAULT_REGION"]
+            .iter()
+            .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+            .or(profile.region.clone())
+            .unwrap_or_else(|| "us-east-1".into());
+        b = b.with_region(region);
+        if let Some(ep) = &endpoint {
+            // A custom endpoint (MinIO, Garage, a local test server): path-style
+            // requests, plain HTTP allowed when the endpoint says http://.
+            b = b
+                .with_endpoint(ep)
+                .with_virtual_hosted_style_request(false)
+                .with_allow_http(ep.starts_with("http://"));
+        }
+        b = b
+            .with_checksum_algorithm(object_store::aws::Checksum::SHA256)
+            .with_retry(RetryConfig {
+                max_retries: 4,
+                retry_timeout: Duration::from_secs(30),
+                ..Default::default()
+            });
+        let store = b.build().map_err(|e| cfg_err(e.to_string()))?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| cfg_err(e.to_string()))?;
+        Ok(Bucket {
+            url: url.clone(),
+            endpoint: endpoint.unwrap_or_else(|| "aws".into()),
+            rt,
+            store: Arc::new(store),
+            requests: AtomicU64::new(0),
+            bytes_uploaded: AtomicU64::new(0),
+            locked: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// Requests sent so far.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of originals and camroll's objects uploaded so far.
+    pub fn bytes_uploaded(&self) -> u64 {
+        self.bytes_uploaded.load(Ordering::Relaxed)
+    }
+
+    fn count(&self, n: u64) {
+        self.requests.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Turns a client error into one that says what to do. Secrets never
+    /// appear in object_store's messages (requests are signed, not echoed).
+    fn err(&self, what: &str, e: object_store::Error) -> BucketError {
+        let url = self.url.to_string();
+        let what = what.to_string();
+        let message = e.to_string();
+        match e {
+            object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. } => {
+                BucketError::Denied { url, what, message }
+            }
+            _ if message.contains("NoSuchBucket") => BucketError::NoBucket {
+                url,
+                endpoint: self.endpoint.clone(),
+            },
+            _ if message.contains("507")
+                || message.contains("Insufficient Storage")
+                || message.contains("QuotaExceeded")
+                || message.contains("EntityTooLarge")
+                || message.contains("StorageFull") =>
+            {
+                BucketError::Full { url, what, message }
+            }
+            _ if message.contains("AccessDenied") || message.contains("403") => {
+                BucketError::Denied { url, what, message }
+            }
+            _ => BucketError::Request { url, what, message },
+        }
+    }
+
+    /// Checks that the bucket exists and the keys may list it (one request).
+    pub fn check_access(&self) -> Result<(), BucketError> {
+        let prefix = self.url.key(".camroll")?;
+        self.count(1);
+        let r = self
+            .rt
+            .block_on(self.store.list_with_delimiter(Some(&prefix)));
+        match r {
+            Ok(_) => Ok(()),
+            Err(object_store::Error::NotFound { .. }) => Err(BucketError::NoBucket {
+                url: self.url.to_string(),
+                endpoint: self.endpoint.clone(),
+            }),
+            Err(e) => Err(self.err("listing the bucket", e)),
+        }
+    }
+
+    /// Every object under the prefix (camroll's own included).
+    pub fn list(&self) -> Result<Vec<Listed>, BucketError> {
+        let prefix = if self.url.prefix.is_empty() {
+            None
+        } else {
+            Some(
+                Path::parse(&self.url.prefix).map_err(|e| BucketError::BadUrl {
+                    url: self.url.to_string(),
+                    why: e.to_string(),
+                })?,
+            )
+        };
+        let mut out = Vec::new();
+        let mut stream = self.store.list(prefix.as_ref());
+        self.count(1);
+        let mut n = 0u64;
+        while let Some(item) = self.rt.block_on(stream.next()) {
+            let meta = item.map_err(|e| self.err("listing the bucket", e))?;
+            n += 1;
+            if n % 1000 == 0 {
+                self.count(1);
+            }
+            if let Some(rel) = self.url.rel(meta.location.as_ref()) {
+                out.push(Listed {
+                    rel: rel.to_string(),
+                    size: meta.size,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// HEAD of `rel` with its user metadata; `None` when there is no such object.
+    pub fn head(&self, rel: &str) -> Result<Option<Head>, BucketError> {
+        let key = self.url.key(rel)?;
+        self.count(1);
+        let opts = GetOptions {
+            head: true,
+            ..Default::default()
+        };
+        match self.rt.block_on(self.store.get_opts(&key, opts)) {
+            Ok(r) => Ok(Some(Head {
+                size: r.meta.size,
+                blake3: r
+                    .attributes
+                    .get(&Attribute::Metadata(META_BLAKE3.into()))
+                    .map(|v| v.to_string()),
+                e_tag: r.meta.e_tag.clone(),
+                last_modified: r.meta.last_modified,
+            })),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.err(&format!("reading {rel}"), e)),
+        }
+    }
+
+    /// A reader streaming the object `rel` (bounded memory: one response
+    /// chunk at a time); `None` when there is no such object.
+    pub fn reader(&self, rel: &str) -> Result<Option<ObjectReader<'_>>, BucketError> {
+        let key = self.url.key(rel)?;
+        self.count(1);
+        match self.rt.block_on(self.store.get(&key)) {
+            Ok(r) => Ok(Some(ObjectReader {
+                bucket: self,
+                stream: r.into_stream(),
+                chunk: bytes::Bytes::new(),
+            })),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.err(&format!("reading {rel}"), e)),
+        }
+    }
+
+    /// A small object's text, at most `max` bytes (longer is an error);
+    /// `None` when there is no such object.
+    pub fn read_text(&self, rel: &str, max: u64) -> Result<Option<String>, BucketError> {
+        let Some(r) = self.reader(rel)? else {
+            return Ok(None);
+        };
+        let mut text = String::new();
+        r.take(max + 1)
+            .read_to_string(&mut text)
+            .map_err(|e| BucketError::Request {
+                url: self.url.to_string(),
+                what: format!("reading {rel}"),
+                message: e.to_string(),
+            })?;
+        if text.len() as u64 > max {
+            return Err(BucketError::Request {
+                url: self.url.to_string(),
+                what: format!("reading {rel}"),
+                message: format!("larger than {max} bytes: not camroll's"),
+            });
+        }
+        Ok(Some(text))
+    }
+
+    /// Puts `bytes` at `rel`: create-only, or replacing (camroll's own
+    /// objects only: the manifest and `BLAKE3SUMS`).
+    pub fn put_bytes(
+        &self,
+        rel: &str,
+        bytes: Vec<u8>,
+        create: bool,
+    ) -> Result<PutOutcome, BucketError> {
+        let key = self.url.key(rel)?;
+        let len = bytes.len() as u64;
+        let opts = PutOptions {
+            mode: if create {
+                PutMode::Create
+            } else {
+                PutMode::Overwrite
+            },
+            ..Default::default()
+        };
+        self.count(1);
+        match self
+            .rt
+            .block_on(self.store.put_opts(&key, PutPayload::from(bytes), opts))
+        {
+            Ok(_) => {
+                self.bytes_uploaded.fetch_add(len, Ordering::Relaxed);
+                Ok(PutOutcome::Created)
+            }
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(PutOutcome::Exists),
+            Err(e) => Err(self.err(&format!("writing {rel}"), e)),
+        }
+    }
+
+    /// Uploads the local file `local` to `rel`, create-only, with its BLAKE3
+    /// and capture time as user metadata: one PUT up to [`SINGLE_PUT_MAX`],
+    /// else a multipart upload with at most [`PARTS_IN_FLIGHT`] parts in
+    /// flight. Never replaces an object.
+    pub fn put_file(
+        &self,
+        rel: &str,
+        local: &FsPath,
+        meta: &UploadMeta,
+    ) -> Result<PutOutcome, BucketError> {
+        let key = self.url.key(rel)?;
+        let local_err = |source| BucketError::Local {
+            path: local.display().to_string(),
+            source,
+        };
+        let mut file = std::fs::File::open(local).map_err(local_err)?;
+        let size = file.metadata().map_err(local_err)?.len();
+        let mut attributes = Attributes::new();
+        attributes.insert(
+            Attribute::Metadata(META_BLAKE3.into()),
+            meta.blake3.clone().into(),
+        );
+        if let Some(c) = &meta.capture_time {
+            attributes.insert(Attribute::Metadata(META_CAPTURE.into()), c.clone().into());
+        }
+        if size <= SINGLE_PUT_MAX {
+            let mut buf = Vec::with_capacity(size as usize);
+            file.read_to_end(&mut buf).map_err(local_err)?;
+            let len = buf.len() as u64;
+            let opts = PutOptions {
+                mode: PutMode::Create,
+                attributes,
+                ..Default::default()
+            };
+            self.count(1);
+            return match self
+                .rt
+                .block_on(self.store.put_opts(&key, PutPayload::from(buf), opts))
+            {
+                Ok(_) => {
+                    self.bytes_uploaded.fetch_add(len, Ordering::Relaxed);
+                    Ok(PutOutcome::Created)
+                }
+                Err(object_store::Error::AlreadyExists { .. }) => Ok(PutOutcome::Exists),
+                Err(e) => Err(self.err(&format!("uploading {rel}"), e)),
+            };
+        }
+        if self.head(rel)?.is_some() {
+            return Ok(PutOutcome::Exists);
+        }
+        let opts = PutMultipartOptions {
+            attributes,
+            ..Default::default()
+        };
+        self.count(1);
+        let upload = self
+            .rt
+            .block_on(self.store.put_multipart_opts(&key, opts))
+            .map_err(|e| self.err(&format!("starting the upload of {rel}"), e))?;
+        // WriteMultipart spawns each part as a task on the current runtime.
+        let _in_runtime = self.rt.enter();
+        let mut w = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+        let mut buf = vec![0u8; PART_SIZE];
+        let result: Result<(), BucketError> = (|| loop {
+            let n = crate::hash::read_full(&mut file, &mut buf).map_err(local_err)?;
+            if n == 0 {
+                return Ok(());
+            }
+            self.rt
+                .block_on(w.wait_for_capacity(PARTS_IN_FLIGHT))
+                .map_err(|e| self.err(&format!("uploading {rel}"), e))?;
+            crate::faults::point("bucket-part");
+            w.write(&buf[..n]);
+            self.count(1);
+            self.bytes_uploaded.fetch_add(n as u64, Ordering::Relaxed);
+        })();
+        if let Err(e) = result {
+            self.count(1);
+            let _ = self.rt.block_on(w.abort());
+            return Err(e);
+        }
+        // The window object_store leaves open (no If-None-Match on completion):
+        // checked here, under the prefix lock.
+        if self.head(rel)?.is_some() {
+            self.count(1);
+            let _ = self.rt.block_on(w.abort());
+            return Ok(PutOutcome::Exists);
+        }
+        self.count(1);
+        self.rt
+            .block_on(w.finish())
+            .map_err(|e| self.err(&format!("completing the upload of {rel}"), e))?;
+        Ok(PutOutcome::Created)
+    }
+
+    /// Deletes `rel` (camroll's own objects only: the lock, folded run logs).
+    pub fn delete(&self, rel: &str) -> Result<(), BucketError> {
+        let key = self.url.key(rel)?;
+        self.count(1);
+        match self.rt.block_on(self.store.delete(&key)) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.err(&format!("deleting {rel}"), e)),
+        }
+    }
+
+    /// Takes the prefix's lock object for a run described by `holder`: created
+    /// if absent; if present and older than [`LOCK_STALE`], replaced only if
+    /// it is still the object we looked at (its ETag).
+    pub fn lock(&self, holder: &str) -> Result<(), BucketError> {
+        self.take_lock(holder)?;
+        self.locked.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn take_lock(&self, holder: &str) -> Result<(), BucketError> {
+        let body = holder.as_bytes().to_vec();
+        if self.put_bytes(LOCK_OBJECT, body.clone(), true)? == PutOutcome::Created {
+            return Ok(());
+        }
+        let head = self.head(LOCK_OBJECT)?;
+        let text = self
+            .read_text(LOCK_OBJECT, 4096)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let locked = || BucketError::Locked {
+            url: self.url.to_string(),
+            holder: text.trim().chars().filter(|c| !c.is_control()).collect(),
+        };
+        let Some(head) = head else {
+            // Released in between: try once more.
+            return match self.put_bytes(LOCK_OBJECT, body, true)? {
+                PutOutcome::Created => Ok(()),
+                PutOutcome::Exists => Err(locked()),
+            };
+        };
+        let age = chrono::Utc::now() - head.last_modified;
+        if age.to_std().unwrap_or_default() < LOCK_STALE {
+            return Err(locked());
+        }
+        let key = self.url.key(LOCK_OBJECT)?;
+        let opts = PutOptions {
+            mode: PutMode::Update(UpdateVersion {
+                e_tag: head.e_tag.clone(),
+                version: None,
+            }),
+            ..Default::default()
+        };
+        self.count(1);
+        match self
+            .rt
+            .block_on(self.store.put_opts(&key, PutPayload::from(body), opts))
+        {
+            Ok(_) => Ok(()),
+            Err(object_store::Error::Precondition { .. }) => Err(locked()),
+            Err(e) => Err(self.err("taking over a stale lock", e)),
+        }
+    }
+
+    /// Reads the manifest and every run log not yet folded into it.
+    pub fn read_manifest(&self, listed: &[Listed]) -> Result<manifest::Manifest, BucketError> {
+        let mut m = manifest::Manifest::default();
+        // A manifest line is at most MAX_LINE bytes; a billion objects is not camroll's.
+        const MAX_OBJECT: u64 = 4 << 30;
+        if let Some(text) = self.read_text(MANIFEST_OBJECT, MAX_OBJECT)? {
+            m.add_text(MANIFEST_OBJECT, &text);
+        }
+        let mut logs: Vec<&Listed> = listed
+            .iter()
+            .filter(|l| l.rel.starts_with(LOG_DIR) && l.rel.ends_with(".jsonl"))
+            .collect();
+        logs.sort_by(|a, b| a.rel.cmp(&b.rel));
+        for l in logs {
+            if let Some(text) = self.read_text(&l.rel, MAX_OBJECT)? {
+                m.add_text(&l.rel, &text);
+            }
+        }
+        Ok(m)
+    }
+
+    /// Hashes the object `rel` as it is in the bucket, streamed.
+    pub fn hash_object(&self, rel: &str) -> Result<Option<crate::hash::Digest>, BucketError> {
+        let Some(mut r) = self.reader(rel)? else {
+            return Ok(None);
+        };
+        crate::hash::hash_reader(&mut r)
+            .map(Some)
+            .map_err(|e| BucketError::Request {
+                url: self.url.to_string(),
+                what: format!("reading {rel}"),
+                message: e.to_string(),
+            })
+    }
+}
+
+impl Drop for Bucket {
+    /// Releases the prefix's lock object if this run took it.
+    fn drop(&mut self) {
+        if self.locked.swap(false, Ordering::Relaxed) {
+            let _ = self.delete(LOCK_OBJECT);
+        }
+    }
+}
+
+/// A blocking reader over an object's body.
+pub struct ObjectReader<'a> {
+    bucket: &'a Bucket,
+    stream: BoxStream<'static, object_store::Result<bytes::Bytes>>,
+    chunk: bytes::Bytes,
+}
+
+impl Read for ObjectReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.chunk.is_empty() {
+            match self.bucket.rt.block_on(self.stream.next()) {
+                Some(Ok(b)) => self.chunk = b,
+                Some(Err(e)) => return Err(io::Error::other(e)),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len());
+        buf[..n].copy_from_slice(&self.chunk[..n]);
+        let _ = self.chunk.split_to(n);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_refuses_urls() {
+        let u = BucketUrl::parse("s3://photos-1/camroll/main/").unwrap();
+        assert_eq!(
+            (u.bucket.as_str(), u.prefix.as_str()),
+            ("photos-1", "camroll/main")
+        );
+        assert_eq!(u.to_string(), "s3://photos-1/camroll/main");
+        assert_eq!(
+            u.key("2020/01/A~2.JPG").unwrap().as_ref(),
+            "camroll/main/2020/01/A~2.JPG"
+        );
+        assert_eq!(u.rel("camroll/main/x"), Some("x"));
+        assert_eq!(u.rel("camroll/mainx"), None);
+        assert_eq!(BucketUrl::parse("s3://abc").unwrap().prefix, "");
+        for bad in [
+            "/tmp/x",
+            "s3://AB",
+            "s3://ab",
+            "s3://a_b/x",
+            "s3://abc/../x",
+            "s3://abc/a//b",
+            "s3://abc/.camroll",
+        ] {
+            assert!(BucketUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
