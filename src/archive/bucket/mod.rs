@@ -225,6 +225,21 @@ impl fmt::Display for BucketUrl {
     }
 }
 
+/// Explicit client settings (instead of the AWS environment).
+#[derive(Clone, Default)]
+pub struct Settings {
+    /// `http://127.0.0.1:9000`; `None` for AWS itself.
+    pub endpoint: Option<String>,
+    /// The access key id.
+    pub access_key_id: String,
+    /// The secret key (never printed: this type has no `Debug`).
+    pub secret_access_key: String,
+    /// A session token, for temporary credentials.
+    pub session_token: Option<String>,
+    /// The region (`us-east-1` for most local servers).
+    pub region: String,
+}
+
 /// What the metadata of an upload says.
 #[derive(Debug, Clone, Default)]
 pub struct UploadMeta {
@@ -282,13 +297,9 @@ pub struct Bucket {
 impl Bucket {
     /// Sets up the client from the AWS environment and profile files (no request yet).
     pub fn open(url: &BucketUrl) -> Result<Bucket, BucketError> {
-        let cfg_err = |message: String| BucketError::Config {
-            url: url.to_string(),
-            message,
-        };
         let profile = config::profile();
         let endpoint = config::endpoint(&profile);
-        let mut b = AmazonS3Builder::from_env().with_bucket_name(&url.bucket);
+        let mut b = AmazonS3Builder::from_env();
         // Environment first, then the profile, as the AWS CLI does.
         let env_set = |k: &str| std::env::var(k).is_ok_and(|v| !v.is_empty());
         if !env_set("AWS_ACCESS_KEY_ID") {
@@ -304,7 +315,32 @@ impl Bucket {
             .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
             .or(profile.region.clone())
             .unwrap_or_else(|| "us-east-1".into());
-        b = b.with_region(region);
+        Bucket::build(url, b.with_region(region), endpoint)
+    }
+
+    /// Sets up the client from explicit settings, ignoring the environment
+    /// (tests, and callers that hold their own configuration).
+    pub fn open_with(url: &BucketUrl, s: &Settings) -> Result<Bucket, BucketError> {
+        let mut b = AmazonS3Builder::new()
+            .with_access_key_id(&s.access_key_id)
+            .with_secret_access_key(&s.secret_access_key)
+            .with_region(&s.region);
+        if let Some(t) = &s.session_token {
+            b = b.with_token(t);
+        }
+        Bucket::build(url, b, s.endpoint.clone())
+    }
+
+    fn build(
+        url: &BucketUrl,
+        b: AmazonS3Builder,
+        endpoint: Option<String>,
+    ) -> Result<Bucket, BucketError> {
+        let cfg_err = |message: String| BucketError::Config {
+            url: url.to_string(),
+            message,
+        };
+        let mut b = b.with_bucket_name(&url.bucket);
         if let Some(ep) = &endpoint {
             // A custom endpoint (MinIO, Garage, a local test server): path-style
             // requests, plain HTTP allowed when the endpoint says http://.
@@ -661,7 +697,7 @@ impl Bucket {
             };
         };
         let age = chrono::Utc::now() - head.last_modified;
-        if age.to_std().unwrap_or_default() < LOCK_STALE {
+        if age.to_std().unwrap_or_default() < LOCK_STALE && !holder_is_dead(&text) {
             return Err(locked());
         }
         let key = self.url.key(LOCK_OBJECT)?;
@@ -717,6 +753,36 @@ impl Bucket {
                 message: e.to_string(),
             })
     }
+}
+
+/// This machine's host name, as lock objects record it.
+pub fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it or truncates.
+    let r = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if r != 0 {
+        return String::new();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// Whether a lock object's holder (`{"host": …, "pid": …}`) is a process of
+/// this machine that no longer runs: a run killed here, whose lock can be
+/// taken over at once rather than after [`LOCK_STALE`].
+fn holder_is_dead(text: &str) -> bool {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(text) else {
+        return false;
+    };
+    let (Some(host), Some(pid)) = (v["host"].as_str(), v["pid"].as_i64()) else {
+        return false;
+    };
+    if host.is_empty() || host != host_name() || pid <= 0 || pid > i64::from(i32::MAX) {
+        return false;
+    }
+    // SAFETY: signal 0 only checks whether the process exists.
+    let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    r != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
 }
 
 impl Drop for Bucket {

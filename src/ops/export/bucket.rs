@@ -160,7 +160,7 @@ impl BucketDest {
             let holder = serde_json::json!({
                 "run": run_id,
                 "pid": std::process::id(),
-                "host": std::env::var("HOSTNAME").unwrap_or_default(),
+                "host": crate::archive::bucket::host_name(),
                 "started": crate::archive::catalog::now_text(),
             });
             bucket.lock(&holder.to_string())?;

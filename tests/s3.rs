@@ -1,0 +1,329 @@
+//! Bucket archives (`s3://BUCKET/PREFIX`) against two real S3 servers
+//! started here on 127.0.0.1 (moto and s3s-fs, tests/support/s3.rs): export
+//! beside a disk in one pass, re-runs, a kill during a multipart upload, a
+//! cut network, missing buckets and wrong keys. The real binary throughout.
+
+mod support;
+
+use std::path::Path;
+
+use support::*;
+
+const URL: &str = "s3://photos/camroll";
+
+/// `camroll export --json --from src --to d… [--to URL]` against `srv`, parsed.
+fn export_to(
+    srv: &S3Server,
+    cache: &Path,
+    src: &Path,
+    to: &[&str],
+    extra: &[&str],
+) -> (i32, serde_json::Value, String) {
+    let mut cmd = camroll();
+    cmd.args(["export", "--json", "--from"]).arg(src);
+    for d in to {
+        cmd.args(["--to", d]);
+    }
+    cmd.args(extra);
+    srv.env(&mut cmd, cache);
+    output_json(&mut cmd)
+}
+
+/// The same, for runs that stop before any JSON (exit 2, 11): (code, stdout, stderr).
+fn export_plain(srv: &S3Server, cache: &Path, src: &Path, to: &[&str]) -> (i32, String, String) {
+    let mut cmd = camroll();
+    cmd.args(["export", "--json", "--from"]).arg(src);
+    for d in to {
+        cmd.args(["--to", d]);
+    }
+    srv.env(&mut cmd, cache);
+    decode(cmd.output().unwrap())
+}
+
+fn dest<'a>(v: &'a serde_json::Value, path: &str) -> &'a serde_json::Value {
+    v["destinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["path"] == path)
+        .unwrap_or_else(|| panic!("no destination {path} in {v}"))
+}
+
+fn spooled_files(cache: &Path) -> Vec<String> {
+    let spool = cache.join("camroll/spool");
+    if !spool.exists() {
+        return Vec::new();
+    }
+    walkdir::WalkDir::new(&spool)
+        .into_iter()
+        .filter_entry(|e| e.file_name() != ".camroll")
+        .flatten()
+        .filter(|e| e.file_type().is_file() && e.file_name() != "BLAKE3SUMS")
+        .map(|e| e.path().display().to_string())
+        .collect()
+}
+
+#[test]
+fn export_to_a_disk_and_a_bucket_in_one_pass_then_a_rerun_uploads_nothing() {
+    each_s3_server(|srv| {
+        let t = tempfile::tempdir().unwrap();
+        let (src, disk, cache) = (
+            t.path().join("src"),
+            t.path().join("disk"),
+            t.path().join("cache"),
+        );
+        roll(&src);
+        srv.create_bucket("photos");
+        let (code, v, err) = export_to(srv, &cache, &src, &[&s(&disk), URL], &[]);
+        assert_eq!(code, 0, "{v}\n{err}");
+        let files = archived_files(&disk);
+        assert_eq!(files.len(), 6);
+        let b = dest(&v, URL);
+        assert_eq!(b["copied"], 6, "{b}");
+        assert_eq!(b["bucket"]["uploaded"], 6, "{b}");
+        assert!(b["bucket"]["requests"].as_u64().unwrap() >= 6, "{b}");
+        let mut expected = files.clone();
+        expected.extend([
+            ".camroll/manifest.jsonl".to_string(),
+            "BLAKE3SUMS".to_string(),
+        ]);
+        expected.sort();
+        assert_eq!(
+            srv.objects(URL),
+            expected,
+            "the same layout, the manifest and BLAKE3SUMS; no lock or log left"
+        );
+        for f in &files {
+            assert_eq!(srv.get(URL, f), std::fs::read(disk.join(f)).unwrap(), "{f}");
+        }
+        assert_eq!(
+            String::from_utf8(srv.get(URL, "BLAKE3SUMS")).unwrap(),
+            std::fs::read_to_string(disk.join("BLAKE3SUMS")).unwrap()
+        );
+        // Each object carries its BLAKE3 as user metadata.
+        let bucket = srv.bucket(URL);
+        let head = bucket.head(&files[0]).unwrap().unwrap();
+        assert_eq!(
+            head.blake3.as_deref(),
+            Some(b3(&disk.join(&files[0])).as_str())
+        );
+        assert!(
+            spooled_files(&cache).is_empty(),
+            "spool emptied: {:?}",
+            spooled_files(&cache)
+        );
+
+        let (code, v, err) = export_to(srv, &cache, &src, &[&s(&disk), URL], &[]);
+        assert_eq!(code, 0, "{v}\n{err}");
+        assert_eq!(v["copied"], 0);
+        assert_eq!(dest(&v, URL)["bucket"]["uploaded"], 0);
+        assert_eq!(srv.objects(URL), expected);
+
+        // A fresh machine (empty cache) continues from the bucket's manifest: nothing to upload.
+        let (code, v, err) = export_to(srv, &t.path().join("cache2"), &src, &[URL], &[]);
+        assert_eq!(code, 0, "{v}\n{err}");
+        assert_eq!(v["already_archived"], 6, "{v}");
+        assert_eq!(dest(&v, URL)["bucket"]["uploaded"], 0);
+    });
+}
+
+#[test]
+fn a_downloaded_prefix_passes_b3sum_check() {
+    each_s3_server(|srv| {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        roll(&src);
+        srv.create_bucket("photos");
+        let (code, v, err) = export_to(srv, &t.path().join("cache"), &src, &[URL], &[]);
+        assert_eq!(code, 0, "{v}\n{err}");
+        let down = t.path().join("down");
+        srv.download(URL, &down);
+        let Some(out) = b3sum_check(&down) else {
+            return;
+        };
+        assert!(out.status.success(), "{}", text(&out));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).matches(": OK").count(),
+            6
+        );
+    });
+}
+
+#[test]
+fn a_dry_run_says_what_would_be_uploaded_and_writes_nothing() {
+    each_s3_server(|srv| {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        roll(&src);
+        srv.create_bucket("photos");
+        let (code, v, err) = export_to(srv, &t.path().join("cache"), &src, &[URL], &["--dry-run"]);
+        assert_eq!(code, 0, "{v}\n{err}");
+        assert_eq!(v["copied"], 6);
+        let planned = v["planned"].as_array().unwrap();
+        assert_eq!(planned.len(), 6, "{v}");
+        assert!(planned.iter().all(|p| p["destination"] == URL), "{v}");
+        assert!(srv.objects(URL).is_empty());
+    });
+}
+
+#[test]
+fn a_missing_bucket_is_a_clear_error_exit_2_alone_and_1_beside_a_disk() {
+    each_s3_server(|srv| {
+        let t = tempfile::tempdir().unwrap();
+        let (src, disk, cache) = (
+            t.path().join("src"),
+            t.path().join("disk"),
+            t.path().join("cache"),
+        );
+        roll(&src);
+        let (code, v, err) = export_plain(srv, &cache, &src, &["s3://nosuch/x"]);
+        assert_eq!(code, 2, "{v}\n{err}");
+        assert!(
+            err.contains("s3://nosuch/x: the bucket does not exist"),
+            "{err}"
+        );
+        let (code, v, err) = export_to(srv, &cache, &src, &[&s(&disk), "s3://nosuch/x"], &[]);
+        assert_eq!(code, 1, "{v}\n{err}");
+        assert_eq!(archived_files(&disk).len(), 6, "the disk got everything");
+        let e = dest(&v, "s3://nosuch/x")["error"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("does not exist"), "{e}");
+    });
+}
+
+#[test]
+fn wrong_credentials_are_a_clear_error_and_never_printed() {
+    // moto accepts any signature, so this needs s3s-fs, which checks them.
+    let Some(srv) = S3Server::start(S3Kind::S3sFs) else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let (src, disk) = (t.path().join("src"), t.path().join("disk"));
+    roll(&src);
+    srv.create_bucket("photos");
+    for (to, want) in [(vec![URL], 2), (vec![&s(&disk) as &str, URL], 1)] {
+        let mut cmd = camroll();
+        cmd.args(["export", "--json", "--from"]).arg(&src);
+        for d in &to {
+            cmd.args(["--to", d]);
+        }
+        srv.env(&mut cmd, &t.path().join("cache"));
+        cmd.env("AWS_SECRET_ACCESS_KEY", "the-wrong-secret-0123");
+        let (code, v, err) = decode(cmd.output().unwrap());
+        assert_eq!(code, want, "{v}\n{err}");
+        let all = format!("{v}{err}");
+        assert!(all.contains("access denied"), "{all}");
+        assert!(
+            all.contains("AWS_SECRET_ACCESS_KEY"),
+            "says what to check: {all}"
+        );
+        assert!(
+            !all.contains("the-wrong-secret-0123"),
+            "secret printed: {all}"
+        );
+    }
+}
+
+#[test]
+fn a_cut_network_fails_the_bucket_only_and_the_next_run_catches_up() {
+    // s3s-fs keeps its objects across a restart (moto keeps them in memory).
+    let Some(mut srv) = S3Server::start(S3Kind::S3sFs) else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let (src, disk, cache) = (
+        t.path().join("src"),
+        t.path().join("disk"),
+        t.path().join("cache"),
+    );
+    roll(&src);
+    srv.create_bucket("photos");
+    srv.stop();
+    let (code, v, err) = export_to(&srv, &cache, &src, &[&s(&disk), URL], &[]);
+    assert_eq!(code, 1, "{v}\n{err}");
+    assert_eq!(archived_files(&disk).len(), 6);
+    assert!(dest(&v, URL)["error"].is_string(), "{v}");
+    srv.restart();
+    let (code, v, err) = export_to(&srv, &cache, &src, &[&s(&disk), URL], &[]);
+    assert_eq!(code, 0, "{v}\n{err}");
+    assert_eq!(dest(&v, URL)["bucket"]["uploaded"], 6, "{v}");
+    assert_eq!(dest(&v, &s(&disk))["already_archived"], 6, "{v}");
+}
+
+#[test]
+fn a_run_killed_during_a_multipart_upload_is_finished_by_the_next() {
+    if !fault_hooks() {
+        return;
+    }
+    each_s3_server(|srv| {
+        let t = tempfile::tempdir().unwrap();
+        let (src, cache) = (t.path().join("src"), t.path().join("cache"));
+        // Over the single-PUT limit (16 MiB): three 8 MiB parts.
+        let big = pattern(20 << 20, 7);
+        write(&src.join("DCIM/100APPLE/IMG_0100.MOV"), &big);
+        roll(&src);
+        srv.create_bucket("photos");
+        let mut cmd = camroll();
+        cmd.args(["export", "--json", "--from"])
+            .arg(&src)
+            .args(["--to", URL]);
+        srv.env(&mut cmd, &cache);
+        cmd.env("CAMROLL_FAULT_KILL_AT", "bucket-part:2");
+        let out = cmd.output().unwrap();
+        assert!(!out.status.success(), "{}", text(&out));
+        assert!(
+            text(&out).contains("killed at bucket-part:2"),
+            "{}",
+            text(&out)
+        );
+        assert!(
+            !srv.objects(URL).iter().any(|o| o.ends_with("IMG_0100.MOV")),
+            "no partial object in place: {:?}",
+            srv.objects(URL)
+        );
+        // The killed run's lock object is left behind; its process is gone
+        // from this machine, so the next run takes it over.
+        assert!(srv.objects(URL).contains(&".camroll/lock".to_string()));
+        let (code, v, err) = export_to(srv, &cache, &src, &[URL], &[]);
+        assert_eq!(code, 0, "{v}\n{err}");
+        let objects = srv.objects(URL);
+        let movie = objects
+            .iter()
+            .find(|o| o.ends_with("IMG_0100.MOV"))
+            .expect("uploaded");
+        assert_eq!(srv.get(URL, movie), big);
+        assert_eq!(
+            objects
+                .iter()
+                .filter(|o| !o.starts_with(".camroll") && *o != "BLAKE3SUMS")
+                .count(),
+            7
+        );
+        assert!(spooled_files(&cache).is_empty());
+    });
+}
+
+#[test]
+fn a_prefix_locked_by_a_live_run_is_refused_with_exit_11() {
+    let Some(srv) = S3Server::start(S3Kind::Moto) else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    roll(&src);
+    srv.create_bucket("photos");
+    // Held by a process that runs (this test) on this machine, or by another machine.
+    for holder in [
+        serde_json::json!({"run": "x", "pid": std::process::id(), "host": camroll::archive::bucket::host_name()}),
+        serde_json::json!({"run": "y", "pid": 1, "host": "another-machine"}),
+    ] {
+        let b = srv.bucket(URL);
+        b.put_bytes(".camroll/lock", holder.to_string().into_bytes(), false)
+            .unwrap();
+        let (code, _, err) = export_plain(&srv, &t.path().join("cache"), &src, &[URL]);
+        assert_eq!(code, 11, "{err}");
+        assert!(err.contains("locked by another run"), "{err}");
+    }
+}
