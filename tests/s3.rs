@@ -327,3 +327,87 @@ fn a_prefix_locked_by_a_live_run_is_refused_with_exit_11() {
         assert!(err.contains("locked by another run"), "{err}");
     }
 }
+
+/// `camroll verify --json ARGS…` against `srv`: (code, JSON or null, stderr).
+fn verify_cmd(srv: &S3Server, cache: &Path, args: &[&str]) -> (i32, serde_json::Value, String) {
+    let mut cmd = camroll();
+    cmd.args(["verify", "--json"]).args(args);
+    srv.env(&mut cmd, cache);
+    let (code, out, err) = decode(cmd.output().unwrap());
+    (
+        code,
+        serde_json::from_str(&out).unwrap_or(serde_json::Value::Null),
+        err,
+    )
+}
+
+#[test]
+fn verify_streams_every_object_and_finds_replaced_missing_and_unlisted_ones() {
+    each_s3_server(|srv| {
+        let t = tempfile::tempdir().unwrap();
+        let (src, cache) = (t.path().join("src"), t.path().join("cache"));
+        roll(&src);
+        srv.create_bucket("photos");
+        let (code, v, err) = export_to(srv, &cache, &src, &[URL], &[]);
+        assert_eq!(code, 0, "{v}\n{err}");
+        let (code, v, err) = verify_cmd(srv, &cache, &[URL]);
+        assert_eq!(code, 0, "{v}\n{err}");
+        assert_eq!(v["archives"][0]["verified"], 6, "{v}");
+        assert_eq!(v["archives"][0]["archive"], URL);
+
+        let files: Vec<String> = srv
+            .objects(URL)
+            .into_iter()
+            .filter(|o| !o.starts_with(".camroll") && o != "BLAKE3SUMS")
+            .collect();
+        let b = srv.bucket(URL);
+        // Written over by something else (no camroll metadata), deleted, added by hand.
+        b.put_bytes(&files[0], b"ransomware was here".to_vec(), false)
+            .unwrap();
+        b.delete(&files[1]).unwrap();
+        b.put_bytes("2020/01/stray.jpg", b"x".to_vec(), true)
+            .unwrap();
+        let (code, v, err) = verify_cmd(srv, &cache, &[URL]);
+        assert_eq!(code, 1, "{v}\n{err}");
+        let mut found = findings(&v);
+        found.sort();
+        assert_eq!(
+            found,
+            vec![
+                ("missing".to_string(), files[1].clone()),
+                ("replaced".to_string(), files[0].clone()),
+                ("unlisted".to_string(), "2020/01/stray.jpg".to_string()),
+            ],
+            "{v}"
+        );
+        assert_eq!(v["archives"][0]["verified"], 4);
+    });
+}
+
+#[test]
+fn verify_finds_an_object_damaged_in_the_store_and_a_missing_bucket_exits_10() {
+    // s3s-fs keeps objects as plain files: flip a byte behind the server's back.
+    let Some(srv) = S3Server::start(S3Kind::S3sFs) else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let (src, cache) = (t.path().join("src"), t.path().join("cache"));
+    roll(&src);
+    srv.create_bucket("photos");
+    let (code, v, err) = export_to(&srv, &cache, &src, &[URL], &[]);
+    assert_eq!(code, 0, "{v}\n{err}");
+    let victim = "2023/07/IMG_0001.JPG";
+    flip_byte(&srv.root().join("photos/camroll").join(victim));
+    let (code, v, err) = verify_cmd(&srv, &cache, &[URL]);
+    assert_eq!(code, 1, "{v}\n{err}");
+    assert_eq!(
+        findings(&v),
+        vec![("corrupt".to_string(), victim.to_string())]
+    );
+    let (code, _, err) = verify_cmd(&srv, &cache, &["s3://nosuch/x"]);
+    assert_eq!(code, 10, "{err}");
+    assert!(err.contains("does not exist"), "{err}");
+    let (code, _, err) = verify_cmd(&srv, &cache, &["s3://photos/empty"]);
+    assert_eq!(code, 10, "{err}");
+    assert!(err.contains("no camroll archive here"), "{err}");
+}

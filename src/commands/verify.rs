@@ -6,6 +6,7 @@ use clap::Args;
 
 use crate::cli::args::{require_archive_dirs, JobsArg, OutputArgs, ReportArg};
 use crate::cli::{exit_code, print_json, settings};
+use camroll::archive::bucket::BucketUrl;
 use camroll::archive::{sums, CAMROLL_DIR};
 use camroll::ops::verify::{self, VerifyOptions};
 use camroll::report::html;
@@ -36,6 +37,23 @@ pub fn run(a: VerifyArgs) -> anyhow::Result<u8> {
     let cfg = settings::load()?;
     let archives = settings::archives(a.archives, &cfg, "name them: camroll verify ARCHIVE…")?;
     let progress = a.output.progress();
+    // Buckets (`s3://…`) are verified by streaming their objects.
+    let is_bucket = |p: &PathBuf| p.to_str().is_some_and(BucketUrl::is_bucket_url);
+    let (buckets, archives): (Vec<PathBuf>, Vec<PathBuf>) =
+        archives.into_iter().partition(is_bucket);
+    if !buckets.is_empty() && (a.deep || a.repair_from.is_some()) {
+        anyhow::bail!(
+            "--deep and --repair-from do not work on buckets yet: verify the bucket without them"
+        );
+    }
+    if a.repair_from.as_ref().is_some_and(is_bucket) {
+        anyhow::bail!("--repair-from a bucket does not work yet: sync the bucket to a disk first");
+    }
+    let mut bucket_reports = Vec::new();
+    for b in &buckets {
+        let text = b.to_str().unwrap_or_default();
+        bucket_reports.push(verify::bucket::verify_bucket(text, progress.as_ref())?);
+    }
     let all = archives.iter().chain(a.repair_from.iter());
     require_archive_dirs(all.clone().map(PathBuf::as_path))?;
     for p in all {
@@ -47,12 +65,19 @@ pub fn run(a: VerifyArgs) -> anyhow::Result<u8> {
         deep: a.deep,
         jobs: a.jobs.jobs.or(cfg.jobs),
     };
-    let summary = verify::verify_and_repair(
+    let mut summary = verify::verify_and_repair(
         &archives,
         &opts,
         a.repair_from.as_deref(),
         progress.as_ref(),
     )?;
+    if !bucket_reports.is_empty() {
+        summary.problems += bucket_reports.iter().map(|r| r.problems()).sum::<usize>();
+        summary.archives.splice(0..0, bucket_reports);
+        if summary.problems > 0 {
+            summary.outcome = camroll::ops::Outcome::Problems;
+        }
+    }
     if let Some(path) = &a.report.report {
         html::write(path, &html::for_verify(&summary.archives))?;
     }

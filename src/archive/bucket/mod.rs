@@ -102,6 +102,12 @@ pub enum BucketError {
         /// The server's answer.
         message: String,
     },
+    /// No manifest and no `BLAKE3SUMS` under the prefix.
+    #[error("{url}: no camroll archive here (no .camroll/manifest.jsonl or BLAKE3SUMS). Check the bucket and prefix, or export to it first")]
+    NotAnArchive {
+        /// The bucket and prefix.
+        url: String,
+    },
     /// Another run holds the prefix's lock object.
     #[error("{url}: locked by another run ({holder}). Wait for it to finish; a lock older than {} hours is taken over", LOCK_STALE.as_secs() / 3600)]
     Locked {
@@ -131,6 +137,17 @@ pub enum BucketError {
 }
 
 impl BucketError {
+    /// Whether this is a refusal with its own exit status: no archive (10), locked (11).
+    pub fn refusal(&self) -> Option<super::Refusal> {
+        match self {
+            BucketError::NoBucket { .. } | BucketError::NotAnArchive { .. } => {
+                Some(super::Refusal::NoArchive)
+            }
+            BucketError::Locked { .. } => Some(super::Refusal::Locked),
+            _ => None,
+        }
+    }
+
     /// Whether this stops every request to the bucket (missing, denied,
     /// full), rather than one object.
     pub fn is_fatal(&self) -> bool {

@@ -1,0 +1,174 @@
+//! `camroll verify s3://BUCKET/PREFIX`: every object the manifest lists is
+//! streamed and re-hashed, and compared with the manifest and `BLAKE3SUMS`.
+//! Findings are the disk's (missing, corrupt, unlisted, sums disagree), plus
+//! *replaced*: an object whose content and own `blake3` metadata both differ
+//! from the manifest, so something wrote a new object over it.
+
+use std::collections::BTreeMap;
+
+use super::{ArchiveReport, FindingKind};
+use crate::archive::bucket::manifest::is_own_object;
+use crate::archive::bucket::{Bucket, BucketError, BucketUrl, MANIFEST_OBJECT};
+use crate::archive::sums::{self, SUMS_FILE};
+use crate::progress::Progress;
+
+/// The longest `BLAKE3SUMS` camroll reads from a bucket.
+const MAX_SUMS: u64 = 1 << 30;
+
+/// Verifies the bucket archive at `text`. Errors that stop every request
+/// (no bucket, denied) or say there is no archive there are returned.
+pub fn verify_bucket(text: &str, progress: &dyn Progress) -> Result<ArchiveReport, BucketError> {
+    let url = BucketUrl::parse(text)?;
+    let bucket = Bucket::open(&url)?;
+    bucket.check_access()?;
+    let listed = bucket.list()?;
+    let manifest = bucket.read_manifest(&listed)?;
+    let sums_text = bucket.read_text(SUMS_FILE, MAX_SUMS)?;
+    let has_manifest = listed.iter().any(|l| l.rel == MANIFEST_OBJECT);
+    if !has_manifest && sums_text.is_none() {
+        return Err(BucketError::NotAnArchive {
+            url: url.to_string(),
+        });
+    }
+    let mut report = ArchiveReport {
+        archive: url.to_string(),
+        ..Default::default()
+    };
+    for p in &manifest.problems {
+        report.push(FindingKind::CatalogUnreadable, MANIFEST_OBJECT, p.clone());
+    }
+    if !has_manifest {
+        report.push(
+            FindingKind::CatalogUnreadable,
+            MANIFEST_OBJECT,
+            "missing: only BLAKE3SUMS is checked",
+        );
+    }
+    // BLAKE3SUMS against the manifest.
+    let mut sums_map: BTreeMap<String, String> = BTreeMap::new();
+    match &sums_text {
+        None => report.push(FindingKind::SumsUnreadable, SUMS_FILE, "missing"),
+        Some(t) => {
+            for (n, line) in t.lines().enumerate() {
+                match sums::parse_line(line) {
+                    Ok((hash, path)) => {
+                        sums_map.insert(path, hash);
+                    }
+                    Err(why) => report.push(
+                        FindingKind::SumsUnreadable,
+                        SUMS_FILE,
+                        format!("line {}: {why}", n + 1),
+                    ),
+                }
+            }
+        }
+    }
+    if has_manifest && sums_text.is_some() {
+        for (path, e) in &manifest.entries {
+            match sums_map.get(path) {
+                None => report.push(
+                    FindingKind::SumsDisagree,
+                    path,
+                    "in the manifest, not in BLAKE3SUMS",
+                ),
+                Some(h) if *h != e.blake3 => report.push(
+                    FindingKind::SumsDisagree,
+                    path,
+                    format!("BLAKE3SUMS says {h}, the manifest {}", e.blake3),
+                ),
+                Some(_) => {}
+            }
+        }
+        for path in sums_map
+            .keys()
+            .filter(|p| !manifest.entries.contains_key(*p))
+        {
+            report.push(
+                FindingKind::SumsDisagree,
+                path,
+                "in BLAKE3SUMS, not in the manifest",
+            );
+        }
+    }
+    // What to check: the manifest's entries, else (no manifest) BLAKE3SUMS's lines.
+    let expected: BTreeMap<String, String> = if has_manifest {
+        manifest
+            .entries
+            .iter()
+            .map(|(p, e)| (p.clone(), e.blake3.clone()))
+            .collect()
+    } else {
+        sums_map
+            .into_iter()
+            .filter(|(p, _)| {
+                crate::archive::layout::checked_rel_path(p).is_ok() && !is_own_object(p)
+            })
+            .collect()
+    };
+    let sizes: BTreeMap<&str, u64> = listed.iter().map(|l| (l.rel.as_str(), l.size)).collect();
+    report.files = expected.len() as u64;
+    let total: u64 = expected.keys().filter_map(|p| sizes.get(p.as_str())).sum();
+    progress.phase("Verifying", report.files, total);
+    for (path, hash) in &expected {
+        let Some(&size) = sizes.get(path.as_str()) else {
+            report.push_with_hash(
+                FindingKind::Missing,
+                path,
+                "listed, not in the bucket",
+                Some(hash.clone()),
+            );
+            progress.advance(1, 0);
+            continue;
+        };
+        match bucket.hash_object(path) {
+            Ok(Some(d)) if d.hash == *hash => {
+                report.verified += 1;
+                report.bytes += d.size;
+            }
+            Ok(Some(d)) => {
+                let meta = bucket.head(path)?.and_then(|h| h.blake3);
+                let (kind, detail) = if meta.as_deref() == Some(hash.as_str()) {
+                    (
+                        FindingKind::Corrupt,
+                        format!("the object hashes to {}", d.hash),
+                    )
+                } else {
+                    (
+                        FindingKind::Replaced,
+                        format!(
+                            "another object was written over it (it hashes to {}, its metadata says {})",
+                            d.hash,
+                            meta.as_deref().unwrap_or("nothing")
+                        ),
+                    )
+                };
+                report.push_with_hash(kind, path, detail, Some(hash.clone()));
+            }
+            Ok(None) => report.push_with_hash(
+                FindingKind::Missing,
+                path,
+                "listed, not in the bucket",
+                Some(hash.clone()),
+            ),
+            Err(e) if e.is_fatal() => return Err(e),
+            Err(e) => report.push_with_hash(
+                FindingKind::Corrupt,
+                path,
+                format!("unreadable: {e}"),
+                Some(hash.clone()),
+            ),
+        }
+        progress.advance(1, size);
+    }
+    for l in &listed {
+        if !is_own_object(&l.rel) && !expected.contains_key(&l.rel) {
+            report.push(
+                FindingKind::Unlisted,
+                &l.rel,
+                "in the bucket but in no record",
+            );
+        }
+    }
+    progress.finish();
+    Ok(report)
+}
