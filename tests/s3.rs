@@ -411,3 +411,51 @@ fn verify_finds_an_object_damaged_in_the_store_and_a_missing_bucket_exits_10() {
     assert_eq!(code, 10, "{err}");
     assert!(err.contains("no camroll archive here"), "{err}");
 }
+
+#[test]
+fn check_counts_a_bucket_as_a_copy_once_verify_has_streamed_it_back() {
+    each_s3_server(|srv| {
+        let t = tempfile::tempdir().unwrap();
+        let (src, disk, cache) = (
+            t.path().join("src"),
+            t.path().join("disk"),
+            t.path().join("cache"),
+        );
+        roll(&src);
+        srv.create_bucket("photos");
+        let (code, v, err) = export_to(srv, &cache, &src, &[&s(&disk), URL], &[]);
+        assert_eq!(code, 0, "{v}\n{err}");
+        let check = || {
+            let mut cmd = camroll();
+            cmd.args(["check", "--json", "--copies", "2", "--from"])
+                .arg(&src)
+                .arg(&disk)
+                .arg(URL);
+            srv.env(&mut cmd, &cache);
+            output_json(&mut cmd)
+        };
+        // Uploaded but never read back from the bucket: not yet a verified copy.
+        let (code, v, err) = check();
+        assert_eq!(code, 1, "{v}\n{err}");
+        assert_eq!(v["counts"]["unverified"], 6, "{v}");
+        let (code, v, err) = verify_cmd(srv, &cache, &[URL]);
+        assert_eq!(code, 0, "{v}\n{err}");
+        assert_eq!(v["archives"][0]["recorded"], true, "{v}");
+        let (code, v, err) = check();
+        assert_eq!(code, 0, "{v}\n{err}");
+        assert_eq!(v["counts"]["safe"], 6, "{v}");
+        // A damaged object stops counting after the verify that finds it.
+        let victim = srv
+            .objects(URL)
+            .into_iter()
+            .find(|o| o.ends_with(".JPG"))
+            .unwrap();
+        srv.bucket(URL)
+            .put_bytes(&victim, b"x".to_vec(), false)
+            .unwrap();
+        assert_eq!(verify_cmd(srv, &cache, &[URL]).0, 1);
+        let (code, v, _) = check();
+        assert_eq!(code, 1, "{v}");
+        assert_eq!(v["counts"]["safe"], 5, "{v}");
+    });
+}

@@ -4,16 +4,103 @@
 //! *replaced*: an object whose content and own `blake3` metadata both differ
 //! from the manifest, so something wrote a new object over it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
 
 use super::{ArchiveReport, FindingKind};
 use crate::archive::bucket::manifest::is_own_object;
-use crate::archive::bucket::{Bucket, BucketError, BucketUrl, MANIFEST_OBJECT};
+use crate::archive::bucket::{Bucket, BucketError, BucketUrl, Listed, MANIFEST_OBJECT};
+use crate::archive::catalog::{FileRecord, FileRow, SourceRecord};
 use crate::archive::sums::{self, SUMS_FILE};
 use crate::progress::Progress;
 
 /// The longest `BLAKE3SUMS` camroll reads from a bucket.
 const MAX_SUMS: u64 = 1 << 30;
+/// When each object was last streamed back with its hash: one JSON line per
+/// object, rewritten whole by every verify (what `check` counts).
+pub const VERIFIED_OBJECT: &str = ".camroll/verified.jsonl";
+
+/// A line of [`VERIFIED_OBJECT`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct VerifiedLine {
+    path: String,
+    blake3: String,
+    verified_at: String,
+}
+
+/// path → (blake3, verified_at) from [`VERIFIED_OBJECT`]; bad lines are ignored
+/// (it only ever makes a copy count as verified when its hash matches too).
+fn read_verified(bucket: &Bucket) -> Result<HashMap<String, (String, String)>, BucketError> {
+    let text = bucket
+        .read_text(VERIFIED_OBJECT, MAX_SUMS)?
+        .unwrap_or_default();
+    Ok(text
+        .lines()
+        .filter(|l| l.len() <= crate::archive::bucket::manifest::MAX_LINE)
+        .filter_map(|l| serde_json::from_str::<VerifiedLine>(l).ok())
+        .map(|v| (v.path, (v.blake3, v.verified_at)))
+        .collect())
+}
+
+/// What `check` needs of a bucket archive: its files as catalog rows (with
+/// `verified_at` from the last verify that streamed each object back), this
+/// source's records, and the listing's problems in words.
+pub struct BucketRecords {
+    /// One row per manifest entry.
+    pub rows: Vec<FileRow>,
+    /// `source_path` → record, for the source asked about.
+    pub records: HashMap<String, SourceRecord>,
+}
+
+/// Loads a bucket archive's records for `check`.
+pub fn load_records(text: &str, source_id: &str) -> Result<BucketRecords, BucketError> {
+    let url = BucketUrl::parse(text)?;
+    let bucket = Bucket::open(&url)?;
+    bucket.check_access()?;
+    let listed: Vec<Listed> = bucket.list()?;
+    let manifest = bucket.read_manifest(&listed)?;
+    let verified = read_verified(&bucket)?;
+    let mut out = BucketRecords {
+        rows: Vec::new(),
+        records: HashMap::new(),
+    };
+    for e in manifest.entries.values() {
+        if e.source == source_id {
+            if let (Some(size), Some(mtime_ns)) = (e.source_size, e.source_mtime_ns) {
+                out.records.insert(
+                    e.source_path.clone(),
+                    SourceRecord {
+                        size,
+                        mtime_ns,
+                        hash: e.blake3.clone(),
+                    },
+                );
+            }
+        }
+        out.rows.push(FileRow {
+            record: FileRecord {
+                path: e.path.clone(),
+                hash: e.blake3.clone(),
+                size: e.size,
+                kind: e.kind.clone(),
+                capture: None,
+                original_name: e.original_name.clone(),
+                source: e.source.clone(),
+                source_path: e.source_path.clone(),
+                role: e.role.clone(),
+            },
+            added_run: None,
+            added_at: e.added_at.clone(),
+            verified_at: verified
+                .get(&e.path)
+                .filter(|(h, _)| *h == e.blake3)
+                .map(|(_, at)| at.clone()),
+            verify_problem: None,
+        });
+    }
+    Ok(out)
+}
 
 /// Verifies the bucket archive at `text`. Errors that stop every request
 /// (no bucket, denied) or say there is no archive there are returned.
@@ -107,6 +194,7 @@ pub fn verify_bucket(text: &str, progress: &dyn Progress) -> Result<ArchiveRepor
     };
     let sizes: BTreeMap<&str, u64> = listed.iter().map(|l| (l.rel.as_str(), l.size)).collect();
     report.files = expected.len() as u64;
+    let ok_at = crate::archive::catalog::now_text();
     let total: u64 = expected.keys().filter_map(|p| sizes.get(p.as_str())).sum();
     progress.phase("Verifying", report.files, total);
     for (path, hash) in &expected {
@@ -170,5 +258,41 @@ pub fn verify_bucket(text: &str, progress: &dyn Progress) -> Result<ArchiveRepor
         }
     }
     progress.finish();
+    report.recorded = record(&bucket, &expected, &report, ok_at).is_ok();
     Ok(report)
+}
+
+/// Rewrites [`VERIFIED_OBJECT`]: the objects found whole now get `at`, those
+/// with a finding lose their line, the rest keep theirs.
+fn record(
+    bucket: &Bucket,
+    expected: &BTreeMap<String, String>,
+    report: &ArchiveReport,
+    at: String,
+) -> Result<(), BucketError> {
+    let mut verified = read_verified(bucket)?;
+    let bad: std::collections::HashSet<&str> =
+        report.findings.iter().map(|f| f.path.as_str()).collect();
+    verified.retain(|p, (h, _)| expected.get(p) == Some(h) && !bad.contains(p.as_str()));
+    for (p, h) in expected {
+        if !bad.contains(p.as_str()) {
+            verified.insert(p.clone(), (h.clone(), at.clone()));
+        }
+    }
+    let mut lines: Vec<String> = verified
+        .into_iter()
+        .map(|(path, (blake3, verified_at))| {
+            serde_json::to_string(&VerifiedLine {
+                path,
+                blake3,
+                verified_at,
+            })
+            .unwrap_or_default()
+        })
+        .collect();
+    lines.sort();
+    let mut text = lines.join("\n");
+    text.push('\n');
+    bucket.put_bytes(VERIFIED_OBJECT, text.into_bytes(), false)?;
+    Ok(())
 }
