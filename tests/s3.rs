@@ -459,3 +459,83 @@ fn check_counts_a_bucket_as_a_copy_once_verify_has_streamed_it_back() {
         assert_eq!(v["counts"]["safe"], 5, "{v}");
     });
 }
+
+/// `camroll sync --json FROM TO` against `srv`.
+fn sync_cmd(
+    srv: &S3Server,
+    cache: &Path,
+    from: &str,
+    to: &str,
+) -> (i32, serde_json::Value, String) {
+    let mut cmd = camroll();
+    cmd.args(["sync", "--json", from, to]);
+    srv.env(&mut cmd, cache);
+    let (code, out, err) = decode(cmd.output().unwrap());
+    (
+        code,
+        serde_json::from_str(&out).unwrap_or(serde_json::Value::Null),
+        err,
+    )
+}
+
+#[test]
+fn sync_brings_a_bucket_up_to_date_from_a_disk_and_restores_a_disk_from_it() {
+    each_s3_server(|srv| {
+        let t = tempfile::tempdir().unwrap();
+        let (src, a, b, cache) = (
+            t.path().join("src"),
+            t.path().join("a"),
+            t.path().join("restored"),
+            t.path().join("cache"),
+        );
+        roll(&src);
+        srv.create_bucket("photos");
+        let files = exported(&src, &[&a]);
+        let (code, v, err) = sync_cmd(srv, &cache, &s(&a), URL);
+        assert_eq!(code, 0, "{v}\n{err}");
+        assert_eq!(v["copied"], 6, "{v}");
+        assert_eq!(v["source_records_added"], 6, "{v}");
+        let mut expected = files.clone();
+        expected.extend([
+            ".camroll/manifest.jsonl".to_string(),
+            "BLAKE3SUMS".to_string(),
+        ]);
+        expected.sort();
+        assert_eq!(srv.objects(URL), expected);
+        assert_eq!(
+            String::from_utf8(srv.get(URL, "BLAKE3SUMS")).unwrap(),
+            std::fs::read_to_string(a.join("BLAKE3SUMS")).unwrap()
+        );
+        // Again: nothing new.
+        let (code, v, err) = sync_cmd(srv, &cache, &s(&a), URL);
+        assert_eq!(code, 0, "{v}\n{err}");
+        assert_eq!(
+            (v["copied"].as_u64(), v["already"].as_u64()),
+            (Some(0), Some(6)),
+            "{v}"
+        );
+
+        // Restore: the same files, names and BLAKE3SUMS; check counts it.
+        let (code, v, err) = sync_cmd(srv, &cache, URL, &s(&b));
+        assert_eq!(code, 0, "{v}\n{err}");
+        assert_eq!(v["copied"], 6, "{v}");
+        assert_eq!(archived_files(&b), files);
+        for f in &files {
+            assert_eq!(
+                std::fs::read(a.join(f)).unwrap(),
+                std::fs::read(b.join(f)).unwrap(),
+                "{f}"
+            );
+        }
+        assert_eq!(
+            std::fs::read_to_string(a.join("BLAKE3SUMS")).unwrap(),
+            std::fs::read_to_string(b.join("BLAKE3SUMS")).unwrap()
+        );
+        let (code, v, err) = run_json(&["check", "--from", &s(&src), &s(&a), &s(&b)]);
+        assert_eq!(code, 0, "{v}\n{err}");
+        assert_eq!(v["counts"]["safe"], 6, "{v}");
+        let (code, v, err) = sync_cmd(srv, &cache, URL, &s(&b));
+        assert_eq!(code, 0, "{v}\n{err}");
+        assert_eq!(v["copied"], 0, "{v}");
+    });
+}

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::archive::catalog::{FileRow, SourceRecord};
 use crate::archive::layout::checked_rel_path;
 
 /// The longest manifest line camroll reads; a longer one is damage.
@@ -58,6 +59,42 @@ pub struct Entry {
     /// When it was added, UTC.
     #[serde(default)]
     pub added_at: String,
+}
+
+/// A new run's id: UTC start time and process id (`20261201T002215Z-4242`).
+pub fn run_id() -> String {
+    format!(
+        "{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
+        std::process::id()
+    )
+}
+
+impl Entry {
+    /// The entry of an archived file's catalog row, with the source item it
+    /// was read from (when known), added by run `run_id` now.
+    pub fn from_row(row: &FileRow, src: Option<&SourceRecord>, run_id: &str) -> Entry {
+        let r = &row.record;
+        Entry {
+            path: r.path.clone(),
+            blake3: r.hash.clone(),
+            size: r.size,
+            capture_time: r
+                .capture
+                .as_ref()
+                .map(|c| c.local.format("%Y-%m-%dT%H:%M:%S").to_string()),
+            capture_offset: r.capture.as_ref().and_then(|c| c.offset_seconds),
+            kind: r.kind.clone(),
+            role: r.role.clone(),
+            original_name: r.original_name.clone(),
+            source: r.source.clone(),
+            source_path: r.source_path.clone(),
+            source_size: src.map(|s| s.size),
+            source_mtime_ns: src.map(|s| s.mtime_ns),
+            run: run_id.to_string(),
+            added_at: crate::archive::catalog::now_text(),
+        }
+    }
 }
 
 /// Whether `path` names one of camroll's own objects rather than an original.

@@ -757,6 +757,107 @@ impl Bucket {
         Ok(m)
     }
 
+    /// Ends a run that added `new` (already in `manifest`): writes the run's
+    /// log (create-only), then replaces the compacted manifest and
+    /// `BLAKE3SUMS`, then deletes the run logs `folded` (read at the start,
+    /// now in the manifest). A crash in between leaves logs that are folded
+    /// again by the next reader.
+    pub fn commit_run(
+        &self,
+        manifest: &manifest::Manifest,
+        new: &[manifest::Entry],
+        folded: &[String],
+        run_id: &str,
+    ) -> Result<(), BucketError> {
+        let mut logs = folded.to_vec();
+        if !new.is_empty() {
+            let log: String = new.iter().map(manifest::to_line).collect();
+            let name = format!("{LOG_DIR}/{run_id}.jsonl");
+            self.put_bytes(&name, log.into_bytes(), true)?;
+            logs.push(name);
+        }
+        crate::faults::point("bucket-before-manifest");
+        self.put_bytes(MANIFEST_OBJECT, manifest.to_text().into_bytes(), false)?;
+        self.put_bytes(
+            super::sums::SUMS_FILE,
+            manifest.sums_text().into_bytes(),
+            false,
+        )?;
+        for l in logs {
+            self.delete(&l)?;
+        }
+        Ok(())
+    }
+
+    /// Streams the object `rel` into the new file `staged` through BLAKE3;
+    /// the content must hash to `expected`. The file is fsynced and read back
+    /// (page cache dropped where the OS allows) before this returns its size;
+    /// on any error it is removed.
+    pub fn download_verified(
+        &self,
+        rel: &str,
+        staged: &FsPath,
+        expected: &str,
+    ) -> Result<u64, BucketError> {
+        let r = self.download_inner(rel, staged, expected);
+        if r.is_err() {
+            let _ = std::fs::remove_file(staged);
+        }
+        r
+    }
+
+    fn download_inner(
+        &self,
+        rel: &str,
+        staged: &FsPath,
+        expected: &str,
+    ) -> Result<u64, BucketError> {
+        use std::io::Write;
+        let local = |source| BucketError::Local {
+            path: staged.display().to_string(),
+            source,
+        };
+        let mismatch = |actual: String| BucketError::Request {
+            url: self.url.to_string(),
+            what: format!("reading {rel}"),
+            message: format!(
+                "it hashes to {actual}, not {expected}: run `camroll verify {}`",
+                self.url
+            ),
+        };
+        let mut input = self.reader(rel)?.ok_or_else(|| BucketError::Request {
+            url: self.url.to_string(),
+            what: format!("reading {rel}"),
+            message: "no such object".into(),
+        })?;
+        let mut out = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(staged)
+            .map_err(local)?;
+        let mut buf = Vec::new();
+        let d = crate::hash::stream(&mut input, &mut buf, 0, |c| out.write_all(c)).map_err(
+            |e| match e {
+                crate::hash::StreamError::Read(e) => BucketError::Request {
+                    url: self.url.to_string(),
+                    what: format!("reading {rel}"),
+                    message: e.to_string(),
+                },
+                crate::hash::StreamError::Sink(e) => local(e),
+            },
+        )?;
+        if d.hash != expected {
+            return Err(mismatch(d.hash));
+        }
+        out.sync_all().map_err(local)?;
+        drop(out);
+        let back = crate::hash::hash_file(staged, true).map_err(local)?;
+        if back.hash != expected {
+            return Err(mismatch(back.hash));
+        }
+        Ok(d.size)
+    }
+
     /// Hashes the object `rel` as it is in the bucket, streamed.
     pub fn hash_object(&self, rel: &str) -> Result<Option<crate::hash::Digest>, BucketError> {
         let Some(mut r) = self.reader(rel)? else {

@@ -23,7 +23,7 @@ use crate::archive::bucket::manifest::{self, Entry, Manifest};
 use crate::archive::bucket::{
     Bucket, BucketError, BucketUrl, PutOutcome, UploadMeta, LOG_DIR, MANIFEST_OBJECT,
 };
-use crate::archive::catalog::{FileRow, SourceRecord};
+use crate::archive::catalog::SourceRecord;
 use crate::archive::layout::NamePlanner;
 use crate::archive::sums::SUMS_FILE;
 use crate::ops::Failed;
@@ -118,29 +118,6 @@ pub fn spool_dir(bucket: &Bucket) -> PathBuf {
         .join(&id.to_hex().as_str()[..16])
 }
 
-fn entry_of(row: &FileRow, src: Option<&SourceRecord>, run_id: &str) -> Entry {
-    let r = &row.record;
-    Entry {
-        path: r.path.clone(),
-        blake3: r.hash.clone(),
-        size: r.size,
-        capture_time: r
-            .capture
-            .as_ref()
-            .map(|c| c.local.format("%Y-%m-%dT%H:%M:%S").to_string()),
-        capture_offset: r.capture.as_ref().and_then(|c| c.offset_seconds),
-        kind: r.kind.clone(),
-        role: r.role.clone(),
-        original_name: r.original_name.clone(),
-        source: r.source.clone(),
-        source_path: r.source_path.clone(),
-        source_size: src.map(|s| s.size),
-        source_mtime_ns: src.map(|s| s.mtime_ns),
-        run: run_id.to_string(),
-        added_at: crate::archive::catalog::now_text(),
-    }
-}
-
 impl BucketDest {
     fn open(
         text: &str,
@@ -151,11 +128,7 @@ impl BucketDest {
         let url = BucketUrl::parse(text)?;
         let bucket = Bucket::open(&url)?;
         bucket.check_access()?;
-        let run_id = format!(
-            "{}-{}",
-            chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
-            std::process::id()
-        );
+        let run_id = manifest::run_id();
         if !dry_run {
             let holder = serde_json::json!({
                 "run": run_id,
@@ -285,7 +258,7 @@ impl BucketDest {
             };
             if adopt {
                 let src = sources.get(&(row.record.source.clone(), row.record.source_path.clone()));
-                let e = entry_of(&row, src, &self.run_id);
+                let e = Entry::from_row(&row, src, &self.run_id);
                 self.manifest.entries.insert(path.clone(), e.clone());
                 self.new_entries.push(e);
                 let _ = std::fs::remove_file(&local);
@@ -312,22 +285,9 @@ impl BucketDest {
         if self.new_entries.is_empty() && !self.index_missing && self.logs.is_empty() {
             return Ok(());
         }
-        if !self.new_entries.is_empty() {
-            let log: String = self.new_entries.iter().map(manifest::to_line).collect();
-            let name = format!("{LOG_DIR}/{}.jsonl", self.run_id);
-            self.bucket.put_bytes(&name, log.into_bytes(), true)?;
-            self.logs.push(name);
-        }
-        crate::faults::point("bucket-before-manifest");
         self.bucket
-            .put_bytes(MANIFEST_OBJECT, self.manifest.to_text().into_bytes(), false)?;
-        self.bucket
-            .put_bytes(SUMS_FILE, self.manifest.sums_text().into_bytes(), false)?;
-        // Folded into the manifest just written: a crash before this only
-        // leaves logs that are read and folded again.
-        for l in std::mem::take(&mut self.logs) {
-            self.bucket.delete(&l)?;
-        }
+            .commit_run(&self.manifest, &self.new_entries, &self.logs, &self.run_id)?;
+        self.logs.clear();
         Ok(())
     }
 
