@@ -539,3 +539,29 @@ fn sync_brings_a_bucket_up_to_date_from_a_disk_and_restores_a_disk_from_it() {
         assert_eq!(v["copied"], 0, "{v}");
     });
 }
+
+#[test]
+fn verify_subset_reads_a_rolling_share_oldest_verified_first() {
+    let Some(srv) = S3Server::start(S3Kind::Moto) else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let (src, cache) = (t.path().join("src"), t.path().join("cache"));
+    roll(&src);
+    srv.create_bucket("photos");
+    let (code, v, err) = export_to(&srv, &cache, &src, &[URL], &[]);
+    assert_eq!(code, 0, "{v}\n{err}");
+    // 6 objects, 34% → 3 per run: two runs read all six, each once.
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let (code, v, err) = verify_cmd(&srv, &cache, &[URL, "--subset", "34"]);
+        assert_eq!(code, 0, "{v}\n{err}");
+        assert_eq!(v["archives"][0]["verified"], 3, "{v}");
+        let verified = String::from_utf8(srv.get(URL, ".camroll/verified.jsonl")).unwrap();
+        seen.push(verified.lines().count());
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    assert_eq!(seen, vec![3, 6], "the second run read the other half");
+    let (code, _, err) = verify_cmd(&srv, &cache, &[URL, "--subset", "0"]);
+    assert_eq!(code, 2, "{err}");
+}
