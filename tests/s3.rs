@@ -565,3 +565,56 @@ fn verify_subset_reads_a_rolling_share_oldest_verified_first() {
     let (code, _, err) = verify_cmd(&srv, &cache, &[URL, "--subset", "0"]);
     assert_eq!(code, 2, "{err}");
 }
+
+#[test]
+fn repair_from_works_both_ways_between_a_disk_and_a_bucket() {
+    each_s3_server(|srv| {
+        let t = tempfile::tempdir().unwrap();
+        let (src, disk, cache) = (
+            t.path().join("src"),
+            t.path().join("disk"),
+            t.path().join("cache"),
+        );
+        roll(&src);
+        srv.create_bucket("photos");
+        let (code, v, err) = export_to(srv, &cache, &src, &[&s(&disk), URL], &[]);
+        assert_eq!(code, 0, "{v}\n{err}");
+        let files = archived_files(&disk);
+        let b = srv.bucket(URL);
+
+        // The bucket: one object written over, one deleted; repaired from the disk.
+        b.put_bytes(&files[0], b"encrypted by ransomware".to_vec(), false)
+            .unwrap();
+        b.delete(&files[1]).unwrap();
+        let (code, v, err) = verify_cmd(srv, &cache, &[URL, "--repair-from", &s(&disk)]);
+        assert_eq!(code, 0, "{v}\n{err}");
+        let repairs = v["archives"][0]["repairs"].as_array().unwrap();
+        assert_eq!(repairs.len(), 2, "{v}");
+        assert!(repairs.iter().all(|r| r["repaired"] == true), "{v}");
+        for f in &files[..2] {
+            assert_eq!(srv.get(URL, f), std::fs::read(disk.join(f)).unwrap(), "{f}");
+        }
+        let (code, v, err) = verify_cmd(srv, &cache, &[URL]);
+        assert_eq!(code, 0, "{v}\n{err}");
+
+        // The disk: one file damaged, one deleted; repaired from the bucket.
+        let want: Vec<Vec<u8>> = files[2..4]
+            .iter()
+            .map(|f| std::fs::read(disk.join(f)).unwrap())
+            .collect();
+        flip_byte(&disk.join(&files[2]));
+        std::fs::remove_file(disk.join(&files[3])).unwrap();
+        let (code, v, err) = verify_cmd(srv, &cache, &[&s(&disk), "--repair-from", URL]);
+        assert_eq!(code, 0, "{v}\n{err}");
+        assert_eq!(
+            v["archives"][0]["repairs"].as_array().unwrap().len(),
+            2,
+            "{v}"
+        );
+        for (f, w) in files[2..4].iter().zip(&want) {
+            assert_eq!(&std::fs::read(disk.join(f)).unwrap(), w, "{f}");
+        }
+        let (code, v, err) = run_json(&["verify", &s(&disk)]);
+        assert_eq!(code, 0, "{v}\n{err}");
+    });
+}

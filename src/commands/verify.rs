@@ -51,36 +51,39 @@ pub fn run(a: VerifyArgs) -> anyhow::Result<u8> {
     let cfg = settings::load()?;
     let archives = settings::archives(a.archives, &cfg, "name them: camroll verify ARCHIVE…")?;
     let progress = a.output.progress();
-    // Buckets (`s3://…`) are verified by streaming their objects.
+    // Buckets (`s3://…`) are verified by streaming their objects, and can be
+    // repaired from a disk archive, or repair one.
     let is_bucket = |p: &PathBuf| p.to_str().is_some_and(BucketUrl::is_bucket_url);
     let (buckets, archives): (Vec<PathBuf>, Vec<PathBuf>) =
         archives.into_iter().partition(is_bucket);
-    if !buckets.is_empty() && (a.deep || a.repair_from.is_some()) {
-        anyhow::bail!(
-            "--deep and --repair-from do not work on buckets yet: verify the bucket without them"
-        );
+    let repair_bucket = a.repair_from.as_ref().filter(|p| is_bucket(p));
+    if !buckets.is_empty() && a.deep {
+        anyhow::bail!("--deep does not work on buckets yet: verify the bucket without it");
     }
-    if a.repair_from.as_ref().is_some_and(is_bucket) {
-        anyhow::bail!("--repair-from a bucket does not work yet: sync the bucket to a disk first");
+    if !buckets.is_empty() && repair_bucket.is_some() {
+        anyhow::bail!(
+            "--repair-from a bucket works for disk archives only: sync one bucket to a disk first"
+        );
     }
     if a.subset.is_some() && !archives.is_empty() {
         anyhow::bail!("--subset works on buckets only so far: verify disk archives without it");
     }
-    let mut bucket_reports = Vec::new();
-    for b in &buckets {
-        let text = b.to_str().unwrap_or_default();
-        bucket_reports.push(verify::bucket::verify_bucket(
-            text,
-            a.subset,
-            progress.as_ref(),
-        )?);
-    }
-    let all = archives.iter().chain(a.repair_from.iter());
+    let disk_repair_from = a.repair_from.as_ref().filter(|p| !is_bucket(p));
+    let all = archives.iter().chain(disk_repair_from);
     require_archive_dirs(all.clone().map(PathBuf::as_path))?;
     for p in all {
         if !p.join(CAMROLL_DIR).is_dir() && !p.join(sums::SUMS_FILE).is_file() {
             return Err(camroll::archive::ArchiveError::NotAnArchive { path: p.clone() }.into());
         }
+    }
+    let mut bucket_reports = Vec::new();
+    for b in &buckets {
+        let text = b.to_str().unwrap_or_default();
+        let mut r = verify::bucket::verify_bucket(text, a.subset, progress.as_ref())?;
+        if let Some(other) = disk_repair_from {
+            verify::bucket::repair_bucket_from_disk(&mut r, other, progress.as_ref())?;
+        }
+        bucket_reports.push(r);
     }
     let opts = VerifyOptions {
         deep: a.deep,
@@ -89,16 +92,23 @@ pub fn run(a: VerifyArgs) -> anyhow::Result<u8> {
     let mut summary = verify::verify_and_repair(
         &archives,
         &opts,
-        a.repair_from.as_deref(),
+        disk_repair_from.map(PathBuf::as_path),
         progress.as_ref(),
     )?;
-    if !bucket_reports.is_empty() {
-        summary.problems += bucket_reports.iter().map(|r| r.problems()).sum::<usize>();
-        summary.archives.splice(0..0, bucket_reports);
-        if summary.problems > 0 {
-            summary.outcome = camroll::ops::Outcome::Problems;
+    if let Some(from) = repair_bucket {
+        let from = from.to_str().unwrap_or_default();
+        for r in summary.archives.iter_mut() {
+            let root = PathBuf::from(&r.archive);
+            verify::bucket::repair_disk_from_bucket(&root, r, from, progress.as_ref())?;
         }
     }
+    summary.archives.splice(0..0, bucket_reports);
+    summary.problems = summary.archives.iter().map(|r| r.problems()).sum();
+    summary.outcome = if summary.problems > 0 {
+        camroll::ops::Outcome::Problems
+    } else {
+        camroll::ops::Outcome::Ok
+    };
     if let Some(path) = &a.report.report {
         html::write(path, &html::for_verify(&summary.archives))?;
     }

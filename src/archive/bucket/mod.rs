@@ -672,6 +672,60 @@ impl Bucket {
         Ok(PutOutcome::Created)
     }
 
+    /// Replaces the object `rel` with the local file `local`, only if it is
+    /// still the object whose ETag is `e_tag` (a conditional PUT with
+    /// `If-Match`): used by `verify --repair-from` to put the archived content
+    /// back over an object found damaged or written over, never anything
+    /// else. Files over [`SINGLE_PUT_MAX`] are refused (a multipart upload
+    /// cannot be made conditional through object_store).
+    pub fn replace_file(
+        &self,
+        rel: &str,
+        local: &FsPath,
+        meta: &UploadMeta,
+        e_tag: Option<String>,
+    ) -> Result<(), BucketError> {
+        let key = self.url.key(rel)?;
+        let local_err = |source| BucketError::Local {
+            path: local.display().to_string(),
+            source,
+        };
+        let bytes = std::fs::read(local).map_err(local_err)?;
+        if bytes.len() as u64 > SINGLE_PUT_MAX {
+            return Err(BucketError::Request {
+                url: self.url.to_string(),
+                what: format!("replacing {rel}"),
+                message: format!(
+                    "over {} MiB, too large to replace conditionally: delete the damaged object by hand, then repair again",
+                    SINGLE_PUT_MAX >> 20
+                ),
+            });
+        }
+        let mut attributes = Attributes::new();
+        attributes.insert(
+            Attribute::Metadata(META_BLAKE3.into()),
+            meta.blake3.clone().into(),
+        );
+        if let Some(c) = &meta.capture_time {
+            attributes.insert(Attribute::Metadata(META_CAPTURE.into()), c.clone().into());
+        }
+        let len = bytes.len() as u64;
+        let opts = PutOptions {
+            mode: PutMode::Update(UpdateVersion {
+                e_tag,
+                version: None,
+            }),
+            attributes,
+            ..Default::default()
+        };
+        self.count(1);
+        self.rt
+            .block_on(self.store.put_opts(&key, PutPayload::from(bytes), opts))
+            .map_err(|e| self.err(&format!("replacing {rel}"), e))?;
+        self.bytes_uploaded.fetch_add(len, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// Deletes `rel` (camroll's own objects only: the lock, folded run logs).
     pub fn delete(&self, rel: &str) -> Result<(), BucketError> {
         let key = self.url.key(rel)?;

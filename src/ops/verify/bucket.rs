@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{ArchiveReport, FindingKind};
 use crate::archive::bucket::manifest::is_own_object;
-use crate::archive::bucket::{Bucket, BucketError, BucketUrl, Listed, MANIFEST_OBJECT};
+use crate::archive::bucket::{
+    Bucket, BucketError, BucketUrl, Listed, PutOutcome, UploadMeta, MANIFEST_OBJECT,
+};
 use crate::archive::catalog::{FileRecord, FileRow, SourceRecord};
 use crate::archive::sums::{self, SUMS_FILE};
 use crate::progress::Progress;
@@ -329,5 +331,156 @@ fn record(
     let mut text = lines.join("\n");
     text.push('\n');
     bucket.put_bytes(VERIFIED_OBJECT, text.into_bytes(), false)?;
+    Ok(())
+}
+
+/// `verify DISK --repair-from s3://…`: the disk's missing and corrupt files
+/// are restored from the bucket's objects with the same hash, each streamed
+/// into staging, fsynced, read back and hash-checked before it is put in place.
+pub fn repair_disk_from_bucket(
+    root: &std::path::Path,
+    report: &mut ArchiveReport,
+    from: &str,
+    progress: &dyn Progress,
+) -> Result<(), super::repair::RepairError> {
+    let opened = BucketUrl::parse(from).and_then(|u| {
+        let b = Bucket::open(&u)?;
+        b.check_access()?;
+        let listed = b.list()?;
+        let m = b.read_manifest(&listed)?;
+        Ok((b, m))
+    });
+    let (bucket, index) = match opened {
+        Ok((b, m)) => {
+            let index: HashMap<String, String> = m
+                .entries
+                .into_values()
+                .map(|e| (e.blake3, e.path))
+                .collect();
+            (Some(b), index)
+        }
+        Err(e) => {
+            let why = e.to_string();
+            return super::repair::repair_with(root, report, progress, |_, _| Err(why.clone()));
+        }
+    };
+    let bucket = bucket.expect("opened");
+    super::repair::repair_with(root, report, progress, |hash, staged| {
+        let Some(rel) = index.get(hash) else {
+            return Err(format!("{from} holds no object with hash {hash}"));
+        };
+        bucket
+            .download_verified(rel, staged, hash)
+            .map(|_| format!("{}/{rel}", bucket.url))
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// `verify s3://… --repair-from DISK`: objects found missing are uploaded
+/// again (create-only); objects found corrupt or replaced are put back with a
+/// conditional PUT that only replaces the very object verify saw (its ETag).
+/// The copy comes from the disk archive's file with the same hash, checked first.
+pub fn repair_bucket_from_disk(
+    report: &mut ArchiveReport,
+    other: &std::path::Path,
+    progress: &dyn Progress,
+) -> Result<(), BucketError> {
+    let todo: Vec<usize> = report
+        .findings
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| {
+            matches!(
+                f.kind,
+                FindingKind::Missing | FindingKind::Corrupt | FindingKind::Replaced
+            ) && f.expected_hash.is_some()
+        })
+        .map(|(i, _)| i)
+        .collect();
+    if todo.is_empty() {
+        return Ok(());
+    }
+    let url = BucketUrl::parse(&report.archive)?;
+    let bucket = Bucket::open(&url)?;
+    let holder = serde_json::json!({
+        "run": crate::archive::bucket::manifest::run_id(), "pid": std::process::id(),
+        "host": crate::archive::bucket::host_name(), "started": crate::archive::catalog::now_text(),
+    });
+    bucket.lock(&holder.to_string())?;
+    let index = super::repair::index_by_hash(other);
+    progress.phase("Repairing", todo.len() as u64, 0);
+    for i in todo {
+        let f = &report.findings[i];
+        let (path, hash, kind) = (
+            f.path.clone(),
+            f.expected_hash.clone().unwrap_or_default(),
+            f.kind,
+        );
+        let outcome: Result<String, String> =
+            (|| {
+                let src_rel = index
+                    .get(&hash)
+                    .ok_or_else(|| format!("{} holds no file with hash {hash}", other.display()))?;
+                let src = other.join(src_rel);
+                match crate::hash::hash_path(&src) {
+                    Ok(d) if d.hash == hash => {}
+                    Ok(d) => {
+                        return Err(format!(
+                            "{}: hashes to {}, not {hash}",
+                            src.display(),
+                            d.hash
+                        ))
+                    }
+                    Err(e) => return Err(format!("{}: {e}", src.display())),
+                }
+                let meta = UploadMeta {
+                    blake3: hash.clone(),
+                    capture_time: None,
+                };
+                if kind == FindingKind::Missing {
+                    match bucket
+                        .put_file(&path, &src, &meta)
+                        .map_err(|e| e.to_string())?
+                    {
+                        PutOutcome::Created => {}
+                        PutOutcome::Exists => return Err(
+                            "an object appeared at the name meanwhile: not replaced; verify again"
+                                .into(),
+                        ),
+                    }
+                } else {
+                    let head = bucket.head(&path).map_err(|e| e.to_string())?;
+                    let e_tag = head.and_then(|h| h.e_tag);
+                    bucket
+                        .replace_file(&path, &src, &meta, e_tag)
+                        .map_err(|e| e.to_string())?;
+                }
+                Ok(format!("{}/{src_rel}", other.display()))
+            })();
+        progress.advance(1, 0);
+        let repair = match outcome {
+            Ok(from) => {
+                report.findings[i].repaired = true;
+                report.verified += 1;
+                super::repair::Repair {
+                    path,
+                    hash,
+                    repaired: true,
+                    from: Some(from),
+                    detail: "hash-checked at the source, uploaded with a server-verified checksum"
+                        .into(),
+                }
+            }
+            Err(detail) => super::repair::Repair {
+                path,
+                hash,
+                repaired: false,
+                from: None,
+                detail,
+            },
+        };
+        report.repairs.push(repair);
+    }
+    progress.finish();
     Ok(())
 }
