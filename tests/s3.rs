@@ -618,3 +618,47 @@ fn repair_from_works_both_ways_between_a_disk_and_a_bucket() {
         assert_eq!(code, 0, "{v}\n{err}");
     });
 }
+
+#[test]
+fn a_run_killed_after_its_uploads_before_its_manifest_is_folded_in_by_the_next() {
+    if !fault_hooks() {
+        return;
+    }
+    each_s3_server(|srv| {
+        let t = tempfile::tempdir().unwrap();
+        let (src, cache) = (t.path().join("src"), t.path().join("cache"));
+        roll(&src);
+        srv.create_bucket("photos");
+        let mut cmd = camroll();
+        cmd.args(["export", "--json", "--from"])
+            .arg(&src)
+            .args(["--to", URL]);
+        srv.env(&mut cmd, &cache);
+        cmd.env("CAMROLL_FAULT_KILL_AT", "bucket-before-manifest:1");
+        let out = cmd.output().unwrap();
+        assert!(
+            text(&out).contains("killed at bucket-before-manifest:1"),
+            "{}",
+            text(&out)
+        );
+        let objects = srv.objects(URL);
+        assert!(
+            !objects.contains(&".camroll/manifest.jsonl".to_string()),
+            "{objects:?}"
+        );
+        assert!(spooled_files(&cache).is_empty(), "uploaded, so unspooled");
+        // The run log was written before the kill: the next reader folds it in.
+        let (code, v, err) = export_to(srv, &cache, &src, &[URL], &[]);
+        assert_eq!(code, 0, "{v}\n{err}");
+        assert_eq!(v["already_archived"], 6, "{v}");
+        let (code, v, err) = verify_cmd(srv, &cache, &[URL]);
+        assert_eq!(code, 0, "{v}\n{err}");
+        assert_eq!(v["archives"][0]["verified"], 6, "{v}");
+        assert!(
+            !srv.objects(URL)
+                .iter()
+                .any(|o| o.starts_with(".camroll/log/")),
+            "folded"
+        );
+    });
+}

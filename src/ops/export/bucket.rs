@@ -27,6 +27,7 @@ use crate::archive::catalog::SourceRecord;
 use crate::archive::layout::NamePlanner;
 use crate::archive::sums::SUMS_FILE;
 use crate::ops::Failed;
+use crate::progress::Progress;
 
 /// One bucket destination: its client, what it holds, and the index of its
 /// spool archive among the run's destinations.
@@ -64,6 +65,7 @@ pub(super) fn open_all(
     paths: &[PathBuf],
     source_id: &str,
     dry_run: bool,
+    progress: &dyn Progress,
 ) -> Result<Opened, ExportError> {
     let mut opened = Opened {
         dests: Vec::new(),
@@ -76,7 +78,7 @@ pub(super) fn open_all(
             opened.dests.push(Dest::open(path, source_id, dry_run)?);
             continue;
         };
-        match BucketDest::open(text, source_id, dry_run, opened.dests.len()) {
+        match BucketDest::open(text, source_id, dry_run, opened.dests.len(), progress) {
             Ok((b, d)) => {
                 opened.buckets.push(b);
                 opened.dests.push(d);
@@ -124,6 +126,7 @@ impl BucketDest {
         source_id: &str,
         dry_run: bool,
         index: usize,
+        progress: &dyn Progress,
     ) -> Result<(BucketDest, Dest), ExportError> {
         let url = BucketUrl::parse(text)?;
         let bucket = Bucket::open(&url)?;
@@ -162,7 +165,7 @@ impl BucketDest {
         if !dry_run {
             // What a killed run left: uploaded now, before anything new.
             let mut failed = Vec::new();
-            b.upload_pending(&mut dest, &mut failed)?;
+            b.upload_pending(&mut dest, &mut failed, progress)?;
             if let Some(f) = failed.first() {
                 dest.summary.error = Some(f.error.clone());
             }
@@ -206,6 +209,7 @@ impl BucketDest {
         &mut self,
         dest: &mut Dest,
         failed: &mut Vec<Failed>,
+        progress: &dyn Progress,
     ) -> Result<(), BucketError> {
         let catalog = &dest.archive.catalog;
         let rows = catalog.file_rows().unwrap_or_default();
@@ -216,14 +220,26 @@ impl BucketDest {
             .map(|(s, p, r)| ((s, p), r))
             .collect();
         let url = self.bucket.url.to_string();
-        for row in rows {
+        let pending: Vec<_> = rows
+            .into_iter()
+            .filter(|row| {
+                let path = &row.record.path;
+                !self.manifest.entries.contains_key(path)
+                    && crate::archive::layout::checked_rel_path(path).is_ok()
+                    && !manifest::is_own_object(path)
+            })
+            .collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        progress.phase(
+            "Uploading",
+            pending.len() as u64,
+            pending.iter().map(|r| r.record.size).sum(),
+        );
+        for row in pending {
+            progress.advance(1, row.record.size);
             let path = &row.record.path;
-            if self.manifest.entries.contains_key(path)
-                || crate::archive::layout::checked_rel_path(path).is_err()
-                || manifest::is_own_object(path)
-            {
-                continue;
-            }
             let local = self.spool.join(path);
             let hash = &row.record.hash;
             let adopt = if local.exists() {
@@ -292,11 +308,17 @@ impl BucketDest {
     }
 
     /// After the record stage: upload what the run spooled, write the index.
-    fn finish(&mut self, dest: &mut Dest, summary: &mut ExportSummary, dry_run: bool) {
+    fn finish(
+        &mut self,
+        dest: &mut Dest,
+        summary: &mut ExportSummary,
+        dry_run: bool,
+        progress: &dyn Progress,
+    ) {
         if !dry_run {
             let mut failed = Vec::new();
             let r = self
-                .upload_pending(dest, &mut failed)
+                .upload_pending(dest, &mut failed, progress)
                 .and_then(|()| self.write_index());
             if let Err(e) = r {
                 failed.push(Failed {
@@ -325,10 +347,11 @@ pub(super) fn finish_all(
     dests: &mut [Dest],
     summary: &mut ExportSummary,
     dry_run: bool,
+    progress: &dyn Progress,
 ) {
     for b in buckets.iter_mut() {
         if let Some(d) = dests.get_mut(b.index) {
-            b.finish(d, summary, dry_run);
+            b.finish(d, summary, dry_run, progress);
         }
     }
 }

@@ -123,7 +123,7 @@ pub fn export(
         mut dests,
         mut buckets,
         lost,
-    } = bucket::open_all(&opts.destinations, &source_id, opts.dry_run)?;
+    } = bucket::open_all(&opts.destinations, &source_id, opts.dry_run, progress)?;
     let groups = plan::group(&items);
     let source_fs = source.filesystem();
     let plan = plan::plan(
@@ -167,7 +167,13 @@ pub fn export(
         sidecars::write(&mut dests, &source_id, &plan, &mut summary, opts.dry_run);
     }
     record::record(&mut dests, &mut summary, opts.dry_run);
-    bucket::finish_all(&mut buckets, &mut dests, &mut summary, opts.dry_run);
+    bucket::finish_all(
+        &mut buckets,
+        &mut dests,
+        &mut summary,
+        opts.dry_run,
+        progress,
+    );
     progress.finish();
     summary.library = source.library_report();
     summary.destinations = dests.into_iter().map(|d| d.summary).collect();
