@@ -662,3 +662,65 @@ fn a_run_killed_after_its_uploads_before_its_manifest_is_folded_in_by_the_next()
         );
     });
 }
+
+#[test]
+fn a_server_stopped_in_the_middle_of_an_upload_fails_the_bucket_and_the_next_run_resumes() {
+    if !fault_hooks() {
+        return;
+    }
+    // s3s-fs keeps its objects across a restart (moto keeps them in memory).
+    let Some(mut srv) = S3Server::start(S3Kind::S3sFs) else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let (src, disk, cache) = (
+        t.path().join("src"),
+        t.path().join("disk"),
+        t.path().join("cache"),
+    );
+    let big = pattern(20 << 20, 9);
+    write(&src.join("DCIM/100APPLE/IMG_0100.MOV"), &big);
+    roll(&src);
+    srv.create_bucket("photos");
+    let mut cmd = camroll();
+    cmd.args(["export", "--json", "--from"])
+        .arg(&src)
+        .arg("--to")
+        .arg(&disk)
+        .args(["--to", URL]);
+    srv.env(&mut cmd, &cache);
+    cmd.env("CAMROLL_TEST_PAUSE_BEFORE_PART_MS", "1500");
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    // Wait until the multipart upload has begun (the small files are up), then cut.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !srv.root().join("photos/camroll/2024").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the upload never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    srv.stop();
+    let (code, v, err) = decode(child.wait_with_output().unwrap());
+    assert_eq!(code, 1, "{v}\n{err}");
+    assert_eq!(archived_files(&disk).len(), 7, "the disk got everything");
+    srv.restart();
+    assert!(
+        !srv.objects(URL).iter().any(|o| o.ends_with("IMG_0100.MOV")),
+        "no partial object"
+    );
+    let (code, v, err) = export_to(&srv, &cache, &src, &[&s(&disk), URL], &[]);
+    assert_eq!(code, 0, "{v}\n{err}");
+    let movie = srv
+        .objects(URL)
+        .into_iter()
+        .find(|o| o.ends_with("IMG_0100.MOV"))
+        .expect("uploaded");
+    assert_eq!(srv.get(URL, &movie), big);
+    let (code, v, err) = verify_cmd(&srv, &cache, &[URL]);
+    assert_eq!(code, 0, "{v}\n{err}");
+    assert_eq!(v["archives"][0]["verified"], 7, "{v}");
+}

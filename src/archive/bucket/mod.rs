@@ -649,6 +649,9 @@ impl Bucket {
                 .block_on(w.wait_for_capacity(PARTS_IN_FLIGHT))
                 .map_err(|e| self.err(&format!("uploading {rel}"), e))?;
             crate::faults::point("bucket-part");
+            // Lets a test cut the network in the middle of an upload.
+            #[cfg(feature = "fault-injection")]
+            crate::faults::pause("CAMROLL_TEST_PAUSE_BEFORE_PART_MS");
             w.write(&buf[..n]);
             self.count(1);
             self.bytes_uploaded.fetch_add(n as u64, Ordering::Relaxed);
