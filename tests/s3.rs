@@ -30,12 +30,19 @@ fn export_to(
 }
 
 /// The same, for runs that stop before any JSON (exit 2, 11): (code, stdout, stderr).
-fn export_plain(srv: &S3Server, cache: &Path, src: &Path, to: &[&str]) -> (i32, String, String) {
+fn export_plain(
+    srv: &S3Server,
+    cache: &Path,
+    src: &Path,
+    to: &[&str],
+    extra: &[&str],
+) -> (i32, String, String) {
     let mut cmd = camroll();
     cmd.args(["export", "--json", "--from"]).arg(src);
     for d in to {
         cmd.args(["--to", d]);
     }
+    cmd.args(extra);
     srv.env(&mut cmd, cache);
     decode(cmd.output().unwrap())
 }
@@ -176,7 +183,7 @@ fn a_missing_bucket_is_a_clear_error_exit_2_alone_and_1_beside_a_disk() {
             t.path().join("cache"),
         );
         roll(&src);
-        let (code, v, err) = export_plain(srv, &cache, &src, &["s3://nosuch/x"]);
+        let (code, v, err) = export_plain(srv, &cache, &src, &["s3://nosuch/x"], &[]);
         assert_eq!(code, 2, "{v}\n{err}");
         assert!(
             err.contains("s3://nosuch/x: the bucket does not exist"),
@@ -322,7 +329,7 @@ fn a_prefix_locked_by_a_live_run_is_refused_with_exit_11() {
         let b = srv.bucket(URL);
         b.put_bytes(".camroll/lock", holder.to_string().into_bytes(), false)
             .unwrap();
-        let (code, _, err) = export_plain(&srv, &t.path().join("cache"), &src, &[URL]);
+        let (code, _, err) = export_plain(&srv, &t.path().join("cache"), &src, &[URL], &[]);
         assert_eq!(code, 11, "{err}");
         assert!(err.contains("locked by another run"), "{err}");
     }
@@ -723,4 +730,73 @@ fn a_server_stopped_in_the_middle_of_an_upload_fails_the_bucket_and_the_next_run
     let (code, v, err) = verify_cmd(&srv, &cache, &[URL]);
     assert_eq!(code, 0, "{v}\n{err}");
     assert_eq!(v["archives"][0]["verified"], 7, "{v}");
+}
+
+#[test]
+fn object_lock_days_locks_new_objects_and_is_refused_on_a_bucket_without_object_lock() {
+    // moto implements Object Lock (s3s-fs does not).
+    let Some(srv) = S3Server::start(S3Kind::Moto) else {
+        return;
+    };
+    let Some(python) = venv_python() else {
+        skip("no venv python with boto3: run scripts/setup test");
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    roll(&src);
+    srv.create_bucket("photos");
+    srv.create_bucket_with("locked", true);
+    let (code, _, err) = export_plain(
+        &srv,
+        &t.path().join("c1"),
+        &src,
+        &[URL],
+        &["--object-lock-days", "3"],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("does not have S3 Object Lock enabled"),
+        "{err}"
+    );
+
+    let locked = "s3://locked/camroll";
+    let (code, v, err) = export_to(
+        &srv,
+        &t.path().join("c2"),
+        &src,
+        &[locked],
+        &["--object-lock-days", "3"],
+    );
+    assert_eq!(code, 0, "{v}\n{err}");
+    let objects = srv.objects(locked);
+    assert!(
+        objects.contains(&".camroll/object-lock".to_string()),
+        "{objects:?}"
+    );
+    let key = objects.into_iter().find(|o| o.ends_with(".JPG")).unwrap();
+    let out = std::process::Command::new(python)
+        .arg("-c")
+        .arg(format!(
+            "import boto3; s = boto3.client('s3', endpoint_url='{}', aws_access_key_id='a', aws_secret_access_key='b', region_name='us-east-1'); h = s.head_object(Bucket='locked', Key='camroll/{key}'); print(h.get('ObjectLockMode'), h.get('ObjectLockRetainUntilDate'))",
+            srv.endpoint()
+        ))
+        .output()
+        .unwrap();
+    let said = text(&out);
+    assert!(said.starts_with("COMPLIANCE "), "{said}");
+    let until = chrono::Utc::now() + chrono::Duration::days(3);
+    assert!(
+        said.contains(&until.format("%Y-%m-%d").to_string()),
+        "{said}"
+    );
+    // The flag without a bucket is a usage error.
+    let (code, _, err) = export_plain(
+        &srv,
+        &t.path().join("c3"),
+        &src,
+        &[&s(&t.path().join("disk"))],
+        &["--object-lock-days", "3"],
+    );
+    assert_eq!(code, 2, "{err}");
 }

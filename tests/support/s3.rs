@@ -146,14 +146,20 @@ impl S3Server {
 
     /// Creates a bucket (s3s-fs: a folder; moto: an unsigned PUT, which it accepts).
     pub fn create_bucket(&self, name: &str) {
+        self.create_bucket_with(name, false)
+    }
+
+    /// Creates a bucket, with S3 Object Lock enabled when `object_lock` (moto only).
+    pub fn create_bucket_with(&self, name: &str, object_lock: bool) {
         match self.kind {
             S3Kind::S3sFs => std::fs::create_dir_all(self.root().join(name)).unwrap(),
             S3Kind::Moto => {
                 let mut c = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
                 write!(
                     c,
-                    "PUT /{name} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                    self.port
+                    "PUT /{name} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\n{}Connection: close\r\n\r\n",
+                    self.port,
+                    if object_lock { "x-amz-bucket-object-lock-enabled: true\r\n" } else { "" }
                 )
                 .unwrap();
                 let mut answer = String::new();
@@ -237,6 +243,12 @@ impl S3Server {
             std::fs::write(&p, self.get(url, &rel)).unwrap();
         }
     }
+}
+
+/// The Python of the venv scripts/setup makes (moto brings boto3 into it), to
+/// ask a server what camroll's own client cannot (Object Lock retention).
+pub fn venv_python() -> Option<PathBuf> {
+    Some(cache().join("venv/bin/python")).filter(|p| p.is_file())
 }
 
 impl Drop for S3Server {

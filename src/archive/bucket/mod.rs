@@ -46,6 +46,8 @@ pub const LOCK_STALE: Duration = Duration::from_secs(24 * 3600);
 pub const LOCK_OBJECT: &str = ".camroll/lock";
 /// The compacted manifest, relative to the prefix.
 pub const MANIFEST_OBJECT: &str = ".camroll/manifest.jsonl";
+/// Written with `--object-lock-days` to learn whether the bucket has Object Lock.
+pub const OBJECT_LOCK_PROBE: &str = ".camroll/object-lock";
 /// Where run logs live, relative to the prefix.
 pub const LOG_DIR: &str = ".camroll/log";
 /// User-metadata key of the BLAKE3 (`x-amz-meta-blake3`).
@@ -102,6 +104,14 @@ pub enum BucketError {
         /// The server's answer.
         message: String,
     },
+    /// `--object-lock-days` on a bucket created without S3 Object Lock.
+    #[error("{url}: the bucket does not have S3 Object Lock enabled, so --object-lock-days cannot protect its objects: {message}. Use a bucket created with Object Lock, or leave the flag out")]
+    NoObjectLock {
+        /// The bucket.
+        url: String,
+        /// The server's answer.
+        message: String,
+    },
     /// No manifest and no `BLAKE3SUMS` under the prefix.
     #[error("{url}: no camroll archive here (no .camroll/manifest.jsonl or BLAKE3SUMS). Check the bucket and prefix, or export to it first")]
     NotAnArchive {
@@ -153,7 +163,10 @@ impl BucketError {
     pub fn is_fatal(&self) -> bool {
         matches!(
             self,
-            BucketError::NoBucket { .. } | BucketError::Denied { .. } | BucketError::Full { .. }
+            BucketError::NoBucket { .. }
+                | BucketError::Denied { .. }
+                | BucketError::Full { .. }
+                | BucketError::NoObjectLock { .. }
         )
     }
 }
@@ -305,6 +318,12 @@ pub struct Bucket {
     pub endpoint: String,
     rt: tokio::runtime::Runtime,
     store: Arc<AmazonS3>,
+    /// The client originals are uploaded with: `store`, or one that sends
+    /// S3 Object Lock retention headers (`with_object_lock`).
+    upload_store: Arc<AmazonS3>,
+    /// The client settings before the bucket's own, to build `upload_store` from.
+    base: AmazonS3Builder,
+    endpoint_setting: Option<String>,
     requests: AtomicU64,
     bytes_uploaded: AtomicU64,
     /// This run holds the prefix's lock object (deleted when dropped).
@@ -350,19 +369,104 @@ impl Bucket {
 
     fn build(
         url: &BucketUrl,
-        b: AmazonS3Builder,
+        base: AmazonS3Builder,
         endpoint: Option<String>,
     ) -> Result<Bucket, BucketError> {
         let cfg_err = |message: String| BucketError::Config {
             url: url.to_string(),
             message,
         };
+        let store = Arc::new(Bucket::client(
+            url,
+            base.clone(),
+            endpoint.as_deref(),
+            None,
+        )?);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| cfg_err(e.to_string()))?;
+        Ok(Bucket {
+            url: url.clone(),
+            endpoint: endpoint.clone().unwrap_or_else(|| "aws".into()),
+            rt,
+            upload_store: Arc::clone(&store),
+            store,
+            base,
+            endpoint_setting: endpoint,
+            requests: AtomicU64::new(0),
+            bytes_uploaded: AtomicU64::new(0),
+            locked: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// Uploads of originals from now on carry S3 Object Lock retention in
+    /// COMPLIANCE mode until `days` from now: nobody, the account's root
+    /// included, can delete or overwrite those object versions before then.
+    /// A bucket without Object Lock refuses the first upload
+    /// ([`BucketError::NoObjectLock`]).
+    pub fn with_object_lock(&mut self, days: u32) -> Result<(), BucketError> {
+        let until = chrono::Utc::now() + chrono::Duration::days(i64::from(days));
+        let mut headers = object_store::HeaderMap::new();
+        headers.insert(
+            "x-amz-object-lock-mode",
+            object_store::HeaderValue::from_static("COMPLIANCE"),
+        );
+        // S3 requires a checksum the SDK way on locked uploads; object_store
+        // sends x-amz-checksum-sha256, this names its algorithm.
+        headers.insert(
+            "x-amz-sdk-checksum-algorithm",
+            object_store::HeaderValue::from_static("SHA256"),
+        );
+        let date = until.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        headers.insert(
+            "x-amz-object-lock-retain-until-date",
+            object_store::HeaderValue::from_str(&date).map_err(|e| BucketError::Config {
+                url: self.url.to_string(),
+                message: e.to_string(),
+            })?,
+        );
+        self.upload_store = Arc::new(Bucket::client(
+            &self.url,
+            self.base.clone(),
+            self.endpoint_setting.as_deref(),
+            Some(headers),
+        )?);
+        // Asked now rather than at the first upload, so a bucket without
+        // Object Lock is refused before anything is read: a small object of
+        // camroll's own, written with the retention (each run adds a version
+        // of a few bytes, kept for `days`).
+        let key = self.url.key(OBJECT_LOCK_PROBE)?;
+        self.count(1);
+        let body = PutPayload::from(
+            format!("camroll checks S3 Object Lock with this object ({date})\n").into_bytes(),
+        );
+        self.rt
+            .block_on(self.upload_store.put(&key, body))
+            .map_err(|e| self.err("checking S3 Object Lock", e))?;
+        Ok(())
+    }
+
+    fn client(
+        url: &BucketUrl,
+        b: AmazonS3Builder,
+        endpoint: Option<&str>,
+        headers: Option<object_store::HeaderMap>,
+    ) -> Result<AmazonS3, BucketError> {
+        let cfg_err = |message: String| BucketError::Config {
+            url: url.to_string(),
+            message,
+        };
         let mut b = b.with_bucket_name(&url.bucket);
+        if let Some(h) = headers {
+            // First: the options set below (allow_http) add to these.
+            b = b.with_client_options(object_store::ClientOptions::new().with_default_headers(h));
+        }
         if let Some(ep) = &endpoint {
             // A custom endpoint (MinIO, Garage, a local test server): path-style
             // requests, plain HTTP allowed when the endpoint says http://.
             b = b
-                .with_endpoint(ep)
+                .with_endpoint(*ep)
                 .with_virtual_hosted_style_request(false)
                 .with_allow_http(ep.starts_with("http://"));
         }
@@ -373,20 +477,7 @@ impl Bucket {
                 retry_timeout: Duration::from_secs(30),
                 ..Default::default()
             });
-        let store = b.build().map_err(|e| cfg_err(e.to_string()))?;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| cfg_err(e.to_string()))?;
-        Ok(Bucket {
-            url: url.clone(),
-            endpoint: endpoint.unwrap_or_else(|| "aws".into()),
-            rt,
-            store: Arc::new(store),
-            requests: AtomicU64::new(0),
-            bytes_uploaded: AtomicU64::new(0),
-            locked: std::sync::atomic::AtomicBool::new(false),
-        })
+        b.build().map_err(|e| cfg_err(e.to_string()))
     }
 
     /// Requests sent so far.
@@ -413,6 +504,9 @@ impl Bucket {
             object_store::Error::PermissionDenied { .. }
             | object_store::Error::Unauthenticated { .. } => {
                 BucketError::Denied { url, what, message }
+            }
+            _ if message.contains("ObjectLockConfiguration") || message.contains("Object Lock") => {
+                BucketError::NoObjectLock { url, message }
             }
             _ if message.contains("NoSuchBucket") => BucketError::NoBucket {
                 url,
@@ -612,10 +706,11 @@ impl Bucket {
                 ..Default::default()
             };
             self.count(1);
-            return match self
-                .rt
-                .block_on(self.store.put_opts(&key, PutPayload::from(buf), opts))
-            {
+            return match self.rt.block_on(self.upload_store.put_opts(
+                &key,
+                PutPayload::from(buf),
+                opts,
+            )) {
                 Ok(_) => {
                     self.bytes_uploaded.fetch_add(len, Ordering::Relaxed);
                     Ok(PutOutcome::Created)
@@ -634,7 +729,7 @@ impl Bucket {
         self.count(1);
         let upload = self
             .rt
-            .block_on(self.store.put_multipart_opts(&key, opts))
+            .block_on(self.upload_store.put_multipart_opts(&key, opts))
             .map_err(|e| self.err(&format!("starting the upload of {rel}"), e))?;
         // WriteMultipart spawns each part as a task on the current runtime.
         let _in_runtime = self.rt.enter();

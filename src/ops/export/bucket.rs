@@ -62,11 +62,11 @@ pub(super) fn as_bucket(path: &Path) -> Option<&str> {
 /// locked) is reported and left out while another destination can go on;
 /// alone, it stops the run.
 pub(super) fn open_all(
-    paths: &[PathBuf],
+    opts: &super::ExportOptions,
     source_id: &str,
-    dry_run: bool,
     progress: &dyn Progress,
 ) -> Result<Opened, ExportError> {
+    let (paths, dry_run) = (&opts.destinations, opts.dry_run);
     let mut opened = Opened {
         dests: Vec::new(),
         buckets: Vec::new(),
@@ -78,7 +78,7 @@ pub(super) fn open_all(
             opened.dests.push(Dest::open(path, source_id, dry_run)?);
             continue;
         };
-        match BucketDest::open(text, source_id, dry_run, opened.dests.len(), progress) {
+        match BucketDest::open(text, source_id, opts, opened.dests.len(), progress) {
             Ok((b, d)) => {
                 opened.buckets.push(b);
                 opened.dests.push(d);
@@ -124,12 +124,16 @@ impl BucketDest {
     fn open(
         text: &str,
         source_id: &str,
-        dry_run: bool,
+        opts: &super::ExportOptions,
         index: usize,
         progress: &dyn Progress,
     ) -> Result<(BucketDest, Dest), ExportError> {
+        let dry_run = opts.dry_run;
         let url = BucketUrl::parse(text)?;
-        let bucket = Bucket::open(&url)?;
+        let mut bucket = Bucket::open(&url)?;
+        if let Some(days) = opts.object_lock_days {
+            bucket.with_object_lock(days)?;
+        }
         bucket.check_access()?;
         let run_id = manifest::run_id();
         if !dry_run {

@@ -66,6 +66,8 @@ pub struct ExportOptions {
     pub sidecars: sidecars::SidecarChoice,
     /// A copy of Photos.sqlite to read the sidecars' facts from (`--sidecars-from`).
     pub sidecars_from: Option<PathBuf>,
+    /// Buckets: S3 Object Lock retention for new objects, in days (`--object-lock-days`).
+    pub object_lock_days: Option<u32>,
 }
 
 /// Errors that stop the whole run (exit 2).
@@ -123,7 +125,7 @@ pub fn export(
         mut dests,
         mut buckets,
         lost,
-    } = bucket::open_all(&opts.destinations, &source_id, opts.dry_run, progress)?;
+    } = bucket::open_all(opts, &source_id, progress)?;
     let groups = plan::group(&items);
     let source_fs = source.filesystem();
     let plan = plan::plan(
