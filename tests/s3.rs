@@ -800,3 +800,49 @@ fn object_lock_days_locks_new_objects_and_is_refused_on_a_bucket_without_object_
     );
     assert_eq!(code, 2, "{err}");
 }
+
+#[test]
+fn keys_endpoint_and_region_come_from_the_aws_profile_files() {
+    // s3s-fs checks the keys, so a wrong profile would be refused.
+    let Some(srv) = S3Server::start(S3Kind::S3sFs) else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    roll(&src);
+    srv.create_bucket("photos");
+    let creds = t.path().join("credentials");
+    let config = t.path().join("config");
+    std::fs::write(
+        &creds,
+        format!("[default]\naws_access_key_id = nope\naws_secret_access_key = nope\n\n[offsite]\naws_access_key_id = {S3_KEY}\naws_secret_access_key = {S3_SECRET}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[profile offsite]\nregion = us-east-1\nendpoint_url = {}\n",
+            srv.endpoint()
+        ),
+    )
+    .unwrap();
+    let mut cmd = camroll();
+    cmd.args(["export", "--json", "--from"])
+        .arg(&src)
+        .args(["--to", URL]);
+    srv.env(&mut cmd, &t.path().join("cache"));
+    for k in [
+        "AWS_ENDPOINT_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_REGION",
+    ] {
+        cmd.env_remove(k);
+    }
+    cmd.env("AWS_PROFILE", "offsite")
+        .env("AWS_SHARED_CREDENTIALS_FILE", &creds)
+        .env("AWS_CONFIG_FILE", &config);
+    let (code, v, err) = output_json(&mut cmd);
+    assert_eq!(code, 0, "{v}\n{err}");
+    assert_eq!(dest(&v, URL)["bucket"]["uploaded"], 6, "{v}");
+}
