@@ -846,3 +846,41 @@ fn keys_endpoint_and_region_come_from_the_aws_profile_files() {
     assert_eq!(code, 0, "{v}\n{err}");
     assert_eq!(dest(&v, URL)["bucket"]["uploaded"], 6, "{v}");
 }
+
+#[test]
+fn a_full_store_is_a_clear_error_for_the_bucket_while_the_disk_completes() {
+    let store = FullStore::start();
+    let t = tempfile::tempdir().unwrap();
+    let (src, disk) = (t.path().join("src"), t.path().join("disk"));
+    roll(&src);
+    let run = |to: &[&str]| {
+        let mut cmd = camroll();
+        cmd.args(["export", "--json", "--from"]).arg(&src);
+        for d in to {
+            cmd.args(["--to", d]);
+        }
+        cmd.env_remove("AWS_PROFILE")
+            .env("AWS_ENDPOINT_URL", store.endpoint())
+            .env("AWS_ACCESS_KEY_ID", S3_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", S3_SECRET)
+            .env("AWS_REGION", "us-east-1")
+            .env("XDG_CACHE_HOME", t.path().join("cache"));
+        decode(cmd.output().unwrap())
+    };
+    let (code, out, err) = run(&[&s(&disk), URL]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert_eq!(archived_files(&disk).len(), 6, "the disk got everything");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let e = dest(&v, URL)["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(e.contains("the storage is full or over its quota"), "{v}");
+    // The spooled copies wait for the next run.
+    let (code, out, err) = run(&[URL]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(
+        format!("{out}{err}").contains("full or over its quota"),
+        "{out}\n{err}"
+    );
+}

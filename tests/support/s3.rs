@@ -266,3 +266,99 @@ pub fn each_s3_server(test: impl Fn(&mut S3Server)) {
         }
     }
 }
+
+/// A stand-in for a store that is full or over its quota: it lists an empty
+/// bucket, takes camroll's lock object, and answers every other write with
+/// `507 Insufficient Storage` (as MinIO and Ceph do when a disk is full).
+/// Neither moto nor s3s-fs can be made to say that.
+pub struct FullStore {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FullStore {
+    /// Starts it on a free port.
+    pub fn start() -> FullStore {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((c, _)) => {
+                        std::thread::spawn(move || serve_full(c));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        FullStore { port, stop }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for FullStore {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+fn serve_full(mut c: TcpStream) {
+    c.set_nonblocking(false).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 64 * 1024 {
+        if c.read(&mut byte).unwrap_or(0) == 0 {
+            return;
+        }
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_string();
+    let first = head.lines().next().unwrap_or_default().to_string();
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    let _ = c.read_exact(&mut body);
+    let (status, extra, body) = if first.starts_with("GET") && first.contains("list-type=2") {
+        (
+            "200 OK",
+            "",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListBucketResult><Name>photos</Name><KeyCount>0</KeyCount><IsTruncated>false</IsTruncated></ListBucketResult>".to_string(),
+        )
+    } else if first.starts_with("GET") || first.starts_with("HEAD") {
+        (
+            "404 Not Found",
+            "",
+            "<Error><Code>NoSuchKey</Code></Error>".to_string(),
+        )
+    } else if first.starts_with("PUT") && first.contains(".camroll/lock") {
+        ("200 OK", "ETag: \"1\"\r\n", String::new())
+    } else if first.starts_with("DELETE") {
+        ("204 No Content", "", String::new())
+    } else {
+        (
+            "507 Insufficient Storage",
+            "",
+            "<Error><Code>XMinioStorageFull</Code><Message>Storage backend has reached its minimum free drive threshold.</Message></Error>".to_string(),
+        )
+    };
+    let _ = write!(
+        c,
+        "HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
