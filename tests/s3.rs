@@ -849,7 +849,18 @@ fn keys_endpoint_and_region_come_from_the_aws_profile_files() {
 
 #[test]
 fn a_full_store_is_a_clear_error_for_the_bucket_while_the_disk_completes() {
-    let store = FullStore::start();
+    refused_writes(FullStore::start(), "the storage is full or over its quota");
+}
+
+#[test]
+fn a_read_only_key_is_a_clear_error_for_the_bucket_while_the_disk_completes() {
+    refused_writes(
+        FullStore::read_only(),
+        "access denied (writing .camroll/lock)",
+    );
+}
+
+fn refused_writes(store: FullStore, says: &str) {
     let t = tempfile::tempdir().unwrap();
     let (src, disk) = (t.path().join("src"), t.path().join("disk"));
     roll(&src);
@@ -875,12 +886,8 @@ fn a_full_store_is_a_clear_error_for_the_bucket_while_the_disk_completes() {
         .as_str()
         .unwrap_or_default()
         .to_string();
-    assert!(e.contains("the storage is full or over its quota"), "{v}");
-    // The spooled copies wait for the next run.
+    assert!(e.contains(says), "{v}");
     let (code, out, err) = run(&[URL]);
     assert_eq!(code, 2, "{out}\n{err}");
-    assert!(
-        format!("{out}{err}").contains("full or over its quota"),
-        "{out}\n{err}"
-    );
+    assert!(format!("{out}{err}").contains(says), "{out}\n{err}");
 }

@@ -267,10 +267,11 @@ pub fn each_s3_server(test: impl Fn(&mut S3Server)) {
     }
 }
 
-/// A stand-in for a store that is full or over its quota: it lists an empty
-/// bucket, takes camroll's lock object, and answers every other write with
+/// A stand-in for a store that refuses writes, which neither moto nor s3s-fs
+/// can be made to do: it lists an empty bucket and answers reads with 404.
+/// `full`: takes camroll's lock object, and answers every other write with
 /// `507 Insufficient Storage` (as MinIO and Ceph do when a disk is full).
-/// Neither moto nor s3s-fs can be made to say that.
+/// Otherwise a read-only key: every write gets `403 AccessDenied`.
 pub struct FullStore {
     /// Its port on 127.0.0.1.
     pub port: u16,
@@ -278,8 +279,17 @@ pub struct FullStore {
 }
 
 impl FullStore {
-    /// Starts it on a free port.
+    /// Starts a full store on a free port.
     pub fn start() -> FullStore {
+        FullStore::start_with(true)
+    }
+
+    /// Starts a store whose key may read but not write.
+    pub fn read_only() -> FullStore {
+        FullStore::start_with(false)
+    }
+
+    fn start_with(full: bool) -> FullStore {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
@@ -289,7 +299,7 @@ impl FullStore {
             while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((c, _)) => {
-                        std::thread::spawn(move || serve_full(c));
+                        std::thread::spawn(move || serve_full(c, full));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(10)),
                 }
@@ -310,7 +320,7 @@ impl Drop for FullStore {
     }
 }
 
-fn serve_full(mut c: TcpStream) {
+fn serve_full(mut c: TcpStream, full: bool) {
     c.set_nonblocking(false).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut head = Vec::new();
@@ -344,6 +354,12 @@ fn serve_full(mut c: TcpStream) {
             "404 Not Found",
             "",
             "<Error><Code>NoSuchKey</Code></Error>".to_string(),
+        )
+    } else if !full && !first.starts_with("GET") {
+        (
+            "403 Forbidden",
+            "",
+            "<Error><Code>AccessDenied</Code><Message>Access Denied.</Message></Error>".to_string(),
         )
     } else if first.starts_with("PUT") && first.contains(".camroll/lock") {
         ("200 OK", "ETag: \"1\"\r\n", String::new())
