@@ -891,3 +891,51 @@ fn refused_writes(store: FullStore, says: &str) {
     assert_eq!(code, 2, "{out}\n{err}");
     assert!(format!("{out}{err}").contains(says), "{out}\n{err}");
 }
+
+#[test]
+fn hostile_manifest_lines_are_never_acted_on_and_are_reported() {
+    let Some(srv) = S3Server::start(S3Kind::Moto) else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let (src, cache, restored) = (
+        t.path().join("src"),
+        t.path().join("cache"),
+        t.path().join("restored"),
+    );
+    roll(&src);
+    srv.create_bucket("photos");
+    let (code, v, err) = export_to(&srv, &cache, &src, &[URL], &[]);
+    assert_eq!(code, 0, "{v}\n{err}");
+    let b = srv.bucket(URL);
+    let mut manifest = String::from_utf8(srv.get(URL, ".camroll/manifest.jsonl")).unwrap();
+    let h = "a".repeat(64);
+    manifest.push_str(&format!(
+        "{{\"path\":\"../../escape.jpg\",\"blake3\":\"{h}\",\"size\":1}}\n"
+    ));
+    manifest.push_str(&format!(
+        "{{\"path\":\".camroll/lock\",\"blake3\":\"{h}\",\"size\":1}}\n"
+    ));
+    manifest.push_str(&format!(
+        "{{\"path\":\"{}\",\"blake3\":\"{h}\",\"size\":1}}\n",
+        "x".repeat(20_000)
+    ));
+    manifest.push_str("not json\n");
+    b.put_bytes(".camroll/manifest.jsonl", manifest.into_bytes(), false)
+        .unwrap();
+
+    let (code, v, err) = export_to(&srv, &cache, &src, &[URL], &[]);
+    assert_eq!(code, 0, "{v}\n{err}");
+    let warnings = v["warnings"].to_string();
+    assert_eq!(warnings.matches("manifest line ignored").count(), 4, "{v}");
+    let (code, v, err) = verify_cmd(&srv, &cache, &[URL]);
+    assert_eq!(code, 1, "{v}\n{err}");
+    assert_eq!(v["archives"][0]["verified"], 6, "{v}");
+    let (code, v, err) = sync_cmd(&srv, &cache, URL, &s(&restored));
+    assert_eq!(code, 1, "{v}\n{err}");
+    assert_eq!(archived_files(&restored).len(), 6);
+    assert!(
+        !t.path().join("escape.jpg").exists()
+            && !restored.parent().unwrap().join("escape.jpg").exists()
+    );
+}

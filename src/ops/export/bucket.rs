@@ -337,6 +337,16 @@ impl BucketDest {
             dest.summary.failed += failed.len() as u64;
             summary.failed.extend(failed);
         }
+        // Damaged manifest lines were not acted on: say so (verify lists them too).
+        for p in &self.manifest.problems {
+            summary.warnings.push(crate::ops::Warning {
+                path: self.bucket.url.to_string(),
+                warning: format!(
+                    "manifest line ignored: {p}. Run `camroll verify {}`",
+                    self.bucket.url
+                ),
+            });
+        }
         dest.summary.bucket = Some(BucketSummary {
             uploaded: self.new_entries.len() as u64,
             bytes_uploaded: self.bucket.bytes_uploaded(),
