@@ -14,7 +14,8 @@ use camroll::report::html;
 pub struct CheckArgs {
     #[command(flatten)]
     pub source: SourceArgs,
-    /// Archives that should hold every item (default: the config file's `archives`).
+    /// Archives that should hold every item: folders, or buckets `s3://BUCKET/PREFIX`, which count
+    /// once `camroll verify` has read their objects back (default: the config file's `archives`).
     #[arg(value_name = "ARCHIVE")]
     pub archives: Vec<PathBuf>,
     /// Verified copies an item needs before it is safe to delete from the phone.

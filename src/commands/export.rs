@@ -16,7 +16,8 @@ use camroll::report::html;
 pub struct ExportArgs {
     #[command(flatten)]
     pub source: SourceArgs,
-    /// An archive folder to file into (created if missing). Repeat for several archives: the source is read once.
+    /// An archive folder to file into (created if missing), or a bucket `s3://BUCKET/PREFIX`
+    /// (docs/object-storage.md). Repeat for several archives: the source is read once.
     /// Default: the config file's `archives`.
     #[arg(long = "to", value_name = "ARCHIVE")]
     pub to: Vec<PathBuf>,

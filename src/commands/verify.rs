@@ -14,14 +14,15 @@ use camroll::report::html;
 /// `camroll verify`
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Archives to verify (default: the config file's `archives`).
+    /// Archives to verify: folders, or buckets `s3://BUCKET/PREFIX` (default: the config file's `archives`).
     #[arg(value_name = "ARCHIVE")]
     pub archives: Vec<PathBuf>,
     /// Also decode every image (HEIC/HEIF, JPEG, PNG, GIF, WebP, TIFF) and check every movie's
     /// box structure, to find files that were already damaged when they were archived.
     #[arg(long)]
     pub deep: bool,
-    /// Replace missing or corrupt files with verified copies from this other archive (matched by hash).
+    /// Replace missing or corrupt files with verified copies from this other archive (matched by hash):
+    /// a folder, or for a folder archive a bucket `s3://BUCKET/PREFIX`.
     #[arg(long, value_name = "OTHER_ARCHIVE")]
     pub repair_from: Option<PathBuf>,
     /// Buckets only: stream back this share of the objects (a percentage, e.g. 5), those
