@@ -939,3 +939,47 @@ fn hostile_manifest_lines_are_never_acted_on_and_are_reported() {
             && !restored.parent().unwrap().join("escape.jpg").exists()
     );
 }
+
+#[test]
+fn a_damaged_file_in_from_is_not_uploaded_by_sync() {
+    let Some(srv) = S3Server::start(S3Kind::Moto) else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let (src, a, cache) = (
+        t.path().join("src"),
+        t.path().join("a"),
+        t.path().join("cache"),
+    );
+    roll(&src);
+    // One file over the single-PUT limit, so the multipart path is checked too.
+    write(
+        &src.join("DCIM/100APPLE/IMG_0100.MOV"),
+        &pattern(20 << 20, 3),
+    );
+    srv.create_bucket("photos");
+    let files = exported(&src, &[&a]);
+    let big = files
+        .iter()
+        .find(|f| f.ends_with("IMG_0100.MOV"))
+        .unwrap()
+        .clone();
+    let small = files.iter().find(|f| f.ends_with(".JPG")).unwrap().clone();
+    flip_byte(&a.join(&big));
+    flip_byte(&a.join(&small));
+    let (code, v, err) = sync_cmd(&srv, &cache, &s(&a), URL);
+    assert_eq!(code, 1, "{v}\n{err}");
+    assert_eq!(v["copied"], 5, "{v}");
+    let failed = v["failed"].to_string();
+    assert!(
+        failed.contains("not uploaded (the local copy changed or is damaged)"),
+        "{v}"
+    );
+    let objects = srv.objects(URL);
+    assert!(
+        !objects.contains(&big) && !objects.contains(&small),
+        "{objects:?}"
+    );
+    let (code, v, err) = verify_cmd(&srv, &cache, &[URL]);
+    assert_eq!(code, 0, "what is in the bucket is whole: {v}\n{err}");
+}

@@ -158,32 +158,8 @@ pub fn sync_to_bucket(
             } else {
                 format!("{folder}/{}", choice.name)
             };
-            // FROM's file must still be what its catalog says before it is copied.
-            match crate::hash::hash_path(&local) {
-                Ok(d) if d.hash == row.record.hash => {}
-                Ok(d) => {
-                    fail(
-                        &mut summary,
-                        &row.record.path,
-                        format!(
-                            "{}: hashes to {}, not {}: not copied. Run `camroll verify {}`",
-                            local.display(),
-                            d.hash,
-                            row.record.hash,
-                            from.display()
-                        ),
-                    );
-                    continue;
-                }
-                Err(e) => {
-                    fail(
-                        &mut summary,
-                        &row.record.path,
-                        format!("{}: {e}", local.display()),
-                    );
-                    continue;
-                }
-            }
+            // put_file streams FROM's file through BLAKE3 as it sends it, and
+            // completes the upload only if it is still what its catalog says.
             let meta = UploadMeta {
                 blake3: row.record.hash.clone(),
                 capture_time: row

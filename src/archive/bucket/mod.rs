@@ -699,6 +699,12 @@ impl Bucket {
         if size <= SINGLE_PUT_MAX {
             let mut buf = Vec::with_capacity(size as usize);
             file.read_to_end(&mut buf).map_err(local_err)?;
+            // What is sent must be what was archived (the server's SHA-256
+            // only proves the transfer).
+            let sent = crate::hash::hash_reader(&mut buf.as_slice()).map_err(local_err)?;
+            if sent.hash != meta.blake3 {
+                return Err(self.changed(rel, local, &sent.hash, &meta.blake3));
+            }
             let len = buf.len() as u64;
             let opts = PutOptions {
                 mode: PutMode::Create,
@@ -734,23 +740,34 @@ impl Bucket {
         // WriteMultipart spawns each part as a task on the current runtime.
         let _in_runtime = self.rt.enter();
         let mut w = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
-        let mut buf = vec![0u8; PART_SIZE];
-        let result: Result<(), BucketError> = (|| loop {
-            let n = crate::hash::read_full(&mut file, &mut buf).map_err(local_err)?;
-            if n == 0 {
-                return Ok(());
+        // The file is streamed through BLAKE3 as it is sent, and the upload
+        // completed only if what was sent is what was archived.
+        let mut buf = Vec::new();
+        let mut written = 0u64;
+        let streamed = crate::hash::stream(&mut file, &mut buf, 0, |chunk| {
+            if written % PART_SIZE as u64 == 0 {
+                // A new part: wait for room, so at most PARTS_IN_FLIGHT are in flight.
+                self.rt
+                    .block_on(w.wait_for_capacity(PARTS_IN_FLIGHT))
+                    .map_err(|e| self.err(&format!("uploading {rel}"), e))?;
+                crate::faults::point("bucket-part");
+                // Lets a test cut the network in the middle of an upload.
+                #[cfg(feature = "fault-injection")]
+                crate::faults::pause("CAMROLL_TEST_PAUSE_BEFORE_PART_MS");
+                self.count(1);
             }
-            self.rt
-                .block_on(w.wait_for_capacity(PARTS_IN_FLIGHT))
-                .map_err(|e| self.err(&format!("uploading {rel}"), e))?;
-            crate::faults::point("bucket-part");
-            // Lets a test cut the network in the middle of an upload.
-            #[cfg(feature = "fault-injection")]
-            crate::faults::pause("CAMROLL_TEST_PAUSE_BEFORE_PART_MS");
-            w.write(&buf[..n]);
-            self.count(1);
-            self.bytes_uploaded.fetch_add(n as u64, Ordering::Relaxed);
-        })();
+            w.write(chunk);
+            written += chunk.len() as u64;
+            self.bytes_uploaded
+                .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            Ok(())
+        });
+        let result = match streamed {
+            Ok(d) if d.hash == meta.blake3 => Ok(()),
+            Ok(d) => Err(self.changed(rel, local, &d.hash, &meta.blake3)),
+            Err(crate::hash::StreamError::Read(e)) => Err(local_err(e)),
+            Err(crate::hash::StreamError::Sink(e)) => Err(e),
+        };
         if let Err(e) = result {
             self.count(1);
             let _ = self.rt.block_on(w.abort());
@@ -768,6 +785,17 @@ impl Bucket {
             .block_on(w.finish())
             .map_err(|e| self.err(&format!("completing the upload of {rel}"), e))?;
         Ok(PutOutcome::Created)
+    }
+
+    fn changed(&self, rel: &str, local: &FsPath, actual: &str, expected: &str) -> BucketError {
+        BucketError::Request {
+            url: self.url.to_string(),
+            what: format!("uploading {rel}"),
+            message: format!(
+                "{} hashes to {actual}, not {expected}: not uploaded (the local copy changed or is damaged)",
+                local.display()
+            ),
+        }
     }
 
     /// Replaces the object `rel` with the local file `local`, only if it is
