@@ -983,3 +983,44 @@ fn a_damaged_file_in_from_is_not_uploaded_by_sync() {
     let (code, v, err) = verify_cmd(&srv, &cache, &[URL]);
     assert_eq!(code, 0, "what is in the bucket is whole: {v}\n{err}");
 }
+
+#[test]
+fn files_spooled_while_the_store_was_full_are_uploaded_once_it_has_room() {
+    let store = FullStore::start();
+    let t = tempfile::tempdir().unwrap();
+    let (src, disk, cache) = (
+        t.path().join("src"),
+        t.path().join("disk"),
+        t.path().join("cache"),
+    );
+    roll(&src);
+    let mut cmd = camroll();
+    cmd.args(["export", "--json", "--from"])
+        .arg(&src)
+        .arg("--to")
+        .arg(&disk)
+        .args(["--to", URL]);
+    cmd.env_remove("AWS_PROFILE")
+        .env("AWS_ENDPOINT_URL", store.endpoint())
+        .env("AWS_ACCESS_KEY_ID", S3_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", S3_SECRET)
+        .env("AWS_REGION", "us-east-1")
+        .env("XDG_CACHE_HOME", &cache);
+    let (code, out, err) = decode(cmd.output().unwrap());
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert_eq!(spooled_files(&cache).len(), 6, "spooled, waiting");
+    // The same endpoint, now a real store with room (so the same spool).
+    store.stop();
+    let Some(srv) = S3Server::start_on(S3Kind::Moto, store.port) else {
+        return;
+    };
+    srv.create_bucket("photos");
+    let (code, v, err) = export_to(&srv, &cache, &src, &[&s(&disk), URL], &[]);
+    assert_eq!(code, 0, "{v}\n{err}");
+    assert_eq!(dest(&v, URL)["bucket"]["uploaded"], 6, "{v}");
+    assert_eq!(v["copied"], 0, "nothing read again: {v}");
+    assert!(spooled_files(&cache).is_empty());
+    let (code, v, err) = verify_cmd(&srv, &cache, &[URL]);
+    assert_eq!(code, 0, "{v}\n{err}");
+    assert_eq!(v["archives"][0]["verified"], 6);
+}

@@ -78,6 +78,12 @@ impl S3Server {
     /// Starts a server of `kind`; `None` (after a loud skip) when it is not installed.
     #[track_caller]
     pub fn start(kind: S3Kind) -> Option<S3Server> {
+        S3Server::start_on(kind, free_port())
+    }
+
+    /// The same, on a given port (to take over from a stand-in).
+    #[track_caller]
+    pub fn start_on(kind: S3Kind, port: u16) -> Option<S3Server> {
         let exe = find(kind);
         if !skip_unless(
             exe.is_some(),
@@ -88,7 +94,7 @@ impl S3Server {
         let mut s = S3Server {
             kind,
             child: None,
-            port: free_port(),
+            port,
             dir: tempfile::tempdir().unwrap(),
             exe: exe.unwrap(),
         };
@@ -311,6 +317,17 @@ impl FullStore {
     /// `http://127.0.0.1:PORT`.
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl FullStore {
+    /// Stops listening; returns once the port is free again.
+    pub fn stop(&self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while TcpListener::bind(("127.0.0.1", self.port)).is_err() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 

@@ -185,6 +185,30 @@ impl BucketDest {
                 a.planner.add_listed(&l.rel);
             }
         }
+        // Files still waiting in the spool (an upload that failed) keep their
+        // names and count as held: the next successful run uploads them.
+        let waiting: Vec<_> = a
+            .catalog
+            .file_rows()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| {
+                !b.manifest.entries.contains_key(&r.record.path)
+                    && crate::archive::layout::checked_rel_path(&r.record.path).is_ok()
+                    && b.spool.join(&r.record.path).is_file()
+            })
+            .collect();
+        let waiting_sources = a.catalog.source_items(source_id).unwrap_or_default();
+        for r in &waiting {
+            a.by_hash
+                .insert(r.record.hash.clone(), r.record.path.clone());
+            a.planner.add_listed(&r.record.path);
+        }
+        for (rel, rec) in waiting_sources {
+            if waiting.iter().any(|r| r.record.hash == rec.hash) {
+                a.source_items.insert(rel, rec);
+            }
+        }
         for e in b.manifest.entries.values() {
             a.by_hash.insert(e.blake3.clone(), e.path.clone());
             a.planner.add_listed(&e.path);
