@@ -247,6 +247,23 @@ fn load_archive(root: &Path, source_id: &str) -> Loaded {
         by_hash: HashMap::new(),
         last_run: None,
     };
+    if let Some(text) = root
+        .to_str()
+        .filter(|t| crate::archive::bucket::BucketUrl::is_bucket_url(t))
+    {
+        // A bucket archive: its manifest and the last verify's record.
+        match crate::ops::verify::bucket::load_records(text, source_id) {
+            Ok(b) => {
+                l.view.files = b.rows.len() as u64;
+                l.records = b.records;
+                for r in b.rows {
+                    l.by_hash.entry(r.record.hash.clone()).or_insert(r);
+                }
+            }
+            Err(e) => l.view.problem = Some(e.to_string()),
+        }
+        return l;
+    }
     if !root.join(CAMROLL_DIR).join(CATALOG_FILE).is_file() {
         l.view.problem = Some(format!(
             "no catalog: nothing here counts as verified. Run `camroll rebuild {}`",
