@@ -135,6 +135,60 @@ fn pulling_the_cable_of_a_phone_also_on_wifi_continues_over_wifi() {
     assert_eq!(code, 0, "{stdout}");
 }
 
+#[test]
+fn a_phone_on_wifi_whose_cable_comes_back_returns_to_usb() {
+    let t = tempfile::tempdir().unwrap();
+    let media = generate(t.path(), 60, 12);
+    let library: u64 = ["", "-wal", "-shm"]
+        .iter()
+        .filter_map(|x| fs::metadata(media.join(format!("PhotoData/Photos.sqlite{x}"))).ok())
+        .map(|m| m.len())
+        .sum();
+    // A quarter of the way through the photos the cable is pulled; it is back two
+    // seconds later while Wi-Fi stays. Every AFC reply takes 25 ms, so the run
+    // lasts a few seconds and goes on well after the cable is back.
+    let unplug_at = library + dcim_bytes(&media) / 4;
+    let stats = t.path().join("served.json");
+    let sim = SimProc::start(
+        &media,
+        &[
+            "--also-network",
+            "--unplug-after-bytes",
+            &unplug_at.to_string(),
+            "--replug-after",
+            "2",
+            "--latency-ms",
+            "25",
+            "--stats",
+            stats.to_str().unwrap(),
+        ],
+    );
+    let a = t.path().join("a");
+    let (code, json, stderr) =
+        export_device(&sim.addr, t.path(), &[&a], &["--jobs", "1", "--wait", "20"]);
+    assert_eq!(code, 0, "{json}\n{stderr}");
+    assert_eq!(json["failed"].as_array().unwrap().len(), 0, "{json}");
+    let wifi = stderr
+        .find("back over Wi-Fi")
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(
+        stderr[wifi..].contains("back over USB; continuing over the cable"),
+        "returned to the cable: {stderr}"
+    );
+    // Bytes went over Wi-Fi while the cable was out, and over USB again after it came back.
+    let served: serde_json::Value = serde_json::from_slice(&fs::read(&stats).unwrap()).unwrap();
+    assert!(
+        served["file_bytes_network"].as_u64().unwrap() > 0,
+        "{served}"
+    );
+    assert!(
+        served["file_bytes_usb"].as_u64().unwrap() > unplug_at,
+        "USB served more after the replug: {served}"
+    );
+    let (code, stdout, _) = run(&["verify", a.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}");
+}
+
 // ===== Cloud-only originals: no file, unreadable, stand-in =====
 
 /// `camroll sim generate` with `--cloud-only-shape <shape>`.
@@ -318,17 +372,23 @@ fn a_phone_that_locks_mid_run_is_waited_for_and_no_file_fails() {
     assert_eq!(json["failed"].as_array().unwrap().len(), 0, "{json}");
 }
 
-#[test]
-fn a_file_the_phone_refuses_for_its_hard_links_is_named_with_the_cause_and_fails_alone() {
-    let t = tempfile::tempdir().unwrap();
-    let media = generate(t.path(), 30, 9);
-    let victim = lone_dcim_photo(&media);
-    // A second name for the same file, outside what camroll lists.
+/// A DCIM photo with no movie or sidecar, given a second name outside what
+/// camroll lists, so afcd refuses to open it.
+fn hard_link_a_photo(media: &std::path::Path) -> String {
+    let victim = lone_dcim_photo(media);
     fs::create_dir_all(media.join("PhotoData/Links")).unwrap();
     fs::hard_link(media.join(&victim), media.join("PhotoData/Links/extra")).unwrap();
+    victim
+}
+
+#[test]
+fn a_file_the_phone_refuses_for_its_hard_links_is_retried_at_the_end_then_fails_alone() {
+    let t = tempfile::tempdir().unwrap();
+    let media = generate(t.path(), 30, 9);
+    let victim = hard_link_a_photo(&media);
     let sim = SimProc::start(&media, &[]);
     let a = t.path().join("a");
-    let (code, json, stderr) = export_device(&sim.addr, t.path(), &[&a], &[]);
+    let (code, json, stderr) = export_device(&sim.addr, t.path(), &[&a], &["--jobs", "1"]);
     assert_eq!(code, 1, "{json}\n{stderr}");
     let failed = json["failed"].as_array().unwrap();
     assert_eq!(failed.len(), 1, "{json}");
@@ -336,11 +396,44 @@ fn a_file_the_phone_refuses_for_its_hard_links_is_named_with_the_cause_and_fails
     let error = failed[0]["error"].as_str().unwrap();
     assert!(
         error.contains("hard links")
-            && error.contains("tried twice")
+            && error.contains("tried again at the end of the run")
             && error.contains("Duplicate the photo"),
         "{error}"
     );
+    // Named at once, with why and what happens next; tried again only after every other file.
+    let told = stderr
+        .find(&format!("{victim}: the iPhone refused to open"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(stderr[told..].contains("tries it once more when everything else is done"));
     assert!(json["copied"].as_u64().unwrap() > 10);
+}
+
+#[test]
+fn a_file_whose_extra_hard_link_goes_away_during_the_run_is_archived_at_the_end() {
+    let t = tempfile::tempdir().unwrap();
+    let media = generate(t.path(), 30, 9);
+    let victim = hard_link_a_photo(&media);
+    // The phone drops the extra name once one more byte has been served after the refusal.
+    let sim = SimProc::start(&media, &["--hard-links-heal-after-bytes", "1"]);
+    let a = t.path().join("a");
+    let (code, json, stderr) = export_device(&sim.addr, t.path(), &[&a], &["--jobs", "1"]);
+    assert_eq!(code, 0, "{json}\n{stderr}");
+    assert!(
+        stderr.contains(&format!("{victim}: the iPhone refused to open")),
+        "the first try was refused: {stderr}"
+    );
+    assert_eq!(json["failed"].as_array().unwrap().len(), 0, "{json}");
+    assert!(!media.join("PhotoData/Links/extra").exists());
+    // The photo is in the archive, bit-exact.
+    let want = fs::read(media.join(&victim)).unwrap();
+    let found = walkdir::WalkDir::new(&a)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .any(|e| fs::read(e.path()).is_ok_and(|b| b == want));
+    assert!(found, "{victim} archived");
+    let (code, stdout, _) = run(&["verify", a.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}");
 }
 
 // ===== A consistent library snapshot =====
@@ -367,4 +460,44 @@ fn a_library_that_changes_while_copied_is_copied_again_until_it_holds_still() {
             .unwrap()
             .len()
     );
+}
+
+/// The simulator's `--stats` file: what it has served so far.
+fn served(stats: &std::path::Path) -> serde_json::Value {
+    serde_json::from_slice(&fs::read(stats).unwrap()).unwrap()
+}
+
+#[test]
+fn a_library_of_realistic_size_is_copied_once_and_not_again_on_a_no_change_run() {
+    use std::os::unix::fs::MetadataExt;
+    let t = tempfile::tempdir().unwrap();
+    let media = t.path().join("media");
+    generate_with(&media, 20, 11, &["--library-pad-mb", "120"]);
+    let db = media.join("PhotoData/Photos.sqlite");
+    let m = fs::metadata(&db).unwrap();
+    assert_eq!(m.len(), 120_000_000);
+    assert!(
+        m.blocks() * 512 < 16 << 20,
+        "padded sparsely: {} blocks",
+        m.blocks()
+    );
+    let stats = t.path().join("served.json");
+    let sim = SimProc::start(&media, &["--stats", stats.to_str().unwrap()]);
+    let a = t.path().join("a");
+    let (code, json, stderr) = export_device(&sim.addr, t.path(), &[&a], &[]);
+    assert_eq!(code, 0, "{json}\n{stderr}");
+    assert_eq!(json["library_assets"], 20, "the padded library reads");
+    let first = served(&stats);
+    assert!(
+        first["library_bytes"].as_u64().unwrap() >= 120_000_000,
+        "{first}"
+    );
+    // Nothing changed on the phone: neither the library nor any file is read again.
+    let (code, json, stderr) = export_device(&sim.addr, t.path(), &[&a], &[]);
+    assert_eq!(code, 0, "{json}\n{stderr}");
+    assert_eq!(json["copied"], 0, "{json}");
+    assert_eq!(json["library_assets"], 20, "the cached copy still answers");
+    let second = served(&stats);
+    assert_eq!(second["library_bytes"], first["library_bytes"], "{second}");
+    assert_eq!(second["file_bytes"], first["file_bytes"], "{second}");
 }

@@ -47,10 +47,11 @@ fn every_library_layout_gives_the_checklist_the_manifest_gives() {
                 video_mib: None,
                 cloud_only_shape: CloudShape::None,
                 ios,
-                shared_items: 4,
+                shared_items: 6,
                 icloud_restored: false,
                 dcim_view: camroll_sim::generate::DcimView::Afc,
                 aae: camroll_sim::generate::AaePlace::Beside,
+                library_pad_mb: None,
             },
         )
         .unwrap_or_else(|e| panic!("iOS {ios}: {e}"));
@@ -63,7 +64,15 @@ fn every_library_layout_gives_the_checklist_the_manifest_gives() {
             .filter(|a| !a["shared"].is_null())
             .map(|a| a["uuid"].as_str().unwrap().to_string())
             .collect();
-        assert_eq!(want_shared.len(), 4);
+        assert_eq!(want_shared.len(), 6);
+        // Shared with You (iOS 15 and later): two items, one of them with no
+        // ZSAVEDASSETTYPE 12 (only its syndication columns say it), and one
+        // DCIM photo saved from a conversation, which is the owner's.
+        let swy = assets
+            .iter()
+            .filter(|a| a["shared"] == "shared_with_you")
+            .count();
+        assert_eq!(swy, if ios >= 15 { 2 } else { 0 }, "iOS {ios}");
 
         let lib = read_library(&media.join("PhotoData/Photos.sqlite"))
             .unwrap_or_else(|e| panic!("iOS {ios}: {e}"));
@@ -175,6 +184,40 @@ fn shared_album_and_shared_with_you_items_are_listed_apart_and_not_archived() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("3 in shared albums or Shared with You, not your originals"),
+        "{text}"
+    );
+    // `check` lists them apart too, never as files missing from the phone.
+    let (_, v, err) = with_sim(
+        &sim,
+        t.path(),
+        &["check", "--copies", "1", "--from", "device", &s(&a)],
+    );
+    let lib = &v["library"];
+    assert_eq!(
+        uuids(&lib["in_shared_albums"]),
+        uuids(&json["in_shared_albums"]),
+        "{v}\n{err}"
+    );
+    assert!(lib["in_shared_albums"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| i["reason"].as_str().unwrap().contains("not your original")));
+    assert!(
+        uuids(&lib["without_file"]).is_disjoint(&uuids(&lib["in_shared_albums"])),
+        "{v}"
+    );
+    let out = device_camroll(&sim.addr, t.path())
+        .args(["check", "--copies", "1", "--from", "device"])
+        .arg(&a)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let shared_lines = text.lines().filter(|l| l.starts_with("SHARED ")).count();
+    assert_eq!(shared_lines, 3, "{text}");
+    assert!(!text.contains("NO FILE"), "{text}");
+    assert!(
+        text.contains("3 items are in shared albums or Shared with You: not your originals"),
         "{text}"
     );
 }

@@ -189,41 +189,35 @@ pub fn open_dir(root: &Path, rel: &str, create: bool) -> io::Result<File> {
 /// a link: `truncate` empties it (a temporary file), otherwise it is opened
 /// read-write as it is (the lock).
 pub fn open_file_in(dir: &File, name: &str, truncate: bool, at: &Path) -> io::Result<File> {
-    let c = cstr(name)?;
-    let mut flags = libc::O_RDWR | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    let mut flags = libc::O_RDWR | libc::O_CREAT;
     if truncate {
         flags |= libc::O_TRUNC;
     }
-    // SAFETY: a valid directory fd and NUL-terminated name; mode for a new file.
-    let fd =
-        check(unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags, 0o644 as libc::c_uint) })
-            .map_err(|e| link_error(e, at))?;
-    // SAFETY: fd was just opened and is owned by nobody else.
-    Ok(unsafe { File::from_raw_fd(fd) })
+    open_in(dir, name, flags, at)
 }
 
 /// Creates the new file `name` in `dir` for writing, exclusively and
 /// without following a link: an existing name, a link included, is an error
 /// (`AlreadyExists`), never written through.
 pub fn create_new_in(dir: &File, name: &str, at: &Path) -> io::Result<File> {
-    let c = cstr(name)?;
-    let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
-    // SAFETY: a valid directory fd and NUL-terminated name; mode for a new file.
-    let fd =
-        check(unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags, 0o644 as libc::c_uint) })
-            .map_err(|e| link_error(e, at))?;
-    // SAFETY: fd was just opened and is owned by nobody else.
-    Ok(unsafe { File::from_raw_fd(fd) })
+    open_in(dir, name, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, at)
 }
 
 /// Opens the existing file `name` in `dir` for writing, without following a
 /// link and without creating it.
 pub fn open_existing_in(dir: &File, name: &str, at: &Path) -> io::Result<File> {
+    open_in(dir, name, libc::O_WRONLY, at)
+}
+
+/// `openat(dir, name, flags | O_NOFOLLOW | O_CLOEXEC, 0644)`; a link at
+/// `name` is reported as one (naming `at`).
+fn open_in(dir: &File, name: &str, flags: libc::c_int, at: &Path) -> io::Result<File> {
     let c = cstr(name)?;
-    let flags = libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
-    // SAFETY: a valid directory fd and NUL-terminated name.
-    let fd = check(unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags) })
-        .map_err(|e| link_error(e, at))?;
+    let flags = flags | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    // SAFETY: a valid directory fd and NUL-terminated name; mode for a new file.
+    let fd =
+        check(unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags, 0o644 as libc::c_uint) })
+            .map_err(|e| link_error(e, at))?;
     // SAFETY: fd was just opened and is owned by nobody else.
     Ok(unsafe { File::from_raw_fd(fd) })
 }

@@ -2,6 +2,7 @@
 //! `BLAKE3SUMS` check-file, and `.camroll/` (catalog, lock, staging). The
 //! on-disk contract is in `docs/archive-format.md`.
 
+pub mod bucket;
 pub mod catalog;
 pub mod contain;
 // Named `filesystem` in code: `fs` would clash with `std::fs` used throughout.

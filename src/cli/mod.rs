@@ -55,6 +55,10 @@ pub fn error_exit_code(e: &anyhow::Error) -> u8 {
                 c.downcast_ref::<AlbumsError>()
                     .and_then(AlbumsError::refusal)
             })
+            .or_else(|| {
+                c.downcast_ref::<camroll::archive::bucket::BucketError>()
+                    .and_then(camroll::archive::bucket::BucketError::refusal)
+            })
     });
     match refusal {
         Some(Refusal::NoArchive) => EXIT_NO_ARCHIVE,

@@ -14,7 +14,8 @@ use camroll::report::html;
 pub struct CheckArgs {
     #[command(flatten)]
     pub source: SourceArgs,
-    /// Archives that should hold every item (default: the config file's `archives`).
+    /// Archives that should hold every item: folders, or buckets `s3://BUCKET/PREFIX`, which count
+    /// once `camroll verify` has read their objects back (default: the config file's `archives`).
     #[arg(value_name = "ARCHIVE")]
     pub archives: Vec<PathBuf>,
     /// Verified copies an item needs before it is safe to delete from the phone.
@@ -33,7 +34,11 @@ pub fn run(a: CheckArgs) -> anyhow::Result<u8> {
     let cfg = settings::load()?;
     let archives = settings::archives(a.archives, &cfg, "name them: camroll check ARCHIVE…")?;
     let progress = a.output.progress();
-    require_archive_dirs(archives.iter().map(PathBuf::as_path))?;
+    // Buckets (`s3://…`) are read over the network, not checked as folders.
+    require_archive_dirs(archives.iter().map(PathBuf::as_path).filter(|p| {
+        !p.to_str()
+            .is_some_and(camroll::archive::bucket::BucketUrl::is_bucket_url)
+    }))?;
     if a.copies == 0 {
         anyhow::bail!("--copies must be at least 1");
     }

@@ -16,7 +16,8 @@ use camroll::report::html;
 pub struct ExportArgs {
     #[command(flatten)]
     pub source: SourceArgs,
-    /// An archive folder to file into (created if missing). Repeat for several archives: the source is read once.
+    /// An archive folder to file into (created if missing), or a bucket `s3://BUCKET/PREFIX`
+    /// (docs/object-storage.md). Repeat for several archives: the source is read once.
     /// Default: the config file's `archives`.
     #[arg(long = "to", value_name = "ARCHIVE")]
     pub to: Vec<PathBuf>,
@@ -41,6 +42,11 @@ pub struct ExportArgs {
     /// Read the sidecars' facts from this copy of Photos.sqlite (for a folder source).
     #[arg(long, value_name = "LIBRARY")]
     pub sidecars_from: Option<PathBuf>,
+    /// Buckets (`--to s3://…`) only: new objects get S3 Object Lock retention (COMPLIANCE mode)
+    /// for N days, so nobody, not even someone holding your keys, can delete or overwrite them
+    /// before then. Refused when the bucket was not created with Object Lock.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=36500))]
+    pub object_lock_days: Option<u32>,
 }
 
 /// `--sidecars` values.
@@ -69,6 +75,14 @@ impl SidecarArg {
 pub fn run(a: ExportArgs) -> anyhow::Result<u8> {
     let cfg = settings::load()?;
     let destinations = settings::archives(a.to, &cfg, "add --to <ARCHIVE>")?;
+    if a.object_lock_days.is_some()
+        && !destinations.iter().any(|d| {
+            d.to_str()
+                .is_some_and(camroll::archive::bucket::BucketUrl::is_bucket_url)
+        })
+    {
+        anyhow::bail!("--object-lock-days applies to buckets: add --to s3://BUCKET/PREFIX");
+    }
     let progress = a.output.progress();
     let source = a.source.open(&cfg)?;
     let opts = ExportOptions {
@@ -92,6 +106,7 @@ pub fn run(a: ExportArgs) -> anyhow::Result<u8> {
             },
         },
         sidecars_from: a.sidecars_from,
+        object_lock_days: a.object_lock_days,
     };
     let summary = export::export(source.as_ref(), &opts, progress.as_ref())?;
     if let Some(path) = &a.report.report {

@@ -42,6 +42,10 @@ pub struct LibraryView {
     pub recently_deleted: Vec<LibraryAsset>,
     /// The library lists an original whose file is not on the phone.
     pub without_file: Vec<LibraryAsset>,
+    /// Items of shared albums and Shared with You: in the library, not the
+    /// owner's originals, so never "without a file" and never needed for
+    /// "safe to delete". Each says which (`reason`).
+    pub in_shared_albums: Vec<LibraryAsset>,
     /// Why there is no full library view (Photos.sqlite missing or unreadable).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,
@@ -56,6 +60,7 @@ impl From<&LibraryReport> for LibraryView {
                     filename: i.name.clone(),
                     rel_path: Some(i.path.clone()),
                     taken: i.captured.clone(),
+                    reason: i.reason.clone(),
                 })
                 .collect()
         };
@@ -64,6 +69,7 @@ impl From<&LibraryReport> for LibraryView {
             cloud_only: conv(&r.cloud_only),
             recently_deleted: conv(&r.recently_deleted),
             without_file: conv(&r.not_found_on_device),
+            in_shared_albums: conv(&r.in_shared_albums),
             warning: r.library_warning.clone(),
         }
     }
@@ -82,6 +88,9 @@ pub struct LibraryAsset {
     /// Capture time as the library records it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub taken: Option<String>,
+    /// Why it is listed (a shared item: "in a shared album, not your original").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Settings of one check.
@@ -238,6 +247,23 @@ fn load_archive(root: &Path, source_id: &str) -> Loaded {
         by_hash: HashMap::new(),
         last_run: None,
     };
+    if let Some(text) = root
+        .to_str()
+        .filter(|t| crate::archive::bucket::BucketUrl::is_bucket_url(t))
+    {
+        // A bucket archive: its manifest and the last verify's record.
+        match crate::ops::verify::bucket::load_records(text, source_id) {
+            Ok(b) => {
+                l.view.files = b.rows.len() as u64;
+                l.records = b.records;
+                for r in b.rows {
+                    l.by_hash.entry(r.record.hash.clone()).or_insert(r);
+                }
+            }
+            Err(e) => l.view.problem = Some(e.to_string()),
+        }
+        return l;
+    }
     if !root.join(CAMROLL_DIR).join(CATALOG_FILE).is_file() {
         l.view.problem = Some(format!(
             "no catalog: nothing here counts as verified. Run `camroll rebuild {}`",
@@ -626,6 +652,20 @@ impl CheckReport {
                     "NO FILE", a.filename
                 );
             }
+            for a in &lib.in_shared_albums {
+                let _ = writeln!(
+                    s,
+                    "{:<12} {}: {}",
+                    "SHARED",
+                    a.filename,
+                    a.reason
+                        .as_deref()
+                        .unwrap_or("shared with you, not your original")
+                );
+            }
+            if !lib.in_shared_albums.is_empty() {
+                let _ = writeln!(s, "{} items are in shared albums or Shared with You: not your originals, so they are neither archived nor needed before deleting", lib.in_shared_albums.len());
+            }
             if !lib.cloud_only.is_empty() {
                 let _ = writeln!(s, "{} originals are only in iCloud: turn on Settings › Photos › Download and Keep Originals, wait for the download, export again", lib.cloud_only.len());
             }
@@ -748,6 +788,12 @@ mod tests {
                 ..Default::default()
             }],
             without_file: vec![],
+            in_shared_albums: vec![LibraryAsset {
+                uuid: "U9".into(),
+                filename: "IMG_0009.JPG".into(),
+                reason: Some("in a shared album, not your original".into()),
+                ..Default::default()
+            }],
             warning: None,
         };
         let r = check(&folder, Some(lib), &archives, &copts, &PlainProgress).unwrap();
@@ -758,8 +804,13 @@ mod tests {
         let text = r.human();
         assert!(text.contains("CLOUD ONLY   IMG_0003.HEIC"), "{text}");
         assert!(text.contains("Download and Keep Originals"), "{text}");
+        assert!(
+            text.contains("SHARED       IMG_0009.JPG: in a shared album, not your original"),
+            "{text}"
+        );
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["library"]["cloud_only"][0]["uuid"], "U3");
+        assert_eq!(json["library"]["in_shared_albums"][0]["uuid"], "U9");
         // A placeholder that cannot be read is unreadable, not safe.
         photo(&src, "IMG_FAIL.JPG", 4);
         let flaky = Flaky(FolderSource::new(&src).unwrap());

@@ -10,6 +10,7 @@ pub mod check;
 pub mod export;
 pub mod rebuild;
 pub mod sync;
+pub mod sync_bucket;
 pub mod verify;
 pub mod watch;
 

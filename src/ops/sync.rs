@@ -53,6 +53,9 @@ pub enum SyncError {
     /// Opening or locking an archive failed.
     #[error(transparent)]
     Archive(#[from] ArchiveError),
+    /// A bucket archive (`s3://…`) could not be used.
+    #[error(transparent)]
+    Bucket(crate::archive::bucket::BucketError),
 }
 
 impl SyncError {
@@ -61,6 +64,7 @@ impl SyncError {
         match self {
             SyncError::NoArchive { .. } => Some(crate::archive::Refusal::NoArchive),
             SyncError::Archive(a) => a.refusal(),
+            SyncError::Bucket(b) => b.refusal(),
             _ => None,
         }
     }

@@ -726,6 +726,7 @@ pub fn for_check(r: &CheckReport, source: Option<&dyn Source>) -> Page {
                 }
             };
         add("cloud-only", "Originals only in iCloud", "Turn on Settings › Photos › Download and Keep Originals, wait for the download, then export again.", &lib.cloud_only);
+        add("shared", "In shared albums, not your originals", "Items of shared albums and Shared with You belong to someone else: nothing to archive, nothing to wait for before deleting.", &lib.in_shared_albums);
         add("no-file", "Assets without a file", "The phone's library lists these but their file is not on the phone: open them in Photos to make the phone fetch them, then export again.", &lib.without_file);
         add(
             "recently-deleted",

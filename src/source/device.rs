@@ -408,7 +408,14 @@ struct Shared {
     gone: AtomicBool,
     /// One reconnect at a time; others wait for its outcome.
     reconnecting: Mutex<()>,
+    /// When usbmuxd was last asked whether the phone is cabled again (while
+    /// it is reached over Wi-Fi).
+    usb_looked: Mutex<Instant>,
 }
+
+/// How often, while the phone is reached over Wi-Fi, usbmuxd is asked whether
+/// it is cabled too (one local `ListDevices`).
+const USB_LOOK_EVERY: Duration = Duration::from_secs(1);
 
 impl Shared {
     fn provider(&self) -> UsbmuxdProvider {
@@ -463,8 +470,50 @@ impl Shared {
         }
     }
 
+    /// While the phone is reached over Wi-Fi: when usbmuxd lists it over USB
+    /// too (the cable is back, or was plugged in during the run), new
+    /// connections go over the cable, which is faster and what every client
+    /// prefers; idle Wi-Fi connections are dropped. If the cable does not
+    /// answer, Wi-Fi stays.
+    fn prefer_usb(&self) {
+        if *self.link.lock().unwrap_or_else(|e| e.into_inner()) != "network" {
+            return;
+        }
+        {
+            let mut last = self.usb_looked.lock().unwrap_or_else(|e| e.into_inner());
+            if last.elapsed() < USB_LOOK_EVERY {
+                return;
+            }
+            *last = Instant::now();
+        }
+        let usb = self.rt.block_on(async {
+            let mut m = self.addr.connect(1).await.ok()?;
+            let devices = m.get_devices().await.ok()?;
+            devices.into_iter().find(|d| {
+                same_udid(&d.udid, &self.udid)
+                    && matches!(d.connection_type, idevice::usbmuxd::Connection::Usb)
+            })
+        });
+        let Some(d) = usb else { return };
+        let wifi_id = self.device_id.swap(d.device_id, Ordering::Relaxed);
+        match self.rt.block_on(self.connect_afc()) {
+            Ok(c) => {
+                *self.link.lock().unwrap_or_else(|e| e.into_inner()) = "usb";
+                let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+                pool.clear();
+                pool.push(c);
+                eprintln!(
+                    "camroll: {} is back over USB; continuing over the cable.",
+                    self.name
+                );
+            }
+            Err(_) => self.device_id.store(wifi_id, Ordering::Relaxed),
+        }
+    }
+
     /// An idle pooled connection, else a new one; never waits for the pool.
     fn try_take(&self) -> Result<AfcClient, IdeviceError> {
+        self.prefer_usb();
         if let Some(c) = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop() {
             return Ok(c);
         }
@@ -637,7 +686,7 @@ fn afc_io_error(e: IdeviceError, path: &str) -> io::Error {
         // afcd refuses to open a file that has other hard links ("Failed open
         // operation as there are additional hard links", ifuse#54).
         IdeviceError::Afc(AfcError::PermDenied) => io::Error::new(io::ErrorKind::PermissionDenied, format!(
-            "the iPhone refused to open {path} (its file service refuses files that have other hard links on the phone, a state left by some restores and sync tools; it was tried twice). Duplicate the photo in the Photos app, or import it with Image Capture or the Windows Photos app, then run again"
+            "the iPhone refused to open {path} (its file service refuses files that have other hard links on the phone, a state left by some restores and sync tools). Duplicate the photo in the Photos app, or import it with Image Capture or the Windows Photos app, then run again"
         )),
         other => io::Error::other(format!("{path}: {other}")),
     }
@@ -811,6 +860,7 @@ impl DeviceSource {
             wait: opts.wait,
             gone: AtomicBool::new(false),
             reconnecting: Mutex::new(()),
+            usb_looked: Mutex::new(Instant::now()),
         });
         // The first AFC connection: waits while the phone is locked.
         let deadline = Instant::now() + opts.wait;
@@ -1392,9 +1442,16 @@ impl Source for DeviceSource {
 
     fn open(&self, item: &SourceItem) -> Result<Box<dyn ReadSeek>, SourceError> {
         let r = AfcReader::open(self.shared.clone(), item.rel_path.clone(), item.size).map_err(
-            |source| SourceError::Open {
-                path: item.rel_path.clone(),
-                source,
+            |source| match source.kind() {
+                // afcd's hard-link refusal (see `afc_io_error`): the export tries it again at the end.
+                io::ErrorKind::PermissionDenied => SourceError::Refused {
+                    path: item.rel_path.clone(),
+                    message: source.to_string(),
+                },
+                _ => SourceError::Open {
+                    path: item.rel_path.clone(),
+                    source,
+                },
             },
         )?;
         Ok(Box::new(r))
@@ -1511,7 +1568,6 @@ impl AfcReader {
         header.extend(self.path.as_bytes());
         // "No file slots": the phone limits open handles; wait for one to free up.
         let started = Instant::now();
-        let mut refused_once = false;
         let fd = loop {
             match self.shared.rt.block_on(send_bounded(
                 &mut client,
@@ -1539,13 +1595,6 @@ impl AfcReader {
                     std::thread::sleep(Duration::from_millis(100));
                 }
                 Err(e) if is_transport(&e) && !after_error => return self.reopen(true),
-                Err(IdeviceError::Afc(idevice::afc::errors::AfcError::PermDenied))
-                    if !refused_once =>
-                {
-                    // A refusal may be passing (the phone was busy with the file): once more.
-                    refused_once = true;
-                    std::thread::sleep(Duration::from_millis(500));
-                }
                 Err(e) => {
                     self.shared.give(client);
                     return Err(afc_io_error(e, &self.path));

@@ -84,7 +84,12 @@ pub struct LibraryAsset {
 /// Koenig's Photos.sqlite queries decode `ZSAVEDASSETTYPE` 4 as "Photo Cloud
 /// Sharing Data asset" (shared albums; files under
 /// `PhotoData/PhotoCloudSharingData`) and 12 as a "Shared with You"
-/// syndication asset; 3 is the local library and 6 iCloud Photos.
+/// syndication asset; 3 is the local library and 6 iCloud Photos. A Shared
+/// with You item also carries `ZADDITIONALASSETATTRIBUTES.ZSYNDICATIONIDENTIFIER`,
+/// and `ZSYNDICATIONHISTORY` stays 0 until the user saves it to the library
+/// (osxphotos `syndicated` / `saved_to_library`, #1054); its file lives in
+/// `Library/Photos/Libraries/Syndication.photoslibrary`, outside the media
+/// folder AFC serves (ScottKjr3347/PhotoData-Synd-Photos.sqlite_Queries).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Shared {
@@ -96,11 +101,18 @@ pub enum Shared {
 }
 
 impl Shared {
-    /// Classifies a row from its `ZSAVEDASSETTYPE` and `ZDIRECTORY`.
-    pub fn of(saved_asset_type: Option<i64>, directory: &str) -> Option<Shared> {
+    /// Classifies a row from its `ZSAVEDASSETTYPE`, whether it is a Shared
+    /// with You item not saved to the library (a syndication identifier, no
+    /// syndication history), and its `ZDIRECTORY`. Saved ones are the owner's.
+    pub fn of(
+        saved_asset_type: Option<i64>,
+        syndicated_unsaved: bool,
+        directory: &str,
+    ) -> Option<Shared> {
         match saved_asset_type {
             Some(4) => Some(Shared::SharedAlbum),
             Some(12) => Some(Shared::SharedWithYou),
+            _ if syndicated_unsaved => Some(Shared::SharedWithYou),
             _ if directory
                 .trim_start_matches('/')
                 .starts_with("PhotoData/PhotoCloudSharingData") =>
@@ -438,8 +450,11 @@ pub fn read_library_within(db: &Path, budget: &Budget) -> Result<Library, Librar
     };
     let sql = format!(
         "SELECT {uuid}, a.ZDIRECTORY, a.ZFILENAME, {orig}, {created}, {tz}, {trashed}, {cloud},
-                COALESCE({orig_size}, {res_size}), {saved}, {kind}
+                COALESCE({orig_size}, {res_size}), {saved},
+                {synd_id} IS NOT NULL AND COALESCE({synd_history}, 0) = 0, {kind}
          FROM {table} a {aa_join} ORDER BY a.Z_PK",
+        synd_id = schema.attr_col("ZSYNDICATIONIDENTIFIER", "NULL"),
+        synd_history = schema.attr_col("ZSYNDICATIONHISTORY", "NULL"),
         uuid = col("ZUUID", "''"),
         created = col("ZDATECREATED", "NULL"),
         trashed = col("ZTRASHEDSTATE", "0"),
@@ -452,9 +467,10 @@ pub fn read_library_within(db: &Path, budget: &Budget) -> Result<Library, Librar
             let created: Option<f64> = r.get::<_, Option<f64>>(4).unwrap_or(None);
             let directory = r.get::<_, Option<String>>(1)?.unwrap_or_default();
             let saved = r.get::<_, Option<i64>>(9).unwrap_or(None);
-            let kind = r.get::<_, Option<i64>>(10).unwrap_or(None);
+            let unsaved_swy = r.get::<_, Option<i64>>(10).unwrap_or(None).unwrap_or(0) != 0;
+            let kind = r.get::<_, Option<i64>>(11).unwrap_or(None);
             Ok(LibraryAsset {
-                shared: Shared::of(saved, &directory),
+                shared: Shared::of(saved, unsaved_swy, &directory),
                 is_video: match kind {
                     Some(0) => Some(false),
                     Some(1) => Some(true),

@@ -112,6 +112,16 @@ pub enum SourceError {
         /// What went wrong.
         source: std::io::Error,
     },
+    /// The source refused to open an item for a reason that may pass during the
+    /// run (the phone's file service refuses a file that has extra hard links):
+    /// worth one more try once everything else is done.
+    #[error("{message}")]
+    Refused {
+        /// The item, relative to the source, `/`-separated.
+        path: String,
+        /// Why, and what to do (names the item).
+        message: String,
+    },
 }
 
 /// A place photos come from.

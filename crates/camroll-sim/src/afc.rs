@@ -88,10 +88,13 @@ struct Conn {
     dev: Arc<Device>,
     handles: HashMap<u64, Handle>,
     next_handle: u64,
+    /// Reached through the USB DeviceID (else the Wi-Fi one), for `--stats`.
+    over_usb: bool,
 }
 
 impl Drop for Conn {
     fn drop(&mut self) {
+        self.dev.write_stats();
         // Give back the device-wide file slots of handles the client never closed.
         self.dev
             .open_files
@@ -99,11 +102,16 @@ impl Drop for Conn {
     }
 }
 
-pub(crate) async fn serve(dev: Arc<Device>, mut s: BoxStream) -> std::io::Result<()> {
+pub(crate) async fn serve(
+    dev: Arc<Device>,
+    mut s: BoxStream,
+    over_usb: bool,
+) -> std::io::Result<()> {
     let mut conn = Conn {
         dev,
         handles: HashMap::new(),
         next_handle: 1,
+        over_usb,
     };
     loop {
         let mut hdr = [0u8; HDR];
@@ -436,6 +444,7 @@ impl Conn {
             OP_FILE_CLOSE => match self.handles.remove(&le64(hd)) {
                 Some(_) => {
                     self.dev.open_files.fetch_sub(1, Ordering::SeqCst);
+                    self.dev.write_stats();
                     Reply::Status(E_SUCCESS)
                 }
                 None => Reply::Status(E_INVALID_ARG),
@@ -519,6 +528,7 @@ impl Conn {
             return Reply::Status(E_READ_ERROR);
         }
         if !write && t.rel.starts_with("PhotoData/Photos.sqlite") {
+            self.dev.count_library_open();
             self.dev.library_write_while_read(&root);
         }
         let opened = path.and_then(|p| {
@@ -529,6 +539,7 @@ impl Conn {
             // operation as there are additional hard links", ifuse#54). The status code it
             // answers is not public; PERM_DENIED is the closest AFC has.
             if !write && std::fs::metadata(&p).is_ok_and(|m| m.nlink() > 1) {
+                self.dev.refused_for_links(&p);
                 return Err(E_PERM_DENIED);
             }
             let mut o = std::fs::OpenOptions::new();
@@ -604,6 +615,8 @@ impl Conn {
         if !self.dev.account(n as u64) {
             return Reply::Hangup;
         }
+        let library = handle.rel.starts_with("PhotoData/Photos.sqlite");
+        self.dev.count_served(n as u64, self.over_usb, library);
         self.dev.throttle(n).await;
         Reply::Data(buf)
     }

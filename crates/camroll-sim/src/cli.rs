@@ -111,6 +111,16 @@ pub struct ServeArgs {
     /// At most N AFC file handles open at once; more answer NO_RESOURCES ("No file slots").
     #[arg(long, value_name = "N")]
     pub max_open_files: Option<usize>,
+    /// This many AFC file bytes after the phone first refuses a file for its extra hard
+    /// links, the other names of every refused file go away (as when Photos rewrites the
+    /// asset), so it opens again.
+    #[arg(long, value_name = "N")]
+    pub hard_links_heal_after_bytes: Option<u64>,
+    /// Keep a JSON file of what has been served, rewritten at every file close:
+    /// `file_bytes`, `file_bytes_usb`, `file_bytes_network`, `library_bytes`
+    /// (Photos.sqlite and its -wal/-shm), `library_opens`.
+    #[arg(long, value_name = "FILE")]
+    pub stats: Option<PathBuf>,
 }
 
 /// What `camroll-sim` does instead of serving.
@@ -144,6 +154,7 @@ impl ServeArgs {
         cfg.name = self.name.clone();
         cfg.ios = self.ios.clone();
         cfg.writable = self.writable;
+        cfg.stats = self.stats.clone();
         cfg.attach = if self.network {
             Attach::Network
         } else if self.also_network {
@@ -171,6 +182,7 @@ impl ServeArgs {
             replug_after: secs(self.replug_after),
             io_error: self.io_error.clone(),
             max_open_files: self.max_open_files,
+            hard_links_heal_after_bytes: self.hard_links_heal_after_bytes,
         };
         Ok(cfg)
     }

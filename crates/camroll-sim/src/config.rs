@@ -63,6 +63,9 @@ pub struct Faults {
     /// At most this many open AFC file handles across all connections; FileRefOpen beyond it
     /// answers NO_RESOURCES.
     pub max_open_files: Option<usize>,
+    /// This many AFC file bytes after the phone first refuses a file for its extra hard
+    /// links, the other names of every refused file are removed, so it opens again.
+    pub hard_links_heal_after_bytes: Option<u64>,
 }
 
 /// Everything needed to start a simulated iPhone.
@@ -84,6 +87,9 @@ pub struct SimConfig {
     pub attach: Attach,
     /// Faults to inject (slow reads, I/O errors, handle limits).
     pub faults: Faults,
+    /// Where to keep a JSON file of what has been served (`--stats`), rewritten at
+    /// every file close: file bytes in all, over USB, over Wi-Fi, and of the library.
+    pub stats: Option<PathBuf>,
 }
 
 impl SimConfig {
@@ -98,6 +104,7 @@ impl SimConfig {
             writable: false,
             attach: Attach::Usb,
             faults: Faults::default(),
+            stats: None,
         }
     }
 }

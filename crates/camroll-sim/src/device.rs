@@ -77,6 +77,23 @@ pub(crate) struct Device {
     pub live_services: AtomicUsize,
     /// Library-file opens seen (for `--library-churn`).
     pub library_opens: AtomicUsize,
+    /// Files refused for their extra hard links, and the bytes served since the first
+    /// refusal (for `--hard-links-heal-after-bytes`).
+    refused_links: Mutex<Vec<PathBuf>>,
+    heal_bytes: AtomicU64,
+    /// What has been served (`--stats`).
+    served: Served,
+}
+
+/// Counters behind `--stats`.
+#[derive(Default)]
+struct Served {
+    usb: AtomicU64,
+    network: AtomicU64,
+    library: AtomicU64,
+    library_opens: AtomicU64,
+    /// One writer of the stats file at a time.
+    writing: Mutex<()>,
 }
 
 pub(crate) const LOCKDOWN_PORT: u16 = 62078;
@@ -221,6 +238,100 @@ impl Device {
         }
     }
 
+    /// Notes a file refused for its extra hard links (`--hard-links-heal-after-bytes`).
+    pub fn refused_for_links(&self, path: &std::path::Path) {
+        if self.cfg.faults.hard_links_heal_after_bytes.is_some() {
+            let path = &path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+            let mut r = self.refused_links.lock().unwrap_or_else(|e| e.into_inner());
+            if !r.iter().any(|p| p == path) {
+                r.push(path.to_path_buf());
+            }
+        }
+    }
+
+    /// Counts `n` served bytes towards `--hard-links-heal-after-bytes`; once they are
+    /// reached, every other name of each refused file is removed from the media root.
+    fn heal_links_after(&self, n: u64) {
+        let Some(limit) = self.cfg.faults.hard_links_heal_after_bytes else {
+            return;
+        };
+        let refused = {
+            let mut r = self.refused_links.lock().unwrap_or_else(|e| e.into_inner());
+            if r.is_empty() {
+                return;
+            }
+            let before = self.heal_bytes.fetch_add(n, Ordering::SeqCst);
+            if before + n < limit {
+                return;
+            }
+            self.heal_bytes.store(0, Ordering::SeqCst);
+            std::mem::take(&mut *r)
+        };
+        use std::os::unix::fs::MetadataExt;
+        let inodes: Vec<(PathBuf, u64, u64)> = refused
+            .into_iter()
+            .filter_map(|p| std::fs::metadata(&p).ok().map(|m| (p, m.dev(), m.ino())))
+            .collect();
+        let mut dirs = vec![self.root.clone()];
+        while let Some(d) = dirs.pop() {
+            let Ok(entries) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let path = e.path();
+                let Ok(m) = std::fs::symlink_metadata(&path) else {
+                    continue;
+                };
+                if m.is_dir() {
+                    dirs.push(path);
+                } else if inodes
+                    .iter()
+                    .any(|(keep, dev, ino)| *dev == m.dev() && *ino == m.ino() && *keep != path)
+                {
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
+    }
+
+    /// Counts `n` file bytes served over the cable or Wi-Fi, of the library or not.
+    pub fn count_served(&self, n: u64, over_usb: bool, library: bool) {
+        let s = &self.served;
+        if over_usb { &s.usb } else { &s.network }.fetch_add(n, Ordering::Relaxed);
+        if library {
+            s.library.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts an open of a library file (`--stats`).
+    pub fn count_library_open(&self) {
+        self.served.library_opens.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Rewrites the `--stats` file (write to a temporary name, then rename, so a
+    /// reader never sees half of it).
+    pub fn write_stats(&self) {
+        let Some(path) = &self.cfg.stats else {
+            return;
+        };
+        let s = &self.served;
+        let _one = s.writing.lock().unwrap_or_else(|e| e.into_inner());
+        let (usb, net) = (
+            s.usb.load(Ordering::Relaxed),
+            s.network.load(Ordering::Relaxed),
+        );
+        let json = format!(
+            "{{\"file_bytes\": {}, \"file_bytes_usb\": {usb}, \"file_bytes_network\": {net}, \"library_bytes\": {}, \"library_opens\": {}}}\n",
+            usb + net,
+            s.library.load(Ordering::Relaxed),
+            s.library_opens.load(Ordering::Relaxed)
+        );
+        let tmp = path.with_extension("tmp");
+        if std::fs::write(&tmp, json).is_ok() {
+            let _ = std::fs::rename(&tmp, path);
+        }
+    }
+
     pub fn io_error_matches(&self, rel: &str) -> bool {
         glob_matches(&self.io_error, rel)
     }
@@ -241,6 +352,7 @@ impl Device {
     /// Accounts `n` served bytes. Returns false when they would cross `--unplug-after-bytes`:
     /// the cable is pulled before they go out.
     pub fn account(self: &Arc<Self>, n: u64) -> bool {
+        self.heal_links_after(n);
         if let Some(lock) = self.cfg.faults.lock_after_bytes {
             let before = self.lock_bytes.fetch_add(n, Ordering::SeqCst);
             if before < lock && before + n >= lock {
@@ -422,6 +534,9 @@ pub(crate) fn build_device(cfg: SimConfig) -> Result<Arc<Device>, SimError> {
         locked_at: Mutex::new(None),
         live_services: AtomicUsize::new(0),
         library_opens: AtomicUsize::new(0),
+        refused_links: Mutex::new(Vec::new()),
+        heal_bytes: AtomicU64::new(0),
+        served: Served::default(),
     }))
 }
 

@@ -58,7 +58,8 @@ pub struct GenerateArgs {
     pub ios: u32,
     /// Add N items that are in the library but not the owner's originals: shared-album
     /// items (`ZSAVEDASSETTYPE = 4`, files under `PhotoData/PhotoCloudSharingData`) and,
-    /// every third, a "Shared with You" item (`ZSAVEDASSETTYPE = 12`, no file on the phone).
+    /// from iOS 15, every third a "Shared with You" item (a syndication identifier, never
+    /// saved; its file is in Syndication.photoslibrary, which AFC does not reach).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub shared_items: usize,
     /// A phone restored from iCloud: most originals (Live Photos with their movies,
@@ -75,6 +76,11 @@ pub struct GenerateArgs {
     /// `PhotoData/Mutations`), or only in `PhotoData/Mutations` (docs/simulator.md).
     #[arg(long, value_enum, value_name = "WHERE", default_value_t = AaePlace::Beside)]
     pub aae: AaePlace,
+    /// Make Photos.sqlite this many MB (10^6 bytes) long, as a real library of
+    /// tens of thousands of assets is (hundreds of MB). The tail is a hole (sparse:
+    /// no disk, no time) past the database's recorded size, which SQLite ignores.
+    #[arg(long, value_name = "MB")]
+    pub library_pad_mb: Option<u64>,
 }
 
 /// Which view of DCIM the generator writes.
@@ -141,6 +147,8 @@ pub struct GenerateOptions {
     pub dcim_view: DcimView,
     /// Where `.AAE` sidecars sit (`--aae`).
     pub aae: AaePlace,
+    /// Photos.sqlite padded (sparse) to this many MB (`--library-pad-mb`).
+    pub library_pad_mb: Option<u64>,
 }
 
 /// Why generation failed.
@@ -265,6 +273,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<u8> {
             icloud_restored: args.icloud_restored,
             dcim_view: args.dcim_view,
             aae: args.aae,
+            library_pad_mb: args.library_pad_mb,
         },
     )?;
     println!(
@@ -778,11 +787,15 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> Result<Summary, GenerateE
         let unix = taken.timestamp();
         let asset_uuid = uuid(&mut rng);
         let seed = rng.gen::<u64>();
-        let swy = k % 3 == 2;
+        // Shared with You arrived with iOS 15 (iLEAPP's Ph26 parsers start there).
+        let swy = k % 3 == 2 && opts.ios >= 15;
         let n = k + 1;
         let (directory, write) = if swy {
-            // Received in Messages and not saved: no file under the media root.
-            (format!("PhotoData/Syndication/{asset_uuid}"), false)
+            // Received in Messages and not saved: the file lives in
+            // Library/Photos/Libraries/Syndication.photoslibrary, outside the
+            // media root AFC serves. Where inside it is not public; the
+            // `originals/<first UUID character>` of a `.photoslibrary` bundle is assumed.
+            (format!("originals/{}", &asset_uuid[..1]), false)
         } else {
             (
                 format!("PhotoData/PhotoCloudSharingData/{owner}/{album}/100CLOUD"),
@@ -949,6 +962,9 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> Result<Summary, GenerateE
 
     write_dcim_plist(out, &folders)?;
     write_photos_db(out, &plans, opts.ios)?;
+    if let Some(mb) = opts.library_pad_mb {
+        pad_library(out, mb)?;
+    }
     let assets: Vec<ManifestAsset> = plans.iter().map(|p| p.m.clone()).collect();
     let manifest = Manifest {
         generator: "camroll sim generate",
@@ -970,6 +986,23 @@ pub fn generate(out: &Path, opts: &GenerateOptions) -> Result<Summary, GenerateE
     summary.edited = plans.iter().filter(|p| p.m.edited).count();
     summary.live = plans.iter().filter(|p| p.kind == Kind::Live).count();
     Ok(summary)
+}
+
+/// `--library-pad-mb`: extends the closed Photos.sqlite to `mb` MB with a hole. SQLite
+/// reads the database's size from its header (offset 28, valid while the change
+/// counter at 24 equals the version-valid-for number at 92, as every SQLite since
+/// 3.7.0 writes it), so the pages past it are never read, and the file costs no disk.
+fn pad_library(out: &Path, mb: u64) -> Result<(), GenerateError> {
+    let path = out.join("PhotoData/Photos.sqlite");
+    let pad = || -> std::io::Result<()> {
+        let f = std::fs::OpenOptions::new().write(true).open(&path)?;
+        let len = f.metadata()?.len();
+        f.set_len(len.max(mb.saturating_mul(1_000_000)))
+    };
+    pad().map_err(|source| GenerateError::Io {
+        path: path.clone(),
+        source,
+    })
 }
 
 /// `PhotoData/MISC/DCIM_APPLE.plist`: the camera roll's folder and file counters.
@@ -1216,8 +1249,59 @@ fn write_photos_db(out: &Path, plans: &[Plan], ios: u32) -> Result<(), GenerateE
         )
         .map_err(db)?;
     }
+    if ios >= 15 {
+        mark_syndication(&tx, plans).map_err(db)?;
+    }
     crate::library_meta::write_library_meta(&tx, &layout, seed).map_err(db)?;
     tx.commit().map_err(db)?;
+    Ok(())
+}
+
+/// The Shared with You columns of iOS 15 and later (iLEAPP `Ph26SyndicationPLAssets.py`,
+/// osxphotos `photosdb_syndication.py`, #1054): `ZASSET.ZSYNDICATIONSTATE` (0 received,
+/// 2 saved to the library), `ZASSET.ZBUNDLESCOPE` (3: in a Shared with You conversation),
+/// `ZADDITIONALASSETATTRIBUTES.ZSYNDICATIONIDENTIFIER` (set on every syndicated asset) and
+/// `ZSYNDICATIONHISTORY` (0 until saved). Unsaved items alternate between
+/// `ZSAVEDASSETTYPE` 3 (the first) and 12, so a reader must look at the syndication
+/// columns too. When there are Shared with You items, the roll's first DCIM photo is one
+/// the user saved from a conversation: the owner's asset, archived like any other.
+fn mark_syndication(tx: &rusqlite::Transaction<'_>, plans: &[Plan]) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "ALTER TABLE ZASSET ADD COLUMN ZSYNDICATIONSTATE INTEGER DEFAULT 0;
+         ALTER TABLE ZASSET ADD COLUMN ZBUNDLESCOPE INTEGER DEFAULT 0;
+         ALTER TABLE ZADDITIONALASSETATTRIBUTES ADD COLUMN ZSYNDICATIONIDENTIFIER VARCHAR;
+         ALTER TABLE ZADDITIONALASSETATTRIBUTES ADD COLUMN ZSYNDICATIONHISTORY INTEGER DEFAULT 0;",
+    )?;
+    let mark = |pk: i64, state: i64, scope: i64, history: i64, saved_type: Option<i64>| {
+        tx.execute(
+            "UPDATE ZASSET SET ZSYNDICATIONSTATE = ?2, ZBUNDLESCOPE = ?3,
+             ZSAVEDASSETTYPE = COALESCE(?4, ZSAVEDASSETTYPE) WHERE Z_PK = ?1",
+            rusqlite::params![pk, state, scope, saved_type],
+        )?;
+        tx.execute(
+            "UPDATE ZADDITIONALASSETATTRIBUTES SET ZSYNDICATIONIDENTIFIER = ?2,
+             ZSYNDICATIONHISTORY = ?3 WHERE ZASSET = ?1",
+            rusqlite::params![pk, format!("SWY-{pk:08}"), history],
+        )
+    };
+    let mut unsaved = 0;
+    for (i, p) in plans.iter().enumerate() {
+        if p.m.shared == Some("shared_with_you") {
+            let saved_type = (unsaved % 2 == 0).then_some(3);
+            mark(i as i64 + 1, 0, 3, 0, saved_type)?;
+            unsaved += 1;
+        }
+    }
+    if unsaved > 0 {
+        let saved = plans.iter().position(|p| {
+            p.m.shared.is_none()
+                && p.kind == Kind::Photo
+                && p.m.path.as_deref().is_some_and(|x| x.starts_with("DCIM/"))
+        });
+        if let Some(i) = saved {
+            mark(i as i64 + 1, 2, 0, 1, None)?;
+        }
+    }
     Ok(())
 }
 

@@ -139,7 +139,7 @@ async fn device_connection(dev: Arc<Device>, s: BoxStream, port: u16, over_usb: 
     let is_service = port != LOCKDOWN_PORT;
     let work = async {
         if is_service {
-            let _ = crate::afc::serve(dev.clone(), s).await;
+            let _ = crate::afc::serve(dev.clone(), s, over_usb).await;
         } else {
             let _ = crate::lockdown::serve(dev.clone(), s).await;
         }

@@ -11,6 +11,7 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use thiserror::Error;
 
@@ -71,6 +72,10 @@ pub enum IngestError {
     /// Reading from the source failed.
     #[error("read error: {0}. The other files go on; run again to retry this one")]
     Read(io::Error),
+    /// The source refused to open the item for a reason that may pass (the
+    /// phone refuses files with extra hard links): tried again at the end of the run.
+    #[error("{0}")]
+    Refused(String),
     /// The size read differs from the size listed, and the listing changed too.
     #[error("changed while being read (listed as {listed} bytes, read {read}). Run again when nothing is writing to the source")]
     Changed {
@@ -111,9 +116,10 @@ pub fn stream_item(
     targets: Vec<StagedFile>,
     buf: &mut Vec<u8>,
 ) -> Result<Staged, IngestError> {
-    let mut reader = source
-        .open(item)
-        .map_err(|e| IngestError::Read(io::Error::other(e.to_string())))?;
+    let mut reader = source.open(item).map_err(|e| match e {
+        crate::source::SourceError::Refused { message, .. } => IngestError::Refused(message),
+        e => IngestError::Read(io::Error::other(e.to_string())),
+    })?;
     // Fill enough for the sniff before anything is written.
     let filled = hash::fill(&mut reader, buf, media::SNIFF_LEN).map_err(IngestError::Read)?;
     if filled == 0 {
@@ -245,6 +251,9 @@ pub(super) struct Listing {
     pub mtime_ns: i64,
 }
 
+/// The source refused an item for a reason that may pass (why, naming it).
+pub(super) struct Refusal(String);
+
 /// What a group's primary (its still) told ingest about the group.
 #[derive(Debug, Clone)]
 struct PrimaryInfo {
@@ -266,11 +275,25 @@ pub(super) struct IngestCtx<'a> {
     pub dry_run: bool,
     pub date_opts: DateOptions,
     pub progress: &'a dyn Progress,
+    /// Groups (by position in the work order) with a member the source refused
+    /// for a reason that may pass: read again once every other group is done.
+    pub deferred: Mutex<Vec<usize>>,
+    /// Set for that last try: a refusal then fails the item.
+    pub last_try: AtomicBool,
 }
 
 impl IngestCtx<'_> {
-    /// Reads every member of a group that some destination needs, primary first.
-    pub fn ingest_group(&self, group: &media::Group, buf: &mut Vec<u8>) -> Vec<MemberResult> {
+    /// Reads every member of a group that some destination needs, primary
+    /// first. A group with a member the source refused for a reason that may
+    /// pass (hard links on the phone) is put aside whole, its staged files
+    /// dropped, and nothing is returned: [`IngestCtx::retry_deferred`] reads it
+    /// again at the end of the run, so a Live Photo stays together.
+    pub fn ingest_group(
+        &self,
+        seq: usize,
+        group: &media::Group,
+        buf: &mut Vec<u8>,
+    ) -> Vec<MemberResult> {
         let mut out: Vec<MemberResult> = Vec::with_capacity(group.members.len());
         for &(i, role) in &group.members {
             let item = &self.items[i];
@@ -297,7 +320,16 @@ impl IngestCtx<'_> {
                     }),
                     _ => None,
                 });
-                let o = self.ingest_item(item, &needs, role, primary, buf);
+                let o = match self.ingest_item(item, &needs, role, primary, buf) {
+                    Ok(o) => o,
+                    Err(Refusal(why)) if !self.last_try.load(Ordering::Relaxed) => {
+                        self.defer(seq, &item.rel_path, &why, &out);
+                        return Vec::new();
+                    }
+                    Err(Refusal(why)) => Ingested::Failed(format!(
+                        "{why} (tried again at the end of the run, still refused)"
+                    )),
+                };
                 self.progress.advance(1, item.size);
                 o
             };
@@ -332,6 +364,46 @@ impl IngestCtx<'_> {
         out
     }
 
+    /// Puts a group aside for the end of the run, says so, and drops what
+    /// was staged of its members already read.
+    fn defer(&self, seq: usize, path: &str, why: &str, read: &[MemberResult]) {
+        for m in read {
+            if let Ingested::Staged { staged, .. } = &m.outcome {
+                drop_files(staged);
+            }
+        }
+        eprintln!(
+            "camroll: {path}: {why}. camroll tries it once more when everything else is done."
+        );
+        self.deferred
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(seq);
+    }
+
+    /// The groups put aside during the run, in work order, read once more
+    /// (after the last try is set, a refusal fails its item). `send` gets
+    /// each group's members with its position among the deferred ones.
+    pub fn retry_deferred(
+        &self,
+        work: &[&media::Group],
+        buf: &mut Vec<u8>,
+        mut send: impl FnMut(usize, Vec<MemberResult>),
+    ) {
+        let mut deferred =
+            std::mem::take(&mut *self.deferred.lock().unwrap_or_else(|e| e.into_inner()));
+        if deferred.is_empty() {
+            return;
+        }
+        deferred.sort_unstable();
+        self.last_try.store(true, Ordering::Relaxed);
+        for (k, seq) in deferred.into_iter().enumerate() {
+            if let Some(group) = work.get(seq) {
+                send(k, self.ingest_group(seq, group, buf));
+            }
+        }
+    }
+
     fn ingest_item(
         &self,
         item: &SourceItem,
@@ -339,13 +411,13 @@ impl IngestCtx<'_> {
         role: Role,
         primary: Option<PrimaryInfo>,
         buf: &mut Vec<u8>,
-    ) -> Ingested {
+    ) -> Result<Ingested, Refusal> {
         let staged = match self.stream_retrying(item, needs, buf) {
             Ok((s, None)) => s,
             Ok((s, Some(fresh))) => {
                 // Read again after it changed: record what was read, as listed now.
                 let r = self.finish_item(s, &fresh, role, primary);
-                return match r {
+                return Ok(match r {
                     Ingested::Staged {
                         staged,
                         capture,
@@ -363,15 +435,16 @@ impl IngestCtx<'_> {
                         }),
                     },
                     other => other,
-                };
+                });
             }
-            Err(e) if e.is_skip() => return Ingested::Skipped(e.to_string()),
+            Err(IngestError::Refused(why)) => return Err(Refusal(why)),
+            Err(e) if e.is_skip() => return Ok(Ingested::Skipped(e.to_string())),
             Err(IngestError::NoDestination) => {
-                return Ingested::Failed(IngestError::NoDestination.to_string())
+                return Ok(Ingested::Failed(IngestError::NoDestination.to_string()))
             }
-            Err(e) => return Ingested::Failed(e.to_string()),
+            Err(e) => return Ok(Ingested::Failed(e.to_string())),
         };
-        self.finish_item(staged, item, role, primary)
+        Ok(self.finish_item(staged, item, role, primary))
     }
 
     /// Staging paths for one read of an item (none for a dry run).

@@ -17,6 +17,7 @@
 //! `dest` is one destination archive through all of them; `summary` is
 //! what the run returns.
 
+mod bucket;
 mod dest;
 pub mod ingest;
 mod place;
@@ -65,6 +66,8 @@ pub struct ExportOptions {
     pub sidecars: sidecars::SidecarChoice,
     /// A copy of Photos.sqlite to read the sidecars' facts from (`--sidecars-from`).
     pub sidecars_from: Option<PathBuf>,
+    /// Buckets: S3 Object Lock retention for new objects, in days (`--object-lock-days`).
+    pub object_lock_days: Option<u32>,
 }
 
 /// Errors that stop the whole run (exit 2).
@@ -76,6 +79,9 @@ pub enum ExportError {
     /// A destination could not be opened.
     #[error(transparent)]
     Archive(#[from] ArchiveError),
+    /// The only destination, a bucket, could not be used.
+    #[error(transparent)]
+    Bucket(#[from] crate::archive::bucket::BucketError),
     /// No `--to`.
     #[error("no destination given: add --to <ARCHIVE>")]
     NoDestination,
@@ -86,6 +92,9 @@ impl ExportError {
     pub fn refusal(&self) -> Option<crate::archive::Refusal> {
         match self {
             ExportError::Archive(a) => a.refusal(),
+            ExportError::Bucket(crate::archive::bucket::BucketError::Locked { .. }) => {
+                Some(crate::archive::Refusal::Locked)
+            }
             _ => None,
         }
     }
@@ -111,11 +120,12 @@ pub fn export(
         ..Default::default()
     };
     let items = scan::scan(source, &mut summary, progress)?;
-    let mut dests = opts
-        .destinations
-        .iter()
-        .map(|path| Dest::open(path, &source_id, opts.dry_run))
-        .collect::<Result<Vec<_>, _>>()?;
+    // Buckets get a local spool archive among `dests` (see `bucket`).
+    let bucket::Opened {
+        mut dests,
+        mut buckets,
+        lost,
+    } = bucket::open_all(opts, &source_id, progress)?;
     let groups = plan::group(&items);
     let source_fs = source.filesystem();
     let plan = plan::plan(
@@ -143,6 +153,8 @@ pub fn export(
             timezone: opts.timezone,
         },
         progress,
+        deferred: Mutex::default(),
+        last_try: AtomicBool::new(false),
     };
     let read_back = opts.verify && !opts.dry_run;
     let background = ingest_and_place(&ctx, &plan, &mut dests, &mut summary, opts, read_back);
@@ -159,9 +171,24 @@ pub fn export(
         sidecars::write(&mut dests, &source_id, &plan, &mut summary, opts.dry_run);
     }
     record::record(&mut dests, &mut summary, opts.dry_run);
+    bucket::finish_all(
+        &mut buckets,
+        &mut dests,
+        &mut summary,
+        opts.dry_run,
+        progress,
+    );
     progress.finish();
     summary.library = source.library_report();
     summary.destinations = dests.into_iter().map(|d| d.summary).collect();
+    for l in lost {
+        summary.failed.push(crate::ops::Failed {
+            path: l.path.clone(),
+            error: l.error.clone().unwrap_or_default(),
+            destination: Some(l.path.clone()),
+        });
+        summary.destinations.push(l);
+    }
     summary.outcome = record::outcome(&summary);
     Ok(summary)
 }
@@ -239,10 +266,19 @@ fn ingest_and_place(
                     |(tx, buf), (seq, group)| {
                         let _ = tx.send(IngestedGroup {
                             seq,
-                            members: ctx.ingest_group(group, buf),
+                            members: ctx.ingest_group(seq, group, buf),
                         });
                     },
                 )
+            });
+            // Files the source refused for a reason that may pass (hard links
+            // on the phone) get one more try now that everything else is read;
+            // they are placed after every other group.
+            ctx.retry_deferred(work, &mut Vec::new(), |k, members| {
+                let _ = tx.send(IngestedGroup {
+                    seq: work.len() + k,
+                    members,
+                });
             });
             drop(tx);
         });
@@ -254,7 +290,10 @@ fn ingest_and_place(
         for group in rx.iter() {
             waiting.insert(group.seq, group.members);
             while let Some(members) = waiting.remove(&next) {
-                placer.place_group(dests, ctx, members);
+                // Empty: a group put aside for the end of the run.
+                if !members.is_empty() {
+                    placer.place_group(dests, ctx, members);
+                }
                 next += 1;
             }
         }

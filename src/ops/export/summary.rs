@@ -65,6 +65,20 @@ pub struct DestinationSummary {
     /// Set when the destination stopped (disk full, removed…).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What was sent to a bucket destination (`s3://…`); omitted for disks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<BucketSummary>,
+}
+
+/// What an export sent to one bucket: the cost of the run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BucketSummary {
+    /// Objects uploaded (or adopted after a killed run) and recorded.
+    pub uploaded: u64,
+    /// Bytes sent, originals and camroll's own objects.
+    pub bytes_uploaded: u64,
+    /// Requests sent to the bucket.
+    pub requests: u64,
 }
 
 /// What the sidecar stage did (`sidecars` in the JSON).
@@ -178,6 +192,15 @@ impl ExportSummary {
             }
             if d.verify_failed > 0 {
                 let _ = write!(s, ", {} FAILED verification", d.verify_failed);
+            }
+            if let Some(b) = &d.bucket {
+                let _ = write!(
+                    s,
+                    ", {} uploaded ({}, {} requests)",
+                    b.uploaded,
+                    human_bytes(b.bytes_uploaded),
+                    b.requests
+                );
             }
             if let Some(e) = &d.error {
                 let _ = write!(s, ", stopped: {e}");

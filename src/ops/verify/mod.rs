@@ -8,6 +8,7 @@
 //! With `--repair-from`, missing and corrupt files are replaced from another
 //! archive (see [`repair`]); that is the only case verify writes files.
 
+pub mod bucket;
 pub mod deep;
 pub mod repair;
 
@@ -44,6 +45,9 @@ pub enum FindingKind {
     Missing,
     /// On disk with another hash (or unreadable).
     Corrupt,
+    /// A bucket object at the path holds other content than the one archived,
+    /// and says so in its own metadata: it was overwritten, not damaged.
+    Replaced,
     /// Hash matches, but the content does not decode (`--deep`).
     Undecodable,
     /// On disk, in no record.
@@ -71,6 +75,7 @@ impl FindingKind {
         match self {
             FindingKind::Missing => "MISSING",
             FindingKind::Corrupt => "CORRUPT",
+            FindingKind::Replaced => "REPLACED",
             FindingKind::Undecodable => "DAMAGED",
             FindingKind::Unlisted => "UNLISTED",
             FindingKind::SumsDisagree => "SUMS",
@@ -86,7 +91,7 @@ impl FindingKind {
     /// What to do about it, rustic-style.
     pub fn todo(self, archive: &str) -> String {
         match self {
-            FindingKind::Missing | FindingKind::Corrupt => format!(
+            FindingKind::Missing | FindingKind::Corrupt | FindingKind::Replaced => format!(
                 "To repair: camroll verify {archive} --repair-from <another archive holding the same photos>"
             ),
             FindingKind::Undecodable => "The archived bytes are exactly what was copied, so the damage happened before camroll copied it (on the phone or the source). Open the original on the phone: if it is damaged there too, no better copy exists".into(),

@@ -102,6 +102,31 @@ pub fn repair(
     other: &Path,
     progress: &dyn Progress,
 ) -> Result<(), RepairError> {
+    let mut index = None;
+    repair_with(root, report, progress, |hash, staged| {
+        let index = index.get_or_insert_with(|| index_by_hash(other));
+        let Some(src_rel) = index.get(hash) else {
+            return Err(format!(
+                "{} holds no file with hash {hash}; look for another copy (camroll check shows which archives hold what)",
+                other.display()
+            ));
+        };
+        let src = other.join(src_rel);
+        copy_verified(&src, staged, hash)
+            .map(|_| format!("{}/{src_rel}", other.display()))
+            .map_err(|e| format!("{}: {e}", src.display()))
+    })
+}
+
+/// Repairs the missing and corrupt findings of `report` with copies that
+/// `fetch(hash, staged)` writes (verified: fsynced, read back, hash-checked)
+/// to the staging file `staged`, returning where the copy came from.
+pub fn repair_with(
+    root: &Path,
+    report: &mut ArchiveReport,
+    progress: &dyn Progress,
+    mut fetch: impl FnMut(&str, &Path) -> Result<String, String>,
+) -> Result<(), RepairError> {
     let todo: Vec<usize> = report
         .findings
         .iter()
@@ -117,7 +142,6 @@ pub fn repair(
     }
     let staging = root.join(CAMROLL_DIR).join(STAGING_DIR);
     let _lock = crate::archive::open_writable(root)?.lock;
-    let index = index_by_hash(other);
     progress.phase("Repairing", todo.len() as u64, 0);
     let mut fixed = Vec::new();
     for (n, i) in todo.into_iter().enumerate() {
@@ -125,38 +149,31 @@ pub fn repair(
         let hash = f.expected_hash.clone().unwrap_or_default();
         let path = f.path.clone();
         let corrupt = f.kind == FindingKind::Corrupt;
-        let outcome = match index.get(&hash) {
-            _ if checked_rel_path(&path).is_err() => Err(format!(
+        let outcome = if checked_rel_path(&path).is_err() {
+            Err(format!(
                 "{path:?} is not a path inside the archive: not repaired"
-            )),
-            None => Err(format!(
-                "{} holds no file with hash {hash}; look for another copy (camroll check shows which archives hold what)",
-                other.display()
-            )),
-            Some(src_rel) => {
-                let src = other.join(src_rel);
-                let staged = staging.join(format!("{}-repair-{n}.part", std::process::id()));
-                match copy_verified(&src, &staged, &hash) {
-                    Err(e) => Err(format!("{}: {e}", src.display())),
-                    Ok(_) => place(root, &staged, &path, corrupt)
-                        .map(|_| src_rel.clone())
-                        .map_err(|e| {
-                            let _ = fs::remove_file(&staged);
-                            format!("cannot put the copy in place: {e}")
-                        }),
-                }
-            }
+            ))
+        } else {
+            let staged = staging.join(format!("{}-repair-{n}.part", std::process::id()));
+            fetch(&hash, &staged).and_then(|from| {
+                place(root, &staged, &path, corrupt)
+                    .map(|_| from)
+                    .map_err(|e| {
+                        let _ = fs::remove_file(&staged);
+                        format!("cannot put the copy in place: {e}")
+                    })
+            })
         };
         progress.advance(1, 0);
         let r = match outcome {
-            Ok(src_rel) => {
+            Ok(from) => {
                 report.findings[i].repaired = true;
                 fixed.push(path.clone());
                 Repair {
                     path,
                     hash,
                     repaired: true,
-                    from: Some(format!("{}/{src_rel}", other.display())),
+                    from: Some(from),
                     detail: "copied, read back and hash-checked, then put in place".into(),
                 }
             }

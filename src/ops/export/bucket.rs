@@ -1,0 +1,395 @@
+//! A bucket destination (`--to s3://BUCKET/PREFIX`) through the export.
+//!
+//! The pipeline stays the one disks use: a bucket is given a local *spool*
+//! archive (`~/.cache/camroll/spool/<hash of endpoint, bucket, prefix>/`),
+//! into which the item is staged, named (NamePlanner, with the bucket's
+//! manifest as the names taken), placed and read back like on any disk.
+//! After the record stage every spooled file the manifest does not list yet
+//! is uploaded create-only to `PREFIX/YYYY/MM/<name>`, its spool copy
+//! removed, and the run's log, the manifest and `BLAKE3SUMS` written.
+//!
+//! A run killed at any point leaves spooled files (uploaded by the next
+//! run), or objects the manifest does not list yet but the spool catalog
+//! does: the next run adopts them after hashing them in the bucket, or
+//! forgets them so the item is read again.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::dest::Dest;
+use super::summary::{BucketSummary, DestinationSummary, ExportSummary};
+use super::ExportError;
+use crate::archive::bucket::manifest::{self, Entry, Manifest};
+use crate::archive::bucket::{
+    Bucket, BucketError, BucketUrl, PutOutcome, UploadMeta, LOG_DIR, MANIFEST_OBJECT,
+};
+use crate::archive::catalog::SourceRecord;
+use crate::archive::layout::NamePlanner;
+use crate::archive::sums::SUMS_FILE;
+use crate::ops::Failed;
+use crate::progress::Progress;
+
+/// One bucket destination: its client, what it holds, and the index of its
+/// spool archive among the run's destinations.
+pub(super) struct BucketDest {
+    pub index: usize,
+    pub bucket: Bucket,
+    manifest: Manifest,
+    /// Run logs read at the start, folded into the manifest at the end.
+    logs: Vec<String>,
+    /// Objects uploaded or adopted this run: the run's log.
+    new_entries: Vec<Entry>,
+    spool: PathBuf,
+    run_id: String,
+    /// The manifest or BLAKE3SUMS object is missing: written even if nothing is new.
+    index_missing: bool,
+}
+
+/// Every destination of a run, opened.
+pub(super) struct Opened {
+    pub dests: Vec<Dest>,
+    pub buckets: Vec<BucketDest>,
+    /// Buckets that could not be opened while other destinations could.
+    pub lost: Vec<DestinationSummary>,
+}
+
+/// The bucket address in `path`, if it is one.
+pub(super) fn as_bucket(path: &Path) -> Option<&str> {
+    path.to_str().filter(|t| BucketUrl::is_bucket_url(t))
+}
+
+/// Opens every destination. A bucket that cannot be used (missing, denied,
+/// locked) is reported and left out while another destination can go on;
+/// alone, it stops the run.
+pub(super) fn open_all(
+    opts: &super::ExportOptions,
+    source_id: &str,
+    progress: &dyn Progress,
+) -> Result<Opened, ExportError> {
+    let (paths, dry_run) = (&opts.destinations, opts.dry_run);
+    let mut opened = Opened {
+        dests: Vec::new(),
+        buckets: Vec::new(),
+        lost: Vec::new(),
+    };
+    let mut first_err = None;
+    for path in paths {
+        let Some(text) = as_bucket(path) else {
+            opened.dests.push(Dest::open(path, source_id, dry_run)?);
+            continue;
+        };
+        match BucketDest::open(text, source_id, opts, opened.dests.len(), progress) {
+            Ok((b, d)) => {
+                opened.buckets.push(b);
+                opened.dests.push(d);
+            }
+            Err(e) => {
+                opened.lost.push(DestinationSummary {
+                    path: text.to_string(),
+                    error: Some(e.to_string()),
+                    ..Default::default()
+                });
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    match first_err {
+        Some(e) if opened.dests.is_empty() => Err(e),
+        _ => Ok(opened),
+    }
+}
+
+/// The spool folder of a bucket: under `$XDG_CACHE_HOME` (else `~/.cache`),
+/// named by a hash of endpoint, bucket and prefix, so two buckets never share one.
+pub fn spool_dir(bucket: &Bucket) -> PathBuf {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    let id = blake3::hash(
+        format!(
+            "{}\n{}\n{}",
+            bucket.endpoint, bucket.url.bucket, bucket.url.prefix
+        )
+        .as_bytes(),
+    );
+    cache
+        .join("camroll")
+        .join("spool")
+        .join(&id.to_hex().as_str()[..16])
+}
+
+impl BucketDest {
+    fn open(
+        text: &str,
+        source_id: &str,
+        opts: &super::ExportOptions,
+        index: usize,
+        progress: &dyn Progress,
+    ) -> Result<(BucketDest, Dest), ExportError> {
+        let dry_run = opts.dry_run;
+        let url = BucketUrl::parse(text)?;
+        let mut bucket = Bucket::open(&url)?;
+        if let Some(days) = opts.object_lock_days {
+            bucket.with_object_lock(days)?;
+        }
+        bucket.check_access()?;
+        let run_id = manifest::run_id();
+        if !dry_run {
+            let holder = serde_json::json!({
+                "run": run_id,
+                "pid": std::process::id(),
+                "host": crate::archive::bucket::host_name(),
+                "started": crate::archive::catalog::now_text(),
+            });
+            bucket.lock(&holder.to_string())?;
+        }
+        let listed = bucket.list()?;
+        let manifest = bucket.read_manifest(&listed)?;
+        let index_missing = !listed.iter().any(|l| l.rel == MANIFEST_OBJECT)
+            || !listed.iter().any(|l| l.rel == SUMS_FILE);
+        let spool = spool_dir(&bucket);
+        let mut dest = Dest::open(&spool, source_id, dry_run)?;
+        dest.summary.path = url.to_string();
+        let mut b = BucketDest {
+            index,
+            bucket,
+            manifest,
+            logs: listed
+                .iter()
+                .filter(|l| l.rel.starts_with(LOG_DIR))
+                .map(|l| l.rel.clone())
+                .collect(),
+            new_entries: Vec::new(),
+            spool,
+            run_id,
+            index_missing,
+        };
+        if !dry_run {
+            // What a killed run left: uploaded now, before anything new.
+            let mut failed = Vec::new();
+            b.upload_pending(&mut dest, &mut failed, progress)?;
+            if let Some(f) = failed.first() {
+                dest.summary.error = Some(f.error.clone());
+            }
+        }
+        // The bucket is the truth: what is archived, its names, and which
+        // source items were read, come from its manifest.
+        let a = &mut dest.archive;
+        a.by_hash.clear();
+        a.planner = NamePlanner::default();
+        a.source_items.clear();
+        for l in &listed {
+            if !manifest::is_own_object(&l.rel) {
+                a.planner.add_listed(&l.rel);
+            }
+        }
+        // Files still waiting in the spool (an upload that failed) keep their
+        // names and count as held: the next successful run uploads them.
+        let waiting: Vec<_> = a
+            .catalog
+            .file_rows()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| {
+                !b.manifest.entries.contains_key(&r.record.path)
+                    && crate::archive::layout::checked_rel_path(&r.record.path).is_ok()
+                    && b.spool.join(&r.record.path).is_file()
+            })
+            .collect();
+        let waiting_sources = a.catalog.source_items(source_id).unwrap_or_default();
+        for r in &waiting {
+            a.by_hash
+                .insert(r.record.hash.clone(), r.record.path.clone());
+            a.planner.add_listed(&r.record.path);
+        }
+        for (rel, rec) in waiting_sources {
+            if waiting.iter().any(|r| r.record.hash == rec.hash) {
+                a.source_items.insert(rel, rec);
+            }
+        }
+        for e in b.manifest.entries.values() {
+            a.by_hash.insert(e.blake3.clone(), e.path.clone());
+            a.planner.add_listed(&e.path);
+            if e.source == source_id {
+                if let (Some(size), Some(mtime_ns)) = (e.source_size, e.source_mtime_ns) {
+                    a.source_items.insert(
+                        e.source_path.clone(),
+                        SourceRecord {
+                            size,
+                            mtime_ns,
+                            hash: e.blake3.clone(),
+                        },
+                    );
+                }
+            }
+        }
+        Ok((b, dest))
+    }
+
+    /// Uploads every file the spool catalog has and the manifest does not:
+    /// create-only; an object already at the name is adopted when its content
+    /// hashes the same. A row whose spool file is gone and whose object is not
+    /// in the bucket is forgotten, so its item is read again next time.
+    /// Stops at the first error that stops the whole bucket.
+    fn upload_pending(
+        &mut self,
+        dest: &mut Dest,
+        failed: &mut Vec<Failed>,
+        progress: &dyn Progress,
+    ) -> Result<(), BucketError> {
+        let catalog = &dest.archive.catalog;
+        let rows = catalog.file_rows().unwrap_or_default();
+        let sources: HashMap<(String, String), SourceRecord> = catalog
+            .all_source_items()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(s, p, r)| ((s, p), r))
+            .collect();
+        let url = self.bucket.url.to_string();
+        let pending: Vec<_> = rows
+            .into_iter()
+            .filter(|row| {
+                let path = &row.record.path;
+                !self.manifest.entries.contains_key(path)
+                    && crate::archive::layout::checked_rel_path(path).is_ok()
+                    && !manifest::is_own_object(path)
+            })
+            .collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        progress.phase(
+            "Uploading",
+            pending.len() as u64,
+            pending.iter().map(|r| r.record.size).sum(),
+        );
+        for row in pending {
+            progress.advance(1, row.record.size);
+            let path = &row.record.path;
+            let local = self.spool.join(path);
+            let hash = &row.record.hash;
+            let adopt = if local.exists() {
+                let meta = UploadMeta {
+                    blake3: hash.clone(),
+                    capture_time: row
+                        .record
+                        .capture
+                        .as_ref()
+                        .map(|c| c.local.format("%Y-%m-%dT%H:%M:%S").to_string()),
+                };
+                match self.bucket.put_file(path, &local, &meta) {
+                    Ok(PutOutcome::Created) => true,
+                    Ok(PutOutcome::Exists) => self
+                        .bucket
+                        .hash_object(path)?
+                        .is_some_and(|d| &d.hash == hash),
+                    Err(e) if e.is_fatal() => return Err(e),
+                    Err(e) => {
+                        failed.push(Failed {
+                            path: path.clone(),
+                            error: e.to_string(),
+                            destination: Some(url.clone()),
+                        });
+                        continue;
+                    }
+                }
+            } else {
+                self.bucket
+                    .hash_object(path)?
+                    .is_some_and(|d| &d.hash == hash)
+            };
+            if adopt {
+                let src = sources.get(&(row.record.source.clone(), row.record.source_path.clone()));
+                let e = Entry::from_row(&row, src, &self.run_id);
+                self.manifest.entries.insert(path.clone(), e.clone());
+                self.new_entries.push(e);
+                let _ = std::fs::remove_file(&local);
+            } else if local.exists() {
+                failed.push(Failed {
+                    path: path.clone(),
+                    error: format!(
+                        "{url}/{path}: another object already has this name; the copy stays in {} and is not uploaded. Run `camroll verify {url}`",
+                        local.display()
+                    ),
+                    destination: Some(url.clone()),
+                });
+            } else {
+                let _ = catalog.remove_file(path);
+                let _ = catalog.forget_source_items_with_hash(hash);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the run log, the compacted manifest and `BLAKE3SUMS`, and
+    /// folds the logs read at the start.
+    fn write_index(&mut self) -> Result<(), BucketError> {
+        if self.new_entries.is_empty() && !self.index_missing && self.logs.is_empty() {
+            return Ok(());
+        }
+        self.bucket
+            .commit_run(&self.manifest, &self.new_entries, &self.logs, &self.run_id)?;
+        self.logs.clear();
+        Ok(())
+    }
+
+    /// After the record stage: upload what the run spooled, write the index.
+    fn finish(
+        &mut self,
+        dest: &mut Dest,
+        summary: &mut ExportSummary,
+        dry_run: bool,
+        progress: &dyn Progress,
+    ) {
+        if !dry_run {
+            let mut failed = Vec::new();
+            let r = self
+                .upload_pending(dest, &mut failed, progress)
+                .and_then(|()| self.write_index());
+            if let Err(e) = r {
+                failed.push(Failed {
+                    path: self.bucket.url.to_string(),
+                    error: e.to_string(),
+                    destination: Some(self.bucket.url.to_string()),
+                });
+            }
+            if let Some(f) = failed.first() {
+                dest.summary.error.get_or_insert_with(|| f.error.clone());
+            }
+            dest.summary.failed += failed.len() as u64;
+            summary.failed.extend(failed);
+        }
+        // Damaged manifest lines were not acted on: say so (verify lists them too).
+        for p in &self.manifest.problems {
+            summary.warnings.push(crate::ops::Warning {
+                path: self.bucket.url.to_string(),
+                warning: format!(
+                    "manifest line ignored: {p}. Run `camroll verify {}`",
+                    self.bucket.url
+                ),
+            });
+        }
+        dest.summary.bucket = Some(BucketSummary {
+            uploaded: self.new_entries.len() as u64,
+            bytes_uploaded: self.bucket.bytes_uploaded(),
+            requests: self.bucket.requests(),
+        });
+    }
+}
+
+/// After the record stage, for every bucket destination.
+pub(super) fn finish_all(
+    buckets: &mut [BucketDest],
+    dests: &mut [Dest],
+    summary: &mut ExportSummary,
+    dry_run: bool,
+    progress: &dyn Progress,
+) {
+    for b in buckets.iter_mut() {
+        if let Some(d) = dests.get_mut(b.index) {
+            b.finish(d, summary, dry_run, progress);
+        }
+    }
+}
