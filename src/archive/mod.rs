@@ -163,6 +163,11 @@ impl Archive {
         self.root.join(CAMROLL_DIR).join(STAGING_DIR)
     }
 
+    /// The staging folder, opened beneath the archive root without following links.
+    pub fn open_staging(&self) -> io::Result<File> {
+        contain::open_dir(&self.root, &format!("{CAMROLL_DIR}/{STAGING_DIR}"), false)
+    }
+
     /// Moves a staged file to `folder/name`, never replacing an existing file.
     /// The folder is opened (and created) beneath the archive root without
     /// following links (see [`contain`]).
@@ -208,9 +213,7 @@ impl Archive {
     /// `syncfs` for the whole batch, else an fsync per file.
     pub fn sync_staged(&self, files: &[&Path], whole_fs: bool) -> io::Result<()> {
         if whole_fs {
-            let staging =
-                contain::open_dir(&self.root, &format!("{CAMROLL_DIR}/{STAGING_DIR}"), false)?;
-            staging::sync_batch(&staging, files)
+            staging::sync_batch(&self.open_staging()?, files)
         } else {
             files
                 .iter()

@@ -11,6 +11,7 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::sync::Mutex;
 
 use thiserror::Error;
@@ -26,6 +27,45 @@ pub struct StagedFile {
     pub dest: usize,
     /// The staging file.
     pub path: PathBuf,
+    /// The destination's staging folder, opened once per run beneath the
+    /// archive root without following links: files are created, reopened
+    /// and removed through it (one `openat` each, where a contained walk
+    /// from the root would cost four), and a folder swapped for a link
+    /// later in the run is never written through. `None`: by contained path.
+    pub dir: Option<Arc<File>>,
+}
+
+impl StagedFile {
+    fn name(&self) -> &str {
+        self.path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+    }
+
+    /// Creates the file, exclusively, never through a link.
+    fn create(&self) -> std::io::Result<File> {
+        match &self.dir {
+            Some(d) => crate::archive::contain::create_new_in(d, self.name(), &self.path),
+            None => crate::archive::staging::create_staged(&self.path),
+        }
+    }
+
+    /// Opens the file for writing (mtime, fsync), never through a link.
+    fn open_write(&self) -> std::io::Result<File> {
+        match &self.dir {
+            Some(d) => crate::archive::contain::open_existing_in(d, self.name(), &self.path),
+            None => crate::archive::staging::open_staged(&self.path),
+        }
+    }
+
+    /// Removes the file (a link in its place itself, never its target).
+    pub fn remove(&self) {
+        let _ = match &self.dir {
+            Some(d) => crate::archive::contain::remove_in(d, self.name().as_ref()),
+            None => std::fs::remove_file(&self.path),
+        };
+    }
 }
 
 /// An item read and staged.
@@ -144,36 +184,36 @@ pub fn stream_item(
     };
 
     let want = !targets.is_empty();
-    let mut files: Vec<(usize, PathBuf, Option<File>)> = Vec::new();
+    let mut files: Vec<(StagedFile, Option<File>)> = Vec::new();
     let mut dest_errors = Vec::new();
     for t in targets {
         // Exclusive, beneath the archive root, never through a link: a name
         // planted in staging, or a staging folder swapped for a link, is
         // never written through.
-        match crate::archive::staging::create_staged(&t.path) {
-            Ok(f) => files.push((t.dest, t.path, Some(f))),
+        match t.create() {
+            Ok(f) => files.push((t, Some(f))),
             Err(e) => dest_errors.push((t.dest, e)),
         }
     }
-    let cleanup = |files: &[(usize, PathBuf, Option<File>)]| {
-        for (_, p, _) in files {
-            let _ = std::fs::remove_file(p);
+    let cleanup = |files: &[(StagedFile, Option<File>)]| {
+        for (t, _) in files {
+            t.remove();
         }
     };
     let streamed = hash::stream(&mut reader, buf, filled, |chunk| {
-        for (dest, path, file) in files.iter_mut() {
+        for (t, file) in files.iter_mut() {
             if let Some(f) = file {
                 if let Err(e) = f.write_all(chunk) {
                     *file = None;
-                    let _ = std::fs::remove_file(&*path);
-                    dest_errors.push((*dest, e));
+                    t.remove();
+                    dest_errors.push((t.dest, e));
                 } else {
                     // Crash-matrix hook (`CAMROLL_FAULT_KILL_AT`): a partly staged file.
                     crate::faults::point("stage-write");
                 }
             }
         }
-        if want && files.iter().all(|(_, _, f)| f.is_none()) {
+        if want && files.iter().all(|(_, f)| f.is_none()) {
             return Err(IngestError::NoDestination);
         }
         Ok(())
@@ -197,7 +237,7 @@ pub fn stream_item(
     }
     let files = files
         .into_iter()
-        .filter_map(|(d, p, f)| f.map(|_| StagedFile { dest: d, path: p }))
+        .filter_map(|(t, f)| f.map(|_| t))
         .collect();
     Ok(Staged {
         hash: digest.hash,
@@ -268,6 +308,8 @@ pub(super) struct IngestCtx<'a> {
     /// Per item, the destinations that still need it.
     pub needs: &'a [Vec<usize>],
     pub staging_dirs: Vec<PathBuf>,
+    /// Each destination's staging folder, opened once (see [`StagedFile::dir`]).
+    pub staging_handles: Vec<Option<Arc<File>>>,
     /// Numbers staging files uniquely within the run.
     pub seq: AtomicU64,
     /// Destinations still taking writes (cleared on a full or failing disk).
@@ -456,6 +498,7 @@ impl IngestCtx<'_> {
             .iter()
             .map(|&d| StagedFile {
                 dest: d,
+                dir: self.staging_handles.get(d).cloned().flatten(),
                 path: self.staging_dirs[d].join(format!(
                     "{}-{}.part",
                     std::process::id(),
@@ -577,7 +620,7 @@ impl IngestCtx<'_> {
         staged.durable = staged.size >= DURABLE_ALONE;
         let mut failed_dests = Vec::new();
         for f in &staged.files {
-            let r = crate::archive::staging::open_staged(&f.path).and_then(|file| {
+            let r = f.open_write().and_then(|file| {
                 file.set_modified(capture.to_system_time())?;
                 if staged.durable {
                     file.sync_all()?;
@@ -585,7 +628,7 @@ impl IngestCtx<'_> {
                 Ok(())
             });
             if let Err(e) = r {
-                let _ = std::fs::remove_file(&f.path);
+                f.remove();
                 failed_dests.push(f.dest);
                 if is_fatal_for_destination(&e) {
                     self.alive[f.dest].store(false, Ordering::Relaxed);
@@ -607,7 +650,7 @@ impl IngestCtx<'_> {
 /// Removes the staging files of a read that is thrown away.
 fn drop_files(s: &Staged) {
     for f in &s.files {
-        let _ = std::fs::remove_file(&f.path);
+        f.remove();
     }
 }
 

@@ -146,6 +146,16 @@ pub fn export(
         items: &items,
         needs: &plan.needs,
         staging_dirs: dests.iter().map(|d| d.archive.staging_dir()).collect(),
+        staging_handles: dests
+            .iter()
+            .map(|d| {
+                // Not for a dry run (nothing is staged); a folder that cannot
+                // be opened now falls back to the contained walk per file.
+                (!opts.dry_run)
+                    .then(|| d.archive.open_staging().ok().map(std::sync::Arc::new))
+                    .flatten()
+            })
+            .collect(),
         seq: AtomicU64::new(0),
         alive: dests.iter().map(|_| AtomicBool::new(true)).collect(),
         dry_run: opts.dry_run,

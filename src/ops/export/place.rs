@@ -676,7 +676,7 @@ impl Placer<'_> {
     fn drop_staged(&self, staged: &Staged, di: usize) {
         for f in &staged.files {
             if f.dest == di {
-                let _ = std::fs::remove_file(&f.path);
+                f.remove();
             }
         }
     }
