@@ -1188,3 +1188,112 @@ fn a_sidecar_whose_facts_changed_replaces_its_object_and_leaves_nothing_in_the_s
         assert_eq!(code, 0, "{v}\n{err}");
     });
 }
+
+#[test]
+fn a_full_spool_fails_the_bucket_naming_the_folder_while_the_disk_completes() {
+    use chrono::TimeZone;
+    if !skip_unless(is_root(), "mounting a small tmpfs needs root") {
+        return;
+    }
+    each_s3_server(|srv| {
+        let t = tempfile::tempdir().unwrap();
+        let (src, disk, cache) = (
+            t.path().join("src"),
+            t.path().join("disk"),
+            t.path().join("cache"),
+        );
+        std::fs::create_dir_all(&cache).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+            .arg(&cache)
+            .status()
+            .unwrap();
+        if !skip_unless(mounted.success(), "cannot mount a tmpfs for the spool") {
+            return;
+        }
+        let _guard = Unmount(&cache);
+        for i in 0..6u64 {
+            let mut spec = camroll_sim::synth::VideoSpec::iphone(
+                i,
+                "iPhone 13",
+                off(2)
+                    .from_local_datetime(&dt(2023, 7, 1, 9, 0, i as u32))
+                    .unwrap(),
+            );
+            spec.size_target = Some(700 * 1024);
+            let p = src.join(format!("IMG_000{i}.MOV"));
+            std::fs::create_dir_all(&src).unwrap();
+            std::fs::write(p, camroll_sim::synth::mov(&spec)).unwrap();
+        }
+        srv.create_bucket("photos");
+        // The default bound (1 GiB) is more than this spool's disk holds.
+        let (code, v, err) = export_to(srv, &cache, &src, &[&s(&disk), URL], &["--jobs", "1"]);
+        assert_eq!(code, 1, "{v}\n{err}");
+        let e = dest(&v, URL)["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            e.contains("the spool folder")
+                && e.contains(&cache.join("camroll/spool").display().to_string())
+                && e.contains("XDG_CACHE_HOME"),
+            "{v}"
+        );
+        assert_eq!(archived_files(&disk).len(), 6, "the disk completes");
+        let up = dest(&v, URL)["bucket"]["uploaded"].as_u64().unwrap();
+        assert!(up > 0, "what was spooled is uploaded: {v}");
+        assert!(spooled_files(&cache).is_empty());
+        // What the message says to do: a spool on a disk with room; the
+        // bucket's manifest says what is there already.
+        let (code, v, err) = export_to(
+            srv,
+            &t.path().join("cache2"),
+            &src,
+            &[&s(&disk), URL],
+            &["--jobs", "1"],
+        );
+        assert_eq!(code, 0, "{v}\n{err}");
+        assert_eq!(
+            dest(&v, URL)["bucket"]["uploaded"].as_u64().unwrap() + up,
+            6,
+            "{v}"
+        );
+        assert_eq!(manifest_paths(srv).len(), 6);
+    });
+}
+
+#[test]
+fn a_spool_copy_damaged_after_it_was_placed_is_not_uploaded_and_is_copied_again_next_run() {
+    if !fault_hooks() {
+        return;
+    }
+    each_s3_server(|srv| {
+        let t = tempfile::tempdir().unwrap();
+        let (src, cache) = (t.path().join("src"), t.path().join("cache"));
+        roll(&src);
+        srv.create_bucket("photos");
+        let mut cmd = camroll();
+        cmd.args(["export", "--json", "--from"])
+            .arg(&src)
+            .args(["--to", URL]);
+        srv.env(&mut cmd, &cache);
+        cmd.env("CAMROLL_FAULT_CORRUPT_PLACED", "IMG_0001.JPG");
+        let (code, v, err) = output_json(&mut cmd);
+        assert_eq!(code, 1, "{v}\n{err}");
+        let failed = v["failed"].to_string();
+        assert!(
+            failed.contains("read back with hash") && failed.contains("spool"),
+            "{v}"
+        );
+        assert_eq!(dest(&v, URL)["bucket"]["uploaded"], 5, "{v}");
+        assert!(!srv.objects(URL).iter().any(|o| o.ends_with("IMG_0001.JPG")));
+        assert!(spooled_files(&cache).is_empty(), "the bad copy is removed");
+        let (code, v, err) = export_to(srv, &cache, &src, &[URL], &[]);
+        assert_eq!(code, 0, "{v}\n{err}");
+        assert_eq!(v["copied"], 1, "{v}");
+        assert_eq!(dest(&v, URL)["bucket"]["uploaded"], 1, "{v}");
+        let (code, v, err) = verify_cmd(srv, &cache, &[URL]);
+        assert_eq!(code, 0, "{v}\n{err}");
+        assert_eq!(v["archives"][0]["verified"], 6, "{v}");
+    });
+}

@@ -418,9 +418,25 @@ impl BucketDest {
                         .is_some_and(|d| &d.hash == hash),
                     Err(e) if e.is_fatal() => return Err(e),
                     Err(e) => {
+                        let error = match crate::hash::hash_file(&local, true) {
+                            // The upload is the spool copy's read back: a
+                            // damaged copy is removed with its records, as a
+                            // disk's would be, so the next run reads the item again.
+                            Ok(d) if &d.hash != hash => {
+                                let _ = std::fs::remove_file(&local);
+                                let _ = catalog.remove_file(path);
+                                let _ = catalog.forget_source_items_with_hash(hash);
+                                format!(
+                                    "the spool copy {} read back with hash {}, expected {hash}: not uploaded, removed; run again to copy it again",
+                                    local.display(),
+                                    d.hash
+                                )
+                            }
+                            _ => e.to_string(),
+                        };
                         failed.push(Failed {
                             path: path.clone(),
-                            error: e.to_string(),
+                            error,
                             destination: Some(url.clone()),
                         });
                         continue;
@@ -526,7 +542,7 @@ impl BucketDest {
         if let Some(e) = &dest.summary.error {
             if e.contains("os error 28") || e.contains("os error 122") {
                 dest.summary.error = Some(format!(
-                    "the spool folder {} is full ({e}): free space there, or set XDG_CACHE_HOME to a disk with room (or CAMROLL_SPOOL_MAX_BYTES lower), then run again; what was spooled is uploaded now and the rest next run",
+                    "the spool folder {} is full ({e}): free space there or set XDG_CACHE_HOME to a folder on a disk with room, then run again; what was spooled is uploaded now, the rest next run",
                     self.spool.display()
                 ));
             }
