@@ -1186,6 +1186,25 @@ fn a_sidecar_whose_facts_changed_replaces_its_object_and_leaves_nothing_in_the_s
         );
         let (code, v, err) = verify_cmd(srv, &cache, &[URL]);
         assert_eq!(code, 0, "{v}\n{err}");
+        // No change, here and on a fresh machine (empty cache): the bucket's
+        // sidecars count as present; nothing is written or left in a spool.
+        // (A fresh spool's catalog knows no originals, so its sidecars stage
+        // has nothing to look at.)
+        for c in [cache.clone(), t.path().join("cache2")] {
+            let (code, v, err) = export_to(srv, &c, &dcim, &[URL], &extra);
+            assert_eq!(code, 0, "{v}\n{err}");
+            let sc = &v["sidecars"];
+            assert_eq!(
+                (&sc["written"], &sc["updated"]),
+                (&0.into(), &0.into()),
+                "{v}"
+            );
+            if c == cache {
+                assert_eq!(sc["unchanged"], xmps.len(), "{v}");
+            }
+            assert_eq!(dest(&v, URL)["bucket"]["uploaded"], 0, "{v}");
+            assert!(spooled_files(&c).is_empty(), "{:?}", spooled_files(&c));
+        }
     });
 }
 

@@ -235,6 +235,10 @@ impl BucketDest {
             }
         }
         for e in b.manifest.entries.values() {
+            if e.role.as_deref() == Some(crate::archive::sidecar::ROLE) {
+                dest.held_sidecars.insert(e.path.clone(), e.blake3.clone());
+            }
+            let a = &mut dest.archive;
             a.by_hash.insert(e.blake3.clone(), e.path.clone());
             a.planner.add_listed(&e.path);
             if e.source == source_id {
@@ -266,6 +270,21 @@ impl BucketDest {
         progress: &dyn Progress,
     ) -> Result<(), BucketError> {
         let rows = dest.archive.catalog.file_rows().unwrap_or_default();
+        // A spool copy of what the bucket already holds (same name, same
+        // content) is not needed: removed, never left behind.
+        for r in &rows {
+            let local = self.spool.join(&r.record.path);
+            if self
+                .manifest
+                .entries
+                .get(&r.record.path)
+                .is_some_and(|e| e.blake3 == r.record.hash)
+                && crate::archive::layout::checked_rel_path(&r.record.path).is_ok()
+                && local.is_file()
+            {
+                let _ = std::fs::remove_file(local);
+            }
+        }
         let pending: Vec<_> = rows.into_iter().filter(|r| self.is_pending(r)).collect();
         if pending.is_empty() {
             return Ok(());
@@ -287,11 +306,11 @@ impl BucketDest {
         }
         match self.manifest.entries.get(path) {
             None => true,
-            // A sidecar rewritten because its facts changed, still in the spool.
+            // A sidecar rewritten because its facts changed (in the spool, or
+            // replaced by a run killed before its manifest).
             Some(e) => {
                 e.blake3 != row.record.hash
                     && row.record.role.as_deref() == Some(crate::archive::sidecar::ROLE)
-                    && self.spool.join(path).is_file()
             }
         }
     }
@@ -391,6 +410,18 @@ impl BucketDest {
             };
             if let Some(old) = self.manifest.entries.get(path) {
                 let old = old.blake3.clone();
+                if !local.exists() {
+                    // A run killed after replacing the object, before its
+                    // manifest: adopted if the object is the new sidecar; else
+                    // the row goes, so the sidecars stage writes it again.
+                    let head = self.bucket.head(path)?;
+                    if head.and_then(|h| h.blake3).as_deref() == Some(hash.as_str()) {
+                        self.adopt(&row, &sources, &local);
+                    } else {
+                        let _ = catalog.remove_file(path);
+                    }
+                    continue;
+                }
                 match self.replace_sidecar(path, &local, &meta, &old) {
                     Ok(()) => {}
                     Err(e) if e.is_fatal() => return Err(e),
