@@ -1286,33 +1286,37 @@ fn a_spool_copy_damaged_after_it_was_placed_is_not_uploaded_and_is_copied_again_
     if !fault_hooks() {
         return;
     }
-    each_s3_server(|srv| {
-        let t = tempfile::tempdir().unwrap();
-        let (src, cache) = (t.path().join("src"), t.path().join("cache"));
-        roll(&src);
-        srv.create_bucket("photos");
-        let mut cmd = camroll();
-        cmd.args(["export", "--json", "--from"])
-            .arg(&src)
-            .args(["--to", URL]);
-        srv.env(&mut cmd, &cache);
-        cmd.env("CAMROLL_FAULT_CORRUPT_PLACED", "IMG_0001.JPG");
-        let (code, v, err) = output_json(&mut cmd);
-        assert_eq!(code, 1, "{v}\n{err}");
-        let failed = v["failed"].to_string();
-        assert!(
-            failed.contains("read back with hash") && failed.contains("spool"),
-            "{v}"
-        );
-        assert_eq!(dest(&v, URL)["bucket"]["uploaded"], 5, "{v}");
-        assert!(!srv.objects(URL).iter().any(|o| o.ends_with("IMG_0001.JPG")));
-        assert!(spooled_files(&cache).is_empty(), "the bad copy is removed");
-        let (code, v, err) = export_to(srv, &cache, &src, &[URL], &[]);
-        assert_eq!(code, 0, "{v}\n{err}");
-        assert_eq!(v["copied"], 1, "{v}");
-        assert_eq!(dest(&v, URL)["bucket"]["uploaded"], 1, "{v}");
-        let (code, v, err) = verify_cmd(srv, &cache, &[URL]);
-        assert_eq!(code, 0, "{v}\n{err}");
-        assert_eq!(v["archives"][0]["verified"], 6, "{v}");
-    });
+    // Uploaded after the run, and during it (a bound of one byte).
+    for bound in ["1073741824", "1"] {
+        each_s3_server(|srv| {
+            let t = tempfile::tempdir().unwrap();
+            let (src, cache) = (t.path().join("src"), t.path().join("cache"));
+            roll(&src);
+            srv.create_bucket("photos");
+            let mut cmd = camroll();
+            cmd.args(["export", "--json", "--from"])
+                .arg(&src)
+                .args(["--to", URL]);
+            srv.env(&mut cmd, &cache);
+            cmd.env("CAMROLL_FAULT_CORRUPT_PLACED", "IMG_0001.JPG")
+                .env("CAMROLL_SPOOL_MAX_BYTES", bound);
+            let (code, v, err) = output_json(&mut cmd);
+            assert_eq!(code, 1, "{v}\n{err}");
+            let failed = v["failed"].to_string();
+            assert!(
+                failed.contains("read back with hash") && failed.contains("spool"),
+                "{v}"
+            );
+            assert_eq!(dest(&v, URL)["bucket"]["uploaded"], 5, "{v}");
+            assert!(!srv.objects(URL).iter().any(|o| o.ends_with("IMG_0001.JPG")));
+            assert!(spooled_files(&cache).is_empty(), "the bad copy is removed");
+            let (code, v, err) = export_to(srv, &cache, &src, &[URL], &[]);
+            assert_eq!(code, 0, "{v}\n{err}");
+            assert_eq!(v["copied"], 1, "{v}");
+            assert_eq!(dest(&v, URL)["bucket"]["uploaded"], 1, "{v}");
+            let (code, v, err) = verify_cmd(srv, &cache, &[URL]);
+            assert_eq!(code, 0, "{v}\n{err}");
+            assert_eq!(v["archives"][0]["verified"], 6, "{v}");
+        });
+    }
 }

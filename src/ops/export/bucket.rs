@@ -52,6 +52,8 @@ pub(super) struct BucketDest {
     parts: usize,
     /// A mid-run upload hit an error that stops the bucket: the rest waits for `finish`.
     stalled: bool,
+    /// Mid-run failures that `finish` will not meet again (a damaged spool copy, removed).
+    failed_during: Vec<Failed>,
 }
 
 /// How many bytes of committed files may wait in a spool before they are
@@ -190,6 +192,7 @@ impl BucketDest {
             waiting_bytes: 0,
             parts: 0,
             stalled: false,
+            failed_during: Vec::new(),
         };
         if !dry_run {
             // What a killed run left: uploaded now, before anything new.
@@ -357,10 +360,17 @@ impl BucketDest {
             .filter(|r| want.contains(&r.record.path) && self.is_pending(r))
             .collect();
         let before = self.new_entries.len();
-        // Failures wait in the spool for `finish`, which reports them.
-        if self.upload_rows(dest, rows, &mut Vec::new(), None).is_err() {
+        // Failures wait in the spool for `finish`, which tries them again and
+        // reports them; those whose spool copy is gone are reported as they are.
+        let mut failed = Vec::new();
+        if self.upload_rows(dest, rows, &mut failed, None).is_err() {
             self.stalled = true;
         }
+        self.failed_during.extend(
+            failed
+                .into_iter()
+                .filter(|f| !self.spool.join(&f.path).exists()),
+        );
         let new = &self.new_entries[before..];
         if new.is_empty() {
             return;
@@ -579,7 +589,7 @@ impl BucketDest {
             }
         }
         if !dry_run {
-            let mut failed = Vec::new();
+            let mut failed = std::mem::take(&mut self.failed_during);
             let r = self
                 .upload_pending(dest, &mut failed, progress)
                 .and_then(|()| self.write_index());
