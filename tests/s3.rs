@@ -1024,3 +1024,299 @@ fn files_spooled_while_the_store_was_full_are_uploaded_once_it_has_room() {
     assert_eq!(code, 0, "{v}\n{err}");
     assert_eq!(v["archives"][0]["verified"], 6);
 }
+
+/// The manifest's paths, each as often as it is listed.
+fn manifest_paths(srv: &S3Server) -> Vec<String> {
+    String::from_utf8(srv.get(URL, ".camroll/manifest.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["path"].to_string())
+        .collect()
+}
+
+#[test]
+fn with_a_small_spool_bound_files_are_uploaded_during_the_run_and_a_kill_loses_nothing() {
+    if !fault_hooks() {
+        return;
+    }
+    each_s3_server(|srv| {
+        let t = tempfile::tempdir().unwrap();
+        let (src, disk, cache) = (
+            t.path().join("src"),
+            t.path().join("disk"),
+            t.path().join("cache"),
+        );
+        roll(&src);
+        srv.create_bucket("photos");
+        // Every group's files go to the bucket as soon as they are committed;
+        // killed after the second batch (its run-log part written).
+        let mut cmd = camroll();
+        cmd.args(["export", "--json", "--from"])
+            .arg(&src)
+            .args(["--to", URL]);
+        srv.env(&mut cmd, &cache);
+        cmd.env("CAMROLL_SPOOL_MAX_BYTES", "1")
+            .env("CAMROLL_FAULT_KILL_AT", "bucket-spool-batch:2");
+        let out = cmd.output().unwrap();
+        assert!(
+            text(&out).contains("killed at bucket-spool-batch:2"),
+            "{}",
+            text(&out)
+        );
+        let objects = srv.objects(URL);
+        let media: Vec<_> = objects
+            .iter()
+            .filter(|o| !o.starts_with(".camroll/") && *o != "BLAKE3SUMS")
+            .collect();
+        assert!(
+            !media.is_empty() && media.len() < 6,
+            "some uploaded during the run: {objects:?}"
+        );
+        assert_eq!(
+            objects
+                .iter()
+                .filter(|o| o.starts_with(".camroll/log/"))
+                .count(),
+            2,
+            "a run-log part per batch: {objects:?}"
+        );
+        assert!(
+            spooled_files(&cache).is_empty(),
+            "uploaded files leave the spool during the run: {:?}",
+            spooled_files(&cache)
+        );
+        // The re-run uploads the rest, each object once.
+        let (code, v, err) = export_to(srv, &cache, &src, &[URL], &[]);
+        assert_eq!(code, 0, "{v}\n{err}");
+        assert_eq!(
+            dest(&v, URL)["bucket"]["uploaded"].as_u64().unwrap() + media.len() as u64,
+            6,
+            "{v}"
+        );
+        let mut paths = manifest_paths(srv);
+        let n = paths.len();
+        paths.sort();
+        paths.dedup();
+        assert_eq!((n, paths.len()), (6, 6), "{paths:?}");
+        assert!(spooled_files(&cache).is_empty());
+        assert!(
+            !srv.objects(URL)
+                .iter()
+                .any(|o| o.starts_with(".camroll/log/")),
+            "parts folded"
+        );
+        let (code, v, err) = verify_cmd(srv, &cache, &[URL]);
+        assert_eq!(code, 0, "{v}\n{err}");
+        assert_eq!(v["archives"][0]["verified"], 6, "{v}");
+
+        // Uninterrupted, beside a disk: everything goes during the run; the
+        // spool is empty and the manifest lists every file once.
+        let cache2 = t.path().join("cache2");
+        let url2 = "s3://photos/second";
+        let mut cmd = camroll();
+        cmd.args(["export", "--json", "--from"])
+            .arg(&src)
+            .arg("--to")
+            .arg(&disk)
+            .args(["--to", url2]);
+        srv.env(&mut cmd, &cache2);
+        cmd.env("CAMROLL_SPOOL_MAX_BYTES", "1");
+        let (code, v, err) = output_json(&mut cmd);
+        assert_eq!(code, 0, "{v}\n{err}");
+        assert_eq!(dest(&v, url2)["bucket"]["uploaded"], 6, "{v}");
+        assert_eq!(dest(&v, url2)["verified"], 6, "checked by the upload: {v}");
+        assert!(spooled_files(&cache2).is_empty());
+        let mut expected = archived_files(&disk);
+        expected.extend([
+            ".camroll/manifest.jsonl".to_string(),
+            "BLAKE3SUMS".to_string(),
+        ]);
+        expected.sort();
+        assert_eq!(srv.objects(url2), expected);
+    });
+}
+
+#[test]
+fn a_sidecar_whose_facts_changed_replaces_its_object_and_leaves_nothing_in_the_spool() {
+    each_s3_server(|srv| {
+        let t = tempfile::tempdir().unwrap();
+        let media = generate(t.path(), 6, 5);
+        let (dcim, disk, cache) = (
+            media.join("DCIM"),
+            t.path().join("disk"),
+            t.path().join("cache"),
+        );
+        let db = media.join("PhotoData/Photos.sqlite");
+        let extra = ["--sidecars-from", db.to_str().unwrap()];
+        srv.create_bucket("photos");
+        let (code, v, err) = export_to(srv, &cache, &dcim, &[&s(&disk), URL], &extra);
+        assert_eq!(code, 0, "{v}\n{err}");
+        let xmps: Vec<String> = archived_files(&disk)
+            .into_iter()
+            .filter(|p| p.ends_with(".xmp"))
+            .collect();
+        assert!(!xmps.is_empty());
+        for x in &xmps {
+            assert_eq!(srv.get(URL, x), std::fs::read(disk.join(x)).unwrap(), "{x}");
+        }
+        // A change in the library: every asset's favorite flag flips.
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute("UPDATE ZASSET SET ZFAVORITE = 1 - ZFAVORITE", [])
+            .unwrap();
+        drop(c);
+        let (code, v, err) = export_to(srv, &cache, &dcim, &[&s(&disk), URL], &extra);
+        assert_eq!(code, 0, "{v}\n{err}");
+        assert!(v["sidecars"]["updated"].as_u64().unwrap() > 0, "{v}");
+        assert_eq!(v["failed"].as_array().map_or(0, Vec::len), 0, "{v}");
+        assert!(
+            spooled_files(&cache).is_empty(),
+            "nothing left in the spool: {:?}",
+            spooled_files(&cache)
+        );
+        for x in &xmps {
+            assert_eq!(
+                srv.get(URL, x),
+                std::fs::read(disk.join(x)).unwrap(),
+                "{x}: the bucket has the new sidecar"
+            );
+        }
+        assert_eq!(
+            String::from_utf8(srv.get(URL, "BLAKE3SUMS")).unwrap(),
+            std::fs::read_to_string(disk.join("BLAKE3SUMS")).unwrap()
+        );
+        let (code, v, err) = verify_cmd(srv, &cache, &[URL]);
+        assert_eq!(code, 0, "{v}\n{err}");
+        // No change, here and on a fresh machine (empty cache): the bucket's
+        // sidecars count as present; nothing is written or left in a spool.
+        // (A fresh spool's catalog knows no originals, so its sidecars stage
+        // has nothing to look at.)
+        for c in [cache.clone(), t.path().join("cache2")] {
+            let (code, v, err) = export_to(srv, &c, &dcim, &[URL], &extra);
+            assert_eq!(code, 0, "{v}\n{err}");
+            let sc = &v["sidecars"];
+            assert_eq!(
+                (&sc["written"], &sc["updated"]),
+                (&0.into(), &0.into()),
+                "{v}"
+            );
+            if c == cache {
+                assert_eq!(sc["unchanged"], xmps.len(), "{v}");
+            }
+            assert_eq!(dest(&v, URL)["bucket"]["uploaded"], 0, "{v}");
+            assert!(spooled_files(&c).is_empty(), "{:?}", spooled_files(&c));
+        }
+    });
+}
+
+#[test]
+fn a_full_spool_fails_the_bucket_naming_the_folder_while_the_disk_completes() {
+    use chrono::TimeZone;
+    if !skip_unless(is_root(), "mounting a small tmpfs needs root") {
+        return;
+    }
+    each_s3_server(|srv| {
+        let t = tempfile::tempdir().unwrap();
+        let (src, disk, cache) = (
+            t.path().join("src"),
+            t.path().join("disk"),
+            t.path().join("cache"),
+        );
+        std::fs::create_dir_all(&cache).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+            .arg(&cache)
+            .status()
+            .unwrap();
+        if !skip_unless(mounted.success(), "cannot mount a tmpfs for the spool") {
+            return;
+        }
+        let _guard = Unmount(&cache);
+        for i in 0..6u64 {
+            let mut spec = camroll_sim::synth::VideoSpec::iphone(
+                i,
+                "iPhone 13",
+                off(2)
+                    .from_local_datetime(&dt(2023, 7, 1, 9, 0, i as u32))
+                    .unwrap(),
+            );
+            spec.size_target = Some(700 * 1024);
+            let p = src.join(format!("IMG_000{i}.MOV"));
+            std::fs::create_dir_all(&src).unwrap();
+            std::fs::write(p, camroll_sim::synth::mov(&spec)).unwrap();
+        }
+        srv.create_bucket("photos");
+        // The default bound (1 GiB) is more than this spool's disk holds.
+        let (code, v, err) = export_to(srv, &cache, &src, &[&s(&disk), URL], &["--jobs", "1"]);
+        assert_eq!(code, 1, "{v}\n{err}");
+        let e = dest(&v, URL)["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            e.contains("the spool folder")
+                && e.contains(&cache.join("camroll/spool").display().to_string())
+                && e.contains("XDG_CACHE_HOME"),
+            "{v}"
+        );
+        assert_eq!(archived_files(&disk).len(), 6, "the disk completes");
+        let up = dest(&v, URL)["bucket"]["uploaded"].as_u64().unwrap();
+        assert!(up > 0, "what was spooled is uploaded: {v}");
+        assert!(spooled_files(&cache).is_empty());
+        // What the message says to do: a spool on a disk with room; the
+        // bucket's manifest says what is there already.
+        let (code, v, err) = export_to(
+            srv,
+            &t.path().join("cache2"),
+            &src,
+            &[&s(&disk), URL],
+            &["--jobs", "1"],
+        );
+        assert_eq!(code, 0, "{v}\n{err}");
+        assert_eq!(
+            dest(&v, URL)["bucket"]["uploaded"].as_u64().unwrap() + up,
+            6,
+            "{v}"
+        );
+        assert_eq!(manifest_paths(srv).len(), 6);
+    });
+}
+
+#[test]
+fn a_spool_copy_damaged_after_it_was_placed_is_not_uploaded_and_is_copied_again_next_run() {
+    if !fault_hooks() {
+        return;
+    }
+    // Uploaded after the run, and during it (a bound of one byte).
+    for bound in ["1073741824", "1"] {
+        each_s3_server(|srv| {
+            let t = tempfile::tempdir().unwrap();
+            let (src, cache) = (t.path().join("src"), t.path().join("cache"));
+            roll(&src);
+            srv.create_bucket("photos");
+            let mut cmd = camroll();
+            cmd.args(["export", "--json", "--from"])
+                .arg(&src)
+                .args(["--to", URL]);
+            srv.env(&mut cmd, &cache);
+            cmd.env("CAMROLL_FAULT_CORRUPT_PLACED", "IMG_0001.JPG")
+                .env("CAMROLL_SPOOL_MAX_BYTES", bound);
+            let (code, v, err) = output_json(&mut cmd);
+            assert_eq!(code, 1, "{v}\n{err}");
+            let failed = v["failed"].to_string();
+            assert!(
+                failed.contains("read back with hash") && failed.contains("spool"),
+                "{v}"
+            );
+            assert_eq!(dest(&v, URL)["bucket"]["uploaded"], 5, "{v}");
+            assert!(!srv.objects(URL).iter().any(|o| o.ends_with("IMG_0001.JPG")));
+            assert!(spooled_files(&cache).is_empty(), "the bad copy is removed");
+            let (code, v, err) = export_to(srv, &cache, &src, &[URL], &[]);
+            assert_eq!(code, 0, "{v}\n{err}");
+            assert_eq!(v["copied"], 1, "{v}");
+            assert_eq!(dest(&v, URL)["bucket"]["uploaded"], 1, "{v}");
+            let (code, v, err) = verify_cmd(srv, &cache, &[URL]);
+            assert_eq!(code, 0, "{v}\n{err}");
+            assert_eq!(v["archives"][0]["verified"], 6, "{v}");
+        });
+    }
+}

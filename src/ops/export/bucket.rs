@@ -13,7 +13,7 @@
 //! does: the next run adopts them after hashing them in the bucket, or
 //! forgets them so the item is read again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use super::dest::Dest;
@@ -23,7 +23,7 @@ use crate::archive::bucket::manifest::{self, Entry, Manifest};
 use crate::archive::bucket::{
     Bucket, BucketError, BucketUrl, PutOutcome, UploadMeta, LOG_DIR, MANIFEST_OBJECT,
 };
-use crate::archive::catalog::SourceRecord;
+use crate::archive::catalog::{FileRow, SourceRecord};
 use crate::archive::layout::NamePlanner;
 use crate::archive::sums::SUMS_FILE;
 use crate::ops::Failed;
@@ -43,6 +43,28 @@ pub(super) struct BucketDest {
     run_id: String,
     /// The manifest or BLAKE3SUMS object is missing: written even if nothing is new.
     index_missing: bool,
+    /// How far into the spool's `written` list the run has looked (see `upload_during`).
+    cursor: usize,
+    /// Committed spooled files not yet tried, with their sizes.
+    waiting: Vec<(String, u64)>,
+    waiting_bytes: u64,
+    /// Run-log parts written during the run (`upload_during`).
+    parts: usize,
+    /// A mid-run upload hit an error that stops the bucket: the rest waits for `finish`.
+    stalled: bool,
+    /// Mid-run failures that `finish` will not meet again (a damaged spool copy, removed).
+    failed_during: Vec<Failed>,
+}
+
+/// How many bytes of committed files may wait in a spool before they are
+/// uploaded during the run (`CAMROLL_SPOOL_MAX_BYTES` overrides it, for tests).
+pub const SPOOL_MAX_BYTES: u64 = 1 << 30;
+
+fn spool_max_bytes() -> u64 {
+    std::env::var("CAMROLL_SPOOL_MAX_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(SPOOL_MAX_BYTES)
 }
 
 /// Every destination of a run, opened.
@@ -165,6 +187,12 @@ impl BucketDest {
             spool,
             run_id,
             index_missing,
+            cursor: 0,
+            waiting: Vec::new(),
+            waiting_bytes: 0,
+            parts: 0,
+            stalled: false,
+            failed_during: Vec::new(),
         };
         if !dry_run {
             // What a killed run left: uploaded now, before anything new.
@@ -210,6 +238,10 @@ impl BucketDest {
             }
         }
         for e in b.manifest.entries.values() {
+            if e.role.as_deref() == Some(crate::archive::sidecar::ROLE) {
+                dest.held_sidecars.insert(e.path.clone(), e.blake3.clone());
+            }
+            let a = &mut dest.archive;
             a.by_hash.insert(e.blake3.clone(), e.path.clone());
             a.planner.add_listed(&e.path);
             if e.source == source_id {
@@ -231,32 +263,32 @@ impl BucketDest {
     /// Uploads every file the spool catalog has and the manifest does not:
     /// create-only; an object already at the name is adopted when its content
     /// hashes the same. A row whose spool file is gone and whose object is not
-    /// in the bucket is forgotten, so its item is read again next time.
-    /// Stops at the first error that stops the whole bucket.
+    /// in the bucket is forgotten, so its item is read again next time. A
+    /// sidecar camroll rewrote (its facts changed) replaces its object (see
+    /// `replace_sidecar`). Stops at the first error that stops the whole bucket.
     fn upload_pending(
         &mut self,
         dest: &mut Dest,
         failed: &mut Vec<Failed>,
         progress: &dyn Progress,
     ) -> Result<(), BucketError> {
-        let catalog = &dest.archive.catalog;
-        let rows = catalog.file_rows().unwrap_or_default();
-        let sources: HashMap<(String, String), SourceRecord> = catalog
-            .all_source_items()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(s, p, r)| ((s, p), r))
-            .collect();
-        let url = self.bucket.url.to_string();
-        let pending: Vec<_> = rows
-            .into_iter()
-            .filter(|row| {
-                let path = &row.record.path;
-                !self.manifest.entries.contains_key(path)
-                    && crate::archive::layout::checked_rel_path(path).is_ok()
-                    && !manifest::is_own_object(path)
-            })
-            .collect();
+        let rows = dest.archive.catalog.file_rows().unwrap_or_default();
+        // A spool copy of what the bucket already holds (same name, same
+        // content) is not needed: removed, never left behind.
+        for r in &rows {
+            let local = self.spool.join(&r.record.path);
+            if self
+                .manifest
+                .entries
+                .get(&r.record.path)
+                .is_some_and(|e| e.blake3 == r.record.hash)
+                && crate::archive::layout::checked_rel_path(&r.record.path).is_ok()
+                && local.is_file()
+            {
+                let _ = std::fs::remove_file(local);
+            }
+        }
+        let pending: Vec<_> = rows.into_iter().filter(|r| self.is_pending(r)).collect();
         if pending.is_empty() {
             return Ok(());
         }
@@ -265,20 +297,160 @@ impl BucketDest {
             pending.len() as u64,
             pending.iter().map(|r| r.record.size).sum(),
         );
-        for row in pending {
-            progress.advance(1, row.record.size);
+        self.upload_rows(dest, pending, failed, Some(progress))
+    }
+
+    /// Whether the spool catalog's `row` still has to go to the bucket.
+    fn is_pending(&self, row: &FileRow) -> bool {
+        let path = &row.record.path;
+        if crate::archive::layout::checked_rel_path(path).is_err() || manifest::is_own_object(path)
+        {
+            return false;
+        }
+        match self.manifest.entries.get(path) {
+            None => true,
+            // A sidecar rewritten because its facts changed (in the spool, or
+            // replaced by a run killed before its manifest).
+            Some(e) => {
+                e.blake3 != row.record.hash
+                    && row.record.role.as_deref() == Some(crate::archive::sidecar::ROLE)
+            }
+        }
+    }
+
+    /// During the placing stage, after each group: notes the files spooled
+    /// since the last call and says whether they hold more than
+    /// [`SPOOL_MAX_BYTES`]. If so the caller commits the catalog and calls
+    /// `upload_during`, which uploads them, removes their spool copies and
+    /// writes a run-log part listing them. So the spool holds at most the
+    /// bound plus one file (and the staging files in flight), not the whole run.
+    ///
+    /// A run killed after a part is written loses nothing: the next run folds
+    /// the part into the manifest. Killed between an upload and its part, the
+    /// next run finds the catalog row without its spool file and adopts the
+    /// object after hashing it in the bucket. A file that fails here stays in
+    /// the spool and is tried again, and reported, by `finish`.
+    ///
+    /// Spooled files are not read back from the spool (see `readback`): the
+    /// upload streams each through BLAKE3 and completes only if it matches.
+    pub(super) fn spool_full(&mut self, dest: &Dest, batched: u64) -> bool {
+        if self.stalled || dest.run == 0 {
+            return false;
+        }
+        self.cursor = self.cursor.min(dest.written.len());
+        for w in &dest.written[self.cursor..] {
+            let size = std::fs::metadata(self.spool.join(&w.path)).map_or(0, |m| m.len());
+            self.waiting.push((w.path.clone(), size));
+            self.waiting_bytes += size;
+        }
+        self.cursor = dest.written.len();
+        self.waiting_bytes + batched > spool_max_bytes()
+    }
+
+    /// Uploads what `spool_full` noted; the caller has committed the catalog.
+    pub(super) fn upload_during(&mut self, dest: &Dest) {
+        let want: HashSet<String> = self.waiting.drain(..).map(|(p, _)| p).collect();
+        self.waiting_bytes = 0;
+        let rows: Vec<_> = dest
+            .archive
+            .catalog
+            .file_rows()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| want.contains(&r.record.path) && self.is_pending(r))
+            .collect();
+        let before = self.new_entries.len();
+        // Failures wait in the spool for `finish`, which tries them again and
+        // reports them; those whose spool copy is gone are reported as they are.
+        let mut failed = Vec::new();
+        if self.upload_rows(dest, rows, &mut failed, None).is_err() {
+            self.stalled = true;
+        }
+        self.failed_during.extend(
+            failed
+                .into_iter()
+                .filter(|f| !self.spool.join(&f.path).exists()),
+        );
+        let new = &self.new_entries[before..];
+        if new.is_empty() {
+            return;
+        }
+        self.parts += 1;
+        let name = format!("{LOG_DIR}/{}.{:06}.jsonl", self.run_id, self.parts);
+        let text: String = new.iter().map(manifest::to_line).collect();
+        match self.bucket.put_bytes(&name, text.into_bytes(), true) {
+            // Folded (deleted) with the others when the run's index is written.
+            Ok(_) => self.logs.push(name),
+            Err(_) => self.stalled = true,
+        }
+        // Crash-matrix hook: a batch uploaded and its log part written.
+        crate::faults::point("bucket-spool-batch");
+    }
+
+    /// Uploads (or adopts, or forgets) each of `rows`; see `upload_pending`.
+    fn upload_rows(
+        &mut self,
+        dest: &Dest,
+        rows: Vec<FileRow>,
+        failed: &mut Vec<Failed>,
+        progress: Option<&dyn Progress>,
+    ) -> Result<(), BucketError> {
+        let catalog = &dest.archive.catalog;
+        let sources: HashMap<(String, String), SourceRecord> = catalog
+            .all_source_items()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(s, p, r)| ((s, p), r))
+            .collect();
+        let url = self.bucket.url.to_string();
+        for row in rows {
+            if let Some(p) = progress {
+                p.advance(1, row.record.size);
+            }
             let path = &row.record.path;
             let local = self.spool.join(path);
             let hash = &row.record.hash;
+            let meta = UploadMeta {
+                blake3: hash.clone(),
+                capture_time: row
+                    .record
+                    .capture
+                    .as_ref()
+                    .map(|c| c.local.format("%Y-%m-%dT%H:%M:%S").to_string()),
+            };
+            if let Some(old) = self.manifest.entries.get(path) {
+                let old = old.blake3.clone();
+                if !local.exists() {
+                    // A run killed after replacing the object, before its
+                    // manifest: adopted if the object is the new sidecar; else
+                    // the row goes, so the sidecars stage writes it again.
+                    let head = self.bucket.head(path)?;
+                    if head.and_then(|h| h.blake3).as_deref() == Some(hash.as_str()) {
+                        self.adopt(&row, &sources, &local);
+                    } else {
+                        let _ = catalog.remove_file(path);
+                    }
+                    continue;
+                }
+                match self.replace_sidecar(path, &local, &meta, &old) {
+                    Ok(()) => {}
+                    Err(e) if e.is_fatal() => return Err(e),
+                    Err(e) => {
+                        failed.push(Failed {
+                            path: path.clone(),
+                            error: format!(
+                                "{url}/{path}: the sidecar's facts changed but the object was not replaced ({e}); the new sidecar stays in {} and is tried again next run",
+                                local.display()
+                            ),
+                            destination: Some(url.clone()),
+                        });
+                        continue;
+                    }
+                }
+                self.adopt(&row, &sources, &local);
+                continue;
+            }
             let adopt = if local.exists() {
-                let meta = UploadMeta {
-                    blake3: hash.clone(),
-                    capture_time: row
-                        .record
-                        .capture
-                        .as_ref()
-                        .map(|c| c.local.format("%Y-%m-%dT%H:%M:%S").to_string()),
-                };
                 match self.bucket.put_file(path, &local, &meta) {
                     Ok(PutOutcome::Created) => true,
                     Ok(PutOutcome::Exists) => self
@@ -287,9 +459,25 @@ impl BucketDest {
                         .is_some_and(|d| &d.hash == hash),
                     Err(e) if e.is_fatal() => return Err(e),
                     Err(e) => {
+                        let error = match crate::hash::hash_file(&local, true) {
+                            // The upload is the spool copy's read back: a
+                            // damaged copy is removed with its records, as a
+                            // disk's would be, so the next run reads the item again.
+                            Ok(d) if &d.hash != hash => {
+                                let _ = std::fs::remove_file(&local);
+                                let _ = catalog.remove_file(path);
+                                let _ = catalog.forget_source_items_with_hash(hash);
+                                format!(
+                                    "the spool copy {} read back with hash {}, expected {hash}: not uploaded, removed; run again to copy it again",
+                                    local.display(),
+                                    d.hash
+                                )
+                            }
+                            _ => e.to_string(),
+                        };
                         failed.push(Failed {
                             path: path.clone(),
-                            error: e.to_string(),
+                            error,
                             destination: Some(url.clone()),
                         });
                         continue;
@@ -301,11 +489,7 @@ impl BucketDest {
                     .is_some_and(|d| &d.hash == hash)
             };
             if adopt {
-                let src = sources.get(&(row.record.source.clone(), row.record.source_path.clone()));
-                let e = Entry::from_row(&row, src, &self.run_id);
-                self.manifest.entries.insert(path.clone(), e.clone());
-                self.new_entries.push(e);
-                let _ = std::fs::remove_file(&local);
+                self.adopt(&row, &sources, &local);
             } else if local.exists() {
                 failed.push(Failed {
                     path: path.clone(),
@@ -321,6 +505,58 @@ impl BucketDest {
             }
         }
         Ok(())
+    }
+
+    /// `row` is in the bucket: listed in the manifest and the run's log, its spool copy removed.
+    fn adopt(
+        &mut self,
+        row: &FileRow,
+        sources: &HashMap<(String, String), SourceRecord>,
+        local: &Path,
+    ) {
+        let src = sources.get(&(row.record.source.clone(), row.record.source_path.clone()));
+        let e = Entry::from_row(row, src, &self.run_id);
+        self.manifest
+            .entries
+            .insert(row.record.path.clone(), e.clone());
+        self.new_entries.push(e);
+        let _ = std::fs::remove_file(local);
+    }
+
+    /// Puts a rewritten sidecar over its object. Objects are never replaced,
+    /// except camroll's own derived files: a sidecar is one (disks replace it
+    /// too). The PUT is conditional on the object's ETag (`If-Match`) and done
+    /// only when the object still carries the hash camroll wrote
+    /// (`old_hash`), so nobody else's object is ever written over; a missing
+    /// object is created.
+    fn replace_sidecar(
+        &self,
+        path: &str,
+        local: &Path,
+        meta: &UploadMeta,
+        old_hash: &str,
+    ) -> Result<(), BucketError> {
+        match self.bucket.head(path)? {
+            None => match self.bucket.put_file(path, local, meta)? {
+                PutOutcome::Created => Ok(()),
+                PutOutcome::Exists => Err(self.not_ours(path)),
+            },
+            Some(h) if h.blake3.as_deref() == Some(old_hash) => {
+                self.bucket.replace_file(path, local, meta, h.e_tag)
+            }
+            Some(_) => Err(self.not_ours(path)),
+        }
+    }
+
+    fn not_ours(&self, path: &str) -> BucketError {
+        BucketError::Request {
+            url: self.bucket.url.to_string(),
+            what: format!("replacing {path}"),
+            message: format!(
+                "the object is not the sidecar camroll wrote: left alone. Run `camroll verify {}`",
+                self.bucket.url
+            ),
+        }
     }
 
     /// Writes the run log, the compacted manifest and `BLAKE3SUMS`, and
@@ -343,8 +579,17 @@ impl BucketDest {
         dry_run: bool,
         progress: &dyn Progress,
     ) {
+        // The spool is a local folder: when its disk fills, say which and what to do.
+        if let Some(e) = &dest.summary.error {
+            if e.contains("os error 28") || e.contains("os error 122") {
+                dest.summary.error = Some(format!(
+                    "the spool folder {} is full ({e}): free space there or set XDG_CACHE_HOME to a folder on a disk with room, then run again; what was spooled is uploaded now, the rest next run",
+                    self.spool.display()
+                ));
+            }
+        }
         if !dry_run {
-            let mut failed = Vec::new();
+            let mut failed = std::mem::take(&mut self.failed_during);
             let r = self
                 .upload_pending(dest, &mut failed, progress)
                 .and_then(|()| self.write_index());

@@ -2,6 +2,7 @@
 //! killed runs removed, catalog loaded) before anything is read, and carried
 //! through the stages.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use super::summary::DestinationSummary;
@@ -24,6 +25,9 @@ pub(super) struct Dest {
     /// the commit fails (disk full), they are taken out again, so the archive
     /// never holds files its catalog does not list.
     pub uncommitted: Vec<Written>,
+    /// Sidecars a bucket holds (path → BLAKE3) while its spool does not: the
+    /// sidecars stage counts them as present. Empty for disks.
+    pub held_sidecars: HashMap<String, String>,
 }
 
 /// A file this run put into an archive.
@@ -61,6 +65,7 @@ impl Dest {
             changed: false,
             fs: filesystem::detect(path),
             uncommitted: Vec::new(),
+            held_sidecars: HashMap::new(),
         })
     }
 }

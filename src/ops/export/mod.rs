@@ -167,10 +167,21 @@ pub fn export(
         last_try: AtomicBool::new(false),
     };
     let read_back = opts.verify && !opts.dry_run;
-    let background = ingest_and_place(&ctx, &plan, &mut dests, &mut summary, opts, read_back);
+    // A bucket's spool files are checked by their upload instead (see `readback`).
+    let uploaded: Vec<bool> = (0..dests.len())
+        .map(|i| buckets.iter().any(|b| b.index == i))
+        .collect();
+    let background = ingest_and_place(
+        &ctx,
+        &plan,
+        (&mut dests, &mut buckets),
+        &mut summary,
+        opts,
+        (read_back, &uploaded),
+    );
     if read_back {
         // What the background readers did not get to is read back now.
-        readback::finish(&mut dests, background, &mut summary, progress);
+        readback::finish(&mut dests, &uploaded, background, &mut summary, progress);
     }
     if let Some(plan) = sidecars::prepare(
         source,
@@ -206,14 +217,15 @@ pub fn export(
 /// Stages 4 to 6 running together: readers ingest groups in parallel, the
 /// placer files them in scan order as they arrive, and (with `read_back`)
 /// two background readers read placed files back while later ones copy.
-/// Returns the background readers' verdicts.
+/// Buckets upload their spooled files as they go (`upload_during`), so a
+/// spool never holds the whole run. Returns the background readers' verdicts.
 fn ingest_and_place(
     ctx: &IngestCtx<'_>,
     plan: &plan::Plan<'_>,
-    dests: &mut [Dest],
+    (dests, buckets): (&mut [Dest], &mut [bucket::BucketDest]),
     summary: &mut ExportSummary,
     opts: &ExportOptions,
-    read_back: bool,
+    (read_back, uploaded): (bool, &[bool]),
 ) -> Vec<ReadBackResult> {
     // Readers spend most of their time waiting on I/O (fsync, the phone), so
     // more of them than cores keeps the disks busy.
@@ -265,7 +277,7 @@ fn ingest_and_place(
             for _ in 0..2 {
                 let vrx = vrx.clone();
                 let verified = &verified;
-                scope.spawn(move || readback::read_placed(vrx, verified));
+                scope.spawn(move || readback::read_placed(vrx, uploaded, verified));
             }
         }
         drop(vrx);
@@ -303,6 +315,31 @@ fn ingest_and_place(
                 // Empty: a group put aside for the end of the run.
                 if !members.is_empty() {
                     placer.place_group(dests, ctx, members);
+                    // Files of the open batch are still in staging: they
+                    // count towards the bound too.
+                    let full: Vec<usize> = (0..buckets.len())
+                        .filter(|&i| {
+                            let b = &mut buckets[i];
+                            let pending = placer.batched_bytes(b.index);
+                            dests.get(b.index).is_some_and(|d| b.spool_full(d, pending))
+                        })
+                        .collect();
+                    if !full.is_empty() {
+                        // Uploads only follow committed catalog rows: place
+                        // the batch and commit now, then go on.
+                        placer.flush(dests, true);
+                        for d in dests.iter_mut() {
+                            let _ = d.archive.catalog.begin();
+                        }
+                        for i in full {
+                            let b = &mut buckets[i];
+                            if let Some(d) = dests.get(b.index) {
+                                // Note what the batch just placed, then upload.
+                                b.spool_full(d, 0);
+                                b.upload_during(d);
+                            }
+                        }
+                    }
                 }
                 next += 1;
             }

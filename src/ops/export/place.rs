@@ -681,6 +681,15 @@ impl Placer<'_> {
         }
     }
 
+    /// Bytes of destination `di`'s files in the open batch (still in staging).
+    pub fn batched_bytes(&self, di: usize) -> u64 {
+        self.batch
+            .iter()
+            .filter(|p| p.dest == di)
+            .map(|p| p.record.size)
+            .sum()
+    }
+
     /// Ends a batch: places its small files (one flush per destination),
     /// fsyncs each touched folder once, then commits the catalog rows.
     /// With `force` (end of the run) the open transaction always ends, even

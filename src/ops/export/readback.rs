@@ -4,6 +4,11 @@
 //! during the copy, on background readers fed as files are placed; what is
 //! left is read at the end. A mismatch removes the bad copy and its records,
 //! so the next run copies the item again.
+//!
+//! A bucket's spool is not read back: its files are uploaded (and removed)
+//! during the run, and the upload streams each through BLAKE3 and completes
+//! only if it hashes to what the source stream gave, which checks the spool
+//! copy as a read back would.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -37,11 +42,16 @@ pub(super) struct ReadBackResult {
 
 /// Background readers: each takes placed files off `jobs` until the placing
 /// stage closes it, and collects the verdicts in `done`.
+/// Files of destinations marked in `uploaded` (buckets' spools) are passed over.
 pub(super) fn read_placed(
     jobs: crossbeam_channel::Receiver<ReadBackJob>,
+    uploaded: &[bool],
     done: &Mutex<Vec<ReadBackResult>>,
 ) {
     for job in jobs.iter() {
+        if uploaded.get(job.dest).copied().unwrap_or(false) {
+            continue;
+        }
         let outcome = read_back(&job.full_path, &job.hash).map(|_| ());
         done.lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -57,6 +67,7 @@ pub(super) fn read_placed(
 /// destination's verified and failed counts.
 pub(super) fn finish(
     dests: &mut [Dest],
+    uploaded: &[bool],
     background: Vec<ReadBackResult>,
     summary: &mut ExportSummary,
     progress: &dyn Progress,
@@ -65,6 +76,15 @@ pub(super) fn finish(
         dests.iter().map(|_| HashMap::new()).collect();
     for r in background {
         done[r.dest].insert(r.path, r.outcome);
+    }
+    for (d, m) in dests
+        .iter()
+        .zip(done.iter_mut())
+        .zip(uploaded)
+        .filter_map(|(dm, u)| u.then_some(dm))
+    {
+        // Checked by the upload instead.
+        m.extend(d.written.iter().map(|w| (w.path.clone(), Ok(()))));
     }
     let left: u64 = dests
         .iter()

@@ -190,6 +190,8 @@ fn write_one(
             let present = || d.archive.root.join(&path).symlink_metadata().is_ok();
             match sidecar_hash.get(path.as_str()) {
                 Some(h) if *h == hash && present() => s.unchanged += 1,
+                // In a bucket, as it is now (its spool copy uploaded and removed).
+                _ if d.held_sidecars.get(&path) == Some(&hash) => s.unchanged += 1,
                 old => {
                     let replace = old.is_some() && present();
                     work.push((
