@@ -33,6 +33,9 @@ use object_store::{
 };
 use thiserror::Error;
 
+/// The longest one request may take (connecting is bounded separately).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// Files up to this size go up in one PUT; larger ones in parts.
 pub const SINGLE_PUT_MAX: u64 = 16 * 1024 * 1024;
 /// The size of one part of a multipart upload.
@@ -457,11 +460,16 @@ impl Bucket {
             url: url.to_string(),
             message,
         };
-        let mut b = b.with_bucket_name(&url.bucket);
+        // First: the options set below (allow_http) add to these. A request
+        // may take minutes: completing a multipart upload of a large video
+        // makes the server assemble gigabytes before it answers (S3's docs
+        // say "several minutes"; a local s3s-fs took over 30 s for 4 GiB),
+        // and object_store's default of 30 s would abort and redo it.
+        let mut options = object_store::ClientOptions::new().with_timeout(REQUEST_TIMEOUT);
         if let Some(h) = headers {
-            // First: the options set below (allow_http) add to these.
-            b = b.with_client_options(object_store::ClientOptions::new().with_default_headers(h));
+            options = options.with_default_headers(h);
         }
+        let mut b = b.with_bucket_name(&url.bucket).with_client_options(options);
         if let Some(ep) = &endpoint {
             // A custom endpoint (MinIO, Garage, a local test server): path-style
             // requests, plain HTTP allowed when the endpoint says http://.
