@@ -335,10 +335,10 @@ fn a_prefix_locked_by_a_live_run_is_refused_with_exit_11() {
     }
 }
 
-/// `camroll verify --json ARGS…` against `srv`: (code, JSON or null, stderr).
-fn verify_cmd(srv: &S3Server, cache: &Path, args: &[&str]) -> (i32, serde_json::Value, String) {
+/// `camroll ARGS… --json` against `srv`: (code, JSON or null, stderr).
+fn camroll_s3(srv: &S3Server, cache: &Path, args: &[&str]) -> (i32, serde_json::Value, String) {
     let mut cmd = camroll();
-    cmd.args(["verify", "--json"]).args(args);
+    cmd.args(args).arg("--json");
     srv.env(&mut cmd, cache);
     let (code, out, err) = decode(cmd.output().unwrap());
     (
@@ -346,6 +346,11 @@ fn verify_cmd(srv: &S3Server, cache: &Path, args: &[&str]) -> (i32, serde_json::
         serde_json::from_str(&out).unwrap_or(serde_json::Value::Null),
         err,
     )
+}
+
+/// `camroll verify --json ARGS…` against `srv`.
+fn verify_cmd(srv: &S3Server, cache: &Path, args: &[&str]) -> (i32, serde_json::Value, String) {
+    camroll_s3(srv, cache, &[&["verify"], args].concat())
 }
 
 #[test]
@@ -474,15 +479,7 @@ fn sync_cmd(
     from: &str,
     to: &str,
 ) -> (i32, serde_json::Value, String) {
-    let mut cmd = camroll();
-    cmd.args(["sync", "--json", from, to]);
-    srv.env(&mut cmd, cache);
-    let (code, out, err) = decode(cmd.output().unwrap());
-    (
-        code,
-        serde_json::from_str(&out).unwrap_or(serde_json::Value::Null),
-        err,
-    )
+    camroll_s3(srv, cache, &["sync", from, to])
 }
 
 #[test]
