@@ -17,7 +17,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::archive::catalog::{Catalog, FileRow, RunCounts, CATALOG_FILE};
+use crate::archive::catalog::{Catalog, FileRow, RunCounts, SourceRecord, CATALOG_FILE};
 use crate::archive::layout::{checked_rel_path, split_ext, strip_suffix, NameRequest};
 use crate::archive::staging::{copy_verified, CopyError};
 use crate::archive::{Archive, ArchiveError, CAMROLL_DIR};
@@ -140,20 +140,14 @@ impl SyncSummary {
     }
 }
 
-/// Copies into `to` every file of `from` it lacks; see the module docs.
-pub fn sync(
-    from: &Path,
-    to: &Path,
-    jobs: Option<usize>,
-    progress: &dyn Progress,
-) -> Result<SyncSummary, SyncError> {
+/// Every source record of a catalog: (source, path in the source, record).
+pub(super) type SourceRecords = Vec<(String, String, SourceRecord)>;
+
+/// FROM's files and source records, read from its catalog (read-only).
+/// Refused when FROM is not a folder, or its catalog is missing or damaged.
+pub(super) fn read_from(from: &Path) -> Result<(Vec<FileRow>, SourceRecords), SyncError> {
     if !from.is_dir() {
         return Err(SyncError::NoArchive {
-            path: from.to_path_buf(),
-        });
-    }
-    if to.exists() && same_dir(from, to) {
-        return Err(SyncError::Same {
             path: from.to_path_buf(),
         });
     }
@@ -164,20 +158,33 @@ pub fn sync(
     if !from.join(CAMROLL_DIR).join(CATALOG_FILE).is_file() {
         return Err(no_catalog("missing".into()));
     }
-    let from_cat = Catalog::open_read_only(from).map_err(|e| no_catalog(e.to_string()))?;
-    if let Some(p) = from_cat
+    let cat = Catalog::open_read_only(from).map_err(|e| no_catalog(e.to_string()))?;
+    if let Some(p) = cat
         .integrity_problem()
         .map_err(|e| no_catalog(e.to_string()))?
     {
         return Err(no_catalog(format!("damaged: {p}")));
     }
-    let rows = from_cat
-        .file_rows()
-        .map_err(|e| no_catalog(e.to_string()))?;
-    let from_sources = from_cat
+    let rows = cat.file_rows().map_err(|e| no_catalog(e.to_string()))?;
+    let sources = cat
         .all_source_items()
         .map_err(|e| no_catalog(e.to_string()))?;
-    drop(from_cat);
+    Ok((rows, sources))
+}
+
+/// Copies into `to` every file of `from` it lacks; see the module docs.
+pub fn sync(
+    from: &Path,
+    to: &Path,
+    jobs: Option<usize>,
+    progress: &dyn Progress,
+) -> Result<SyncSummary, SyncError> {
+    if to.exists() && same_dir(from, to) {
+        return Err(SyncError::Same {
+            path: from.to_path_buf(),
+        });
+    }
+    let (rows, from_sources) = read_from(from)?;
 
     let from_id = format!(
         "archive:{}",

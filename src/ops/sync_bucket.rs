@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use super::sync::{Renamed, SyncError, SyncSummary};
 use crate::archive::bucket::manifest::{self, Entry};
 use crate::archive::bucket::{Bucket, BucketError, BucketUrl, PutOutcome, UploadMeta, LOG_DIR};
-use crate::archive::catalog::{Catalog, FileRecord, RunCounts, SourceRecord, CATALOG_FILE};
+use crate::archive::catalog::{FileRecord, RunCounts, SourceRecord};
 use crate::archive::layout::{checked_rel_path, split_ext, strip_suffix, NamePlanner, NameRequest};
-use crate::archive::{Archive, ArchiveError, CAMROLL_DIR};
+use crate::archive::{Archive, ArchiveError};
 use crate::ops::{Failed, Outcome};
 use crate::progress::Progress;
 
@@ -66,27 +66,9 @@ pub fn sync_to_bucket(
     to: &str,
     progress: &dyn Progress,
 ) -> Result<SyncSummary, SyncError> {
-    if !from.is_dir() {
-        return Err(SyncError::NoArchive {
-            path: from.to_path_buf(),
-        });
-    }
-    let no_catalog = |why: String| SyncError::NoCatalog {
-        path: from.to_path_buf(),
-        why,
-    };
-    if !from.join(CAMROLL_DIR).join(CATALOG_FILE).is_file() {
-        return Err(no_catalog("missing".into()));
-    }
-    let cat = Catalog::open_read_only(from).map_err(|e| no_catalog(e.to_string()))?;
-    let rows = cat.file_rows().map_err(|e| no_catalog(e.to_string()))?;
-    let sources: HashMap<(String, String), SourceRecord> = cat
-        .all_source_items()
-        .map_err(|e| no_catalog(e.to_string()))?
-        .into_iter()
-        .map(|(s, p, r)| ((s, p), r))
-        .collect();
-    drop(cat);
+    let (rows, sources) = super::sync::read_from(from)?;
+    let sources: HashMap<(String, String), SourceRecord> =
+        sources.into_iter().map(|(s, p, r)| ((s, p), r)).collect();
 
     let url = BucketUrl::parse(to).map_err(bucket_err)?;
     let bucket = Bucket::open(&url).map_err(bucket_err)?;
