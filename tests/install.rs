@@ -15,16 +15,25 @@ fn cargo_install_puts_a_working_camroll_in_a_fresh_root() {
     // BIN is <target>/debug/camroll.
     let target: PathBuf = Path::new(BIN).ancestors().nth(2).unwrap().into();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let out = Command::new(cargo)
-        .args([
-            "install",
-            "--locked",
-            "--offline",
-            "--debug",
-            "--quiet",
-            "--path",
-        ])
-        .arg(env!("CARGO_MANIFEST_DIR"))
+    let mut cmd = Command::new(cargo);
+    cmd.args([
+        "install",
+        "--locked",
+        "--offline",
+        "--debug",
+        "--quiet",
+        "--path",
+    ])
+    .arg(env!("CARGO_MANIFEST_DIR"));
+    // The install builds in the shared target folder (its dependencies are
+    // already compiled there) and so replaces <target>/debug/camroll, the
+    // binary every later test runs: built with the same features as this
+    // test, it stays the binary they expect (with the fault hooks under
+    // scripts/test). The binary users build is checked by fault_hooks_off.
+    if cfg!(feature = "fault-injection") {
+        cmd.args(["--features", "fault-injection"]);
+    }
+    let out = cmd
         .arg("--root")
         .arg(root.path())
         .env("CARGO_TARGET_DIR", &target)
