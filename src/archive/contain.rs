@@ -232,8 +232,8 @@ pub fn rename_in(
     replace: bool,
 ) -> io::Result<()> {
     let (f, t) = (cstr(from)?, cstr(to)?);
-    if replace {
-        // SAFETY: valid directory fds and NUL-terminated names.
+    // SAFETY: valid directory fds and NUL-terminated names.
+    let rename = || {
         check(unsafe {
             libc::renameat(
                 from_dir.as_raw_fd(),
@@ -241,8 +241,11 @@ pub fn rename_in(
                 to_dir.as_raw_fd(),
                 t.as_ptr(),
             )
-        })?;
-        return Ok(());
+        })
+        .map(drop)
+    };
+    if replace {
+        return rename();
     }
     #[cfg(target_os = "linux")]
     {
@@ -285,16 +288,7 @@ pub fn rename_in(
             format!("{to} already exists"),
         ));
     }
-    // SAFETY: as above.
-    check(unsafe {
-        libc::renameat(
-            from_dir.as_raw_fd(),
-            f.as_ptr(),
-            to_dir.as_raw_fd(),
-            t.as_ptr(),
-        )
-    })?;
-    Ok(())
+    rename()
 }
 
 /// Removes `name` from `dir` (a file or a link itself, never what a link points to).

@@ -251,16 +251,11 @@ pub fn sync(
     };
     progress.finish();
 
-    // Groups: files of one folder sharing a stem keep one stem in TO.
-    let mut groups: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
-    for (i, r) in todo.iter().enumerate() {
-        let (folder, name) = split_path(&r.record.path);
-        let (stem, _) = split_ext(name);
-        groups
-            .entry((folder.to_string(), stem.to_ascii_uppercase()))
-            .or_default()
-            .push(i);
-    }
+    let groups = groups(
+        todo.iter()
+            .enumerate()
+            .map(|(i, r)| (i, r.record.path.as_str())),
+    );
     if let Err(e) = dest.catalog.begin() {
         summary.failed.push(Failed {
             path: "catalog".into(),
@@ -284,19 +279,11 @@ pub fn sync(
         if ok.is_empty() {
             continue;
         }
-        // FROM's names when free, else the collision rule on the names
-        // before FROM's own suffixes, one suffix for the group.
-        let requests: Vec<NameRequest> = ok
+        let paths: Vec<&str> = ok
             .iter()
-            .map(|(i, _, _)| {
-                let name = split_path(&todo[*i].record.path).1;
-                NameRequest {
-                    folder: folder.clone(),
-                    first: name.to_string(),
-                    base: strip_suffix(name),
-                }
-            })
+            .map(|(i, _, _)| todo[*i].record.path.as_str())
             .collect();
+        let requests = requests(&folder, &paths);
         let root = dest.root.clone();
         let chosen = dest.planner.allocate(&root, &requests, |_, _| false);
         for ((i, staged_path, size), choice) in ok.into_iter().zip(chosen) {
@@ -401,6 +388,13 @@ pub fn sync(
     } else {
         Outcome::Partial
     };
+    finish_run(&dest.catalog, run, &summary);
+    Ok(summary)
+}
+
+/// Records the end of a sync run in TO's catalog (a failure to note it is
+/// not a finding: the files and their rows are already in place).
+pub(super) fn finish_run(catalog: &Catalog, run: i64, summary: &SyncSummary) {
     let counts = RunCounts {
         scanned: summary.files,
         copied: summary.copied,
@@ -409,14 +403,44 @@ pub fn sync(
         bytes_copied: summary.bytes_copied,
         ..Default::default()
     };
-    let _ = dest
-        .catalog
-        .finish_run(run, &counts, summary.outcome.as_str());
-    Ok(summary)
+    let _ = catalog.finish_run(run, &counts, summary.outcome.as_str());
 }
 
-fn split_path(p: &str) -> (&str, &str) {
+/// `(folder, name)` of an archive path.
+pub(super) fn split_path(p: &str) -> (&str, &str) {
     p.rsplit_once('/').unwrap_or(("", p))
+}
+
+/// Name requests for one folder's group of files (FROM's names when free,
+/// else the collision rule on the names before FROM's own suffixes, one
+/// suffix for the group).
+pub(super) fn requests(folder: &str, paths: &[&str]) -> Vec<NameRequest> {
+    paths
+        .iter()
+        .map(|p| {
+            let name = split_path(p).1;
+            NameRequest {
+                folder: folder.to_string(),
+                first: name.to_string(),
+                base: strip_suffix(name),
+            }
+        })
+        .collect()
+}
+
+/// Groups paths by (folder, stem): files of one folder sharing a stem keep
+/// one stem in TO.
+pub(super) fn groups<'a>(
+    paths: impl Iterator<Item = (usize, &'a str)>,
+) -> BTreeMap<(String, String), Vec<usize>> {
+    let mut g: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
+    for (i, p) in paths {
+        let (folder, name) = split_path(p);
+        g.entry((folder.to_string(), split_ext(name).0.to_ascii_uppercase()))
+            .or_default()
+            .push(i);
+    }
+    g
 }
 
 fn same_dir(a: &Path, b: &Path) -> bool {

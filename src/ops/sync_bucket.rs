@@ -5,14 +5,14 @@
 //! rule when taken), every copy hash-checked, FROM's records kept so `check`
 //! counts TO. FROM is only read.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use super::sync::{Renamed, SyncError, SyncSummary};
+use super::sync::{groups, requests, Renamed, SyncError, SyncSummary};
 use crate::archive::bucket::manifest::{self, Entry};
 use crate::archive::bucket::{Bucket, BucketError, BucketUrl, PutOutcome, UploadMeta, LOG_DIR};
-use crate::archive::catalog::{FileRecord, RunCounts, SourceRecord};
-use crate::archive::layout::{checked_rel_path, split_ext, strip_suffix, NamePlanner, NameRequest};
+use crate::archive::catalog::{FileRecord, SourceRecord};
+use crate::archive::layout::{checked_rel_path, NamePlanner};
 use crate::archive::{Archive, ArchiveError};
 use crate::ops::{Failed, Outcome};
 use crate::progress::Progress;
@@ -20,40 +20,6 @@ use crate::progress::Progress;
 /// Whether `p` is a bucket address.
 pub fn is_bucket(p: &Path) -> bool {
     p.to_str().is_some_and(BucketUrl::is_bucket_url)
-}
-
-fn split_path(p: &str) -> (&str, &str) {
-    p.rsplit_once('/').unwrap_or(("", p))
-}
-
-/// Name requests for one folder's group of files (`FROM`'s names when free,
-/// else the collision rule on the names before FROM's own suffixes).
-fn requests(folder: &str, paths: &[&str]) -> Vec<NameRequest> {
-    paths
-        .iter()
-        .map(|p| {
-            let name = split_path(p).1;
-            NameRequest {
-                folder: folder.to_string(),
-                first: name.to_string(),
-                base: strip_suffix(name),
-            }
-        })
-        .collect()
-}
-
-/// Groups paths by (folder, stem): a group keeps one stem in TO.
-fn groups<'a>(
-    paths: impl Iterator<Item = (usize, &'a str)>,
-) -> BTreeMap<(String, String), Vec<usize>> {
-    let mut g: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
-    for (i, p) in paths {
-        let (folder, name) = split_path(p);
-        g.entry((folder.to_string(), split_ext(name).0.to_ascii_uppercase()))
-            .or_default()
-            .push(i);
-    }
-    g
 }
 
 fn bucket_err(e: BucketError) -> SyncError {
@@ -326,14 +292,7 @@ pub fn sync_from_bucket(
             }
             let rec = FileRecord {
                 path: path.clone(),
-                hash: e.blake3.clone(),
-                size: e.size,
-                kind: e.kind.clone(),
-                capture: None,
-                original_name: e.original_name.clone(),
-                source: e.source.clone(),
-                source_path: e.source_path.clone(),
-                role: e.role.clone(),
+                ..e.record()
             };
             if let Err(err) = dest.catalog.insert_file(&rec, run) {
                 summary.failed.push(Failed {
@@ -403,16 +362,6 @@ pub fn sync_from_bucket(
         }
     }
     summary.outcome = outcome(&summary);
-    let counts = RunCounts {
-        scanned: summary.files,
-        copied: summary.copied,
-        already_archived: summary.already,
-        failed: summary.failed.len() as u64,
-        bytes_copied: summary.bytes_copied,
-        ..Default::default()
-    };
-    let _ = dest
-        .catalog
-        .finish_run(run, &counts, summary.outcome.as_str());
+    super::sync::finish_run(&dest.catalog, run, &summary);
     Ok(summary)
 }

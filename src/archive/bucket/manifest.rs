@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::archive::catalog::{FileRow, SourceRecord};
+use crate::archive::catalog::{FileRecord, FileRow, SourceRecord};
 use crate::archive::layout::checked_rel_path;
 
 /// The longest manifest line camroll reads; a longer one is damage.
@@ -93,6 +93,22 @@ impl Entry {
             source_mtime_ns: src.map(|s| s.mtime_ns),
             run: run_id.to_string(),
             added_at: crate::archive::catalog::now_text(),
+        }
+    }
+
+    /// The catalog record this entry stands for (the capture time stays in
+    /// the bucket's metadata: the manifest keeps it only as text).
+    pub fn record(&self) -> FileRecord {
+        FileRecord {
+            path: self.path.clone(),
+            hash: self.blake3.clone(),
+            size: self.size,
+            kind: self.kind.clone(),
+            capture: None,
+            original_name: self.original_name.clone(),
+            source: self.source.clone(),
+            source_path: self.source_path.clone(),
+            role: self.role.clone(),
         }
     }
 }

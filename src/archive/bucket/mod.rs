@@ -282,6 +282,21 @@ pub struct UploadMeta {
     pub capture_time: Option<String>,
 }
 
+impl UploadMeta {
+    /// The object's user metadata (`x-amz-meta-blake3`, `-capture-time`).
+    fn attributes(&self) -> Attributes {
+        let mut a = Attributes::new();
+        a.insert(
+            Attribute::Metadata(META_BLAKE3.into()),
+            self.blake3.clone().into(),
+        );
+        if let Some(c) = &self.capture_time {
+            a.insert(Attribute::Metadata(META_CAPTURE.into()), c.clone().into());
+        }
+        a
+    }
+}
+
 /// How a create-only put ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PutOutcome {
@@ -696,14 +711,7 @@ impl Bucket {
         };
         let mut file = std::fs::File::open(local).map_err(local_err)?;
         let size = file.metadata().map_err(local_err)?.len();
-        let mut attributes = Attributes::new();
-        attributes.insert(
-            Attribute::Metadata(META_BLAKE3.into()),
-            meta.blake3.clone().into(),
-        );
-        if let Some(c) = &meta.capture_time {
-            attributes.insert(Attribute::Metadata(META_CAPTURE.into()), c.clone().into());
-        }
+        let attributes = meta.attributes();
         if size <= SINGLE_PUT_MAX {
             let mut buf = Vec::with_capacity(size as usize);
             file.read_to_end(&mut buf).map_err(local_err)?;
@@ -835,14 +843,7 @@ impl Bucket {
                 ),
             });
         }
-        let mut attributes = Attributes::new();
-        attributes.insert(
-            Attribute::Metadata(META_BLAKE3.into()),
-            meta.blake3.clone().into(),
-        );
-        if let Some(c) = &meta.capture_time {
-            attributes.insert(Attribute::Metadata(META_CAPTURE.into()), c.clone().into());
-        }
+        let attributes = meta.attributes();
         let len = bytes.len() as u64;
         let opts = PutOptions {
             mode: PutMode::Update(UpdateVersion {

@@ -13,7 +13,7 @@ use crate::archive::bucket::manifest::is_own_object;
 use crate::archive::bucket::{
     Bucket, BucketError, BucketUrl, Listed, PutOutcome, UploadMeta, MANIFEST_OBJECT,
 };
-use crate::archive::catalog::{FileRecord, FileRow, SourceRecord};
+use crate::archive::catalog::{FileRow, SourceRecord};
 use crate::archive::sums::{self, SUMS_FILE};
 use crate::progress::Progress;
 
@@ -81,17 +81,7 @@ pub fn load_records(text: &str, source_id: &str) -> Result<BucketRecords, Bucket
             }
         }
         out.rows.push(FileRow {
-            record: FileRecord {
-                path: e.path.clone(),
-                hash: e.blake3.clone(),
-                size: e.size,
-                kind: e.kind.clone(),
-                capture: None,
-                original_name: e.original_name.clone(),
-                source: e.source.clone(),
-                source_path: e.source_path.clone(),
-                role: e.role.clone(),
-            },
+            record: e.record(),
             added_run: None,
             added_at: e.added_at.clone(),
             verified_at: verified
