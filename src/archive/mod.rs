@@ -18,6 +18,7 @@ use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use thiserror::Error;
 
@@ -87,6 +88,8 @@ pub struct Archive {
     pub leftovers_removed: u64,
     /// Folders changed since the last [`Archive::sync_dirs`].
     dirty_dirs: HashSet<PathBuf>,
+    /// The staging folder, opened once (see [`Archive::open_staging`]).
+    staging: std::sync::OnceLock<Arc<File>>,
 }
 
 impl Archive {
@@ -134,6 +137,7 @@ impl Archive {
             planner: NamePlanner::default(),
             leftovers_removed,
             dirty_dirs: HashSet::new(),
+            staging: std::sync::OnceLock::new(),
         };
         for (_, path, _) in archive.catalog.all_files()? {
             if layout::checked_rel_path(&path).is_ok() {
@@ -155,6 +159,7 @@ impl Archive {
             source_items: HashMap::new(),
             leftovers_removed: 0,
             dirty_dirs: HashSet::new(),
+            staging: std::sync::OnceLock::new(),
         })
     }
 
@@ -163,9 +168,20 @@ impl Archive {
         self.root.join(CAMROLL_DIR).join(STAGING_DIR)
     }
 
-    /// The staging folder, opened beneath the archive root without following links.
-    pub fn open_staging(&self) -> io::Result<File> {
-        contain::open_dir(&self.root, &format!("{CAMROLL_DIR}/{STAGING_DIR}"), false)
+    /// The staging folder, opened beneath the archive root without following
+    /// links, once per run: every staged file is created, renamed and
+    /// flushed through this handle (one `openat` each instead of a walk from
+    /// the root), and a folder swapped for a link later is never followed.
+    pub fn open_staging(&self) -> io::Result<Arc<File>> {
+        if let Some(d) = self.staging.get() {
+            return Ok(d.clone());
+        }
+        let d = Arc::new(contain::open_dir(
+            &self.root,
+            &format!("{CAMROLL_DIR}/{STAGING_DIR}"),
+            false,
+        )?);
+        Ok(self.staging.get_or_init(|| d).clone())
     }
 
     /// Moves a staged file to `folder/name`, never replacing an existing file.
@@ -193,8 +209,15 @@ impl Archive {
         let (Some(from_dir), Some(from_name)) = (staged.parent(), staged.file_name()) else {
             return Err(io::Error::other("staged file has no folder"));
         };
-        let from_dir =
-            contain::open_dir(&self.root, &layout::rel_text(&self.root, from_dir), false)?;
+        let from_dir = if from_dir == self.staging_dir() {
+            self.open_staging()?
+        } else {
+            Arc::new(contain::open_dir(
+                &self.root,
+                &layout::rel_text(&self.root, from_dir),
+                false,
+            )?)
+        };
         crate::faults::point("before-rename");
         contain::rename_in(
             &from_dir,
@@ -213,7 +236,7 @@ impl Archive {
     /// `syncfs` for the whole batch, else an fsync per file.
     pub fn sync_staged(&self, files: &[&Path], whole_fs: bool) -> io::Result<()> {
         if whole_fs {
-            staging::sync_batch(&self.open_staging()?, files)
+            staging::sync_batch(&*self.open_staging()?, files)
         } else {
             files
                 .iter()

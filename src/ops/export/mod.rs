@@ -152,7 +152,7 @@ pub fn export(
                 // Not for a dry run (nothing is staged); a folder that cannot
                 // be opened now falls back to the contained walk per file.
                 (!opts.dry_run)
-                    .then(|| d.archive.open_staging().ok().map(std::sync::Arc::new))
+                    .then(|| d.archive.open_staging().ok())
                     .flatten()
             })
             .collect(),
