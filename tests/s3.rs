@@ -29,6 +29,17 @@ fn export_to(
     output_json(&mut cmd)
 }
 
+/// A roll under `dir/src` exported to a new bucket `photos` at [`URL`] (exit 0
+/// checked), with its cache at `dir/cache`: returns (src, cache).
+fn exported_roll(srv: &S3Server, dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (src, cache) = (dir.join("src"), dir.join("cache"));
+    roll(&src);
+    srv.create_bucket("photos");
+    let (code, v, err) = export_to(srv, &cache, &src, &[URL], &[]);
+    assert_eq!(code, 0, "{v}\n{err}");
+    (src, cache)
+}
+
 /// The same, for runs that stop before any JSON (exit 2, 11): (code, stdout, stderr).
 fn export_plain(
     srv: &S3Server,
@@ -357,11 +368,7 @@ fn verify_cmd(srv: &S3Server, cache: &Path, args: &[&str]) -> (i32, serde_json::
 fn verify_streams_every_object_and_finds_replaced_missing_and_unlisted_ones() {
     each_s3_server(|srv| {
         let t = tempfile::tempdir().unwrap();
-        let (src, cache) = (t.path().join("src"), t.path().join("cache"));
-        roll(&src);
-        srv.create_bucket("photos");
-        let (code, v, err) = export_to(srv, &cache, &src, &[URL], &[]);
-        assert_eq!(code, 0, "{v}\n{err}");
+        let (_, cache) = exported_roll(srv, t.path());
         let (code, v, err) = verify_cmd(srv, &cache, &[URL]);
         assert_eq!(code, 0, "{v}\n{err}");
         assert_eq!(v["archives"][0]["verified"], 6, "{v}");
@@ -403,11 +410,7 @@ fn verify_finds_an_object_damaged_in_the_store_and_a_missing_bucket_exits_10() {
         return;
     };
     let t = tempfile::tempdir().unwrap();
-    let (src, cache) = (t.path().join("src"), t.path().join("cache"));
-    roll(&src);
-    srv.create_bucket("photos");
-    let (code, v, err) = export_to(&srv, &cache, &src, &[URL], &[]);
-    assert_eq!(code, 0, "{v}\n{err}");
+    let (_, cache) = exported_roll(&srv, t.path());
     let victim = "2023/07/IMG_0001.JPG";
     flip_byte(&srv.root().join("photos/camroll").join(victim));
     let (code, v, err) = verify_cmd(&srv, &cache, &[URL]);
@@ -550,11 +553,7 @@ fn verify_subset_reads_a_rolling_share_oldest_verified_first() {
         return;
     };
     let t = tempfile::tempdir().unwrap();
-    let (src, cache) = (t.path().join("src"), t.path().join("cache"));
-    roll(&src);
-    srv.create_bucket("photos");
-    let (code, v, err) = export_to(&srv, &cache, &src, &[URL], &[]);
-    assert_eq!(code, 0, "{v}\n{err}");
+    let (_, cache) = exported_roll(&srv, t.path());
     // 6 objects, 34% → 3 per run: two runs read all six, each once.
     let mut seen = Vec::new();
     for _ in 0..2 {
