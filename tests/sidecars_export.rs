@@ -453,19 +453,7 @@ fn a_generated_roll_gets_sidecars_exiftool_reads_back_and_changes_replace_exactl
     );
     let db = media.join("PhotoData/Photos.sqlite");
     let c = Connection::open(&db).unwrap();
-    // The hostile title (markup, NUL, CR LF) and the right-to-left caption came through.
-    assert!(
-        x.values()
-            .any(|v| v["XMP-dc:Title"] == "Tom & Jerry <b>bold</b> \u{FFFD}\r\n"),
-        "hostile title"
-    );
-    assert!(x
-        .values()
-        .any(|v| v["XMP-dc:Description"] == camroll_sim::library_meta::RTL_CAPTION));
-    assert!(x
-        .values()
-        .any(|v| list(&v["XMP-lr:HierarchicalSubject"])
-            .contains("Albums|Trips|2023|Rome & <Vatican>")));
+    // The hostile title, the right-to-left caption and the nested album: checked by check_roll.
     b3sum_ok(&a);
     assert_eq!(verify(&a).0, 0);
 
