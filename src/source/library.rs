@@ -33,6 +33,24 @@ pub struct LibraryError {
     pub reason: String,
 }
 
+/// A capture time from Photos' `ZDATECREATED` (UTC) and
+/// `ZTIMEZONEOFFSET` (seconds; implausible offsets beyond ±14 h are
+/// ignored, and a missing one is assumed to be UTC and said so).
+pub(crate) fn library_capture(utc: DateTime<Utc>, offset: Option<i32>) -> CaptureTime {
+    let off = offset.filter(|o| o.abs() <= 14 * 3600);
+    let local = utc.naive_utc() + chrono::Duration::seconds(i64::from(off.unwrap_or(0)));
+    CaptureTime {
+        local,
+        offset_seconds: Some(off.unwrap_or(0)),
+        offset_source: if off.is_some() {
+            OffsetSource::Recorded
+        } else {
+            OffsetSource::Assumed
+        },
+        source: DateSource::PhotosLibrary,
+    }
+}
+
 /// Where an asset's original lives on the phone, relative to the media root,
 /// from its `ZDIRECTORY` and `ZFILENAME`: `DCIM/100APPLE/IMG_0001.HEIC`.
 pub fn media_path(directory: &str, filename: &str) -> String {
@@ -140,19 +158,7 @@ impl LibraryAsset {
 
     /// The capture time Photos recorded, as a fallback for files that carry none.
     pub fn capture(&self) -> Option<CaptureTime> {
-        let utc = self.created_utc?;
-        let off = self.timezone_offset.filter(|o| o.abs() <= 14 * 3600);
-        let local = utc.naive_utc() + chrono::Duration::seconds(i64::from(off.unwrap_or(0)));
-        Some(CaptureTime {
-            local,
-            offset_seconds: Some(off.unwrap_or(0)),
-            offset_source: if off.is_some() {
-                OffsetSource::Recorded
-            } else {
-                OffsetSource::Assumed
-            },
-            source: DateSource::PhotosLibrary,
-        })
+        Some(library_capture(self.created_utc?, self.timezone_offset))
     }
 }
 

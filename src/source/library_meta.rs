@@ -38,7 +38,6 @@ use rusqlite::Connection;
 use super::library::{media_path, LibraryError};
 use super::library_schema::{self, columns, core_data_utc, LibrarySchema};
 use crate::media::sidecar::{AssetMeta, Burst, FaceRegion};
-use crate::media::{CaptureTime, DateSource, OffsetSource};
 
 /// Deepest folder nesting followed (a loop in `ZPARENTFOLDER` must end).
 const MAX_FOLDER_DEPTH: usize = 64;
@@ -222,24 +221,8 @@ fn read_assets(conn: &Connection, schema: &LibrarySchema) -> rusqlite::Result<Ve
             _ => None,
         };
         let created = float(13).and_then(|c| {
-            let utc = core_data_utc(c)?;
-            let off = int(14)
-                .and_then(|o| i32::try_from(o).ok())
-                .filter(|o| o.abs() <= 14 * 3600);
-            let local = utc.naive_utc() + chrono::Duration::seconds(i64::from(off.unwrap_or(0)));
-            Some(
-                CaptureTime {
-                    local,
-                    offset_seconds: Some(off.unwrap_or(0)),
-                    offset_source: if off.is_some() {
-                        OffsetSource::Recorded
-                    } else {
-                        OffsetSource::Assumed
-                    },
-                    source: DateSource::PhotosLibrary,
-                }
-                .display(),
-            )
+            let offset = int(14).and_then(|o| i32::try_from(o).ok());
+            Some(super::library::library_capture(core_data_utc(c)?, offset).display())
         });
         let burst = text(11).filter(|u| !u.is_empty()).map(|uuid| Burst {
             uuid,
