@@ -121,6 +121,24 @@ fn signal(sim: &SimProc, sig: libc::c_int) {
     assert_eq!(rc, 0, "signal the simulator");
 }
 
+/// Waits (up to 30 s) until usbmuxd lists no phone: the unplug is done.
+fn wait_unplugged(sim: &SimProc) {
+    let end = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < end {
+        let (code, json, err) = output_json(
+            camroll()
+                .env("USBMUXD_SOCKET_ADDRESS", &sim.addr)
+                .args(["devices", "--json"]),
+        );
+        assert_eq!(code, 0, "{err}");
+        if json["devices"].as_array().is_some_and(|d| d.is_empty()) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the simulated phone was still listed 30 s after the unplug");
+}
+
 #[test]
 fn plug_unplug_replug_gives_exactly_two_exports() {
     let dir = tempfile::tempdir().unwrap();
@@ -240,8 +258,10 @@ fn a_phone_not_enrolled_is_ignored() {
         line.contains(&sim.udid) && line.contains("--enroll"),
         "{line}"
     );
-    // Replugging it changes nothing.
+    // Replugging it changes nothing. The simulator handles its two signals
+    // on separate streams: the replug waits until the unplug has happened.
     signal(&sim, libc::SIGUSR1);
+    wait_unplugged(&sim);
     signal(&sim, libc::SIGUSR2);
     w.wait_for(false, "not enrolled", Duration::from_secs(60));
     std::thread::sleep(Duration::from_secs(1));
