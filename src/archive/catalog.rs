@@ -239,7 +239,13 @@ impl Catalog {
             if !immutable && no_shm {
                 conn.execute_batch("PRAGMA locking_mode=EXCLUSIVE;")?;
             }
-            conn.execute_batch("PRAGMA query_only=ON; PRAGMA busy_timeout=5000;")?;
+            // A page cache of up to 32 MiB (filled only as pages are read):
+            // verify scans the files table, then quick_check reads every
+            // page, and with SQLite's default 2 MiB each pass went back to
+            // the disk (8,500 reads for a 20,000-file catalog of 13 MiB).
+            conn.execute_batch(
+                "PRAGMA query_only=ON; PRAGMA busy_timeout=5000; PRAGMA cache_size=-32768;",
+            )?;
             // The first read: a file that is not a catalog fails here.
             let legacy = !conn
                 .prepare("SELECT 1 FROM pragma_table_info('files') WHERE name = 'verify_problem'")?
