@@ -741,6 +741,11 @@ fn object_lock_days_locks_new_objects_and_is_refused_on_a_bucket_without_object_
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
     roll(&src);
+    // Over the single-PUT limit: a multipart upload gets retention too.
+    write(
+        &src.join("DCIM/100APPLE/IMG_0100.MOV"),
+        &pattern(20 << 20, 5),
+    );
     srv.create_bucket("photos");
     srv.create_bucket_with("locked", true);
     let (code, _, err) = export_plain(
@@ -770,22 +775,29 @@ fn object_lock_days_locks_new_objects_and_is_refused_on_a_bucket_without_object_
         objects.contains(&".camroll/object-lock".to_string()),
         "{objects:?}"
     );
-    let key = objects.into_iter().find(|o| o.ends_with(".JPG")).unwrap();
-    let out = std::process::Command::new(python)
-        .arg("-c")
-        .arg(format!(
-            "import boto3; s = boto3.client('s3', endpoint_url='{}', aws_access_key_id='a', aws_secret_access_key='b', region_name='us-east-1'); h = s.head_object(Bucket='locked', Key='camroll/{key}'); print(h.get('ObjectLockMode'), h.get('ObjectLockRetainUntilDate'))",
-            srv.endpoint()
-        ))
-        .output()
-        .unwrap();
-    let said = text(&out);
-    assert!(said.starts_with("COMPLIANCE "), "{said}");
-    let until = chrono::Utc::now() + chrono::Duration::days(3);
-    assert!(
-        said.contains(&until.format("%Y-%m-%d").to_string()),
-        "{said}"
-    );
+    let originals: Vec<String> = objects
+        .into_iter()
+        .filter(|o| !o.starts_with(".camroll") && o != "BLAKE3SUMS")
+        .collect();
+    assert_eq!(originals.len(), 7, "{originals:?}");
+    assert!(originals.iter().any(|o| o.ends_with("IMG_0100.MOV")));
+    for key in &originals {
+        let out = std::process::Command::new(&python)
+            .arg("-c")
+            .arg(format!(
+                "import boto3; s = boto3.client('s3', endpoint_url='{}', aws_access_key_id='a', aws_secret_access_key='b', region_name='us-east-1'); h = s.head_object(Bucket='locked', Key='camroll/{key}'); print(h.get('ObjectLockMode'), h.get('ObjectLockRetainUntilDate'))",
+                srv.endpoint()
+            ))
+            .output()
+            .unwrap();
+        let said = text(&out);
+        assert!(said.starts_with("COMPLIANCE "), "{key}: {said}");
+        let until = chrono::Utc::now() + chrono::Duration::days(3);
+        assert!(
+            said.contains(&until.format("%Y-%m-%d").to_string()),
+            "{key}: {said}"
+        );
+    }
     // The flag without a bucket is a usage error.
     let (code, _, err) = export_plain(
         &srv,
@@ -1162,7 +1174,10 @@ fn a_sidecar_whose_facts_changed_replaces_its_object_and_leaves_nothing_in_the_s
         drop(c);
         let (code, v, err) = export_to(srv, &cache, &dcim, &[&s(&disk), URL], &extra);
         assert_eq!(code, 0, "{v}\n{err}");
-        assert!(v["sidecars"]["updated"].as_u64().unwrap() > 0, "{v}");
+        // Replaced on the disk and in the bucket: updated, not written, in both.
+        let sc = &v["sidecars"];
+        assert_eq!(sc["updated"], 2 * xmps.len(), "{v}");
+        assert_eq!(sc["written"], 0, "{v}");
         assert_eq!(v["failed"].as_array().map_or(0, Vec::len), 0, "{v}");
         assert!(
             spooled_files(&cache).is_empty(),
@@ -1182,10 +1197,9 @@ fn a_sidecar_whose_facts_changed_replaces_its_object_and_leaves_nothing_in_the_s
         );
         let (code, v, err) = verify_cmd(srv, &cache, &[URL]);
         assert_eq!(code, 0, "{v}\n{err}");
-        // No change, here and on a fresh machine (empty cache): the bucket's
-        // sidecars count as present; nothing is written or left in a spool.
-        // (A fresh spool's catalog knows no originals, so its sidecars stage
-        // has nothing to look at.)
+        // No change, here and on a fresh machine (empty cache, the manifest
+        // read from the bucket): the bucket's sidecars are checked against
+        // the library and count as unchanged; nothing is written or left in a spool.
         for c in [cache.clone(), t.path().join("cache2")] {
             let (code, v, err) = export_to(srv, &c, &dcim, &[URL], &extra);
             assert_eq!(code, 0, "{v}\n{err}");
@@ -1195,12 +1209,47 @@ fn a_sidecar_whose_facts_changed_replaces_its_object_and_leaves_nothing_in_the_s
                 (&0.into(), &0.into()),
                 "{v}"
             );
-            if c == cache {
-                assert_eq!(sc["unchanged"], xmps.len(), "{v}");
-            }
+            assert_eq!(sc["unchanged"], xmps.len(), "{v}");
             assert_eq!(dest(&v, URL)["bucket"]["uploaded"], 0, "{v}");
             assert!(spooled_files(&c).is_empty(), "{:?}", spooled_files(&c));
         }
+        // The library changes again, and another fresh machine exports: the
+        // originals are already in the bucket (not read, not uploaded); their
+        // sidecars are replaced, counted as updated.
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute("UPDATE ZASSET SET ZFAVORITE = 1 - ZFAVORITE", [])
+            .unwrap();
+        drop(c);
+        let cache3 = t.path().join("cache3");
+        let (code, v, err) = export_to(srv, &cache3, &dcim, &[URL], &extra);
+        assert_eq!(code, 0, "{v}\n{err}");
+        let sc = &v["sidecars"];
+        assert_eq!(
+            (&sc["written"], &sc["unchanged"]),
+            (&0.into(), &0.into()),
+            "{v}"
+        );
+        assert_eq!(sc["updated"], xmps.len(), "{v}");
+        assert_eq!(v["copied"], 0, "{v}");
+        assert_eq!(dest(&v, URL)["bucket"]["uploaded"], xmps.len(), "{v}");
+        assert!(
+            spooled_files(&cache3).is_empty(),
+            "{:?}",
+            spooled_files(&cache3)
+        );
+        // The disk, brought up to date, has the same sidecars.
+        let (code, v, err) = export_to(srv, &cache, &dcim, &[&s(&disk)], &extra);
+        assert_eq!(code, 0, "{v}\n{err}");
+        assert_eq!(v["sidecars"]["updated"], xmps.len(), "{v}");
+        for x in &xmps {
+            assert_eq!(srv.get(URL, x), std::fs::read(disk.join(x)).unwrap(), "{x}");
+        }
+        assert_eq!(
+            String::from_utf8(srv.get(URL, "BLAKE3SUMS")).unwrap(),
+            std::fs::read_to_string(disk.join("BLAKE3SUMS")).unwrap()
+        );
+        let (code, v, err) = verify_cmd(srv, &cache3, &[URL]);
+        assert_eq!(code, 0, "{v}\n{err}");
     });
 }
 
@@ -1315,4 +1364,73 @@ fn a_spool_copy_damaged_after_it_was_placed_is_not_uploaded_and_is_copied_again_
             assert_eq!(v["archives"][0]["verified"], 6, "{v}");
         });
     }
+}
+
+#[test]
+fn a_multipart_upload_never_completes_over_an_object_written_at_its_name_meanwhile() {
+    if !fault_hooks() {
+        return;
+    }
+    // Another writer puts an object at the movie's name between camroll's
+    // last look (HEAD) and its CompleteMultipartUpload, which carries
+    // If-None-Match: *. Both servers honour that (412), as S3 and MinIO do:
+    // a server that did not would have completed over the other object, and
+    // this test says so by name rather than passing.
+    each_s3_server(|srv| {
+        let t = tempfile::tempdir().unwrap();
+        let (src, cache) = (t.path().join("src"), t.path().join("cache"));
+        let big = pattern(20 << 20, 9);
+        write(&src.join("DCIM/100APPLE/IMG_0100.MOV"), &big);
+        roll(&src);
+        srv.create_bucket("photos");
+        let other = pattern(3000, 77);
+        let other_file = write(&t.path().join("other.bin"), &other);
+        for run in 0..2 {
+            let mut cmd = camroll();
+            cmd.args(["export", "--json", "--from"])
+                .arg(&src)
+                .args(["--to", URL]);
+            srv.env(&mut cmd, &cache);
+            if run == 0 {
+                cmd.env("CAMROLL_FAULT_RACE_OBJECT", &other_file);
+            }
+            let (code, v, err) = output_json(&mut cmd);
+            let movie = srv
+                .objects(URL)
+                .into_iter()
+                .find(|o| o.ends_with("IMG_0100.MOV"))
+                .expect("the other writer's object is there");
+            assert!(
+                srv.get(URL, &movie) == other,
+                "{:?} completed a multipart upload over an existing object: it ignores If-None-Match: * on CompleteMultipartUpload",
+                srv.kind
+            );
+            assert_eq!(code, 1, "run {run}: {v}\n{err}");
+            let failed = v["failed"].as_array().unwrap();
+            assert!(
+                failed.iter().any(|f| f["path"] == movie.as_str()
+                    && f["error"]
+                        .as_str()
+                        .unwrap()
+                        .contains("another object already has this name")),
+                "run {run}: {v}"
+            );
+            assert!(
+                srv.open_uploads("photos").is_empty(),
+                "the upload was aborted: {:?}",
+                srv.open_uploads("photos")
+            );
+            let sums = String::from_utf8(srv.get(URL, "BLAKE3SUMS")).unwrap();
+            assert!(!sums.contains("IMG_0100.MOV"), "{sums}");
+            assert!(
+                spooled_files(&cache)
+                    .iter()
+                    .any(|f| f.ends_with("IMG_0100.MOV")),
+                "the copy waits in the spool: {:?}",
+                spooled_files(&cache)
+            );
+            // The other originals went up.
+            assert_eq!(dest(&v, URL)["bucket"]["uploaded"], 6 - 6 * run, "{v}");
+        }
+    });
 }

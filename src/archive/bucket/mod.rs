@@ -8,13 +8,16 @@
 //!
 //! Writes of originals are create-only: a single PUT with `If-None-Match: *`
 //! (`PutMode::Create`), or for large files a multipart upload with bounded
-//! parts, checked with a HEAD just before it completes (object_store does not
-//! expose `If-None-Match` on CompleteMultipartUpload; the prefix lock keeps
-//! other camroll runs out of that window). Every request carries an
-//! `x-amz-checksum-sha256` the server verifies.
+//! parts whose completion carries `If-None-Match: *` too (added by
+//! [`transport`], as object_store does not expose it): a server that honours
+//! it (S3, MinIO, moto, s3s-fs) refuses to complete over an object written at
+//! the name meanwhile, and the upload is aborted. A HEAD just before the
+//! completion narrows that window on servers that ignore the condition.
+//! Every request carries an `x-amz-checksum-sha256` the server verifies.
 
 pub mod config;
 pub mod manifest;
+mod transport;
 
 use std::fmt;
 use std::io::{self, Read};
@@ -25,8 +28,10 @@ use std::time::Duration;
 
 use futures::stream::BoxStream;
 use futures::StreamExt;
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey, AwsAuthorizer};
+use object_store::client::HttpClient;
 use object_store::path::Path;
+use object_store::signer::Signer;
 use object_store::{
     Attribute, Attributes, GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutMultipartOptions,
     PutOptions, PutPayload, RetryConfig, UpdateVersion, WriteMultipart,
@@ -346,6 +351,13 @@ pub struct Bucket {
     bytes_uploaded: AtomicU64,
     /// This run holds the prefix's lock object (deleted when dropped).
     locked: std::sync::atomic::AtomicBool,
+    /// The region requests are signed for.
+    region: String,
+    /// For the requests camroll signs itself (PutObjectRetention).
+    http: HttpClient,
+    /// `--object-lock-days`: new originals are retained until then
+    /// (`%Y-%m-%dT%H:%M:%SZ`).
+    lock_until: Option<String>,
 }
 
 impl Bucket {
@@ -404,6 +416,10 @@ impl Bucket {
             .enable_all()
             .build()
             .map_err(|e| cfg_err(e.to_string()))?;
+        let region = base
+            .get_config_value(&AmazonS3ConfigKey::Region)
+            .unwrap_or_else(|| "us-east-1".into());
+        let http = transport::plain_client(REQUEST_TIMEOUT).map_err(|e| cfg_err(e.to_string()))?;
         Ok(Bucket {
             url: url.clone(),
             endpoint: endpoint.clone().unwrap_or_else(|| "aws".into()),
@@ -415,6 +431,9 @@ impl Bucket {
             requests: AtomicU64::new(0),
             bytes_uploaded: AtomicU64::new(0),
             locked: std::sync::atomic::AtomicBool::new(false),
+            region,
+            http,
+            lock_until: None,
         })
     }
 
@@ -450,6 +469,7 @@ impl Bucket {
             self.endpoint_setting.as_deref(),
             Some(headers),
         )?);
+        self.lock_until = Some(date.clone());
         // Asked now rather than at the first upload, so a bucket without
         // Object Lock is refused before anything is read: a small object of
         // camroll's own, written with the retention (each run adds a version
@@ -484,7 +504,10 @@ impl Bucket {
         if let Some(h) = headers {
             options = options.with_default_headers(h);
         }
-        let mut b = b.with_bucket_name(&url.bucket).with_client_options(options);
+        let mut b = b
+            .with_bucket_name(&url.bucket)
+            .with_client_options(options)
+            .with_http_connector(transport::CreateOnlyConnector);
         if let Some(ep) = &endpoint {
             // A custom endpoint (MinIO, Garage, a local test server): path-style
             // requests, plain HTTP allowed when the endpoint says http://.
@@ -789,18 +812,125 @@ impl Bucket {
             let _ = self.rt.block_on(w.abort());
             return Err(e);
         }
-        // The window object_store leaves open (no If-None-Match on completion):
-        // checked here, under the prefix lock.
+        // The completion is create-only (`If-None-Match: *`, see `transport`);
+        // this look first spares it on servers that honour that, and narrows
+        // the window on those that do not.
         if self.head(rel)?.is_some() {
             self.count(1);
             let _ = self.rt.block_on(w.abort());
             return Ok(PutOutcome::Exists);
         }
+        #[cfg(feature = "fault-injection")]
+        if let Some(other) = crate::faults::racing_object() {
+            // Another writer's object at the name, between the look and the completion.
+            let _ = self
+                .rt
+                .block_on(self.store.put(&key, PutPayload::from(other)));
+        }
         self.count(1);
-        self.rt
-            .block_on(w.finish())
-            .map_err(|e| self.err(&format!("completing the upload of {rel}"), e))?;
+        let done = match self.rt.block_on(w.finish()) {
+            Ok(done) => done,
+            // 412: an object took the name meanwhile. It is left as it is;
+            // WriteMultipart aborted the upload (its parts are gone).
+            Err(object_store::Error::Precondition { .. })
+            | Err(object_store::Error::AlreadyExists { .. }) => {
+                self.count(1);
+                return Ok(PutOutcome::Exists);
+            }
+            Err(e) => {
+                self.count(1);
+                return Err(self.err(&format!("completing the upload of {rel}"), e));
+            }
+        };
+        if let Some(until) = &self.lock_until {
+            // The retention headers ride on CreateMultipartUpload, which S3
+            // honours and others (moto) ignore: set on the new version itself.
+            self.put_retention(rel, &key, done.version.as_deref(), until)?;
+        }
         Ok(PutOutcome::Created)
+    }
+
+    /// Sets S3 Object Lock retention, COMPLIANCE until `until`, on `version`
+    /// of `rel` (PutObjectRetention; object_store has no call for it, so it
+    /// is signed with object_store's own `AwsAuthorizer`).
+    fn put_retention(
+        &self,
+        rel: &str,
+        key: &Path,
+        version: Option<&str>,
+        until: &str,
+    ) -> Result<(), BucketError> {
+        use md5::Digest;
+        let what = format!("setting the Object Lock retention of {rel}");
+        let request_err = |message: String| BucketError::Request {
+            url: self.url.to_string(),
+            what: what.clone(),
+            message,
+        };
+        self.count(1);
+        let (status, text) = self.rt.block_on(async {
+            // object_store's own URL for the key (endpoint, path style, encoding).
+            let mut url = self
+                .upload_store
+                .signed_url(http::Method::PUT, key, Duration::from_secs(300))
+                .await
+                .map_err(|e| self.err(&what, e))?;
+            url.set_query(None);
+            url.query_pairs_mut().append_key_only("retention");
+            if let Some(v) = version {
+                url.query_pairs_mut().append_pair("versionId", v);
+            }
+            let body = transport::retention_xml(until);
+            let md5 = base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                md5::Md5::digest(body.as_bytes()),
+            );
+            let mut req = http::Request::builder()
+                .method(http::Method::PUT)
+                .uri(url.as_str())
+                .header("content-md5", md5)
+                .header("content-type", "application/xml")
+                .body(body.into())
+                .map_err(|e| request_err(e.to_string()))?;
+            let credential = self
+                .upload_store
+                .credentials()
+                .get_credential()
+                .await
+                .map_err(|e| self.err(&what, e))?;
+            AwsAuthorizer::new(&credential, "s3", &self.region).authorize(&mut req, None);
+            let response = self
+                .http
+                .execute(req)
+                .await
+                .map_err(|e| request_err(e.to_string()))?;
+            let status = response.status();
+            let text = response
+                .into_body()
+                .bytes()
+                .await
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            Ok::<_, BucketError>((status, text))
+        })?;
+        if status.is_success() {
+            return Ok(());
+        }
+        let message = format!("{status}: {}", text.chars().take(500).collect::<String>());
+        Err(match status.as_u16() {
+            401 | 403 => BucketError::Denied {
+                url: self.url.to_string(),
+                what,
+                message,
+            },
+            _ if text.contains("ObjectLockConfiguration") || text.contains("Object Lock") => {
+                BucketError::NoObjectLock {
+                    url: self.url.to_string(),
+                    message,
+                }
+            }
+            _ => request_err(message),
+        })
     }
 
     fn changed(&self, rel: &str, local: &FsPath, actual: &str, expected: &str) -> BucketError {

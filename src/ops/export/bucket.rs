@@ -237,14 +237,18 @@ impl BucketDest {
                 a.source_items.insert(rel, rec);
             }
         }
+        dest.in_bucket = true;
         for e in b.manifest.entries.values() {
-            if e.role.as_deref() == Some(crate::archive::sidecar::ROLE) {
+            let sidecar = e.role.as_deref() == Some(crate::archive::sidecar::ROLE);
+            if sidecar {
                 dest.held_sidecars.insert(e.path.clone(), e.blake3.clone());
             }
             let a = &mut dest.archive;
             a.by_hash.insert(e.blake3.clone(), e.path.clone());
             a.planner.add_listed(&e.path);
-            if e.source == source_id {
+            // A sidecar's entry names its original's source item (and its
+            // size and time): the item's record is the original's, not the sidecar's.
+            if e.source == source_id && !sidecar {
                 if let (Some(size), Some(mtime_ns)) = (e.source_size, e.source_mtime_ns) {
                     a.source_items.insert(
                         e.source_path.clone(),
