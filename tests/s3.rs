@@ -730,7 +730,7 @@ fn a_server_stopped_in_the_middle_of_an_upload_fails_the_bucket_and_the_next_run
 
 #[test]
 fn object_lock_days_locks_new_objects_and_is_refused_on_a_bucket_without_object_lock() {
-    // moto implements Object Lock (s3s-fs does not).
+    // moto implements Object Lock (s3s-fs does not, and is refused).
     let Some(srv) = S3Server::start(S3Kind::Moto) else {
         return;
     };
@@ -807,6 +807,28 @@ fn object_lock_days_locks_new_objects_and_is_refused_on_a_bucket_without_object_
         &["--object-lock-days", "3"],
     );
     assert_eq!(code, 2, "{err}");
+    // s3s-fs takes the retention headers and locks nothing: refused up
+    // front too (the probe's HEAD reports no lock), nothing read or written.
+    if let Some(fs) = S3Server::start(S3Kind::S3sFs) {
+        fs.create_bucket("photos");
+        let (code, _, err) = export_plain(
+            &fs,
+            &t.path().join("c4"),
+            &src,
+            &[URL],
+            &["--object-lock-days", "3"],
+        );
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            err.contains("does not have S3 Object Lock enabled") && err.contains("lock mode none"),
+            "{err}"
+        );
+        assert!(
+            !fs.objects(URL).iter().any(|o| !o.starts_with(".camroll/")),
+            "{:?}",
+            fs.objects(URL)
+        );
+    }
 }
 
 #[test]

@@ -479,9 +479,33 @@ impl Bucket {
         let body = PutPayload::from(
             format!("camroll checks S3 Object Lock with this object ({date})\n").into_bytes(),
         );
-        self.rt
+        let put = self
+            .rt
             .block_on(self.upload_store.put(&key, body))
             .map_err(|e| self.err("checking S3 Object Lock", e))?;
+        // A store may take the headers and lock nothing (s3s-fs does): the
+        // probe's HEAD must say COMPLIANCE, else the flag is refused rather
+        // than leave objects unprotected while saying otherwise.
+        let (status, headers, _) = self.signed_request(
+            "checking S3 Object Lock",
+            http::Method::HEAD,
+            &key,
+            None,
+            put.version.as_deref(),
+            None,
+        )?;
+        let mode = headers
+            .get("x-amz-object-lock-mode")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("none");
+        if !status.is_success() || mode != "COMPLIANCE" {
+            return Err(BucketError::NoObjectLock {
+                url: self.url.to_string(),
+                message: format!(
+                    "the store took the retention headers, but a HEAD of the object written with them says {status}, lock mode {mode} (with S3 itself, the key also needs s3:GetObjectRetention)"
+                ),
+            });
+        }
         Ok(())
     }
 
@@ -851,8 +875,7 @@ impl Bucket {
     }
 
     /// Sets S3 Object Lock retention, COMPLIANCE until `until`, on `version`
-    /// of `rel` (PutObjectRetention; object_store has no call for it, so it
-    /// is signed with object_store's own `AwsAuthorizer`).
+    /// of `rel` (PutObjectRetention).
     fn put_retention(
         &self,
         rel: &str,
@@ -860,59 +883,16 @@ impl Bucket {
         version: Option<&str>,
         until: &str,
     ) -> Result<(), BucketError> {
-        use md5::Digest;
         let what = format!("setting the Object Lock retention of {rel}");
-        let request_err = |message: String| BucketError::Request {
-            url: self.url.to_string(),
-            what: what.clone(),
-            message,
-        };
-        self.count(1);
-        let (status, text) = self.rt.block_on(async {
-            // object_store's own URL for the key (endpoint, path style, encoding).
-            let mut url = self
-                .upload_store
-                .signed_url(http::Method::PUT, key, Duration::from_secs(300))
-                .await
-                .map_err(|e| self.err(&what, e))?;
-            url.set_query(None);
-            url.query_pairs_mut().append_key_only("retention");
-            if let Some(v) = version {
-                url.query_pairs_mut().append_pair("versionId", v);
-            }
-            let body = transport::retention_xml(until);
-            let md5 = base64::Engine::encode(
-                &base64::engine::general_purpose::STANDARD,
-                md5::Md5::digest(body.as_bytes()),
-            );
-            let mut req = http::Request::builder()
-                .method(http::Method::PUT)
-                .uri(url.as_str())
-                .header("content-md5", md5)
-                .header("content-type", "application/xml")
-                .body(body.into())
-                .map_err(|e| request_err(e.to_string()))?;
-            let credential = self
-                .upload_store
-                .credentials()
-                .get_credential()
-                .await
-                .map_err(|e| self.err(&what, e))?;
-            AwsAuthorizer::new(&credential, "s3", &self.region).authorize(&mut req, None);
-            let response = self
-                .http
-                .execute(req)
-                .await
-                .map_err(|e| request_err(e.to_string()))?;
-            let status = response.status();
-            let text = response
-                .into_body()
-                .bytes()
-                .await
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .unwrap_or_default();
-            Ok::<_, BucketError>((status, text))
-        })?;
+        let body = transport::retention_xml(until);
+        let (status, _, text) = self.signed_request(
+            &what,
+            http::Method::PUT,
+            key,
+            Some("retention"),
+            version,
+            Some(body),
+        )?;
         if status.is_success() {
             return Ok(());
         }
@@ -929,7 +909,82 @@ impl Bucket {
                     message,
                 }
             }
-            _ => request_err(message),
+            _ => BucketError::Request {
+                url: self.url.to_string(),
+                what,
+                message,
+            },
+        })
+    }
+
+    /// Sends `method` on `key` (`?query`, of `version`), with `body`
+    /// (Content-MD5 set), and returns the status, headers and the answer's text.
+    /// object_store has no call for Object Lock retention, so the request is
+    /// built here on object_store's own URL for the key (`signed_url`:
+    /// endpoint, path style, key encoding) and signed with its `AwsAuthorizer`.
+    fn signed_request(
+        &self,
+        what: &str,
+        method: http::Method,
+        key: &Path,
+        query: Option<&str>,
+        version: Option<&str>,
+        body: Option<String>,
+    ) -> Result<(http::StatusCode, object_store::HeaderMap, String), BucketError> {
+        use md5::Digest;
+        let request_err = |message: String| BucketError::Request {
+            url: self.url.to_string(),
+            what: what.to_string(),
+            message,
+        };
+        self.count(1);
+        self.rt.block_on(async {
+            let mut url = self
+                .upload_store
+                .signed_url(method.clone(), key, Duration::from_secs(300))
+                .await
+                .map_err(|e| self.err(what, e))?;
+            url.set_query(None);
+            if let Some(q) = query {
+                url.query_pairs_mut().append_key_only(q);
+            }
+            if let Some(v) = version {
+                url.query_pairs_mut().append_pair("versionId", v);
+            }
+            let mut req = http::Request::builder().method(method).uri(url.as_str());
+            if let Some(b) = &body {
+                let md5 = base64::Engine::encode(
+                    &base64::engine::general_purpose::STANDARD,
+                    md5::Md5::digest(b.as_bytes()),
+                );
+                req = req
+                    .header("content-md5", md5)
+                    .header("content-type", "application/xml");
+            }
+            let mut req = req
+                .body(body.unwrap_or_default().into())
+                .map_err(|e| request_err(e.to_string()))?;
+            let credential = self
+                .upload_store
+                .credentials()
+                .get_credential()
+                .await
+                .map_err(|e| self.err(what, e))?;
+            AwsAuthorizer::new(&credential, "s3", &self.region).authorize(&mut req, None);
+            let response = self
+                .http
+                .execute(req)
+                .await
+                .map_err(|e| request_err(e.to_string()))?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            let text = response
+                .into_body()
+                .bytes()
+                .await
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            Ok((status, headers, text))
         })
     }
 
