@@ -1110,11 +1110,14 @@ fn with_a_small_spool_bound_files_are_uploaded_during_the_run_and_a_kill_loses_n
             2,
             "a run-log part per batch: {objects:?}"
         );
-        assert!(
-            spooled_files(&cache).is_empty(),
-            "uploaded files leave the spool during the run: {:?}",
-            spooled_files(&cache)
-        );
+        // Uploaded files left the spool during the run; the placer went on
+        // while the uploader thread worked, so later files may wait there.
+        for f in spooled_files(&cache) {
+            assert!(
+                !media.iter().any(|o| f.ends_with(&format!("/{o}"))),
+                "{f} is uploaded and still in the spool: {objects:?}"
+            );
+        }
         // The re-run uploads the rest, each object once.
         let (code, v, err) = export_to(srv, &cache, &src, &[URL], &[]);
         assert_eq!(code, 0, "{v}\n{err}");
