@@ -791,6 +791,35 @@ impl Bucket {
         if self.head(rel)?.is_some() {
             return Ok(PutOutcome::Exists);
         }
+        self.put_multipart(rel, &key, local, file, meta, None)
+    }
+
+    /// Uploads `file` (the local `local`) to `key` in parts, streamed through
+    /// BLAKE3, and completes the upload only if what was sent is `meta`'s
+    /// hash. The completion is conditional (`transport`): on no object at all,
+    /// or with `replacing`, on the object whose ETag that is (`If-Match`).
+    /// `Exists` when the condition failed: the object is left as it is and
+    /// the upload aborted.
+    fn put_multipart(
+        &self,
+        rel: &str,
+        key: &Path,
+        local: &FsPath,
+        mut file: std::fs::File,
+        meta: &UploadMeta,
+        replacing: Option<String>,
+    ) -> Result<PutOutcome, BucketError> {
+        let local_err = |source| BucketError::Local {
+            path: local.display().to_string(),
+            source,
+        };
+        let attributes = meta.attributes();
+        // A replacement goes up without retention, as `replace_file`'s PUT.
+        let store = if replacing.is_some() {
+            &self.store
+        } else {
+            &self.upload_store
+        };
         let opts = PutMultipartOptions {
             attributes,
             ..Default::default()
@@ -798,7 +827,7 @@ impl Bucket {
         self.count(1);
         let upload = self
             .rt
-            .block_on(self.upload_store.put_multipart_opts(&key, opts))
+            .block_on(store.put_multipart_opts(key, opts))
             .map_err(|e| self.err(&format!("starting the upload of {rel}"), e))?;
         // WriteMultipart spawns each part as a task on the current runtime.
         let _in_runtime = self.rt.enter();
@@ -836,10 +865,15 @@ impl Bucket {
             let _ = self.rt.block_on(w.abort());
             return Err(e);
         }
-        // The completion is create-only (`If-None-Match: *`, see `transport`);
-        // this look first spares it on servers that honour that, and narrows
-        // the window on those that do not.
-        if self.head(rel)?.is_some() {
+        // The completion is conditional (see `transport`); this look first
+        // spares it on servers that honour that, and narrows the window on
+        // those that do not.
+        let now = self.head(rel)?;
+        let still = match &replacing {
+            None => now.is_none(),
+            Some(e_tag) => now.is_some_and(|h| h.e_tag.as_ref() == Some(e_tag)),
+        };
+        if !still {
             self.count(1);
             let _ = self.rt.block_on(w.abort());
             return Ok(PutOutcome::Exists);
@@ -849,10 +883,17 @@ impl Bucket {
             // Another writer's object at the name, between the look and the completion.
             let _ = self
                 .rt
-                .block_on(self.store.put(&key, PutPayload::from(other)));
+                .block_on(self.store.put(key, PutPayload::from(other)));
         }
         self.count(1);
-        let done = match self.rt.block_on(w.finish()) {
+        let finish = w.finish();
+        let done = match &replacing {
+            None => self.rt.block_on(finish),
+            Some(e_tag) => self
+                .rt
+                .block_on(transport::REPLACING.scope(e_tag.clone(), finish)),
+        };
+        let done = match done {
             Ok(done) => done,
             // 412: an object took the name meanwhile. It is left as it is;
             // WriteMultipart aborted the upload (its parts are gone).
@@ -866,10 +907,10 @@ impl Bucket {
                 return Err(self.err(&format!("completing the upload of {rel}"), e));
             }
         };
-        if let Some(until) = &self.lock_until {
+        if let (Some(until), None) = (&self.lock_until, &replacing) {
             // The retention headers ride on CreateMultipartUpload, which S3
             // honours and others (moto) ignore: set on the new version itself.
-            self.put_retention(rel, &key, done.version.as_deref(), until)?;
+            self.put_retention(rel, key, done.version.as_deref(), until)?;
         }
         Ok(PutOutcome::Created)
     }
@@ -999,12 +1040,20 @@ impl Bucket {
         }
     }
 
+    fn not_replaced(&self, rel: &str, why: &str) -> BucketError {
+        BucketError::Request {
+            url: self.url.to_string(),
+            what: format!("replacing {rel}"),
+            message: format!("{why}: not replaced. Verify again"),
+        }
+    }
+
     /// Replaces the object `rel` with the local file `local`, only if it is
     /// still the object whose ETag is `e_tag` (a conditional PUT with
     /// `If-Match`): used by `verify --repair-from` to put the archived content
     /// back over an object found damaged or written over, never anything
-    /// else. Files over [`SINGLE_PUT_MAX`] are refused (a multipart upload
-    /// cannot be made conditional through object_store).
+    /// else. Files over [`SINGLE_PUT_MAX`] go up in parts, the completion
+    /// conditional on the ETag (`If-Match`, see `transport`).
     pub fn replace_file(
         &self,
         rel: &str,
@@ -1017,17 +1066,24 @@ impl Bucket {
             path: local.display().to_string(),
             source,
         };
-        let bytes = std::fs::read(local).map_err(local_err)?;
-        if bytes.len() as u64 > SINGLE_PUT_MAX {
-            return Err(BucketError::Request {
-                url: self.url.to_string(),
-                what: format!("replacing {rel}"),
-                message: format!(
-                    "over {} MiB, too large to replace conditionally: delete the damaged object by hand, then repair again",
-                    SINGLE_PUT_MAX >> 20
-                ),
-            });
+        let file = std::fs::File::open(local).map_err(local_err)?;
+        let size = file.metadata().map_err(local_err)?.len();
+        if size > SINGLE_PUT_MAX {
+            let Some(e_tag) = e_tag else {
+                return Err(self.not_replaced(
+                    rel,
+                    "the object has no ETag to make the replacement conditional on",
+                ));
+            };
+            return match self.put_multipart(rel, &key, local, file, meta, Some(e_tag))? {
+                PutOutcome::Created => Ok(()),
+                PutOutcome::Exists => {
+                    Err(self.not_replaced(rel, "the object changed since it was looked at"))
+                }
+            };
         }
+        drop(file);
+        let bytes = std::fs::read(local).map_err(local_err)?;
         let attributes = meta.attributes();
         let len = bytes.len() as u64;
         let opts = PutOptions {

@@ -9,7 +9,10 @@
 //! and adds `If-None-Match: *` to every CompleteMultipartUpload
 //! (`POST ?uploadId=`): S3 (since August 2024), MinIO, moto and s3s-fs then
 //! refuse to complete over an existing object (412), and camroll never
-//! completes a multipart upload that should replace one. The header is added
+//! completes a multipart upload that should replace one. A completion that
+//! is meant to replace one object (a repair, a rewritten sidecar) carries
+//! `If-Match: <ETag>` instead, set through the task-local [`REPLACING`]
+//! (S3 and s3s-fs honour it; moto ignores it). The header is added
 //! after object_store has signed the request, exactly as object_store adds
 //! it itself for its create-only completion: SigV4 needs `host` and the
 //! `x-amz-*` headers signed, not `If-None-Match`.
@@ -26,6 +29,12 @@ use object_store::client::{
     HttpClient, HttpConnector, HttpError, HttpRequest, HttpResponse, HttpService, ReqwestConnector,
 };
 use object_store::{ClientOptions, HeaderMap, HeaderValue};
+
+tokio::task_local! {
+    /// Set around a multipart completion that replaces an object: the ETag
+    /// it must still find (`If-Match`), instead of no object at all.
+    pub(super) static REPLACING: String;
+}
 
 /// Builds object_store's HTTP clients: see the module's documentation.
 #[derive(Debug, Default)]
@@ -48,8 +57,17 @@ struct CreateOnly {
 impl HttpService for CreateOnly {
     async fn call(&self, mut req: HttpRequest) -> Result<HttpResponse, HttpError> {
         if is_completion(&req) {
-            req.headers_mut()
-                .insert(http::header::IF_NONE_MATCH, HeaderValue::from_static("*"));
+            // A task-local, as object_store passes nothing of the caller's to
+            // the completion request: set only in `Bucket::put_multipart`.
+            let e_tag = REPLACING
+                .try_with(|e| HeaderValue::from_str(e).ok())
+                .ok()
+                .flatten();
+            let headers = req.headers_mut();
+            match e_tag {
+                Some(e_tag) => headers.insert(http::header::IF_MATCH, e_tag),
+                None => headers.insert(http::header::IF_NONE_MATCH, HeaderValue::from_static("*")),
+            };
         }
         self.inner.execute(req).await
     }
