@@ -89,3 +89,12 @@ pub fn injected_fs() -> Option<String> {
 pub fn injected_fs() -> Option<String> {
     None
 }
+
+/// Fault-injection hook for tests: the bytes of the file named by
+/// `CAMROLL_FAULT_RACE_OBJECT`, which a bucket upload puts at the name of a
+/// multipart upload between its last look (HEAD) and its completion, as
+/// another writer would. Only in builds with the feature.
+#[cfg(feature = "fault-injection")]
+pub fn racing_object() -> Option<Vec<u8>> {
+    std::fs::read(std::env::var_os("CAMROLL_FAULT_RACE_OBJECT")?).ok()
+}

@@ -251,6 +251,39 @@ impl S3Server {
     }
 }
 
+impl S3Server {
+    /// Multipart uploads started and neither completed nor aborted in
+    /// `bucket` (s3s-fs keeps them as `.upload_id-*` files in its root,
+    /// and does not list them; moto lists them).
+    pub fn open_uploads(&self, bucket: &str) -> Vec<String> {
+        match self.kind {
+            S3Kind::S3sFs => walkdir::WalkDir::new(self.root())
+                .into_iter()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(".upload_id-"))
+                .collect(),
+            S3Kind::Moto => {
+                let python = venv_python().expect("moto's venv has boto3");
+                let out = Command::new(python)
+                    .arg("-c")
+                    .arg(format!(
+                        "import boto3; s = boto3.client('s3', endpoint_url='{}', aws_access_key_id='a', aws_secret_access_key='b', region_name='us-east-1'); print('\\n'.join(u['Key'] for u in s.list_multipart_uploads(Bucket='{bucket}').get('Uploads', [])))",
+                        self.endpoint()
+                    ))
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "{out:?}");
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            }
+        }
+    }
+}
+
 /// The Python of the venv scripts/setup makes (moto brings boto3 into it), to
 /// ask a server what camroll's own client cannot (Object Lock retention).
 pub fn venv_python() -> Option<PathBuf> {

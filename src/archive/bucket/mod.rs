@@ -8,13 +8,16 @@
 //!
 //! Writes of originals are create-only: a single PUT with `If-None-Match: *`
 //! (`PutMode::Create`), or for large files a multipart upload with bounded
-//! parts, checked with a HEAD just before it completes (object_store does not
-//! expose `If-None-Match` on CompleteMultipartUpload; the prefix lock keeps
-//! other camroll runs out of that window). Every request carries an
-//! `x-amz-checksum-sha256` the server verifies.
+//! parts whose completion carries `If-None-Match: *` too (added by
+//! [`transport`], as object_store does not expose it): a server that honours
+//! it (S3, MinIO, moto, s3s-fs) refuses to complete over an object written at
+//! the name meanwhile, and the upload is aborted. A HEAD just before the
+//! completion narrows that window on servers that ignore the condition.
+//! Every request carries an `x-amz-checksum-sha256` the server verifies.
 
 pub mod config;
 pub mod manifest;
+mod transport;
 
 use std::fmt;
 use std::io::{self, Read};
@@ -25,8 +28,10 @@ use std::time::Duration;
 
 use futures::stream::BoxStream;
 use futures::StreamExt;
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey, AwsAuthorizer};
+use object_store::client::HttpClient;
 use object_store::path::Path;
+use object_store::signer::Signer;
 use object_store::{
     Attribute, Attributes, GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutMultipartOptions,
     PutOptions, PutPayload, RetryConfig, UpdateVersion, WriteMultipart,
@@ -346,6 +351,13 @@ pub struct Bucket {
     bytes_uploaded: AtomicU64,
     /// This run holds the prefix's lock object (deleted when dropped).
     locked: std::sync::atomic::AtomicBool,
+    /// The region requests are signed for.
+    region: String,
+    /// For the requests camroll signs itself (PutObjectRetention).
+    http: HttpClient,
+    /// `--object-lock-days`: new originals are retained until then
+    /// (`%Y-%m-%dT%H:%M:%SZ`).
+    lock_until: Option<String>,
 }
 
 impl Bucket {
@@ -404,6 +416,10 @@ impl Bucket {
             .enable_all()
             .build()
             .map_err(|e| cfg_err(e.to_string()))?;
+        let region = base
+            .get_config_value(&AmazonS3ConfigKey::Region)
+            .unwrap_or_else(|| "us-east-1".into());
+        let http = transport::plain_client(REQUEST_TIMEOUT).map_err(|e| cfg_err(e.to_string()))?;
         Ok(Bucket {
             url: url.clone(),
             endpoint: endpoint.clone().unwrap_or_else(|| "aws".into()),
@@ -415,6 +431,9 @@ impl Bucket {
             requests: AtomicU64::new(0),
             bytes_uploaded: AtomicU64::new(0),
             locked: std::sync::atomic::AtomicBool::new(false),
+            region,
+            http,
+            lock_until: None,
         })
     }
 
@@ -450,6 +469,7 @@ impl Bucket {
             self.endpoint_setting.as_deref(),
             Some(headers),
         )?);
+        self.lock_until = Some(date.clone());
         // Asked now rather than at the first upload, so a bucket without
         // Object Lock is refused before anything is read: a small object of
         // camroll's own, written with the retention (each run adds a version
@@ -459,9 +479,33 @@ impl Bucket {
         let body = PutPayload::from(
             format!("camroll checks S3 Object Lock with this object ({date})\n").into_bytes(),
         );
-        self.rt
+        let put = self
+            .rt
             .block_on(self.upload_store.put(&key, body))
             .map_err(|e| self.err("checking S3 Object Lock", e))?;
+        // A store may take the headers and lock nothing (s3s-fs does): the
+        // probe's HEAD must say COMPLIANCE, else the flag is refused rather
+        // than leave objects unprotected while saying otherwise.
+        let (status, headers, _) = self.signed_request(
+            "checking S3 Object Lock",
+            http::Method::HEAD,
+            &key,
+            None,
+            put.version.as_deref(),
+            None,
+        )?;
+        let mode = headers
+            .get("x-amz-object-lock-mode")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("none");
+        if !status.is_success() || mode != "COMPLIANCE" {
+            return Err(BucketError::NoObjectLock {
+                url: self.url.to_string(),
+                message: format!(
+                    "the store took the retention headers, but a HEAD of the object written with them says {status}, lock mode {mode} (with S3 itself, the key also needs s3:GetObjectRetention)"
+                ),
+            });
+        }
         Ok(())
     }
 
@@ -484,7 +528,10 @@ impl Bucket {
         if let Some(h) = headers {
             options = options.with_default_headers(h);
         }
-        let mut b = b.with_bucket_name(&url.bucket).with_client_options(options);
+        let mut b = b
+            .with_bucket_name(&url.bucket)
+            .with_client_options(options)
+            .with_http_connector(transport::CreateOnlyConnector);
         if let Some(ep) = &endpoint {
             // A custom endpoint (MinIO, Garage, a local test server): path-style
             // requests, plain HTTP allowed when the endpoint says http://.
@@ -744,6 +791,35 @@ impl Bucket {
         if self.head(rel)?.is_some() {
             return Ok(PutOutcome::Exists);
         }
+        self.put_multipart(rel, &key, local, file, meta, None)
+    }
+
+    /// Uploads `file` (the local `local`) to `key` in parts, streamed through
+    /// BLAKE3, and completes the upload only if what was sent is `meta`'s
+    /// hash. The completion is conditional (`transport`): on no object at all,
+    /// or with `replacing`, on the object whose ETag that is (`If-Match`).
+    /// `Exists` when the condition failed: the object is left as it is and
+    /// the upload aborted.
+    fn put_multipart(
+        &self,
+        rel: &str,
+        key: &Path,
+        local: &FsPath,
+        mut file: std::fs::File,
+        meta: &UploadMeta,
+        replacing: Option<String>,
+    ) -> Result<PutOutcome, BucketError> {
+        let local_err = |source| BucketError::Local {
+            path: local.display().to_string(),
+            source,
+        };
+        let attributes = meta.attributes();
+        // A replacement goes up without retention, as `replace_file`'s PUT.
+        let store = if replacing.is_some() {
+            &self.store
+        } else {
+            &self.upload_store
+        };
         let opts = PutMultipartOptions {
             attributes,
             ..Default::default()
@@ -751,7 +827,7 @@ impl Bucket {
         self.count(1);
         let upload = self
             .rt
-            .block_on(self.upload_store.put_multipart_opts(&key, opts))
+            .block_on(store.put_multipart_opts(key, opts))
             .map_err(|e| self.err(&format!("starting the upload of {rel}"), e))?;
         // WriteMultipart spawns each part as a task on the current runtime.
         let _in_runtime = self.rt.enter();
@@ -789,18 +865,168 @@ impl Bucket {
             let _ = self.rt.block_on(w.abort());
             return Err(e);
         }
-        // The window object_store leaves open (no If-None-Match on completion):
-        // checked here, under the prefix lock.
-        if self.head(rel)?.is_some() {
+        // The completion is conditional (see `transport`); this look first
+        // spares it on servers that honour that, and narrows the window on
+        // those that do not.
+        let now = self.head(rel)?;
+        let still = match &replacing {
+            None => now.is_none(),
+            Some(e_tag) => now.is_some_and(|h| h.e_tag.as_ref() == Some(e_tag)),
+        };
+        if !still {
             self.count(1);
             let _ = self.rt.block_on(w.abort());
             return Ok(PutOutcome::Exists);
         }
+        #[cfg(feature = "fault-injection")]
+        if let Some(other) = crate::faults::racing_object() {
+            // Another writer's object at the name, between the look and the completion.
+            let _ = self
+                .rt
+                .block_on(self.store.put(key, PutPayload::from(other)));
+        }
         self.count(1);
-        self.rt
-            .block_on(w.finish())
-            .map_err(|e| self.err(&format!("completing the upload of {rel}"), e))?;
+        let finish = w.finish();
+        let done = match &replacing {
+            None => self.rt.block_on(finish),
+            Some(e_tag) => self
+                .rt
+                .block_on(transport::REPLACING.scope(e_tag.clone(), finish)),
+        };
+        let done = match done {
+            Ok(done) => done,
+            // 412: an object took the name meanwhile. It is left as it is;
+            // WriteMultipart aborted the upload (its parts are gone).
+            Err(object_store::Error::Precondition { .. })
+            | Err(object_store::Error::AlreadyExists { .. }) => {
+                self.count(1);
+                return Ok(PutOutcome::Exists);
+            }
+            Err(e) => {
+                self.count(1);
+                return Err(self.err(&format!("completing the upload of {rel}"), e));
+            }
+        };
+        if let (Some(until), None) = (&self.lock_until, &replacing) {
+            // The retention headers ride on CreateMultipartUpload, which S3
+            // honours and others (moto) ignore: set on the new version itself.
+            self.put_retention(rel, key, done.version.as_deref(), until)?;
+        }
         Ok(PutOutcome::Created)
+    }
+
+    /// Sets S3 Object Lock retention, COMPLIANCE until `until`, on `version`
+    /// of `rel` (PutObjectRetention).
+    fn put_retention(
+        &self,
+        rel: &str,
+        key: &Path,
+        version: Option<&str>,
+        until: &str,
+    ) -> Result<(), BucketError> {
+        let what = format!("setting the Object Lock retention of {rel}");
+        let body = transport::retention_xml(until);
+        let (status, _, text) = self.signed_request(
+            &what,
+            http::Method::PUT,
+            key,
+            Some("retention"),
+            version,
+            Some(body),
+        )?;
+        if status.is_success() {
+            return Ok(());
+        }
+        let message = format!("{status}: {}", text.chars().take(500).collect::<String>());
+        Err(match status.as_u16() {
+            401 | 403 => BucketError::Denied {
+                url: self.url.to_string(),
+                what,
+                message,
+            },
+            _ if text.contains("ObjectLockConfiguration") || text.contains("Object Lock") => {
+                BucketError::NoObjectLock {
+                    url: self.url.to_string(),
+                    message,
+                }
+            }
+            _ => BucketError::Request {
+                url: self.url.to_string(),
+                what,
+                message,
+            },
+        })
+    }
+
+    /// Sends `method` on `key` (`?query`, of `version`), with `body`
+    /// (Content-MD5 set), and returns the status, headers and the answer's text.
+    /// object_store has no call for Object Lock retention, so the request is
+    /// built here on object_store's own URL for the key (`signed_url`:
+    /// endpoint, path style, key encoding) and signed with its `AwsAuthorizer`.
+    fn signed_request(
+        &self,
+        what: &str,
+        method: http::Method,
+        key: &Path,
+        query: Option<&str>,
+        version: Option<&str>,
+        body: Option<String>,
+    ) -> Result<(http::StatusCode, object_store::HeaderMap, String), BucketError> {
+        use md5::Digest;
+        let request_err = |message: String| BucketError::Request {
+            url: self.url.to_string(),
+            what: what.to_string(),
+            message,
+        };
+        self.count(1);
+        self.rt.block_on(async {
+            let mut url = self
+                .upload_store
+                .signed_url(method.clone(), key, Duration::from_secs(300))
+                .await
+                .map_err(|e| self.err(what, e))?;
+            url.set_query(None);
+            if let Some(q) = query {
+                url.query_pairs_mut().append_key_only(q);
+            }
+            if let Some(v) = version {
+                url.query_pairs_mut().append_pair("versionId", v);
+            }
+            let mut req = http::Request::builder().method(method).uri(url.as_str());
+            if let Some(b) = &body {
+                let md5 = base64::Engine::encode(
+                    &base64::engine::general_purpose::STANDARD,
+                    md5::Md5::digest(b.as_bytes()),
+                );
+                req = req
+                    .header("content-md5", md5)
+                    .header("content-type", "application/xml");
+            }
+            let mut req = req
+                .body(body.unwrap_or_default().into())
+                .map_err(|e| request_err(e.to_string()))?;
+            let credential = self
+                .upload_store
+                .credentials()
+                .get_credential()
+                .await
+                .map_err(|e| self.err(what, e))?;
+            AwsAuthorizer::new(&credential, "s3", &self.region).authorize(&mut req, None);
+            let response = self
+                .http
+                .execute(req)
+                .await
+                .map_err(|e| request_err(e.to_string()))?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            let text = response
+                .into_body()
+                .bytes()
+                .await
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            Ok((status, headers, text))
+        })
     }
 
     fn changed(&self, rel: &str, local: &FsPath, actual: &str, expected: &str) -> BucketError {
@@ -814,12 +1040,20 @@ impl Bucket {
         }
     }
 
+    fn not_replaced(&self, rel: &str, why: &str) -> BucketError {
+        BucketError::Request {
+            url: self.url.to_string(),
+            what: format!("replacing {rel}"),
+            message: format!("{why}: not replaced. Verify again"),
+        }
+    }
+
     /// Replaces the object `rel` with the local file `local`, only if it is
     /// still the object whose ETag is `e_tag` (a conditional PUT with
     /// `If-Match`): used by `verify --repair-from` to put the archived content
     /// back over an object found damaged or written over, never anything
-    /// else. Files over [`SINGLE_PUT_MAX`] are refused (a multipart upload
-    /// cannot be made conditional through object_store).
+    /// else. Files over [`SINGLE_PUT_MAX`] go up in parts, the completion
+    /// conditional on the ETag (`If-Match`, see `transport`).
     pub fn replace_file(
         &self,
         rel: &str,
@@ -832,17 +1066,24 @@ impl Bucket {
             path: local.display().to_string(),
             source,
         };
-        let bytes = std::fs::read(local).map_err(local_err)?;
-        if bytes.len() as u64 > SINGLE_PUT_MAX {
-            return Err(BucketError::Request {
-                url: self.url.to_string(),
-                what: format!("replacing {rel}"),
-                message: format!(
-                    "over {} MiB, too large to replace conditionally: delete the damaged object by hand, then repair again",
-                    SINGLE_PUT_MAX >> 20
-                ),
-            });
+        let file = std::fs::File::open(local).map_err(local_err)?;
+        let size = file.metadata().map_err(local_err)?.len();
+        if size > SINGLE_PUT_MAX {
+            let Some(e_tag) = e_tag else {
+                return Err(self.not_replaced(
+                    rel,
+                    "the object has no ETag to make the replacement conditional on",
+                ));
+            };
+            return match self.put_multipart(rel, &key, local, file, meta, Some(e_tag))? {
+                PutOutcome::Created => Ok(()),
+                PutOutcome::Exists => {
+                    Err(self.not_replaced(rel, "the object changed since it was looked at"))
+                }
+            };
         }
+        drop(file);
+        let bytes = std::fs::read(local).map_err(local_err)?;
         let attributes = meta.attributes();
         let len = bytes.len() as u64;
         let opts = PutOptions {

@@ -4,9 +4,10 @@
 //! archive (`~/.cache/camroll/spool/<hash of endpoint, bucket, prefix>/`),
 //! into which the item is staged, named (NamePlanner, with the bucket's
 //! manifest as the names taken), placed and read back like on any disk.
-//! After the record stage every spooled file the manifest does not list yet
-//! is uploaded create-only to `PREFIX/YYYY/MM/<name>`, its spool copy
-//! removed, and the run's log, the manifest and `BLAKE3SUMS` written.
+//! Spooled files are uploaded create-only to `PREFIX/YYYY/MM/<name>` by an
+//! uploader thread during the run (`upload_during`), and after the record
+//! stage whatever the manifest does not list yet; each spool copy is removed
+//! once uploaded, and the run's log, the manifest and `BLAKE3SUMS` written.
 //!
 //! A run killed at any point leaves spooled files (uploaded by the next
 //! run), or objects the manifest does not list yet but the spool catalog
@@ -15,6 +16,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use super::dest::Dest;
 use super::summary::{BucketSummary, DestinationSummary, ExportSummary};
@@ -29,11 +32,27 @@ use crate::archive::sums::SUMS_FILE;
 use crate::ops::Failed;
 use crate::progress::Progress;
 
-/// One bucket destination: its client, what it holds, and the index of its
-/// spool archive among the run's destinations.
+/// One bucket destination: its client and what it holds (`Core`, lent to
+/// the uploader thread during the run), and the index of its spool archive
+/// among the run's destinations.
 pub(super) struct BucketDest {
     pub index: usize,
-    pub bucket: Bucket,
+    /// `None` while the uploader thread has it (or if that thread died).
+    core: Option<Core>,
+    uploader: Option<Uploader>,
+    spool: PathBuf,
+    /// How far into the spool's `written` list the run has looked (see `upload_during`).
+    cursor: usize,
+    /// Committed spooled files not yet handed to the uploader, with their sizes.
+    waiting: Vec<(String, u64)>,
+    waiting_bytes: u64,
+    /// A mid-run upload hit an error that stops the bucket: the rest waits for `finish`.
+    stalled: Arc<AtomicBool>,
+}
+
+/// The bucket's client, its manifest and what this run uploaded.
+struct Core {
+    bucket: Bucket,
     manifest: Manifest,
     /// Run logs read at the start, folded into the manifest at the end.
     logs: Vec<String>,
@@ -43,21 +62,45 @@ pub(super) struct BucketDest {
     run_id: String,
     /// The manifest or BLAKE3SUMS object is missing: written even if nothing is new.
     index_missing: bool,
-    /// How far into the spool's `written` list the run has looked (see `upload_during`).
-    cursor: usize,
-    /// Committed spooled files not yet tried, with their sizes.
-    waiting: Vec<(String, u64)>,
-    waiting_bytes: u64,
     /// Run-log parts written during the run (`upload_during`).
     parts: usize,
-    /// A mid-run upload hit an error that stops the bucket: the rest waits for `finish`.
-    stalled: bool,
+    /// Shared with [`BucketDest::stalled`].
+    stalled: Arc<AtomicBool>,
     /// Mid-run failures that `finish` will not meet again (a damaged spool copy, removed).
     failed_during: Vec<Failed>,
+    /// Spool catalog changes the uploads call for, made by the thread that
+    /// owns the catalog (`apply_fixes`).
+    fixes: Vec<Fix>,
 }
 
-/// How many bytes of committed files may wait in a spool before they are
-/// uploaded during the run (`CAMROLL_SPOOL_MAX_BYTES` overrides it, for tests).
+/// A change to the spool's catalog an upload calls for.
+enum Fix {
+    /// The file's row goes (its spool copy is gone and the bucket lacks it, or it was damaged).
+    Remove(String),
+    /// The source items of this hash go, so they are read again.
+    Forget(String),
+}
+
+/// Spooled files handed to the uploader thread: committed rows and the source records.
+struct Batch {
+    rows: Vec<FileRow>,
+    sources: Sources,
+}
+
+type Sources = HashMap<(String, String), SourceRecord>;
+
+/// The thread uploading spooled files during the run, so uploads overlap
+/// reading and placing. A rendezvous channel: the placer hands a batch over
+/// only when the thread is free, so one batch uploads while the next fills
+/// the spool (each under half the bound, see `spool_full`).
+struct Uploader {
+    tx: crossbeam_channel::Sender<Batch>,
+    handle: std::thread::JoinHandle<Core>,
+}
+
+/// About how many bytes of committed files a spool holds during the run:
+/// batches of half this are handed to the uploader thread, one uploading
+/// while the next fills (`CAMROLL_SPOOL_MAX_BYTES` overrides it, for tests).
 pub const SPOOL_MAX_BYTES: u64 = 1 << 30;
 
 fn spool_max_bytes() -> u64 {
@@ -174,8 +217,8 @@ impl BucketDest {
         let spool = spool_dir(&bucket);
         let mut dest = Dest::open(&spool, source_id, dry_run)?;
         dest.summary.path = url.to_string();
-        let mut b = BucketDest {
-            index,
+        let stalled = Arc::new(AtomicBool::new(false));
+        let mut b = Core {
             bucket,
             manifest,
             logs: listed
@@ -184,15 +227,13 @@ impl BucketDest {
                 .map(|l| l.rel.clone())
                 .collect(),
             new_entries: Vec::new(),
-            spool,
+            spool: spool.clone(),
             run_id,
             index_missing,
-            cursor: 0,
-            waiting: Vec::new(),
-            waiting_bytes: 0,
             parts: 0,
-            stalled: false,
+            stalled: Arc::clone(&stalled),
             failed_during: Vec::new(),
+            fixes: Vec::new(),
         };
         if !dry_run {
             // What a killed run left: uploaded now, before anything new.
@@ -237,14 +278,18 @@ impl BucketDest {
                 a.source_items.insert(rel, rec);
             }
         }
+        dest.in_bucket = true;
         for e in b.manifest.entries.values() {
-            if e.role.as_deref() == Some(crate::archive::sidecar::ROLE) {
+            let sidecar = e.role.as_deref() == Some(crate::archive::sidecar::ROLE);
+            if sidecar {
                 dest.held_sidecars.insert(e.path.clone(), e.blake3.clone());
             }
             let a = &mut dest.archive;
             a.by_hash.insert(e.blake3.clone(), e.path.clone());
             a.planner.add_listed(&e.path);
-            if e.source == source_id {
+            // A sidecar's entry names its original's source item (and its
+            // size and time): the item's record is the original's, not the sidecar's.
+            if e.source == source_id && !sidecar {
                 if let (Some(size), Some(mtime_ns)) = (e.source_size, e.source_mtime_ns) {
                     a.source_items.insert(
                         e.source_path.clone(),
@@ -257,7 +302,169 @@ impl BucketDest {
                 }
             }
         }
-        Ok((b, dest))
+        Ok((
+            BucketDest {
+                index,
+                core: Some(b),
+                uploader: None,
+                spool,
+                cursor: 0,
+                waiting: Vec::new(),
+                waiting_bytes: 0,
+                stalled,
+            },
+            dest,
+        ))
+    }
+
+    /// During the placing stage, after each group: notes the files spooled
+    /// since the last call and says whether they hold more than half of
+    /// [`SPOOL_MAX_BYTES`]. If so the caller commits the catalog and calls
+    /// `upload_during`, which hands them to the uploader thread; that one
+    /// uploads them, removes their spool copies and writes a run-log part
+    /// listing them, while the placer goes on. One batch uploads while the
+    /// next fills, so the spool holds about the bound plus one file (and the
+    /// staging files in flight), not the whole run.
+    ///
+    /// A run killed after a part is written loses nothing: the next run folds
+    /// the part into the manifest. Killed between an upload and its part, the
+    /// next run finds the catalog row without its spool file and adopts the
+    /// object after hashing it in the bucket. A file that fails here stays in
+    /// the spool and is tried again, and reported, by `finish`.
+    ///
+    /// Spooled files are not read back from the spool (see `readback`): the
+    /// upload streams each through BLAKE3 and completes only if it matches.
+    pub(super) fn spool_full(&mut self, dest: &Dest, batched: u64) -> bool {
+        if self.stalled.load(Ordering::Relaxed) || dest.run == 0 {
+            return false;
+        }
+        self.cursor = self.cursor.min(dest.written.len());
+        for w in &dest.written[self.cursor..] {
+            let size = std::fs::metadata(self.spool.join(&w.path)).map_or(0, |m| m.len());
+            self.waiting.push((w.path.clone(), size));
+            self.waiting_bytes += size;
+        }
+        self.cursor = dest.written.len();
+        self.waiting_bytes + batched > spool_max_bytes() / 2
+    }
+
+    /// Hands what `spool_full` noted to the uploader thread (started on the
+    /// first call); the caller has committed the catalog, so every row handed
+    /// over is durable. Waits while the thread still uploads the last batch.
+    pub(super) fn upload_during(&mut self, dest: &Dest) {
+        let want: HashSet<String> = self.waiting.drain(..).map(|(p, _)| p).collect();
+        self.waiting_bytes = 0;
+        let catalog = &dest.archive.catalog;
+        let rows: Vec<_> = catalog
+            .file_rows()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| want.contains(&r.record.path))
+            .collect();
+        if rows.is_empty() {
+            return;
+        }
+        let batch = Batch {
+            rows,
+            sources: sources(catalog),
+        };
+        if self.uploader.is_none() {
+            let Some(core) = self.core.take() else {
+                return;
+            };
+            let (tx, rx) = crossbeam_channel::bounded::<Batch>(0);
+            let spawned = std::thread::Builder::new()
+                .name("camroll-upload".into())
+                .spawn(move || {
+                    let mut core = core;
+                    for batch in rx {
+                        if !core.stalled.load(Ordering::Relaxed) {
+                            core.upload_batch(batch);
+                        }
+                    }
+                    core
+                });
+            match spawned {
+                Ok(handle) => self.uploader = Some(Uploader { tx, handle }),
+                Err(_) => {
+                    // No thread to be had: the files wait for `finish`.
+                    self.stalled.store(true, Ordering::Relaxed);
+                    return;
+                }
+            }
+        }
+        if let Some(u) = &self.uploader {
+            if u.tx.send(batch).is_err() {
+                self.stalled.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The core, back from the uploader thread once it has uploaded what it
+    /// was handed; `None` only if that thread died.
+    fn core(&mut self) -> Option<&mut Core> {
+        if let Some(u) = self.uploader.take() {
+            drop(u.tx);
+            if let Ok(core) = u.handle.join() {
+                self.core = Some(core);
+            }
+        }
+        self.core.as_mut()
+    }
+
+    /// After the record stage: upload what the run spooled, write the index.
+    fn finish(
+        &mut self,
+        dest: &mut Dest,
+        summary: &mut ExportSummary,
+        dry_run: bool,
+        progress: &dyn Progress,
+    ) {
+        let url = dest.summary.path.clone();
+        let Some(core) = self.core() else {
+            let error = format!("{url}: the upload thread stopped unexpectedly; what is spooled is uploaded by the next run");
+            dest.summary.error.get_or_insert_with(|| error.clone());
+            dest.summary.failed += 1;
+            summary.failed.push(Failed {
+                path: url.clone(),
+                error,
+                destination: Some(url),
+            });
+            return;
+        };
+        core.apply_fixes(dest);
+        core.finish(dest, summary, dry_run, progress);
+    }
+}
+
+impl Drop for BucketDest {
+    /// A run that ends early still waits for the uploader thread (its
+    /// uploads and run-log part) before the lock object is released.
+    fn drop(&mut self) {
+        let _ = self.core();
+    }
+}
+
+/// The spool catalog's source records, by (source, path).
+fn sources(catalog: &crate::archive::catalog::Catalog) -> Sources {
+    catalog
+        .all_source_items()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(s, p, r)| ((s, p), r))
+        .collect()
+}
+
+impl Core {
+    /// Makes the catalog changes the uploads called for.
+    fn apply_fixes(&mut self, dest: &Dest) {
+        let catalog = &dest.archive.catalog;
+        for f in self.fixes.drain(..) {
+            let _ = match f {
+                Fix::Remove(path) => catalog.remove_file(&path),
+                Fix::Forget(hash) => catalog.forget_source_items_with_hash(&hash),
+            };
+        }
     }
 
     /// Uploads every file the spool catalog has and the manifest does not:
@@ -297,7 +504,10 @@ impl BucketDest {
             pending.len() as u64,
             pending.iter().map(|r| r.record.size).sum(),
         );
-        self.upload_rows(dest, pending, failed, Some(progress))
+        let sources = sources(&dest.archive.catalog);
+        let r = self.upload_rows(pending, &sources, failed, Some(progress));
+        self.apply_fixes(dest);
+        r
     }
 
     /// Whether the spool catalog's `row` still has to go to the bucket.
@@ -318,59 +528,27 @@ impl BucketDest {
         }
     }
 
-    /// During the placing stage, after each group: notes the files spooled
-    /// since the last call and says whether they hold more than
-    /// [`SPOOL_MAX_BYTES`]. If so the caller commits the catalog and calls
-    /// `upload_during`, which uploads them, removes their spool copies and
-    /// writes a run-log part listing them. So the spool holds at most the
-    /// bound plus one file (and the staging files in flight), not the whole run.
-    ///
-    /// A run killed after a part is written loses nothing: the next run folds
-    /// the part into the manifest. Killed between an upload and its part, the
-    /// next run finds the catalog row without its spool file and adopts the
-    /// object after hashing it in the bucket. A file that fails here stays in
-    /// the spool and is tried again, and reported, by `finish`.
-    ///
-    /// Spooled files are not read back from the spool (see `readback`): the
-    /// upload streams each through BLAKE3 and completes only if it matches.
-    pub(super) fn spool_full(&mut self, dest: &Dest, batched: u64) -> bool {
-        if self.stalled || dest.run == 0 {
-            return false;
-        }
-        self.cursor = self.cursor.min(dest.written.len());
-        for w in &dest.written[self.cursor..] {
-            let size = std::fs::metadata(self.spool.join(&w.path)).map_or(0, |m| m.len());
-            self.waiting.push((w.path.clone(), size));
-            self.waiting_bytes += size;
-        }
-        self.cursor = dest.written.len();
-        self.waiting_bytes + batched > spool_max_bytes()
-    }
-
-    /// Uploads what `spool_full` noted; the caller has committed the catalog.
-    pub(super) fn upload_during(&mut self, dest: &Dest) {
-        let want: HashSet<String> = self.waiting.drain(..).map(|(p, _)| p).collect();
-        self.waiting_bytes = 0;
-        let rows: Vec<_> = dest
-            .archive
-            .catalog
-            .file_rows()
-            .unwrap_or_default()
+    /// On the uploader thread: uploads a batch `spool_full` noted (those
+    /// still pending), then writes a run-log part listing what went up.
+    fn upload_batch(&mut self, batch: Batch) {
+        let rows: Vec<_> = batch
+            .rows
             .into_iter()
-            .filter(|r| want.contains(&r.record.path) && self.is_pending(r))
+            .filter(|r| self.is_pending(r))
             .collect();
         let before = self.new_entries.len();
         // Failures wait in the spool for `finish`, which tries them again and
         // reports them; those whose spool copy is gone are reported as they are.
         let mut failed = Vec::new();
-        if self.upload_rows(dest, rows, &mut failed, None).is_err() {
-            self.stalled = true;
+        if self
+            .upload_rows(rows, &batch.sources, &mut failed, None)
+            .is_err()
+        {
+            self.stalled.store(true, Ordering::Relaxed);
         }
-        self.failed_during.extend(
-            failed
-                .into_iter()
-                .filter(|f| !self.spool.join(&f.path).exists()),
-        );
+        let spool = &self.spool;
+        self.failed_during
+            .extend(failed.into_iter().filter(|f| !spool.join(&f.path).exists()));
         let new = &self.new_entries[before..];
         if new.is_empty() {
             return;
@@ -381,7 +559,7 @@ impl BucketDest {
         match self.bucket.put_bytes(&name, text.into_bytes(), true) {
             // Folded (deleted) with the others when the run's index is written.
             Ok(_) => self.logs.push(name),
-            Err(_) => self.stalled = true,
+            Err(_) => self.stalled.store(true, Ordering::Relaxed),
         }
         // Crash-matrix hook: a batch uploaded and its log part written.
         crate::faults::point("bucket-spool-batch");
@@ -390,18 +568,11 @@ impl BucketDest {
     /// Uploads (or adopts, or forgets) each of `rows`; see `upload_pending`.
     fn upload_rows(
         &mut self,
-        dest: &Dest,
         rows: Vec<FileRow>,
+        sources: &Sources,
         failed: &mut Vec<Failed>,
         progress: Option<&dyn Progress>,
     ) -> Result<(), BucketError> {
-        let catalog = &dest.archive.catalog;
-        let sources: HashMap<(String, String), SourceRecord> = catalog
-            .all_source_items()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(s, p, r)| ((s, p), r))
-            .collect();
         let url = self.bucket.url.to_string();
         for row in rows {
             if let Some(p) = progress {
@@ -426,9 +597,9 @@ impl BucketDest {
                     // the row goes, so the sidecars stage writes it again.
                     let head = self.bucket.head(path)?;
                     if head.and_then(|h| h.blake3).as_deref() == Some(hash.as_str()) {
-                        self.adopt(&row, &sources, &local);
+                        self.adopt(&row, sources, &local);
                     } else {
-                        let _ = catalog.remove_file(path);
+                        self.fixes.push(Fix::Remove(path.clone()));
                     }
                     continue;
                 }
@@ -447,7 +618,7 @@ impl BucketDest {
                         continue;
                     }
                 }
-                self.adopt(&row, &sources, &local);
+                self.adopt(&row, sources, &local);
                 continue;
             }
             let adopt = if local.exists() {
@@ -465,8 +636,8 @@ impl BucketDest {
                             // disk's would be, so the next run reads the item again.
                             Ok(d) if &d.hash != hash => {
                                 let _ = std::fs::remove_file(&local);
-                                let _ = catalog.remove_file(path);
-                                let _ = catalog.forget_source_items_with_hash(hash);
+                                self.fixes.push(Fix::Remove(path.clone()));
+                                self.fixes.push(Fix::Forget(hash.clone()));
                                 format!(
                                     "the spool copy {} read back with hash {}, expected {hash}: not uploaded, removed; run again to copy it again",
                                     local.display(),
@@ -489,7 +660,7 @@ impl BucketDest {
                     .is_some_and(|d| &d.hash == hash)
             };
             if adopt {
-                self.adopt(&row, &sources, &local);
+                self.adopt(&row, sources, &local);
             } else if local.exists() {
                 failed.push(Failed {
                     path: path.clone(),
@@ -500,20 +671,15 @@ impl BucketDest {
                     destination: Some(url.clone()),
                 });
             } else {
-                let _ = catalog.remove_file(path);
-                let _ = catalog.forget_source_items_with_hash(hash);
+                self.fixes.push(Fix::Remove(path.clone()));
+                self.fixes.push(Fix::Forget(hash.clone()));
             }
         }
         Ok(())
     }
 
     /// `row` is in the bucket: listed in the manifest and the run's log, its spool copy removed.
-    fn adopt(
-        &mut self,
-        row: &FileRow,
-        sources: &HashMap<(String, String), SourceRecord>,
-        local: &Path,
-    ) {
+    fn adopt(&mut self, row: &FileRow, sources: &Sources, local: &Path) {
         let src = sources.get(&(row.record.source.clone(), row.record.source_path.clone()));
         let e = Entry::from_row(row, src, &self.run_id);
         self.manifest

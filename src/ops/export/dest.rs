@@ -28,6 +28,10 @@ pub(super) struct Dest {
     /// Sidecars a bucket holds (path → BLAKE3) while its spool does not: the
     /// sidecars stage counts them as present. Empty for disks.
     pub held_sidecars: HashMap<String, String>,
+    /// A bucket's spool: what the bucket holds comes from its manifest
+    /// (`archive.source_items`, `archive.by_hash`, `held_sidecars`), as the
+    /// spool's catalog knows only what this machine spooled.
+    pub in_bucket: bool,
 }
 
 /// A file this run put into an archive.
@@ -66,6 +70,7 @@ impl Dest {
             fs: filesystem::detect(path),
             uncommitted: Vec::new(),
             held_sidecars: HashMap::new(),
+            in_bucket: false,
         })
     }
 }

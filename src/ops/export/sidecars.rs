@@ -88,6 +88,18 @@ struct Member {
     rel_path: String,
 }
 
+/// A sidecar to write.
+struct Work {
+    path: String,
+    rel_path: String,
+    /// Put over the file at `path` in the archive.
+    replace: bool,
+    /// A sidecar the archive held is replaced (counted as updated).
+    updates: bool,
+    bytes: Vec<u8>,
+    hash: String,
+}
+
 /// Writes (or replaces) the sidecars in every destination.
 pub(super) fn write(
     dests: &mut [Dest],
@@ -129,7 +141,7 @@ fn write_one(
     dry_run: bool,
 ) -> Result<(), String> {
     let cat = &d.archive.catalog;
-    let items = cat.source_items(source_id).map_err(|e| e.to_string())?;
+    let mut items = cat.source_items(source_id).map_err(|e| e.to_string())?;
     let rows = cat.file_rows().map_err(|e| e.to_string())?;
     let mut original_by_hash: HashMap<&str, &str> = HashMap::new();
     let mut sidecar_hash: HashMap<&str, &str> = HashMap::new();
@@ -139,6 +151,22 @@ fn write_one(
             sidecar_hash.insert(&rec.path, &rec.hash);
         } else {
             original_by_hash.entry(&rec.hash).or_insert(&rec.path);
+        }
+    }
+    if d.in_bucket {
+        // What the bucket's manifest holds, which the spool's catalog may
+        // not know (a fresh machine's knows nothing): its originals get
+        // their sidecars checked too.
+        for (rel, rec) in &d.archive.source_items {
+            items.entry(rel.clone()).or_insert_with(|| rec.clone());
+        }
+        for (path, hash) in &d.held_sidecars {
+            sidecar_hash.entry(path).or_insert(hash);
+        }
+        for (hash, path) in &d.archive.by_hash {
+            if !sidecar_hash.contains_key(path.as_str()) {
+                original_by_hash.entry(hash).or_insert(path);
+            }
         }
     }
     // Archived originals by asset, in a stable order.
@@ -194,20 +222,23 @@ fn write_one(
                 _ if d.held_sidecars.get(&path) == Some(&hash) => s.unchanged += 1,
                 old => {
                     let replace = old.is_some() && present();
-                    work.push((
+                    work.push(Work {
+                        // A bucket's sidecar is replaced by the upload; in
+                        // its spool the new one is a new file.
+                        updates: replace || d.held_sidecars.contains_key(&path),
                         path,
-                        m.rel_path.clone(),
+                        rel_path: m.rel_path.clone(),
                         replace,
-                        bytes.clone(),
-                        hash.clone(),
-                    ))
+                        bytes: bytes.clone(),
+                        hash: hash.clone(),
+                    })
                 }
             }
         }
     }
     if dry_run {
-        for (_, _, replace, _, _) in &work {
-            if *replace {
+        for w in &work {
+            if w.updates {
                 s.updated += 1;
             } else {
                 s.written += 1;
@@ -229,7 +260,15 @@ fn write_one(
     }
     d.archive.catalog.begin().map_err(|e| e.to_string())?;
     let mut placed_new = Vec::new();
-    for (path, rel_path, replace, bytes, hash) in work {
+    for Work {
+        path,
+        rel_path,
+        replace,
+        updates,
+        bytes,
+        hash,
+    } in work
+    {
         let (folder, name) = path.rsplit_once('/').unwrap_or(("", &path));
         let on_disk = d.archive.root.join(&path);
         let r = if !replace && on_disk.symlink_metadata().is_ok() {
@@ -285,7 +324,7 @@ fn write_one(
                     placed_new.push(path.clone());
                     d.archive.planner.take(folder, name);
                 }
-                if replace {
+                if updates {
                     s.updated += 1;
                 } else {
                     s.written += 1;
