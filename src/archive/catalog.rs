@@ -347,12 +347,24 @@ impl Catalog {
 
     /// All archived files: hash → path (the first path when a hash appears twice).
     pub fn files_by_hash(&self) -> Result<HashMap<String, String>, CatalogError> {
+        self.files_by_hash_except("")
+    }
+
+    /// [`Catalog::files_by_hash`] without the files recorded with `role`
+    /// (an export's duplicate index leaves out camroll's own sidecars: half
+    /// the rows of a phone's archive, and never the bytes of a photo).
+    pub fn files_by_hash_except(
+        &self,
+        role: &str,
+    ) -> Result<HashMap<String, String>, CatalogError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT hash, path FROM files ORDER BY path")
+            .prepare("SELECT hash, path FROM files WHERE ?1 = '' OR role IS NOT ?1 ORDER BY path")
             .map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .query_map(params![role], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
             .map_err(|e| self.err(e))?;
         let mut out = HashMap::new();
         for row in rows {
