@@ -97,10 +97,23 @@ impl Archive {
     /// takes the lock, removes staging leftovers of killed runs, loads the catalog.
     /// With `dry_run`, nothing is created or written. The name allocator
     /// stays empty until [`Archive::fill_planner`].
+    /// Its duplicate index (`by_hash`) leaves out camroll's own sidecars
+    /// (half the rows of a phone's archive, never the bytes of an original).
     pub fn open_for_export_unplanned(
         root: &Path,
         source_id: &str,
         dry_run: bool,
+    ) -> Result<Archive, ArchiveError> {
+        Archive::open_inner(root, source_id, dry_run, sidecar::ROLE)
+    }
+
+    /// Opens for an export or a sync; `by_hash` leaves out the files
+    /// recorded with `skip_role` ("": none left out).
+    fn open_inner(
+        root: &Path,
+        source_id: &str,
+        dry_run: bool,
+        skip_role: &str,
     ) -> Result<Archive, ArchiveError> {
         if root.exists() && !root.is_dir() {
             return Err(ArchiveError::NotADirectory {
@@ -127,7 +140,7 @@ impl Archive {
         };
         // Rows whose path would leave the archive are never acted on
         // (verify reports them; rebuild drops them).
-        let mut by_hash = catalog.files_by_hash_except(sidecar::ROLE)?;
+        let mut by_hash = catalog.files_by_hash_except(skip_role)?;
         by_hash.retain(|_, p| layout::checked_rel_path(p).is_ok());
         let archive = Archive {
             root: root.to_path_buf(),
@@ -150,7 +163,8 @@ impl Archive {
         source_id: &str,
         dry_run: bool,
     ) -> Result<Archive, ArchiveError> {
-        let mut archive = Archive::open_for_export_unplanned(root, source_id, dry_run)?;
+        // Sync copies sidecars too: its index has every file.
+        let mut archive = Archive::open_inner(root, source_id, dry_run, "")?;
         archive.fill_planner()?;
         Ok(archive)
     }
