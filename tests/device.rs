@@ -210,6 +210,56 @@ fn a_rerun_with_nothing_new_downloads_nothing_and_does_not_copy_the_library_agai
     );
 }
 
+/// What a re-run trusts (docs/reliability.md, "What a re-run over AFC
+/// trusts"): the phone is asked for every file's size and date, even a file
+/// that both the library and the catalog know. An original rewritten in
+/// place behind Photos' back (same size, same library) is read again; a
+/// rule that trusted the library's listing instead would miss it.
+#[test]
+fn a_rerun_notices_an_original_rewritten_on_the_phone_behind_the_library() {
+    let t = tempfile::tempdir().unwrap();
+    let media = generate(t.path(), 30, 7);
+    let sim = SimProc::start(&media, &[]);
+    let a = t.path().join("a");
+    assert_eq!(export_device(&sim.addr, t.path(), &[&a], &[]).0, 0);
+    let mut originals: Vec<_> = walkdir::WalkDir::new(media.join("DCIM"))
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.into_path())
+        .filter(|p| {
+            let ext = p.extension().unwrap_or_default().to_ascii_lowercase();
+            ext == "jpg" || ext == "heic"
+        })
+        .collect();
+    originals.sort();
+    let victim = originals.first().expect("a photo in DCIM").clone();
+    let library = media.join("PhotoData/Photos.sqlite");
+    let library_before = fs::read(&library).unwrap();
+    // Same size, one byte different, written in place (same inode).
+    let mut bytes = fs::read(&victim).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x5a;
+    std::thread::sleep(Duration::from_millis(20));
+    fs::write(&victim, &bytes).unwrap();
+    let (code, json, _) = export_device(&sim.addr, t.path(), &[&a], &[]);
+    assert_eq!(
+        fs::read(&library).unwrap(),
+        library_before,
+        "the library changed"
+    );
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(
+        json["copied"], 1,
+        "the rewritten original was not read again: {json}"
+    );
+    let sums = fs::read_to_string(a.join("BLAKE3SUMS")).unwrap();
+    assert!(
+        sums.contains(&b3(&victim)),
+        "the new content is not archived"
+    );
+}
+
 #[test]
 fn an_unparseable_original_the_library_lists_is_archived_whatever_its_name() {
     // A format camroll does not know, under a name without a photo or video

@@ -539,6 +539,31 @@ fn a_generated_roll_gets_sidecars_exiftool_reads_back_and_changes_replace_exactl
         after,
         "a no-change run rewrote a sidecar"
     );
+    // Another one: the library is not read again (docs/reliability.md, "What
+    // a re-run over AFC trusts"), and the counts are the same.
+    let (code, json2, stderr) = export_device(&sim.addr, t.path(), &[&a], &[]);
+    assert_eq!(code, 0, "{json2}\n{stderr}");
+    assert_eq!(json2["sidecars"], json["sidecars"]);
+
+    // A sidecar deleted by hand is written again, nothing else changed.
+    let mut names: Vec<&String> = after.keys().filter(|p| !affected.contains(*p)).collect();
+    names.sort();
+    let gone = a.join(names[0]);
+    std::fs::remove_file(&gone).unwrap();
+    let (code, json, stderr) = export_device(&sim.addr, t.path(), &[&a], &[]);
+    assert_eq!(code, 0, "{json}\n{stderr}");
+    assert_eq!(
+        json["sidecars"]["written"].as_u64().unwrap()
+            + json["sidecars"]["updated"].as_u64().unwrap(),
+        1,
+        "{}",
+        json["sidecars"]
+    );
+    assert!(gone.is_file(), "the deleted sidecar is back");
+    assert_eq!(
+        sidecar_states(&a).get(names[0]).map(|s| &s.1),
+        after.get(names[0]).map(|s| &s.1)
+    );
 
     // Damage is caught.
     let victim: PathBuf = a.join(affected.iter().next().unwrap());

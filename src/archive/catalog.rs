@@ -353,12 +353,24 @@ impl Catalog {
 
     /// All archived files: hash → path (the first path when a hash appears twice).
     pub fn files_by_hash(&self) -> Result<HashMap<String, String>, CatalogError> {
+        self.files_by_hash_except("")
+    }
+
+    /// [`Catalog::files_by_hash`] without the files recorded with `role`
+    /// (an export's duplicate index leaves out camroll's own sidecars: half
+    /// the rows of a phone's archive, and never the bytes of a photo).
+    pub fn files_by_hash_except(
+        &self,
+        role: &str,
+    ) -> Result<HashMap<String, String>, CatalogError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT hash, path FROM files ORDER BY path")
+            .prepare("SELECT hash, path FROM files WHERE ?1 = '' OR role IS NOT ?1 ORDER BY path")
             .map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .query_map(params![role], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
             .map_err(|e| self.err(e))?;
         let mut out = HashMap::new();
         for row in rows {
@@ -857,6 +869,126 @@ impl Catalog {
             }
         }
         tx.commit().map_err(err)
+    }
+
+    /// A digest of everything the sidecar stage reads from the catalog for
+    /// `source`: every file's (path, hash, role) and the source's items'
+    /// (path, hash). Streamed row by row, so it costs no memory whatever the
+    /// archive's size; equal digests mean the stage would see the same rows.
+    pub fn sidecar_inputs_digest(&self, source: &str) -> Result<String, CatalogError> {
+        let mut h = blake3::Hasher::new();
+        let field = |h: &mut blake3::Hasher, t: &str| {
+            h.update(&(t.len() as u64).to_le_bytes());
+            h.update(t.as_bytes());
+        };
+        let mut stmt = self
+            .conn
+            .prepare("SELECT path, hash, COALESCE(role, '') FROM files ORDER BY path")
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            for i in 0..3 {
+                field(
+                    &mut h,
+                    r.get_ref(i)
+                        .ok()
+                        .and_then(|v| v.as_str().ok())
+                        .unwrap_or(""),
+                );
+            }
+        }
+        h.update(b"\0source_items\0");
+        let mut stmt = self
+            .conn
+            .prepare("SELECT rel_path, hash FROM source_items WHERE source = ?1 ORDER BY rel_path")
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query(params![source]).map_err(|e| self.err(e))?;
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            for i in 0..2 {
+                field(
+                    &mut h,
+                    r.get_ref(i)
+                        .ok()
+                        .and_then(|v| v.as_str().ok())
+                        .unwrap_or(""),
+                );
+            }
+        }
+        Ok(h.finalize().to_hex().to_string())
+    }
+
+    /// Two maps from one pass over the files: hash → path of the first file
+    /// (by path) whose role is not `role`, and path → hash of the files
+    /// whose role is `role` (the sidecar stage: originals and sidecars).
+    #[allow(clippy::type_complexity)]
+    pub fn originals_and_role(
+        &self,
+        role: &str,
+    ) -> Result<(HashMap<String, String>, HashMap<String, String>), CatalogError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT path, hash, role FROM files ORDER BY path")
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        let (mut others, mut with_role) = (HashMap::new(), HashMap::new());
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            let path: String = r.get(0).map_err(|e| self.err(e))?;
+            let hash: String = r.get(1).map_err(|e| self.err(e))?;
+            let r_role: Option<String> = r.get(2).map_err(|e| self.err(e))?;
+            if r_role.as_deref() == Some(role) {
+                with_role.insert(path, hash);
+            } else {
+                others.entry(hash).or_insert(path);
+            }
+        }
+        Ok((others, with_role))
+    }
+
+    /// Calls `f` with the path of every file recorded with `role` for
+    /// `source`, streamed; stops early (returning `false`) when `f` does.
+    pub fn each_path_with_role(
+        &self,
+        source: &str,
+        role: &str,
+        mut f: impl FnMut(&str) -> bool,
+    ) -> Result<bool, CatalogError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT path FROM files WHERE role = ?1 AND source = ?2")
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query(params![role, source]).map_err(|e| self.err(e))?;
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            let path = r
+                .get_ref(0)
+                .ok()
+                .and_then(|v| v.as_str().ok())
+                .unwrap_or("");
+            if !f(path) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// A value of the catalog's `meta` table (`None` when unset).
+    pub fn meta_value(&self, key: &str) -> Result<Option<String>, CatalogError> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Sets a value of the catalog's `meta` table.
+    pub fn set_meta_value(&self, key: &str, value: &str) -> Result<(), CatalogError> {
+        self.conn
+            .execute(
+                "INSERT INTO meta(key, value) VALUES(?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
     }
 
     /// Every source item recorded, for every source: (source, relative path, record).

@@ -95,11 +95,25 @@ pub struct Archive {
 impl Archive {
     /// Opens (creating it when missing) an archive for an export from `source_id`:
     /// takes the lock, removes staging leftovers of killed runs, loads the catalog.
-    /// With `dry_run`, nothing is created or written.
-    pub fn open_for_export(
+    /// With `dry_run`, nothing is created or written. The name allocator
+    /// stays empty until [`Archive::fill_planner`].
+    /// Its duplicate index (`by_hash`) leaves out camroll's own sidecars
+    /// (half the rows of a phone's archive, never the bytes of an original).
+    pub fn open_for_export_unplanned(
         root: &Path,
         source_id: &str,
         dry_run: bool,
+    ) -> Result<Archive, ArchiveError> {
+        Archive::open_inner(root, source_id, dry_run, sidecar::ROLE)
+    }
+
+    /// Opens for an export or a sync; `by_hash` leaves out the files
+    /// recorded with `skip_role` ("": none left out).
+    fn open_inner(
+        root: &Path,
+        source_id: &str,
+        dry_run: bool,
+        skip_role: &str,
     ) -> Result<Archive, ArchiveError> {
         if root.exists() && !root.is_dir() {
             return Err(ArchiveError::NotADirectory {
@@ -126,9 +140,9 @@ impl Archive {
         };
         // Rows whose path would leave the archive are never acted on
         // (verify reports them; rebuild drops them).
-        let mut by_hash = catalog.files_by_hash()?;
+        let mut by_hash = catalog.files_by_hash_except(skip_role)?;
         by_hash.retain(|_, p| layout::checked_rel_path(p).is_ok());
-        let mut archive = Archive {
+        let archive = Archive {
             root: root.to_path_buf(),
             by_hash,
             source_items: catalog.source_items(source_id)?,
@@ -139,12 +153,32 @@ impl Archive {
             dirty_dirs: HashSet::new(),
             staging: std::sync::OnceLock::new(),
         };
-        for (_, path, _) in archive.catalog.all_files()? {
+        Ok(archive)
+    }
+
+    /// Opens an archive for an export from `source_id` (see
+    /// [`Archive::open_for_export_unplanned`]) with its name allocator filled.
+    pub fn open_for_export(
+        root: &Path,
+        source_id: &str,
+        dry_run: bool,
+    ) -> Result<Archive, ArchiveError> {
+        // Sync copies sidecars too: its index has every file.
+        let mut archive = Archive::open_inner(root, source_id, dry_run, "")?;
+        archive.fill_planner()?;
+        Ok(archive)
+    }
+
+    /// Gives the name allocator every name the catalog lists. Separate from
+    /// opening so that a run with nothing to place (a no-change re-run)
+    /// never holds every archived name in memory.
+    pub fn fill_planner(&mut self) -> Result<(), ArchiveError> {
+        for (_, path, _) in self.catalog.all_files()? {
             if layout::checked_rel_path(&path).is_ok() {
-                archive.planner.add_listed(&path);
+                self.planner.add_listed(&path);
             }
         }
-        Ok(archive)
+        Ok(())
     }
 
     fn empty(root: &Path) -> Result<Archive, ArchiveError> {

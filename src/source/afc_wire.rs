@@ -80,16 +80,38 @@ pub async fn send(
     header_payload: Vec<u8>,
     payload: Vec<u8>,
 ) -> Result<(), IdeviceError> {
-    let this = HEADER_LEN + header_payload.len() as u64;
-    let mut packet = Vec::with_capacity(this as usize + payload.len());
-    packet.extend_from_slice(MAGIC);
-    packet.extend((this + payload.len() as u64).to_le_bytes());
-    packet.extend(this.to_le_bytes());
-    packet.extend(NEXT_PACKET.fetch_add(1, Ordering::Relaxed).to_le_bytes());
-    packet.extend((op as u64).to_le_bytes());
-    packet.extend(header_payload);
-    packet.extend(payload);
+    let mut packet = Vec::with_capacity(HEADER_LEN as usize + header_payload.len() + payload.len());
+    encode(&mut packet, op, &header_payload, &payload);
     c.idevice.send_raw(&packet).await
+}
+
+/// Appends one request packet to `out`: several can then go out in one
+/// write (one TLS record, one system call) instead of one each.
+pub fn encode(out: &mut Vec<u8>, op: AfcOpcode, header_payload: &[u8], payload: &[u8]) {
+    let this = HEADER_LEN + header_payload.len() as u64;
+    out.extend_from_slice(MAGIC);
+    out.extend((this + payload.len() as u64).to_le_bytes());
+    out.extend(this.to_le_bytes());
+    out.extend(NEXT_PACKET.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    out.extend((op as u64).to_le_bytes());
+    out.extend_from_slice(header_payload);
+    out.extend_from_slice(payload);
+}
+
+/// Appends a GetFileInfo (`stat`) or ReadDir (`!stat`) request for `path`
+/// to `out` (see [`encode`]).
+pub fn encode_path_query(out: &mut Vec<u8>, stat: bool, path: &str) {
+    let op = if stat {
+        AfcOpcode::GetFileInfo
+    } else {
+        AfcOpcode::ReadDir
+    };
+    encode(out, op, &path_arg(path), &[]);
+}
+
+/// Sends requests encoded with [`encode`] in one write.
+pub async fn send_encoded(c: &mut AfcClient, packets: &[u8]) -> Result<(), IdeviceError> {
+    c.idevice.send_raw(packets).await
 }
 
 /// Reads the next reply; an AFC error status is an `Err`.
@@ -172,6 +194,59 @@ pub async fn send_file_info(c: &mut AfcClient, path: &str) -> Result<(), Idevice
     send(c, AfcOpcode::GetFileInfo, path_arg(path), Vec::new()).await
 }
 
+/// What camroll keeps of a GetFileInfo reply: parsed straight from the
+/// reply's bytes, with no map or string per key (a listing of 100,000
+/// files would otherwise hold 100,000 maps).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileInfo {
+    /// `st_size`, when present and a number.
+    pub size: Option<u64>,
+    /// `st_mtime` in nanoseconds since the Unix epoch, when present and a number.
+    pub mtime_ns: Option<u64>,
+    /// `st_ifmt`.
+    pub ifmt: Ifmt,
+}
+
+/// The `st_ifmt` of a GetFileInfo reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ifmt {
+    /// `S_IFREG`.
+    File,
+    /// `S_IFDIR`.
+    Dir,
+    /// `S_IFLNK`.
+    Link,
+    /// Anything else, as sent (`None` when the reply has no `st_ifmt`).
+    Other(Option<String>),
+}
+
+/// Parses a GetFileInfo reply into a [`FileInfo`].
+pub fn file_info_of(reply: &Reply) -> FileInfo {
+    let mut info = FileInfo {
+        size: None,
+        mtime_ns: None,
+        ifmt: Ifmt::Other(None),
+    };
+    let mut parts = reply.payload.split(|b| *b == 0).filter(|s| !s.is_empty());
+    while let (Some(k), Some(v)) = (parts.next(), parts.next()) {
+        let number = || std::str::from_utf8(v).ok()?.parse::<u64>().ok();
+        match k {
+            b"st_size" => info.size = number(),
+            b"st_mtime" => info.mtime_ns = number(),
+            b"st_ifmt" => {
+                info.ifmt = match v {
+                    b"S_IFREG" => Ifmt::File,
+                    b"S_IFDIR" => Ifmt::Dir,
+                    b"S_IFLNK" => Ifmt::Link,
+                    other => Ifmt::Other(Some(String::from_utf8_lossy(other).into_owned())),
+                }
+            }
+            _ => {}
+        }
+    }
+    info
+}
+
 /// The key/value pairs of a GetFileInfo reply.
 pub fn info_pairs(reply: &Reply) -> HashMap<String, String> {
     strings(&reply.payload)
@@ -219,5 +294,29 @@ mod tests {
             vec![".", "..", "IMG_0001.HEIC"]
         );
         assert_eq!(strings(b"st_size\x0012\0st_ifmt\0S_IFREG\0").len(), 4);
+    }
+
+    #[test]
+    fn file_info_keeps_size_mtime_and_type() {
+        let reply = |p: &[u8]| Reply {
+            operation: 2,
+            header_payload: Vec::new(),
+            payload: p.to_vec(),
+        };
+        let i = file_info_of(&reply(
+            b"st_size\x0012\0st_blocks\x008\0st_mtime\x001700000000000000000\0st_ifmt\0S_IFREG\0",
+        ));
+        assert_eq!(
+            i,
+            FileInfo {
+                size: Some(12),
+                mtime_ns: Some(1_700_000_000_000_000_000),
+                ifmt: Ifmt::File
+            }
+        );
+        let odd = file_info_of(&reply(b"st_size\0x\0st_ifmt\0S_IFIFO\0"));
+        assert_eq!(odd.size, None);
+        assert_eq!(odd.ifmt, Ifmt::Other(Some("S_IFIFO".into())));
+        assert_eq!(file_info_of(&reply(b"")).ifmt, Ifmt::Other(None));
     }
 }

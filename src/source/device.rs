@@ -36,7 +36,7 @@ use idevice::{IdeviceError, IdeviceService};
 use serde::Serialize;
 use thiserror::Error;
 
-use super::afc_wire;
+use super::afc_wire::{self, FileInfo, Ifmt};
 use super::library::{self, Library, LibraryReport};
 use super::{ReadSeek, Scan, Skipped, Source, SourceError, SourceItem};
 use crate::media::CaptureTime;
@@ -702,7 +702,11 @@ enum Query {
 /// Requests kept in flight on one AFC connection while listing: the phone
 /// answers in order (protocol.md: pymobiledevice3 keeps several in flight),
 /// so each round trip's wait overlaps the next ones.
-const PIPELINE: usize = 8;
+const PIPELINE: usize = 16;
+
+/// Requests sent in one write once that many replies are in: one TLS record
+/// and one system call on each side per batch, not per file.
+const REFILL: usize = 8;
 
 /// One kind of request for every path of `paths` on one connection, up to
 /// [`PIPELINE`] in flight. Returns the answers, and whether the connection is
@@ -717,18 +721,33 @@ async fn pipelined(
     let mut todo = paths.into_iter();
     let mut in_flight = std::collections::VecDeque::new();
     let mut broken: Option<String> = None;
+    let mut batch = Vec::new();
     loop {
-        while broken.is_none() && in_flight.len() < PIPELINE {
-            let Some(p) = todo.next() else { break };
-            let sent = match query {
-                Query::Stat => afc_wire::send_file_info(client, &p).await,
-                Query::List => afc_wire::send_read_dir(client, &p).await,
-            };
-            match sent {
-                Ok(()) => in_flight.push_back(p),
-                Err(e) => {
+        if broken.is_none() && in_flight.len() <= PIPELINE - REFILL {
+            batch.clear();
+            let first = in_flight.len();
+            while in_flight.len() < PIPELINE {
+                let Some(p) = todo.next() else { break };
+                afc_wire::encode_path_query(&mut batch, matches!(query, Query::Stat), &p);
+                in_flight.push_back(p);
+            }
+            if !batch.is_empty() {
+                if let Err(e) = afc_wire::send_encoded(client, &batch).await {
+                    // None of the batch can be matched to a reply.
                     broken = Some(e.to_string());
-                    out.push((p, Err(e)));
+                    let unsent: Vec<String> = in_flight.drain(first..).collect();
+                    let mut unsent = unsent.into_iter();
+                    if let Some(p) = unsent.next() {
+                        out.push((p, Err(e)));
+                    }
+                    for p in unsent {
+                        out.push((
+                            p,
+                            Err(IdeviceError::InternalError(
+                                broken.clone().unwrap_or_default(),
+                            )),
+                        ));
+                    }
                 }
             }
         }
@@ -746,7 +765,7 @@ async fn pipelined(
             Ok(r) => out.push((
                 p,
                 Ok(match query {
-                    Query::Stat => Answer::Stat(afc_wire::info_pairs(&r)),
+                    Query::Stat => Answer::Stat(afc_wire::file_info_of(&r)),
                     Query::List => Answer::List(afc_wire::dir_names(&r)),
                 }),
             )),
@@ -767,7 +786,7 @@ async fn pipelined(
 }
 
 enum Answer {
-    Stat(HashMap<String, String>),
+    Stat(FileInfo),
     List(Vec<String>),
 }
 
@@ -788,8 +807,8 @@ impl Answer {
     }
 }
 
-/// AFC GetFileInfo: `st_size`, `st_mtime`, `st_ifmt`… as text.
-type StatResult = Result<HashMap<String, String>, IdeviceError>;
+/// AFC GetFileInfo: size, mtime and type.
+type StatResult = Result<FileInfo, IdeviceError>;
 
 /// The iPhone as a [`Source`].
 pub struct DeviceSource {
@@ -797,8 +816,8 @@ pub struct DeviceSource {
     /// The phone this source reads from.
     pub info: PhoneInfo,
     opts: DeviceOptions,
-    /// The phone's library, read during the scan.
-    library: Mutex<Option<Library>>,
+    /// The local copy of the phone's library read during the scan.
+    library_db: Mutex<Option<PathBuf>>,
     library_report: Mutex<Option<LibraryReport>>,
     /// Capture times from the library, by path relative to the media root (lower-case).
     hints: Mutex<HashMap<String, CaptureTime>>,
@@ -900,7 +919,7 @@ impl DeviceSource {
             shared,
             info,
             opts,
-            library: Mutex::new(None),
+            library_db: Mutex::new(None),
             library_report: Mutex::new(None),
             hints: Mutex::new(HashMap::new()),
             listed: Mutex::new(HashMap::new()),
@@ -1073,11 +1092,12 @@ impl DeviceSource {
         stats.sort_by(|a, b| a.0.cmp(&b.0));
         let mut stamp = String::new();
         let mut present = Vec::new();
-        for (path, kv) in stats {
+        let text = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_default();
+        for (path, info) in stats {
             stamp.push_str(&format!(
                 "{path} {} {}\n",
-                kv.get("st_size").map(String::as_str).unwrap_or(""),
-                kv.get("st_mtime").map(String::as_str).unwrap_or("")
+                text(info.size),
+                text(info.mtime_ns)
             ));
             present.push(path);
         }
@@ -1089,7 +1109,7 @@ impl DeviceSource {
             .stat_many(vec![afc_path.to_string()])
             .pop()
             .and_then(|(_, r)| r.ok())
-            .and_then(|kv| kv.get("st_size").and_then(|s| s.parse::<u64>().ok()))
+            .and_then(|info| info.size)
             .unwrap_or(0);
         let mut reader = AfcReader::open(self.shared.clone(), afc_path.to_string(), size)?;
         let mut out = std::fs::File::create(to)?;
@@ -1211,8 +1231,8 @@ fn uuid_text(u: uuid::Uuid) -> String {
     format!("{:X}", u.hyphenated())
 }
 
-fn ns_to_time(s: Option<&String>) -> Option<SystemTime> {
-    let ns: u64 = s?.parse().ok()?;
+fn ns_to_time(ns: Option<u64>) -> Option<SystemTime> {
+    let ns = ns?;
     Some(SystemTime::UNIX_EPOCH + Duration::from_nanos(ns))
 }
 
@@ -1249,7 +1269,7 @@ impl Source for DeviceSource {
         if self.opts.edited {
             roots.push("PhotoData/Mutations".to_string());
         }
-        let mut files: Vec<(String, HashMap<String, String>)> = Vec::new();
+        let mut files: Vec<(String, FileInfo)> = Vec::new();
         // Level by level: every folder of a level is listed, then every entry
         // stat-ed, each batch spread over several connections.
         let mut level: Vec<String> = roots;
@@ -1283,18 +1303,18 @@ impl Source for DeviceSource {
                     Err(e) => scan
                         .failed
                         .push((path, format!("cannot read file information: {e}"))),
-                    Ok(kv) => match kv.get("st_ifmt").map(String::as_str) {
-                        Some("S_IFDIR") => level.push(path),
-                        Some("S_IFREG") => files.push((path, kv)),
-                        Some("S_IFLNK") => scan.skipped.push(Skipped {
+                    Ok(info) => match info.ifmt {
+                        Ifmt::Dir => level.push(path),
+                        Ifmt::File => files.push((path, info)),
+                        Ifmt::Link => scan.skipped.push(Skipped {
                             path,
                             reason: "symbolic link (not followed)".into(),
                         }),
-                        other => scan.skipped.push(Skipped {
+                        Ifmt::Other(other) => scan.skipped.push(Skipped {
                             path,
                             reason: format!(
                                 "not a regular file ({})",
-                                other.unwrap_or("unknown type")
+                                other.as_deref().unwrap_or("unknown type")
                             ),
                         }),
                     },
@@ -1332,9 +1352,9 @@ impl Source for DeviceSource {
         let mut listed = HashMap::new();
         let mut why_not: HashMap<String, String> = HashMap::new();
         let mut probe: Vec<String> = Vec::new();
-        for (path, kv) in files {
-            let size = kv.get("st_size").and_then(|s| s.parse().ok()).unwrap_or(0);
-            let mtime = ns_to_time(kv.get("st_mtime"));
+        for (path, info) in files {
+            let size = info.size.unwrap_or(0);
+            let mtime = ns_to_time(info.mtime_ns);
             let (mut dir, file) = match path.rsplit_once('/') {
                 Some((d, n)) => (d.to_string(), n.to_string()),
                 None => (String::new(), path.clone()),
@@ -1397,7 +1417,8 @@ impl Source for DeviceSource {
                 name,
                 size,
                 mtime,
-                locator: PathBuf::from(&path),
+                // A phone's files are opened by `rel_path`.
+                locator: PathBuf::new(),
             });
         }
         // Cloud-only by the library, original's size on the phone: archive it
@@ -1436,7 +1457,9 @@ impl Source for DeviceSource {
         }
         *self.hints.lock().unwrap_or_else(|e| e.into_inner()) = hints;
         *self.listed.lock().unwrap_or_else(|e| e.into_inner()) = listed;
-        *self.library.lock().unwrap_or_else(|e| e.into_inner()) = library;
+        // Only where the library copy is (for the sidecars): its rows are
+        // not needed after the scan, and a large library is tens of MB.
+        *self.library_db.lock().unwrap_or_else(|e| e.into_inner()) = library.map(|l| l.db);
         Ok(scan)
     }
 
@@ -1481,11 +1504,10 @@ impl Source for DeviceSource {
     }
 
     fn library_db(&self) -> Option<PathBuf> {
-        self.library
+        self.library_db
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map(|l| l.db.clone())
+            .clone()
     }
 
     fn restat(&self, item: &SourceItem, after_read: bool) -> Option<io::Result<SourceItem>> {
@@ -1496,9 +1518,9 @@ impl Source for DeviceSource {
         }
         let (_, r) = self.stat_many(vec![item.rel_path.clone()]).pop()?;
         Some(
-            r.map(|kv| SourceItem {
-                size: kv.get("st_size").and_then(|s| s.parse().ok()).unwrap_or(0),
-                mtime: ns_to_time(kv.get("st_mtime")),
+            r.map(|info| SourceItem {
+                size: info.size.unwrap_or(0),
+                mtime: ns_to_time(info.mtime_ns),
                 ..item.clone()
             })
             .map_err(|e| afc_io_error(e, &item.rel_path)),

@@ -34,7 +34,8 @@ pub struct SourceItem {
     pub size: u64,
     /// Modification time, as listed; `None` when the source gives none.
     pub mtime: Option<SystemTime>,
-    /// Where the source finds it (absolute path for a folder, AFC path on a device).
+    /// Where the source finds it: the absolute path for a folder; empty on
+    /// the phone, whose files are opened by `rel_path`.
     pub locator: PathBuf,
 }
 

@@ -47,7 +47,8 @@ impl Dest {
     /// Opens the archive at `path` for an export from `source_id` and starts
     /// its run in the catalog (not for a dry run).
     pub fn open(path: &Path, source_id: &str, dry_run: bool) -> Result<Dest, ArchiveError> {
-        let archive = Archive::open_for_export(path, source_id, dry_run)?;
+        // The name allocator is filled once the plan has something to place.
+        let archive = Archive::open_for_export_unplanned(path, source_id, dry_run)?;
         let run = if dry_run {
             0
         } else {

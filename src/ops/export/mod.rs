@@ -136,6 +136,17 @@ pub fn export(
         &mut summary,
         progress,
     );
+    // Names are only allocated when something is placed; a bucket's spool
+    // has its names from the bucket already (`bucket::open_all`).
+    if plan.items > 0 {
+        for (i, d) in dests.iter_mut().enumerate() {
+            if !buckets.iter().any(|b| b.index == i) {
+                if let Err(e) = d.archive.fill_planner() {
+                    d.summary.error.get_or_insert(e.to_string());
+                }
+            }
+        }
+    }
     progress.phase(
         if opts.dry_run { "Reading" } else { "Copying" },
         plan.items,

@@ -28,11 +28,20 @@ pub(super) fn scan(
         }));
     // Names from the phone or a folder are checked like any path read from
     // disk: one that could leave a folder is reported and never acted on.
-    let (items, bad): (Vec<SourceItem>, Vec<SourceItem>) = scan.items.into_iter().partition(|i| {
-        checked_rel_path(&i.rel_path).is_ok()
+    // In place: a second list as long as the first would double the
+    // scan's memory for a moment.
+    let mut items = scan.items;
+    let mut bad: Vec<SourceItem> = Vec::new();
+    items.retain(|i| {
+        let ok = checked_rel_path(&i.rel_path).is_ok()
             && checked_rel_path(&i.name).is_ok()
-            && !i.name.contains('/')
+            && !i.name.contains('/');
+        if !ok {
+            bad.push(i.clone());
+        }
+        ok
     });
+    items.shrink_to_fit();
     for i in bad {
         let why = checked_rel_path(&i.rel_path)
             .and_then(|_| checked_rel_path(&i.name))

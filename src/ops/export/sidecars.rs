@@ -7,7 +7,7 @@
 //! the phone is replaced atomically; one whose bytes are the same is left
 //! alone, so a no-change run writes nothing.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::dest::Dest;
@@ -34,8 +34,98 @@ pub enum SidecarChoice {
 /// The facts to write and in which format.
 pub(super) struct SidecarPlan {
     format: SidecarFormat,
-    meta: LibraryMeta,
+    /// Read on first need: a run whose inputs match the last complete
+    /// stage's (see [`Stamp`]) never reads the library at all.
+    meta: std::cell::OnceCell<Result<LibraryMeta, String>>,
     library: PathBuf,
+    /// BLAKE3 of the library's content (`Photos.sqlite` and its `-wal`),
+    /// `None` when it cannot be read whole.
+    library_digest: Option<String>,
+}
+
+impl SidecarPlan {
+    fn meta(&self) -> Result<&LibraryMeta, &String> {
+        self.meta
+            .get_or_init(|| read_library_meta(&self.library).map_err(|e| e.to_string()))
+            .as_ref()
+    }
+}
+
+/// What a sidecar stage produced, kept in the catalog's `meta` table per
+/// source: the digest of all its inputs (format, camroll's version, the
+/// library's bytes, the catalog's file and source rows, see
+/// [`Catalog::sidecar_inputs_digest`]) right after a stage that left
+/// nothing undone, and how many sidecars were then up to date. A later
+/// run whose inputs have the same digest, and whose recorded sidecars are
+/// all still on disk, would render exactly the same bytes: it skips
+/// reading the library and rendering (a no-change re-run of 100,000 assets
+/// would otherwise load every asset's facts and render 100,000 sidecars).
+///
+/// [`Catalog::sidecar_inputs_digest`]: crate::archive::catalog::Catalog::sidecar_inputs_digest
+struct Stamp;
+
+impl Stamp {
+    fn key(source_id: &str) -> String {
+        format!("sidecars_stamp:{source_id}")
+    }
+
+    /// The digest of the stage's inputs now, `None` when one cannot be read.
+    fn digest(d: &Dest, source_id: &str, plan: &SidecarPlan) -> Option<String> {
+        let library = plan.library_digest.as_ref()?;
+        let rows = d.archive.catalog.sidecar_inputs_digest(source_id).ok()?;
+        Some(format!(
+            "{} {} {library} {rows}",
+            env!("CARGO_PKG_VERSION"),
+            plan.format.extension()
+        ))
+    }
+
+    /// How many sidecars are up to date, when the inputs match the last
+    /// complete stage's and every sidecar it recorded is still in place.
+    fn unchanged(d: &Dest, source_id: &str, plan: &SidecarPlan) -> Option<u64> {
+        // A bucket's sidecars live in the bucket, not in the spool.
+        if d.in_bucket || !d.held_sidecars.is_empty() {
+            return None;
+        }
+        let saved = d.archive.catalog.meta_value(&Self::key(source_id)).ok()??;
+        let (count, digest) = saved.split_once(' ')?;
+        if Self::digest(d, source_id, plan)? != digest {
+            return None;
+        }
+        let root = &d.archive.root;
+        let all_there = d
+            .archive
+            .catalog
+            .each_path_with_role(source_id, ROLE, |p| {
+                crate::archive::layout::checked_rel_path(p).is_ok()
+                    && root.join(p).symlink_metadata().is_ok()
+            })
+            .ok()?;
+        all_there.then(|| count.parse().ok()).flatten()
+    }
+
+    /// Records the inputs after a stage that left nothing undone.
+    fn save(d: &Dest, source_id: &str, plan: &SidecarPlan, unchanged: u64) {
+        if let Some(digest) = Self::digest(d, source_id, plan) {
+            let _ = d
+                .archive
+                .catalog
+                .set_meta_value(&Self::key(source_id), &format!("{unchanged} {digest}"));
+        }
+    }
+}
+
+/// BLAKE3 of a library copy (`Photos.sqlite` then its `-wal`), streamed.
+fn library_digest(db: &std::path::Path) -> Option<String> {
+    let mut h = blake3::Hasher::new();
+    h.update_reader(std::fs::File::open(db).ok()?).ok()?;
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    h.update(b"\0wal\0");
+    if let Ok(f) = std::fs::File::open(&wal) {
+        h.update_reader(f).ok()?;
+    }
+    Some(h.finalize().to_hex().to_string())
 }
 
 /// Decides whether this run writes sidecars, and reads the library if so.
@@ -65,20 +155,12 @@ pub(super) fn prepare(
         }
         return None;
     };
-    match read_library_meta(&library) {
-        Ok(meta) => Some(SidecarPlan {
-            format,
-            meta,
-            library,
-        }),
-        Err(e) => {
-            summary.warnings.push(Warning {
-                path: library.display().to_string(),
-                warning: format!("no sidecars: {e}"),
-            });
-            None
-        }
-    }
+    Some(SidecarPlan {
+        format,
+        meta: std::cell::OnceCell::new(),
+        library_digest: library_digest(&library),
+        library,
+    })
 }
 
 /// One archived original of an asset.
@@ -117,11 +199,58 @@ pub(super) fn write(
         library: plan.library.display().to_string(),
         ..Default::default()
     };
-    for d in dests.iter_mut() {
+    // Archives whose sidecars are known to be up to date are done without
+    // reading the library; the others need it.
+    let mut up_to_date = Vec::with_capacity(dests.len());
+    for d in dests.iter() {
+        let planned_new = dry_run
+            && summary
+                .planned
+                .iter()
+                .any(|p| p.destination == d.summary.path && matches!(p.action, "copy" | "adopt"));
+        up_to_date.push(if d.summary.error.is_some() || planned_new {
+            None
+        } else {
+            Stamp::unchanged(d, source_id, plan)
+        });
+    }
+    let needs_library = dests
+        .iter()
+        .zip(&up_to_date)
+        .any(|(d, u)| d.summary.error.is_none() && u.is_none());
+    if needs_library {
+        if let Err(e) = plan.meta() {
+            summary.warnings.push(Warning {
+                path: plan.library.display().to_string(),
+                warning: format!("no sidecars: {e}"),
+            });
+            return;
+        }
+    }
+    for (d, up_to_date) in dests.iter_mut().zip(up_to_date) {
         if d.summary.error.is_some() {
             continue;
         }
-        if let Err(e) = write_one(d, source_id, plan, summary, &mut s, dry_run) {
+        if let Some(n) = up_to_date {
+            s.unchanged += n;
+            continue;
+        }
+        let before = (s.unchanged, s.skipped, s.failed, s.written + s.updated);
+        let failed_before = summary.failed.len();
+        let r = write_one(d, source_id, plan, summary, &mut s, dry_run);
+        if r.is_ok()
+            && !dry_run
+            && s.skipped == before.1
+            && s.failed == before.2
+            && summary.failed.len() == failed_before
+        {
+            // Everything is now up to date: the next run with the same
+            // inputs needs no library. (Written and updated ones count as
+            // up to date next time.)
+            let now = s.unchanged - before.0 + (s.written + s.updated - before.3);
+            Stamp::save(d, source_id, plan, now);
+        }
+        if let Err(e) = r {
             summary.failed.push(Failed {
                 path: "sidecars".into(),
                 error: e,
@@ -140,19 +269,13 @@ fn write_one(
     s: &mut SidecarSummary,
     dry_run: bool,
 ) -> Result<(), String> {
+    let meta = plan.meta().map_err(|e| e.clone())?;
     let cat = &d.archive.catalog;
     let mut items = cat.source_items(source_id).map_err(|e| e.to_string())?;
-    let rows = cat.file_rows().map_err(|e| e.to_string())?;
-    let mut original_by_hash: HashMap<&str, &str> = HashMap::new();
-    let mut sidecar_hash: HashMap<&str, &str> = HashMap::new();
-    for r in &rows {
-        let rec = &r.record;
-        if rec.role.as_deref() == Some(ROLE) {
-            sidecar_hash.insert(&rec.path, &rec.hash);
-        } else {
-            original_by_hash.entry(&rec.hash).or_insert(&rec.path);
-        }
-    }
+    // Only the columns this stage reads (every row whole would be several
+    // hundred bytes a file).
+    let (mut original_by_hash, mut sidecar_hash) =
+        cat.originals_and_role(ROLE).map_err(|e| e.to_string())?;
     if d.in_bucket {
         // What the bucket's manifest holds, which the spool's catalog may
         // not know (a fresh machine's knows nothing): its originals get
@@ -161,11 +284,15 @@ fn write_one(
             items.entry(rel.clone()).or_insert_with(|| rec.clone());
         }
         for (path, hash) in &d.held_sidecars {
-            sidecar_hash.entry(path).or_insert(hash);
+            sidecar_hash
+                .entry(path.clone())
+                .or_insert_with(|| hash.clone());
         }
         for (hash, path) in &d.archive.by_hash {
             if !sidecar_hash.contains_key(path.as_str()) {
-                original_by_hash.entry(hash).or_insert(path);
+                original_by_hash
+                    .entry(hash.clone())
+                    .or_insert_with(|| path.clone());
             }
         }
     }
@@ -174,10 +301,10 @@ fn write_one(
     let mut items: Vec<_> = items.into_iter().collect();
     items.sort_by(|a, b| a.0.cmp(&b.0));
     for (rel_path, rec) in items {
-        let Some((meta, how)) = plan.meta.lookup(&rel_path) else {
+        let Some((meta, how)) = meta.lookup(&rel_path) else {
             continue;
         };
-        let Some(archived) = original_by_hash.get(rec.hash.as_str()) else {
+        let Some(archived) = original_by_hash.get(&rec.hash) else {
             continue;
         };
         let members = by_asset.entry(meta.uuid.clone()).or_default();
@@ -191,7 +318,7 @@ fn write_one(
     }
     let mut work = Vec::new();
     for members in by_asset.values() {
-        let Some((meta, _)) = plan.meta.lookup(&members[0].rel_path) else {
+        let Some((meta, _)) = meta.lookup(&members[0].rel_path) else {
             continue;
         };
         let mut meta = meta.clone();
@@ -216,7 +343,7 @@ fn write_one(
             let path = format!("{}{}", m.archived, plan.format.extension());
             // A recorded sidecar someone deleted is written again.
             let present = || d.archive.root.join(&path).symlink_metadata().is_ok();
-            match sidecar_hash.get(path.as_str()) {
+            match sidecar_hash.get(&path) {
                 Some(h) if *h == hash && present() => s.unchanged += 1,
                 // In a bucket, as it is now (its spool copy uploaded and removed).
                 _ if d.held_sidecars.get(&path) == Some(&hash) => s.unchanged += 1,
@@ -251,7 +378,7 @@ fn write_one(
             .iter()
             .filter(|p| p.destination == d.summary.path)
             .filter(|p| matches!(p.action, "copy" | "adopt"))
-            .filter(|p| plan.meta.lookup(&p.path).is_some())
+            .filter(|p| meta.lookup(&p.path).is_some())
             .count() as u64;
         return Ok(());
     }
