@@ -8,13 +8,20 @@ use crate::progress::Progress;
 use crate::source::{Source, SourceError, SourceItem};
 
 /// Lists `source`, noting the skipped and unlistable entries in `summary`.
+/// `early` gets files as they are listed, where the source can (see
+/// [`Source::scan_early`]), already checked like the others.
 pub(super) fn scan(
     source: &dyn Source,
     summary: &mut ExportSummary,
     progress: &dyn Progress,
+    early: &mut dyn FnMut(&SourceItem),
 ) -> Result<Vec<SourceItem>, SourceError> {
     progress.phase("Scanning", 0, 0);
-    let scan = source.scan()?;
+    let scan = source.scan_early(&mut |i: &SourceItem| {
+        if is_safe(i) {
+            early(i)
+        }
+    })?;
     #[cfg(feature = "fault-injection")]
     crate::faults::pause("CAMROLL_TEST_PAUSE_AFTER_SCAN_MS");
     summary.scanned = scan.items.len() as u64;
@@ -28,11 +35,8 @@ pub(super) fn scan(
         }));
     // Names from the phone or a folder are checked like any path read from
     // disk: one that could leave a folder is reported and never acted on.
-    let (items, bad): (Vec<SourceItem>, Vec<SourceItem>) = scan.items.into_iter().partition(|i| {
-        checked_rel_path(&i.rel_path).is_ok()
-            && checked_rel_path(&i.name).is_ok()
-            && !i.name.contains('/')
-    });
+    let (items, bad): (Vec<SourceItem>, Vec<SourceItem>) =
+        scan.items.into_iter().partition(is_safe);
     for i in bad {
         let why = checked_rel_path(&i.rel_path)
             .and_then(|_| checked_rel_path(&i.name))
@@ -48,4 +52,11 @@ pub(super) fn scan(
         });
     }
     Ok(items)
+}
+
+/// A path and name camroll acts on (see `checked_rel_path`).
+fn is_safe(i: &SourceItem) -> bool {
+    checked_rel_path(&i.rel_path).is_ok()
+        && checked_rel_path(&i.name).is_ok()
+        && !i.name.contains('/')
 }
