@@ -1274,6 +1274,10 @@ impl Source for DeviceSource {
         true
     }
 
+    fn round_trip_bound(&self) -> bool {
+        true
+    }
+
     fn scan_early(&self, early: &mut dyn FnMut(&SourceItem)) -> Result<Scan, SourceError> {
         let mut scan = Scan::default();
         let unreadable = |e: IdeviceError| SourceError::Unreadable {

@@ -143,6 +143,12 @@ pub trait Source: Send + Sync {
     fn lists_early(&self) -> bool {
         false
     }
+    /// Whether reads mostly wait on round trips (the phone: open, read and
+    /// close each cost one) rather than on the disk or the CPU: the export
+    /// then runs more readers at once.
+    fn round_trip_bound(&self) -> bool {
+        false
+    }
     /// Opens an item for reading.
     fn open(&self, item: &SourceItem) -> Result<Box<dyn ReadSeek>, SourceError>;
     /// A capture time the source knows for an item whose file carries none

@@ -341,13 +341,22 @@ fn ingest_and_place(
 ) -> Vec<ReadBackResult> {
     // Readers spend most of their time waiting on I/O (fsync, the phone), so
     // more of them than cores keeps the disks busy.
+    // A phone's readers wait mostly on round trips (three a file, at about
+    // a millisecond each over USB): three times as many keep its link busy
+    // with small files. Their connections are bounded by the phone's
+    // service limit (readers share the pool beyond it).
     let jobs = opts
         .jobs
         .unwrap_or_else(|| {
-            std::thread::available_parallelism()
+            let n = std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2)
-                .max(4)
+                .max(4);
+            if ctx.source.round_trip_bound() {
+                n * 3
+            } else {
+                n
+            }
         })
         .max(1);
     let pool = rayon::ThreadPoolBuilder::new()
