@@ -333,13 +333,64 @@ pub struct Head {
     pub last_modified: chrono::DateTime<chrono::Utc>,
 }
 
+/// The async runtime object_store's requests run on, with SIGPIPE held off
+/// while they run.
+///
+/// camroll restores SIGPIPE's default action (`main`: end quietly when the
+/// reader of its output goes away), and a server that closes a connection
+/// while a request body is being written would then kill the whole run
+/// without a word (hyper writes bodies with `writev`, which raises SIGPIPE
+/// where `send` would not). Blocked, it turns into an `EPIPE` error for that
+/// request, which is retried or reported like any network error.
+#[derive(Debug)]
+struct Runtime(tokio::runtime::Runtime);
+
+impl Runtime {
+    fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        without_sigpipe(|| self.0.block_on(f))
+    }
+
+    fn enter(&self) -> tokio::runtime::EnterGuard<'_> {
+        self.0.enter()
+    }
+}
+
+/// Runs `f` with SIGPIPE blocked on this thread; a SIGPIPE raised meanwhile
+/// is taken off before the mask is restored, so it is never delivered.
+/// Threads started inside `f` (tokio's blocking pool) keep it blocked.
+fn without_sigpipe<T>(f: impl FnOnce() -> T) -> T {
+    #[cfg(unix)]
+    // SAFETY: plain signal-mask calls on this thread with initialised sets.
+    unsafe {
+        let mut pipe: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut pipe);
+        libc::sigaddset(&mut pipe, libc::SIGPIPE);
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        if libc::pthread_sigmask(libc::SIG_BLOCK, &pipe, &mut old) != 0 {
+            return f();
+        }
+        let r = f();
+        if libc::sigismember(&old, libc::SIGPIPE) == 0 {
+            let now = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            while libc::sigtimedwait(&pipe, std::ptr::null_mut(), &now) == libc::SIGPIPE {}
+            libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        }
+        r
+    }
+    #[cfg(not(unix))]
+    f()
+}
+
 /// One bucket archive, opened: the client, its runtime, counters.
 pub struct Bucket {
     /// Where it is.
     pub url: BucketUrl,
     /// The endpoint, for messages and the spool folder (`aws` when none is set).
     pub endpoint: String,
-    rt: tokio::runtime::Runtime,
+    rt: Runtime,
     store: Arc<AmazonS3>,
     /// The client originals are uploaded with: `store`, or one that sends
     /// S3 Object Lock retention headers (`with_object_lock`).
@@ -412,10 +463,12 @@ impl Bucket {
             endpoint.as_deref(),
             None,
         )?);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| cfg_err(e.to_string()))?;
+        let rt = Runtime(
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| cfg_err(e.to_string()))?,
+        );
         let region = base
             .get_config_value(&AmazonS3ConfigKey::Region)
             .unwrap_or_else(|| "us-east-1".into());

@@ -25,6 +25,7 @@ use super::ExportError;
 use crate::archive::bucket::manifest::{self, Entry, Manifest};
 use crate::archive::bucket::{
     Bucket, BucketError, BucketUrl, PutOutcome, UploadMeta, LOG_DIR, MANIFEST_OBJECT,
+    SINGLE_PUT_MAX,
 };
 use crate::archive::catalog::{FileRow, SourceRecord};
 use crate::archive::layout::NamePlanner;
@@ -574,21 +575,15 @@ impl Core {
         progress: Option<&dyn Progress>,
     ) -> Result<(), BucketError> {
         let url = self.bucket.url.to_string();
-        for row in rows {
+        let mut sent = self.put_small_new_files(&rows);
+        for (k, row) in rows.into_iter().enumerate() {
             if let Some(p) = progress {
                 p.advance(1, row.record.size);
             }
             let path = &row.record.path;
             let local = self.spool.join(path);
             let hash = &row.record.hash;
-            let meta = UploadMeta {
-                blake3: hash.clone(),
-                capture_time: row
-                    .record
-                    .capture
-                    .as_ref()
-                    .map(|c| c.local.format("%Y-%m-%dT%H:%M:%S").to_string()),
-            };
+            let meta = upload_meta(&row);
             if let Some(old) = self.manifest.entries.get(path) {
                 let old = old.blake3.clone();
                 if !local.exists() {
@@ -622,7 +617,11 @@ impl Core {
                 continue;
             }
             let adopt = if local.exists() {
-                match self.bucket.put_file(path, &local, &meta) {
+                let put = match sent.remove(&k) {
+                    Some(put) => put,
+                    None => self.bucket.put_file(path, &local, &meta),
+                };
+                match put {
                     Ok(PutOutcome::Created) => true,
                     Ok(PutOutcome::Exists) => self
                         .bucket
@@ -676,6 +675,59 @@ impl Core {
             }
         }
         Ok(())
+    }
+
+    /// Puts the new small files among `rows` (not in the manifest, a single
+    /// PUT each, spool copy present) [`PARALLEL_PUTS`] at a time, and returns
+    /// each one's outcome by its index in `rows`, for `upload_rows` to act on
+    /// in order. One request at a time left the connection idle while the
+    /// server stored each object: 3,000 photos took 1.2× `aws s3 cp`, which
+    /// sends ten at a time. Large files stay one at a time (their parts are
+    /// already sent 4 at a time), so memory stays bounded by
+    /// `PARALLEL_PUTS` × [`SINGLE_PUT_MAX`].
+    fn put_small_new_files(
+        &self,
+        rows: &[FileRow],
+    ) -> HashMap<usize, Result<PutOutcome, BucketError>> {
+        let todo: Vec<usize> = rows
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| {
+                r.record.size <= SINGLE_PUT_MAX
+                    && !self.manifest.entries.contains_key(&r.record.path)
+            })
+            .map(|(k, _)| k)
+            .collect();
+        if todo.len() < 2 {
+            return HashMap::new();
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let done = std::sync::Mutex::new(HashMap::new());
+        std::thread::scope(|scope| {
+            for _ in 0..PARALLEL_PUTS.min(todo.len()) {
+                scope.spawn(|| {
+                    while let Some(&k) = todo.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        let row = &rows[k];
+                        let local = self.spool.join(&row.record.path);
+                        if !local.exists() {
+                            continue;
+                        }
+                        let put = self
+                            .bucket
+                            .put_file(&row.record.path, &local, &upload_meta(row));
+                        let fatal = matches!(&put, Err(e) if e.is_fatal());
+                        done.lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(k, put);
+                        if fatal {
+                            // The whole bucket stops: the others stop asking.
+                            next.store(todo.len(), Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        done.into_inner().unwrap_or_else(|e| e.into_inner())
     }
 
     /// `row` is in the bucket: listed in the manifest and the run's log, its spool copy removed.
@@ -791,6 +843,21 @@ impl Core {
 }
 
 /// After the record stage, for every bucket destination.
+/// New small files uploaded at once (see `Core::put_small_new_files`).
+const PARALLEL_PUTS: usize = 4;
+
+/// The user metadata an archived file's object carries.
+fn upload_meta(row: &FileRow) -> UploadMeta {
+    UploadMeta {
+        blake3: row.record.hash.clone(),
+        capture_time: row
+            .record
+            .capture
+            .as_ref()
+            .map(|c| c.local.format("%Y-%m-%dT%H:%M:%S").to_string()),
+    }
+}
+
 pub(super) fn finish_all(
     buckets: &mut [BucketDest],
     dests: &mut [Dest],
