@@ -140,10 +140,8 @@ pub fn hash_path(path: &Path) -> io::Result<Digest> {
         if n == SMALL_FILE {
             return Ok(None);
         }
-        let mut hasher = blake3::Hasher::new();
-        hasher.update(&buf[..n]);
         Ok(Some(Digest {
-            hash: hasher.finalize().to_hex().to_string(),
+            hash: blake3::hash(&buf[..n]).to_hex().to_string(),
             size: n as u64,
         }))
     })?;

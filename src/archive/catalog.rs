@@ -877,43 +877,39 @@ impl Catalog {
     /// archive's size; equal digests mean the stage would see the same rows.
     pub fn sidecar_inputs_digest(&self, source: &str) -> Result<String, CatalogError> {
         let mut h = blake3::Hasher::new();
-        let field = |h: &mut blake3::Hasher, t: &str| {
-            h.update(&(t.len() as u64).to_le_bytes());
-            h.update(t.as_bytes());
+        // Every text column of every row, each length-prefixed, so no two
+        // different listings hash alike.
+        let feed = |h: &mut blake3::Hasher,
+                    sql: &str,
+                    args: &[&dyn rusqlite::ToSql]|
+         -> Result<(), CatalogError> {
+            let mut stmt = self.conn.prepare(sql).map_err(|e| self.err(e))?;
+            let columns = stmt.column_count();
+            let mut rows = stmt.query(args).map_err(|e| self.err(e))?;
+            while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+                for i in 0..columns {
+                    let t = r
+                        .get_ref(i)
+                        .ok()
+                        .and_then(|v| v.as_str().ok())
+                        .unwrap_or("");
+                    h.update(&(t.len() as u64).to_le_bytes());
+                    h.update(t.as_bytes());
+                }
+            }
+            Ok(())
         };
-        let mut stmt = self
-            .conn
-            .prepare("SELECT path, hash, COALESCE(role, '') FROM files ORDER BY path")
-            .map_err(|e| self.err(e))?;
-        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
-        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
-            for i in 0..3 {
-                field(
-                    &mut h,
-                    r.get_ref(i)
-                        .ok()
-                        .and_then(|v| v.as_str().ok())
-                        .unwrap_or(""),
-                );
-            }
-        }
+        feed(
+            &mut h,
+            "SELECT path, hash, COALESCE(role, '') FROM files ORDER BY path",
+            &[],
+        )?;
         h.update(b"\0source_items\0");
-        let mut stmt = self
-            .conn
-            .prepare("SELECT rel_path, hash FROM source_items WHERE source = ?1 ORDER BY rel_path")
-            .map_err(|e| self.err(e))?;
-        let mut rows = stmt.query(params![source]).map_err(|e| self.err(e))?;
-        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
-            for i in 0..2 {
-                field(
-                    &mut h,
-                    r.get_ref(i)
-                        .ok()
-                        .and_then(|v| v.as_str().ok())
-                        .unwrap_or(""),
-                );
-            }
-        }
+        feed(
+            &mut h,
+            "SELECT rel_path, hash FROM source_items WHERE source = ?1 ORDER BY rel_path",
+            params![source],
+        )?;
         Ok(h.finalize().to_hex().to_string())
     }
 

@@ -326,18 +326,7 @@ pub fn sync(
             placed.push(path);
         }
     }
-    // Folders first, then rows: the catalog never lists a file that is not durable.
-    let durable = dest
-        .sync_dirs()
-        .map_err(|e| e.to_string())
-        .and_then(|_| dest.catalog.commit().map_err(|e| e.to_string()));
-    if let Err(e) = durable {
-        summary.failed.push(Failed {
-            path: "catalog".into(),
-            error: e,
-            destination: Some(summary.to.clone()),
-        });
-    }
+    make_durable(&mut dest, &mut summary);
     if let Err(e) = dest.catalog.mark_verified(&placed) {
         summary.failed.push(Failed {
             path: "catalog".into(),
@@ -390,6 +379,22 @@ pub fn sync(
     };
     finish_run(&dest.catalog, run, &summary);
     Ok(summary)
+}
+
+/// Makes what a sync placed durable: folders first, then rows, so the
+/// catalog never lists a file that is not durable. A failure is noted.
+pub(super) fn make_durable(dest: &mut Archive, summary: &mut SyncSummary) {
+    let durable = dest
+        .sync_dirs()
+        .map_err(|e| e.to_string())
+        .and_then(|_| dest.catalog.commit().map_err(|e| e.to_string()));
+    if let Err(e) = durable {
+        summary.failed.push(Failed {
+            path: "catalog".into(),
+            error: e,
+            destination: Some(summary.to.clone()),
+        });
+    }
 }
 
 /// Records the end of a sync run in TO's catalog (a failure to note it is

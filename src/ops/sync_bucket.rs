@@ -108,14 +108,7 @@ pub fn sync_to_bucket(
             };
             // put_file streams FROM's file through BLAKE3 as it sends it, and
             // completes the upload only if it is still what its catalog says.
-            let meta = UploadMeta {
-                blake3: row.record.hash.clone(),
-                capture_time: row
-                    .record
-                    .capture
-                    .as_ref()
-                    .map(|c| c.local.format("%Y-%m-%dT%H:%M:%S").to_string()),
-            };
+            let meta = UploadMeta::of(&row.record);
             let ok = match bucket.put_file(&path, &local, &meta) {
                 Ok(PutOutcome::Created) => true,
                 Ok(PutOutcome::Exists) => bucket
@@ -308,17 +301,7 @@ pub fn sync_from_bucket(
         }
     }
     progress.finish();
-    let durable = dest
-        .sync_dirs()
-        .map_err(|e| e.to_string())
-        .and_then(|_| dest.catalog.commit().map_err(|e| e.to_string()));
-    if let Err(e) = durable {
-        summary.failed.push(Failed {
-            path: "catalog".into(),
-            error: e,
-            destination: Some(summary.to.clone()),
-        });
-    }
+    super::sync::make_durable(&mut dest, &mut summary);
     if dest.catalog.mark_verified(&placed).is_ok() {
         summary.verified = placed.len() as u64;
     }

@@ -14,6 +14,14 @@ use serde::{Deserialize, Serialize};
 use crate::archive::catalog::{FileRecord, FileRow, SourceRecord};
 use crate::archive::layout::checked_rel_path;
 
+/// An archived file's local capture time as objects and the manifest carry
+/// it (`YYYY-MM-DDTHH:MM:SS`), when it has one.
+pub fn capture_text(r: &FileRecord) -> Option<String> {
+    r.capture
+        .as_ref()
+        .map(|c| c.local.format("%Y-%m-%dT%H:%M:%S").to_string())
+}
+
 /// The longest manifest line camroll reads; a longer one is damage.
 pub const MAX_LINE: usize = 16 * 1024;
 
@@ -79,10 +87,7 @@ impl Entry {
             path: r.path.clone(),
             blake3: r.hash.clone(),
             size: r.size,
-            capture_time: r
-                .capture
-                .as_ref()
-                .map(|c| c.local.format("%Y-%m-%dT%H:%M:%S").to_string()),
+            capture_time: capture_text(r),
             capture_offset: r.capture.as_ref().and_then(|c| c.offset_seconds),
             kind: r.kind.clone(),
             role: r.role.clone(),

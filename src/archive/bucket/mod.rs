@@ -288,6 +288,14 @@ pub struct UploadMeta {
 }
 
 impl UploadMeta {
+    /// The metadata of an archived file's object: its hash and capture time.
+    pub fn of(r: &crate::archive::catalog::FileRecord) -> UploadMeta {
+        UploadMeta {
+            blake3: r.hash.clone(),
+            capture_time: manifest::capture_text(r),
+        }
+    }
+
     /// The object's user metadata (`x-amz-meta-blake3`, `-capture-time`).
     fn attributes(&self) -> Attributes {
         let mut a = Attributes::new();

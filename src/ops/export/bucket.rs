@@ -583,7 +583,7 @@ impl Core {
             let path = &row.record.path;
             let local = self.spool.join(path);
             let hash = &row.record.hash;
-            let meta = upload_meta(&row);
+            let meta = UploadMeta::of(&row.record);
             if let Some(old) = self.manifest.entries.get(path) {
                 let old = old.blake3.clone();
                 if !local.exists() {
@@ -712,9 +712,11 @@ impl Core {
                         if !local.exists() {
                             continue;
                         }
-                        let put = self
-                            .bucket
-                            .put_file(&row.record.path, &local, &upload_meta(row));
+                        let put = self.bucket.put_file(
+                            &row.record.path,
+                            &local,
+                            &UploadMeta::of(&row.record),
+                        );
                         let fatal = matches!(&put, Err(e) if e.is_fatal());
                         done.lock()
                             .unwrap_or_else(|e| e.into_inner())
@@ -842,22 +844,10 @@ impl Core {
     }
 }
 
-/// After the record stage, for every bucket destination.
 /// New small files uploaded at once (see `Core::put_small_new_files`).
 const PARALLEL_PUTS: usize = 4;
 
-/// The user metadata an archived file's object carries.
-fn upload_meta(row: &FileRow) -> UploadMeta {
-    UploadMeta {
-        blake3: row.record.hash.clone(),
-        capture_time: row
-            .record
-            .capture
-            .as_ref()
-            .map(|c| c.local.format("%Y-%m-%dT%H:%M:%S").to_string()),
-    }
-}
-
+/// After the record stage, for every bucket destination.
 pub(super) fn finish_all(
     buckets: &mut [BucketDest],
     dests: &mut [Dest],

@@ -84,7 +84,7 @@ impl Stamp {
     /// complete stage's and every sidecar it recorded is still in place.
     fn unchanged(d: &Dest, source_id: &str, plan: &SidecarPlan) -> Option<u64> {
         // A bucket's sidecars live in the bucket, not in the spool.
-        if d.in_bucket || !d.held_sidecars.is_empty() {
+        if d.in_bucket {
             return None;
         }
         let saved = d.archive.catalog.meta_value(&Self::key(source_id)).ok()??;
