@@ -645,3 +645,69 @@ fn several_phones_and_no_choice_lists_them_and_exits_2() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_large_movie_is_read_back_from_the_disk_as_it_is_written() {
+    // A movie over 8 MiB is flushed and read back in steps while it is
+    // transferred (and while the photos go by it): the run ends with every
+    // file verified and the movie bit-exact.
+    let t = tempfile::tempdir().unwrap();
+    let media = t.path().join("media");
+    generate_with(&media, 6, 21, &["--video-mib", "20"]);
+    let sim = SimProc::start(&media, &[]);
+    let a = t.path().join("a");
+    let (code, json, stderr) = export_device(&sim.addr, t.path(), &[&a], &[]);
+    assert_eq!(code, 0, "{json}\n{stderr}");
+    let d = &json["destinations"][0];
+    assert_eq!(d["verified"], d["copied"], "{json}");
+    let movie = walkdir::WalkDir::new(media.join("DCIM"))
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .max_by_key(|e| e.metadata().unwrap().len())
+        .unwrap()
+        .into_path();
+    assert!(fs::metadata(&movie).unwrap().len() >= 20 << 20);
+    assert!(hashes_in(&a).contains(&b3(&movie)), "{json}");
+    let (code, stdout, _) = run(&["verify", a.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}");
+}
+
+#[test]
+fn a_photo_that_grows_on_the_phone_after_the_scan_is_read_again_as_it_is_now() {
+    // Each file is read with one request (one byte more than listed, so the
+    // reply says where it ends): a phone that sends more than it listed is
+    // still noticed, and the file read again as the phone lists it now.
+    if !fault_hooks() {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let media = generate(t.path(), 6, 22);
+    let photo = lone_dcim_photo(&media);
+    let sim = SimProc::start(&media, &[]);
+    let a = t.path().join("a");
+    let child = device_camroll(&sim.addr, t.path())
+        .args(["export", "--json", "--from", "device", "--to"])
+        .arg(&a)
+        .env("CAMROLL_TEST_PAUSE_AFTER_SCAN_MS", "1500")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let mut f = fs::OpenOptions::new()
+        .append(true)
+        .open(media.join(&photo))
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"more bytes").unwrap();
+    drop(f);
+    let out = child.wait_with_output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{json}\n{stderr}");
+    let archived = hashes_in(&a);
+    assert!(
+        archived.contains(&b3(&media.join(&photo))),
+        "{photo} archived as it is now: {json}"
+    );
+}

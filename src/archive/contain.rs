@@ -200,7 +200,8 @@ pub fn open_file_in(dir: &File, name: &str, truncate: bool, at: &Path) -> io::Re
 /// without following a link: an existing name, a link included, is an error
 /// (`AlreadyExists`), never written through.
 pub fn create_new_in(dir: &File, name: &str, at: &Path) -> io::Result<File> {
-    open_in(dir, name, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, at)
+    // Readable too: a large staging file is read back while it is written.
+    open_in(dir, name, libc::O_RDWR | libc::O_CREAT | libc::O_EXCL, at)
 }
 
 /// Opens the existing file `name` in `dir` for writing, without following a

@@ -13,8 +13,12 @@
 //! operations used are ReadDir, GetFileInfo, FileRefOpen (read-only),
 //! FileRefRead, FileRefSeek and FileRefClose.
 //!
-//! Transfers: reads of 4 MiB, one AFC connection per parallel reader (every
-//! handle closed after its file, so only a few are open at once); a dropped
+//! Transfers: reads of 4 MiB, one ahead, the last asking one byte past the
+//! listed size (so a small file is one FileRefRead, and a phone that sends
+//! more than it listed is noticed); one AFC connection per parallel reader
+//! (every handle closed after its file, so only a few are open at once);
+//! files under `DCIM` are handed to the export as they are listed
+//! ([`Source::scan_early`]), so large ones start before the listing ends; a dropped
 //! connection (unplug, idle timeout) is re-established and the read resumes
 //! at the same offset once the same phone (same UDID) is back.
 
@@ -44,6 +48,12 @@ use crate::media::CaptureTime;
 /// Bytes asked for per AFC read: large requests keep the link busy (a 35 MB/s
 /// link moves 4 MiB in ~120 ms, so per-request latency costs ~1%).
 const READ_CHUNK: u64 = 4 << 20;
+/// Bytes asked for per read while other files are being read too: a reply
+/// crosses the link whole, so a small file asked for behind a 4 MiB reply
+/// waits ~120 ms at 35 MB/s; behind 256 KiB, ~7 ms. A large file read
+/// beside the small ones (it starts during the listing) then lets them by,
+/// and takes 4 MiB reads again once it is alone.
+const SHARED_READ_CHUNK: u64 = 256 << 10;
 const LABEL: &str = "camroll";
 /// A phone that answers no AFC request for this long is treated as a dropped
 /// connection: reconnect and resume at the same offset (a stalled read would
@@ -403,6 +413,8 @@ struct Shared {
     pairing: PairingFile,
     /// Idle AFC connections, reused by readers.
     pool: Mutex<Vec<AfcClient>>,
+    /// Files open for reading at this moment (see [`SHARED_READ_CHUNK`]).
+    readers: AtomicUsize,
     wait: Duration,
     /// Set when the phone left and did not come back in time: fail fast after that.
     gone: AtomicBool,
@@ -876,6 +888,7 @@ impl DeviceSource {
             name: name.clone(),
             pairing,
             pool: Mutex::new(Vec::new()),
+            readers: AtomicUsize::new(0),
             wait: opts.wait,
             gone: AtomicBool::new(false),
             reconnecting: Mutex::new(()),
@@ -962,39 +975,71 @@ impl DeviceSource {
         }
         let cap = self.shared.service_cap.load(Ordering::Relaxed);
         let n = self.opts.connections.clamp(1, 32).min(paths.len()).min(cap);
-        let mut clients = Vec::new();
-        for _ in 0..n {
-            let got = if clients.is_empty() {
-                self.shared.take()
-            } else {
-                self.shared.try_take()
-            };
-            match got {
-                Ok(c) => clients.push(c),
-                Err(e) if is_service_limit(&e) && !clients.is_empty() => {
-                    // Back off to the connections already granted, and remember.
-                    if self
-                        .shared
-                        .service_cap
-                        .swap(clients.len(), Ordering::Relaxed)
-                        == usize::MAX
-                    {
-                        eprintln!(
-                            "camroll: {} allows {} connections at once (ServiceLimit); continuing with those.",
-                            self.shared.name,
-                            clients.len()
-                        );
+        // The first connection as any reader gets one (waiting while the
+        // phone is locked or at its service limit); then idle pooled ones.
+        let mut clients = match self.shared.take() {
+            Ok(c) => vec![c],
+            Err(e) => {
+                let msg = e.to_string();
+                return paths
+                    .into_iter()
+                    .map(|p| (p, Err(IdeviceError::InternalError(msg.clone()))))
+                    .collect();
+            }
+        };
+        while clients.len() < n {
+            match self
+                .shared
+                .pool
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop()
+            {
+                Some(c) => clients.push(c),
+                None => break,
+            }
+        }
+        // The rest are opened all at once: each costs a lockdown session
+        // and two TLS handshakes, and opened one after another they took
+        // longer than the listing itself (16 × ~40 ms).
+        let more = n - clients.len();
+        if more > 0 {
+            let opened = self.shared.rt.block_on(async {
+                let mut set = tokio::task::JoinSet::new();
+                for _ in 0..more {
+                    let shared = self.shared.clone();
+                    set.spawn(async move { shared.connect_afc().await });
+                }
+                let mut all = Vec::new();
+                while let Some(r) = set.join_next().await {
+                    if let Ok(r) = r {
+                        all.push(r);
                     }
-                    break;
                 }
-                Err(_) if !clients.is_empty() => break,
-                Err(e) => {
-                    let msg = e.to_string();
-                    return paths
-                        .into_iter()
-                        .map(|p| (p, Err(IdeviceError::InternalError(msg.clone()))))
-                        .collect();
+                all
+            });
+            let mut limited = false;
+            for r in opened {
+                match r {
+                    Ok(c) => clients.push(c),
+                    Err(e) if is_service_limit(&e) => limited = true,
+                    // A locked phone or a failing link: list with fewer.
+                    Err(_) => {}
                 }
+            }
+            // Back off to the connections granted, and remember.
+            if limited
+                && self
+                    .shared
+                    .service_cap
+                    .swap(clients.len(), Ordering::Relaxed)
+                    == usize::MAX
+            {
+                eprintln!(
+                    "camroll: {} allows {} connections at once (ServiceLimit); continuing with those.",
+                    self.shared.name,
+                    clients.len()
+                );
             }
         }
         let per = paths.len().div_ceil(clients.len());
@@ -1242,6 +1287,18 @@ impl Source for DeviceSource {
     }
 
     fn scan(&self) -> Result<Scan, SourceError> {
+        self.scan_early(&mut |_| {})
+    }
+
+    fn lists_early(&self) -> bool {
+        true
+    }
+
+    fn round_trip_bound(&self) -> bool {
+        true
+    }
+
+    fn scan_early(&self, early: &mut dyn FnMut(&SourceItem)) -> Result<Scan, SourceError> {
         let mut scan = Scan::default();
         let unreadable = |e: IdeviceError| SourceError::Unreadable {
             path: PathBuf::from("DCIM"),
@@ -1270,6 +1327,14 @@ impl Source for DeviceSource {
             roots.push("PhotoData/Mutations".to_string());
         }
         let mut files: Vec<(String, FileInfo)> = Vec::new();
+        // Originals under DCIM the library does not call cloud-only are handed
+        // out as soon as they are listed (their name is their own there).
+        let cloud_only: HashSet<String> = library
+            .iter()
+            .flat_map(|l| &l.assets)
+            .filter(|a| a.cloud_only)
+            .map(|a| a.path().to_lowercase())
+            .collect();
         // Level by level: every folder of a level is listed, then every entry
         // stat-ed, each batch spread over several connections.
         let mut level: Vec<String> = roots;
@@ -1305,7 +1370,23 @@ impl Source for DeviceSource {
                         .push((path, format!("cannot read file information: {e}"))),
                     Ok(info) => match info.ifmt {
                         Ifmt::Dir => level.push(path),
-                        Ifmt::File => files.push((path, info)),
+                        Ifmt::File => {
+                            if path.starts_with("DCIM/")
+                                && !cloud_only.contains(&path.to_lowercase())
+                            {
+                                if let Some((dir, name)) = path.rsplit_once('/') {
+                                    early(&SourceItem {
+                                        rel_path: path.clone(),
+                                        dir: dir.to_string(),
+                                        name: name.to_string(),
+                                        size: info.size.unwrap_or(0),
+                                        mtime: ns_to_time(info.mtime_ns),
+                                        locator: PathBuf::new(),
+                                    });
+                                }
+                            }
+                            files.push((path, info))
+                        }
                         Ifmt::Link => scan.skipped.push(Skipped {
                             path,
                             reason: "symbolic link (not followed)".into(),
@@ -1549,6 +1630,12 @@ struct AfcReader {
     /// A read sent ahead and not yet answered: (offset, length). One read in
     /// flight keeps the link busy while the previous chunk is hashed and written.
     ahead: Option<(u64, u64)>,
+    /// Where the phone's file ended, once a read at or past the listed size
+    /// came back short: the last read of a file asks for one byte more than
+    /// listed, so a phone that sends more is noticed without one more round
+    /// trip per file (a small photo is one read, and a round trip costs as
+    /// much as moving it).
+    eof_at: Option<u64>,
 }
 
 impl AfcReader {
@@ -1559,6 +1646,8 @@ impl AfcReader {
                 format!("{} is disconnected", shared.name),
             ));
         }
+        // Counted until dropped (see `Drop`), a failed open included.
+        shared.readers.fetch_add(1, Ordering::Relaxed);
         let mut r = AfcReader {
             shared,
             client: None,
@@ -1570,6 +1659,7 @@ impl AfcReader {
             buf: Vec::new(),
             buf_start: 0,
             ahead: None,
+            eof_at: None,
         };
         r.reopen(false)?;
         Ok(r)
@@ -1630,8 +1720,19 @@ impl AfcReader {
         Ok(())
     }
 
+    /// Bytes to ask for next: smaller while other files are read too.
+    fn chunk(&self) -> u64 {
+        if self.shared.readers.load(Ordering::Relaxed) > 1 {
+            SHARED_READ_CHUNK
+        } else {
+            READ_CHUNK
+        }
+    }
+
     fn fetch(&mut self) -> io::Result<()> {
-        let want = READ_CHUNK.min(self.size.saturating_sub(self.pos).max(1));
+        // One byte past the listed size, so the reply also says whether the
+        // file ends there (see `eof_at`).
+        let want = self.chunk().min(self.size.saturating_sub(self.pos) + 1);
         let mut retried = false;
         loop {
             let r = self.fetch_once(want);
@@ -1657,18 +1758,21 @@ impl AfcReader {
     }
 
     fn fetch_once(&mut self, want: u64) -> Result<(), IdeviceError> {
+        let chunk = self.chunk();
         let client = self
             .client
             .as_mut()
             .ok_or(IdeviceError::NoEstablishedConnection)?;
         let rt = &self.shared.rt;
         let mut data = None;
-        if let Some((off, _)) = self.ahead.take() {
+        let mut asked = want;
+        if let Some((off, len)) = self.ahead.take() {
             // The answer to the read sent ahead: use it, or drain it before a seek.
             let reply = rt.block_on(read_bounded(client))?;
             self.dev_pos = off + reply.payload.len() as u64;
             if off == self.pos {
                 data = Some(reply.payload);
+                asked = len;
             }
         }
         let data = match data {
@@ -1696,12 +1800,16 @@ impl AfcReader {
             }
         };
         let got = data.len() as u64;
+        // A short reply at or past the listed size: the file ends there.
+        if got < asked && self.pos + got >= self.size {
+            self.eof_at = Some(self.pos + got);
+        }
         self.buf = data;
         self.buf_start = self.pos;
         // Ask for the next chunk now, while this one is being handled.
         let next = self.pos + got;
         if got > 0 && next < self.size {
-            let len = READ_CHUNK.min(self.size - next);
+            let len = chunk.min(self.size - next + 1);
             let header = [self.fd.to_le_bytes(), len.to_le_bytes()].concat();
             // The timeout is made inside the runtime (block_on's argument is built outside it).
             rt.block_on(async {
@@ -1730,9 +1838,13 @@ impl Read for AfcReader {
         let in_buf =
             self.pos >= self.buf_start && self.pos < self.buf_start + self.buf.len() as u64;
         if !in_buf {
+            if self.eof_at == Some(self.pos) {
+                return Ok(0);
+            }
             if self.pos >= self.size {
-                // Past the listed size: ask once more, so a phone that sends more
-                // than it listed is noticed (the caller compares sizes).
+                // Past the listed size: ask once more (unless the last reply
+                // already said where the file ends), so a phone that sends
+                // more than it listed is noticed (the caller compares sizes).
                 if self.pos > self.size {
                     return Ok(0);
                 }
@@ -1769,6 +1881,7 @@ impl Seek for AfcReader {
 
 impl Drop for AfcReader {
     fn drop(&mut self) {
+        self.shared.readers.fetch_sub(1, Ordering::Relaxed);
         if let Some(mut c) = self.client.take() {
             // A read still in flight is answered before the close.
             if self.ahead.take().is_some() && self.shared.rt.block_on(read_bounded(&mut c)).is_err()

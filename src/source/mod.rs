@@ -131,6 +131,25 @@ pub trait Source: Send + Sync {
     fn id(&self) -> String;
     /// Lists every file (without reading any).
     fn scan(&self) -> Result<Scan, SourceError>;
+    /// Lists like [`Source::scan`], handing `early` each file as soon as it
+    /// is listed, where the source lists slowly (the phone: round trips), so
+    /// the export can start large transfers while the listing goes on. An
+    /// item handed early may still be left out of the scan (the export then
+    /// drops what it read of it). By default: no early items.
+    fn scan_early(&self, early: &mut dyn FnMut(&SourceItem)) -> Result<Scan, SourceError> {
+        let _ = early;
+        self.scan()
+    }
+    /// Whether [`Source::scan_early`] hands out items before the scan ends.
+    fn lists_early(&self) -> bool {
+        false
+    }
+    /// Whether reads mostly wait on round trips (the phone: open, read and
+    /// close each cost one) rather than on the disk or the CPU: the export
+    /// then runs more readers at once.
+    fn round_trip_bound(&self) -> bool {
+        false
+    }
     /// Opens an item for reading.
     fn open(&self, item: &SourceItem) -> Result<Box<dyn ReadSeek>, SourceError>;
     /// A capture time the source knows for an item whose file carries none

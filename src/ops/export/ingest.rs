@@ -7,12 +7,13 @@
 //! durable later, a batch at a time, by the place stage. Memory stays bounded
 //! (one buffer per worker) whatever the file size.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 
 use thiserror::Error;
 
@@ -33,6 +34,12 @@ pub struct StagedFile {
     /// from the root would cost four), and a folder swapped for a link
     /// later in the run is never written through. `None`: by contained path.
     pub dir: Option<Arc<File>>,
+    /// Read a large file back from the disk while it is written (see
+    /// [`Follower`]), so its read-back is done when its transfer is.
+    pub follow: bool,
+    /// Set by [`stream_item`]: the file was read back from the disk as it
+    /// was written and matched the source stream's hash.
+    pub verified: bool,
 }
 
 impl StagedFile {
@@ -93,6 +100,126 @@ pub struct Staged {
 /// they can be placed and read back at once; a flush per file costs little
 /// next to their transfer. Smaller ones wait for their batch's one flush.
 pub const DURABLE_ALONE: u64 = 8 << 20;
+
+/// How far a large file's writer gets ahead of its follower before telling
+/// it to read back (the follower flushes and reads whole steps).
+const FOLLOW_STEP: u64 = 8 << 20;
+
+/// Reads a large staging file back from the disk while it is still being
+/// written, a step behind the writer: each step is written out to the disk
+/// (`sync_file_range`, waiting for it), its cached pages dropped, then read
+/// again and hashed. When the transfer ends only the last step is left, so
+/// the flush and the read-back of a large file overlap its own transfer
+/// (and the next files') instead of following it. The final `fsync` (for
+/// the metadata) still comes from `finish_item`.
+struct Follower {
+    file: File,
+    /// Bytes read back so far (page-aligned until the end).
+    done: u64,
+    hasher: blake3::Hasher,
+}
+
+impl Follower {
+    /// A follower on a second handle of the staging file being written
+    /// (opened for reading too). Linux only: elsewhere, or when the handle
+    /// cannot be had, the file is read back after placing as before.
+    fn new(writer: &File) -> io::Result<Follower> {
+        if !cfg!(target_os = "linux") {
+            return Err(io::Error::from(io::ErrorKind::Unsupported));
+        }
+        Ok(Follower {
+            file: writer.try_clone()?,
+            done: 0,
+            hasher: blake3::Hasher::new(),
+        })
+    }
+
+    /// Follows the writer's progress (bytes written; `u64::MAX` = the file
+    /// is whole) and returns the hash of what it read back, or `None` when
+    /// it stopped (the writer gave up, or the disk would not say).
+    fn run(mut self, progress: crossbeam_channel::Receiver<u64>) -> Option<String> {
+        let mut buf = vec![0u8; hash::CHUNK];
+        for upto in progress.iter() {
+            let whole = upto == u64::MAX;
+            // Whole pages only until the end, so every byte read was dropped
+            // from the cache first and comes from the disk.
+            let end = if whole {
+                self.file.metadata().ok()?.len()
+            } else {
+                upto & !(PAGE_ALIGN - 1)
+            };
+            self.read_back(end, &mut buf).ok()?;
+            if whole {
+                return Some(self.hasher.finalize().to_hex().to_string());
+            }
+        }
+        // Closed without the end: the writer failed; nothing to say.
+        None
+    }
+
+    /// Flushes `[done, end)` to the disk, drops it from the cache, and reads it back.
+    fn read_back(&mut self, end: u64, buf: &mut [u8]) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        if end <= self.done {
+            return Ok(());
+        }
+        flush_range(&self.file, self.done, end - self.done)?;
+        while self.done < end {
+            let want = ((end - self.done) as usize).min(buf.len());
+            let n = self.file.read_at(&mut buf[..want], self.done)?;
+            if n == 0 {
+                return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
+            }
+            self.hasher.update(&buf[..n]);
+            self.done += n as u64;
+        }
+        Ok(())
+    }
+}
+
+/// Alignment of the follower's steps: a multiple of every page size Linux uses
+/// for file data on the machines camroll runs on.
+const PAGE_ALIGN: u64 = 64 << 10;
+
+/// Writes `[off, off + len)` of `f` out to the disk and waits for it, then
+/// drops those (now clean) pages from the cache so a read comes from the disk.
+#[cfg(target_os = "linux")]
+fn flush_range(f: &File, off: u64, len: u64) -> io::Result<()> {
+    use std::os::unix::io::AsRawFd;
+    let fd = f.as_raw_fd();
+    // SAFETY: plain system calls on a valid descriptor with in-range offsets.
+    let r = unsafe {
+        libc::sync_file_range(
+            fd,
+            off as libc::off64_t,
+            len as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WAIT_BEFORE
+                | libc::SYNC_FILE_RANGE_WRITE
+                | libc::SYNC_FILE_RANGE_WAIT_AFTER,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: advisory call on a valid descriptor.
+    let r = unsafe {
+        libc::posix_fadvise(
+            fd,
+            off as libc::off_t,
+            len as libc::off_t,
+            libc::POSIX_FADV_DONTNEED,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::from_raw_os_error(r));
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn flush_range(_f: &File, _off: u64, _len: u64) -> io::Result<()> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
 
 /// Why one source item could not be read and staged; the run goes on with the others.
 #[derive(Debug, Error)]
@@ -200,23 +327,75 @@ pub fn stream_item(
             t.remove();
         }
     };
-    let streamed = hash::stream(&mut reader, buf, filled, |chunk| {
-        for (t, file) in files.iter_mut() {
-            if let Some(f) = file {
-                if let Err(e) = f.write_all(chunk) {
-                    *file = None;
-                    t.remove();
-                    dest_errors.push((t.dest, e));
-                } else {
-                    // Crash-matrix hook (`CAMROLL_FAULT_KILL_AT`): a partly staged file.
-                    crate::faults::point("stage-write");
+    // Large files are read back as they are written, one follower thread
+    // each; small ones after placing (see `readback`).
+    let followers: Vec<Option<Follower>> = files
+        .iter()
+        .map(|(t, f)| {
+            f.as_ref()
+                .filter(|_| t.follow && item.size >= DURABLE_ALONE)
+                .and_then(|f| Follower::new(f).ok())
+        })
+        .collect();
+    let (streamed, verdicts) = std::thread::scope(|scope| {
+        let mut progress: Vec<Option<crossbeam_channel::Sender<u64>>> = Vec::new();
+        let mut handles = Vec::new();
+        for f in followers {
+            match f {
+                Some(f) => {
+                    let (tx, rx) = crossbeam_channel::unbounded::<u64>();
+                    progress.push(Some(tx));
+                    handles.push(Some(scope.spawn(move || f.run(rx))));
+                }
+                None => {
+                    progress.push(None);
+                    handles.push(None);
                 }
             }
         }
-        if want && files.iter().all(|(_, f)| f.is_none()) {
-            return Err(IngestError::NoDestination);
+        let mut written = 0u64;
+        let mut told = 0u64;
+        let streamed = hash::stream(&mut reader, buf, filled, |chunk| {
+            for (k, (t, file)) in files.iter_mut().enumerate() {
+                if let Some(f) = file {
+                    if let Err(e) = f.write_all(chunk) {
+                        *file = None;
+                        t.remove();
+                        dest_errors.push((t.dest, e));
+                        // Its follower stops at the next read error.
+                        progress[k] = None;
+                    } else {
+                        // Crash-matrix hook (`CAMROLL_FAULT_KILL_AT`): a partly staged file.
+                        crate::faults::point("stage-write");
+                    }
+                }
+            }
+            written += chunk.len() as u64;
+            if written - told >= FOLLOW_STEP {
+                told = written;
+                for tx in progress.iter().flatten() {
+                    let _ = tx.send(written);
+                }
+            }
+            if want && files.iter().all(|(_, f)| f.is_none()) {
+                return Err(IngestError::NoDestination);
+            }
+            Ok(())
+        });
+        // The end: each follower reads back the tail, then says what it read.
+        let ok = streamed.as_ref().is_ok_and(|d| d.size == item.size);
+        for tx in progress.iter_mut() {
+            if let Some(tx) = tx.take() {
+                if ok {
+                    let _ = tx.send(u64::MAX);
+                }
+            }
         }
-        Ok(())
+        let verdicts: Vec<Option<String>> = handles
+            .into_iter()
+            .map(|h| h.and_then(|h| h.join().ok().flatten()))
+            .collect();
+        (streamed, verdicts)
     });
     let digest = match streamed {
         Ok(d) => d,
@@ -237,7 +416,13 @@ pub fn stream_item(
     }
     let files = files
         .into_iter()
-        .filter_map(|(t, f)| f.map(|_| t))
+        .zip(verdicts)
+        .filter_map(|((mut t, f), v)| {
+            // A follower that read other bytes, or could not read, leaves
+            // the file to the read-back after placing, which decides.
+            t.verified = v.as_deref() == Some(digest.hash.as_str());
+            f.map(|_| t)
+        })
         .collect();
     Ok(Staged {
         hash: digest.hash,
@@ -248,6 +433,89 @@ pub fn stream_item(
         unrecognised,
         durable: false,
     })
+}
+
+/// Large files read while the source was still being listed (see
+/// `export`): by path, the read's outcome, or `None` while it is under way.
+/// Ingest takes an item's read from here instead of reading it again.
+#[derive(Default)]
+pub(super) struct Prefetched {
+    slots: Mutex<HashMap<String, Option<PrefetchedRead>>>,
+    ready: Condvar,
+}
+
+/// One read done early: the item as listed then, and the outcome.
+struct PrefetchedRead {
+    item: SourceItem,
+    read: Result<Staged, IngestError>,
+}
+
+impl Prefetched {
+    /// Notes that `item` is being read early (before handing the read out).
+    pub fn announce(&self, item: &SourceItem) {
+        self.lock().insert(item.rel_path.clone(), None);
+    }
+
+    /// Reads `item` into `targets` (one prefetch worker's loop body).
+    pub fn read(
+        &self,
+        source: &dyn Source,
+        item: SourceItem,
+        targets: Vec<StagedFile>,
+        buf: &mut Vec<u8>,
+    ) {
+        let read = stream_item(source, &item, targets, buf);
+        self.lock()
+            .insert(item.rel_path.clone(), Some(PrefetchedRead { item, read }));
+        self.ready.notify_all();
+    }
+
+    /// The early read of `item` for the destinations `needs`, waiting for
+    /// it if it is under way; `None` when there is none, or when it does
+    /// not fit (listed otherwise now, other destinations, or it failed:
+    /// then the item is read as any other, and the failure told then).
+    fn take(&self, item: &SourceItem, needs: &[usize]) -> Option<Staged> {
+        let mut slots = self.lock();
+        if !slots.contains_key(&item.rel_path) {
+            return None;
+        }
+        let done = loop {
+            match slots.get_mut(&item.rel_path).map(Option::take) {
+                Some(Some(done)) => break done,
+                Some(None) => {
+                    slots = self.ready.wait(slots).unwrap_or_else(|e| e.into_inner());
+                }
+                None => return None,
+            }
+        };
+        slots.remove(&item.rel_path);
+        drop(slots);
+        let staged = done.read.ok()?;
+        let dests: Vec<usize> = staged.files.iter().map(|f| f.dest).collect();
+        if done.item.size != item.size
+            || done.item.mtime_ns() != item.mtime_ns()
+            || dests != needs
+            || !staged.dest_errors.is_empty()
+        {
+            drop_files(&staged);
+            return None;
+        }
+        Some(staged)
+    }
+
+    /// Removes the staging files of early reads nobody took (items the scan
+    /// left out after all, or a run that stopped early).
+    pub fn discard_rest(&self) {
+        for (_, slot) in self.lock().drain() {
+            if let Some(PrefetchedRead { read: Ok(s), .. }) = slot {
+                drop_files(&s);
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Option<PrefetchedRead>>> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// An item's outcome after ingest, before placing.
@@ -310,6 +578,11 @@ pub(super) struct IngestCtx<'a> {
     pub staging_dirs: Vec<PathBuf>,
     /// Each destination's staging folder, opened once (see [`StagedFile::dir`]).
     pub staging_handles: Vec<Option<Arc<File>>>,
+    /// Large files read while the source was being listed.
+    pub prefetched: Option<&'a Prefetched>,
+    /// Per destination: large files are read back as they are written
+    /// (verify on, and not a bucket's spool, which its upload checks).
+    pub follow: Vec<bool>,
     /// Numbers staging files uniquely within the run.
     pub seq: AtomicU64,
     /// Destinations still taking writes (cleared on a full or failing disk).
@@ -494,18 +767,13 @@ impl IngestCtx<'_> {
         if self.dry_run {
             return Vec::new();
         }
-        needs
-            .iter()
-            .map(|&d| StagedFile {
-                dest: d,
-                dir: self.staging_handles.get(d).cloned().flatten(),
-                path: self.staging_dirs[d].join(format!(
-                    "{}-{}.part",
-                    std::process::id(),
-                    self.seq.fetch_add(1, Ordering::Relaxed)
-                )),
-            })
-            .collect()
+        staging_targets(
+            needs,
+            &self.staging_dirs,
+            &self.staging_handles,
+            &self.follow,
+            &self.seq,
+        )
     }
 
     /// Reads an item; when it changed while being read (its size, or its
@@ -519,7 +787,10 @@ impl IngestCtx<'_> {
         needs: &[usize],
         buf: &mut Vec<u8>,
     ) -> Result<(Staged, Option<SourceItem>), IngestError> {
-        let first = stream_item(self.source, item, self.targets(needs), buf);
+        let first = match self.prefetched.and_then(|p| p.take(item, needs)) {
+            Some(staged) => Ok(staged),
+            None => stream_item(self.source, item, self.targets(needs), buf),
+        };
         let (listed, read) = match first {
             Ok(s) => match self.source.restat(item, true) {
                 // Same size but touched while read (replaced in place): read again.
@@ -647,6 +918,30 @@ impl IngestCtx<'_> {
     }
 }
 
+/// Staging files in the destinations `needs`, uniquely numbered by `seq`.
+pub(super) fn staging_targets(
+    needs: &[usize],
+    dirs: &[PathBuf],
+    handles: &[Option<Arc<File>>],
+    follow: &[bool],
+    seq: &AtomicU64,
+) -> Vec<StagedFile> {
+    needs
+        .iter()
+        .map(|&d| StagedFile {
+            dest: d,
+            dir: handles.get(d).cloned().flatten(),
+            follow: follow.get(d).copied().unwrap_or(false),
+            verified: false,
+            path: dirs[d].join(format!(
+                "{}-{}.part",
+                std::process::id(),
+                seq.fetch_add(1, Ordering::Relaxed)
+            )),
+        })
+        .collect()
+}
+
 /// Removes the staging files of a read that is thrown away.
 fn drop_files(s: &Staged) {
     for f in &s.files {
@@ -664,4 +959,53 @@ pub(super) fn is_fatal_for_destination(e: &std::io::Error) -> bool {
             | Some(libc::EDQUOT)
             | Some(libc::ENODEV)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rw(path: &std::path::Path) -> File {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_follower_reads_back_what_was_written_step_by_step() {
+        let d = tempfile::tempdir().unwrap();
+        let mut w = rw(&d.path().join("f.part"));
+        let data: Vec<u8> = (0..(FOLLOW_STEP * 2 + 12_345))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let f = Follower::new(&w).unwrap();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let h = std::thread::spawn(move || f.run(rx));
+        let mut written = 0u64;
+        // Uneven pieces: steps are told at arbitrary, unaligned offsets.
+        for piece in data.chunks(3_000_017) {
+            w.write_all(piece).unwrap();
+            written += piece.len() as u64;
+            tx.send(written).unwrap();
+        }
+        tx.send(u64::MAX).unwrap();
+        let got = h.join().unwrap();
+        assert_eq!(got, Some(blake3::hash(&data).to_hex().to_string()));
+    }
+
+    #[test]
+    fn a_follower_whose_writer_gives_up_says_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let mut w = rw(&d.path().join("f.part"));
+        let f = Follower::new(&w).unwrap();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let h = std::thread::spawn(move || f.run(rx));
+        w.write_all(&[7u8; 100_000]).unwrap();
+        tx.send(100_000).unwrap();
+        drop(tx);
+        assert_eq!(h.join().unwrap(), None);
+    }
 }

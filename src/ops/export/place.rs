@@ -82,6 +82,8 @@ pub(super) struct Placing {
     name: String,
     /// The same file is already in place, left by a killed run.
     adopt: bool,
+    /// The staging file was read back from the disk as it was written.
+    verified: bool,
     record: FileRecord,
     source_record: SourceRecord,
 }
@@ -425,9 +427,10 @@ impl Placer<'_> {
             self.count_copied(m.item, staged.size);
             return;
         }
-        let Some(staging) = staged.files.iter().find(|f| f.dest == di).map(|f| &f.path) else {
+        let Some(file) = staged.files.iter().find(|f| f.dest == di) else {
             return;
         };
+        let (staging, verified) = (&file.path, file.verified);
         // Reserved now, so later groups (in this batch too) see the name
         // taken and the content archived; released if placing fails.
         dest.archive.planner.take(folder, &name);
@@ -443,6 +446,7 @@ impl Placer<'_> {
             folder: folder.to_string(),
             name,
             adopt,
+            verified,
             record: FileRecord {
                 path,
                 hash: staged.hash.clone(),
@@ -541,6 +545,8 @@ impl Placer<'_> {
                 full_path: dest.archive.root.join(&written.path),
                 path: written.path.clone(),
                 hash: written.hash.clone(),
+                // An adopted file was not the one read back.
+                verified: p.verified && !p.adopt,
             });
         }
         dest.written.push(written);

@@ -106,7 +106,7 @@ pub(super) fn plan<'g>(
 
 /// The item is recorded in this destination with the same size and mtime
 /// (the same stored time on the source's filesystem, see `archive::fs`).
-fn known(d: &Dest, item: &SourceItem, source_fs: Option<&FsInfo>) -> bool {
+pub(super) fn known(d: &Dest, item: &SourceItem, source_fs: Option<&FsInfo>) -> bool {
     d.archive.source_items.get(&item.rel_path).is_some_and(|r| {
         let mtime = item.mtime_ns();
         r.size == item.size

@@ -31,6 +31,9 @@ pub(super) struct ReadBackJob {
     pub path: String,
     /// The hash taken from the source stream.
     pub hash: String,
+    /// Already read back from the disk while it was staged (a large file,
+    /// see `ingest::Follower`): only its verdict is recorded.
+    pub verified: bool,
 }
 
 /// A background reader's verdict on one file.
@@ -52,7 +55,11 @@ pub(super) fn read_placed(
         if uploaded.get(job.dest).copied().unwrap_or(false) {
             continue;
         }
-        let outcome = read_back(&job.full_path, &job.hash).map(|_| ());
+        let outcome = if job.verified {
+            Ok(())
+        } else {
+            read_back(&job.full_path, &job.hash).map(|_| ())
+        };
         done.lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(ReadBackResult {

@@ -8,13 +8,20 @@ use crate::progress::Progress;
 use crate::source::{Source, SourceError, SourceItem};
 
 /// Lists `source`, noting the skipped and unlistable entries in `summary`.
+/// `early` gets files as they are listed, where the source can (see
+/// [`Source::scan_early`]), already checked like the others.
 pub(super) fn scan(
     source: &dyn Source,
     summary: &mut ExportSummary,
     progress: &dyn Progress,
+    early: &mut dyn FnMut(&SourceItem),
 ) -> Result<Vec<SourceItem>, SourceError> {
     progress.phase("Scanning", 0, 0);
-    let scan = source.scan()?;
+    let scan = source.scan_early(&mut |i: &SourceItem| {
+        if is_safe(i) {
+            early(i)
+        }
+    })?;
     #[cfg(feature = "fault-injection")]
     crate::faults::pause("CAMROLL_TEST_PAUSE_AFTER_SCAN_MS");
     summary.scanned = scan.items.len() as u64;
@@ -33,9 +40,7 @@ pub(super) fn scan(
     let mut items = scan.items;
     let mut bad: Vec<SourceItem> = Vec::new();
     items.retain(|i| {
-        let ok = checked_rel_path(&i.rel_path).is_ok()
-            && checked_rel_path(&i.name).is_ok()
-            && !i.name.contains('/');
+        let ok = is_safe(i);
         if !ok {
             bad.push(i.clone());
         }
@@ -57,4 +62,11 @@ pub(super) fn scan(
         });
     }
     Ok(items)
+}
+
+/// A path and name camroll acts on (see `checked_rel_path`).
+fn is_safe(i: &SourceItem) -> bool {
+    checked_rel_path(&i.rel_path).is_ok()
+        && checked_rel_path(&i.name).is_ok()
+        && !i.name.contains('/')
 }
