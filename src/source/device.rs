@@ -418,6 +418,9 @@ struct Shared {
     wait: Duration,
     /// Set when the phone left and did not come back in time: fail fast after that.
     gone: AtomicBool,
+    /// Why (the message every later request fails with, so a file opened
+    /// after the wait says the same as the one that waited).
+    gone_why: Mutex<String>,
     /// One reconnect at a time; others wait for its outcome.
     reconnecting: Mutex<()>,
     /// When usbmuxd was last asked whether the phone is cabled again (while
@@ -567,11 +570,8 @@ impl Shared {
     /// then returns a fresh connection.
     fn reconnect(&self) -> Result<AfcClient, io::Error> {
         let _one = self.reconnecting.lock().unwrap_or_else(|e| e.into_inner());
-        if self.gone.load(Ordering::Relaxed) {
-            return Err(io::Error::new(
-                io::ErrorKind::NotConnected,
-                format!("{} is disconnected", self.name),
-            ));
+        if let Some(e) = self.gone_error() {
+            return Err(e);
         }
         // Connections in the pool share the fate of the one that failed.
         self.pool.lock().unwrap_or_else(|e| e.into_inner()).clear();
@@ -616,28 +616,63 @@ impl Shared {
                     return Ok(c);
                 }
                 Err(IdeviceError::PasswordProtected) => {
-                    self.gone.store(true, Ordering::Relaxed);
-                    return Err(io::Error::new(
-                        io::ErrorKind::NotConnected,
-                        format!(
-                            "{} stayed locked for {} s; unlock it and run again to finish",
-                            self.name,
-                            self.wait.as_secs()
-                        ),
-                    ));
+                    return Err(self.set_gone(format!(
+                        "{} stayed locked for {} s; unlock it and run again to finish",
+                        self.name,
+                        self.wait.as_secs()
+                    )));
                 }
                 Err(_) => {}
             }
         }
-        self.gone.store(true, Ordering::Relaxed);
-        Err(io::Error::new(
-            io::ErrorKind::NotConnected,
-            format!(
-                "{} was disconnected and did not come back within {} s; run again to finish",
+        Err(self.set_gone(format!(
+            "{} was disconnected and did not come back within {} s; plug it in and run again to finish",
+            self.name,
+            self.wait.as_secs()
+        )))
+    }
+
+    /// Notes that the phone is gone for the rest of the run, and why.
+    fn set_gone(&self, why: String) -> io::Error {
+        *self.gone_why.lock().unwrap_or_else(|e| e.into_inner()) = why.clone();
+        self.gone.store(true, Ordering::Release);
+        io::Error::new(io::ErrorKind::NotConnected, why)
+    }
+
+    /// Once the phone is gone: the error every request fails with at once.
+    fn gone_error(&self) -> Option<io::Error> {
+        if !self.gone.load(Ordering::Acquire) {
+            return None;
+        }
+        let why = self
+            .gone_why
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        Some(io::Error::new(io::ErrorKind::NotConnected, why))
+    }
+
+    /// A connection for a new request (a file to open, a batch to list):
+    /// pooled or new. When the phone cannot be reached (unplugged; or,
+    /// under its old DeviceID, another phone that does not know this
+    /// computer), waits for the same phone to be back like a transfer cut
+    /// in the middle does ([`Shared::reconnect`]), rather than failing the
+    /// request at once. A phone that stays locked, or grants no more
+    /// connections, is not waited for twice.
+    fn take_or_wait(&self) -> io::Result<AfcClient> {
+        if let Some(e) = self.gone_error() {
+            return Err(e);
+        }
+        match self.take() {
+            Ok(c) => Ok(c),
+            Err(IdeviceError::PasswordProtected) => Err(io::Error::other(format!(
+                "{} stayed locked for {} s; unlock it and run again to finish",
                 self.name,
                 self.wait.as_secs()
-            ),
-        ))
+            ))),
+            Err(e) if is_service_limit(&e) => Err(io::Error::other(format!("{}: {e}", self.name))),
+            Err(_) => self.reconnect(),
+        }
     }
 }
 
@@ -651,6 +686,11 @@ fn chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
+}
+
+/// A copy of an I/O error (kind and message) for each request it ends.
+fn clone_io(e: &io::Error) -> io::Error {
+    io::Error::new(e.kind(), e.to_string())
 }
 
 /// The phone went away (as opposed to refusing one file).
@@ -721,23 +761,22 @@ const PIPELINE: usize = 16;
 const REFILL: usize = 8;
 
 /// One kind of request for every path of `paths` on one connection, up to
-/// [`PIPELINE`] in flight. Returns the answers, and whether the connection is
-/// still in step: after a transport error or a stall the replies cannot be
-/// matched to requests any more, so what is left fails with that error.
-async fn pipelined(
-    client: &mut AfcClient,
-    paths: Vec<String>,
-    query: Query,
-) -> (Vec<(String, Result<Answer, IdeviceError>)>, bool) {
-    let mut out = Vec::with_capacity(paths.len());
+/// [`PIPELINE`] in flight. Returns the answers (an AFC error status is an
+/// answer), and the paths left unanswered when the connection broke (a
+/// transport error or a stall: replies cannot be matched to requests any
+/// more), with the error that broke it. A broken connection is not reused.
+async fn pipelined(client: &mut AfcClient, paths: Vec<String>, query: Query) -> Pipelined {
+    let mut out = Pipelined {
+        answered: Vec::with_capacity(paths.len()),
+        cut: Vec::new(),
+        broke: None,
+    };
     let mut todo = paths.into_iter();
     let mut in_flight = std::collections::VecDeque::new();
-    let mut broken: Option<String> = None;
     let mut batch = Vec::new();
     loop {
-        if broken.is_none() && in_flight.len() <= PIPELINE - REFILL {
+        if in_flight.len() <= PIPELINE - REFILL {
             batch.clear();
-            let first = in_flight.len();
             while in_flight.len() < PIPELINE {
                 let Some(p) = todo.next() else { break };
                 afc_wire::encode_path_query(&mut batch, matches!(query, Query::Stat), &p);
@@ -745,36 +784,19 @@ async fn pipelined(
             }
             if !batch.is_empty() {
                 if let Err(e) = afc_wire::send_encoded(client, &batch).await {
-                    // None of the batch can be matched to a reply.
-                    broken = Some(e.to_string());
-                    let unsent: Vec<String> = in_flight.drain(first..).collect();
-                    let mut unsent = unsent.into_iter();
-                    if let Some(p) = unsent.next() {
-                        out.push((p, Err(e)));
-                    }
-                    for p in unsent {
-                        out.push((
-                            p,
-                            Err(IdeviceError::InternalError(
-                                broken.clone().unwrap_or_default(),
-                            )),
-                        ));
-                    }
+                    out.broke = Some(e);
+                    break;
                 }
             }
         }
         let Some(p) = in_flight.pop_front() else {
             break;
         };
-        if let Some(why) = &broken {
-            out.push((p, Err(IdeviceError::InternalError(why.clone()))));
-            continue;
-        }
         let reply = tokio::time::timeout(afc_stall(), afc_wire::read_reply(client))
             .await
             .unwrap_or(Err(IdeviceError::Timeout));
         match reply {
-            Ok(r) => out.push((
+            Ok(r) => out.answered.push((
                 p,
                 Ok(match query {
                     Query::Stat => Answer::Stat(afc_wire::file_info_of(&r)),
@@ -782,19 +804,45 @@ async fn pipelined(
                 }),
             )),
             // An AFC error status is a whole reply: still in step.
-            Err(IdeviceError::Afc(e)) => out.push((p, Err(IdeviceError::Afc(e)))),
+            Err(IdeviceError::Afc(e)) => out.answered.push((p, Err(IdeviceError::Afc(e)))),
             Err(e) => {
-                broken = Some(e.to_string());
-                out.push((p, Err(e)));
+                in_flight.push_front(p);
+                out.broke = Some(e);
+                break;
             }
         }
     }
-    if let Some(why) = &broken {
-        for p in todo {
-            out.push((p, Err(IdeviceError::InternalError(why.clone()))));
+    if out.broke.is_some() {
+        out.cut.extend(in_flight);
+        out.cut.extend(todo);
+    }
+    out
+}
+
+/// What [`pipelined`] got through one connection.
+struct Pipelined {
+    answered: Vec<(String, Result<Answer, IdeviceError>)>,
+    /// Paths not answered because the connection broke.
+    cut: Vec<String>,
+    /// What broke it.
+    broke: Option<IdeviceError>,
+}
+
+/// Why a listing request got no answer: the phone's own error about that
+/// path, or the phone went away and did not come back in time.
+#[derive(Debug)]
+enum ListError {
+    Device(IdeviceError),
+    Gone(io::Error),
+}
+
+impl std::fmt::Display for ListError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ListError::Device(e) => write!(f, "{}", chain(e)),
+            ListError::Gone(e) => write!(f, "{e}"),
         }
     }
-    (out, broken.is_none())
 }
 
 enum Answer {
@@ -806,21 +854,23 @@ impl Answer {
     fn stat(self) -> StatResult {
         match self {
             Answer::Stat(kv) => Ok(kv),
-            Answer::List(_) => Err(IdeviceError::InternalError("unexpected listing".into())),
+            Answer::List(_) => Err(ListError::Device(IdeviceError::InternalError(
+                "unexpected listing".into(),
+            ))),
         }
     }
-    fn list(self) -> Result<Vec<String>, IdeviceError> {
+    fn list(self) -> Result<Vec<String>, ListError> {
         match self {
             Answer::List(v) => Ok(v),
-            Answer::Stat(_) => Err(IdeviceError::InternalError(
+            Answer::Stat(_) => Err(ListError::Device(IdeviceError::InternalError(
                 "unexpected file information".into(),
-            )),
+            ))),
         }
     }
 }
 
 /// AFC GetFileInfo: size, mtime and type.
-type StatResult = Result<FileInfo, IdeviceError>;
+type StatResult = Result<FileInfo, ListError>;
 
 /// The iPhone as a [`Source`].
 pub struct DeviceSource {
@@ -891,6 +941,7 @@ impl DeviceSource {
             readers: AtomicUsize::new(0),
             wait: opts.wait,
             gone: AtomicBool::new(false),
+            gone_why: Mutex::new(String::new()),
             reconnecting: Mutex::new(()),
             usb_looked: Mutex::new(Instant::now()),
         });
@@ -956,7 +1007,7 @@ impl DeviceSource {
     }
 
     /// ReadDir for many folders over several connections at once.
-    fn list_many(&self, dirs: Vec<String>) -> Vec<(String, Result<Vec<String>, IdeviceError>)> {
+    fn list_many(&self, dirs: Vec<String>) -> Vec<(String, Result<Vec<String>, ListError>)> {
         self.afc_many(dirs, Query::List)
             .into_iter()
             .map(|(p, r)| (p, r.and_then(Answer::list)))
@@ -965,28 +1016,75 @@ impl DeviceSource {
 
     /// One kind of request for many paths, spread over up to `connections`
     /// AFC connections: round trips, not bytes, dominate listing a phone.
+    /// When the phone goes away meanwhile (unplugged, or a stall), waits
+    /// for the same phone to be back as a transfer does
+    /// ([`Shared::reconnect`]: same messages, same `--wait`) and asks again
+    /// what was left unanswered; once it is gone, that fails with the reason.
     fn afc_many(
         &self,
         paths: Vec<String>,
         query: Query,
-    ) -> Vec<(String, Result<Answer, IdeviceError>)> {
-        if paths.is_empty() {
-            return Vec::new();
+    ) -> Vec<(String, Result<Answer, ListError>)> {
+        let mut out = Vec::with_capacity(paths.len());
+        let mut todo = paths;
+        // Rounds in a row that got no answer at all: a phone that comes back
+        // and breaks again on the same request is not asked forever.
+        let mut fruitless = 0;
+        while !todo.is_empty() {
+            let asked = todo.len();
+            let Pipelined {
+                answered,
+                cut,
+                broke,
+            } = match self.shared.take_or_wait() {
+                Ok(first) => self.afc_round(first, std::mem::take(&mut todo), query),
+                Err(e) => {
+                    out.extend(
+                        todo.drain(..)
+                            .map(|p| (p, Err(ListError::Gone(clone_io(&e))))),
+                    );
+                    break;
+                }
+            };
+            out.extend(
+                answered
+                    .into_iter()
+                    .map(|(p, r)| (p, r.map_err(ListError::Device))),
+            );
+            if cut.is_empty() {
+                break;
+            }
+            fruitless = if cut.len() == asked { fruitless + 1 } else { 0 };
+            let retry = match &broke {
+                Some(e) if fruitless >= 3 => Err(io::Error::other(format!(
+                    "{}: {}",
+                    self.shared.name,
+                    chain(e)
+                ))),
+                _ => self.shared.reconnect().map(|c| self.shared.give(c)),
+            };
+            match retry {
+                Ok(()) => todo = cut,
+                Err(e) => {
+                    out.extend(
+                        cut.into_iter()
+                            .map(|p| (p, Err(ListError::Gone(clone_io(&e))))),
+                    );
+                    break;
+                }
+            }
         }
+        out
+    }
+
+    /// One round of [`DeviceSource::afc_many`]: `first` and up to
+    /// `connections` - 1 more connections, each with a share of `paths`.
+    fn afc_round(&self, first: AfcClient, paths: Vec<String>, query: Query) -> Pipelined {
         let cap = self.shared.service_cap.load(Ordering::Relaxed);
         let n = self.opts.connections.clamp(1, 32).min(paths.len()).min(cap);
         // The first connection as any reader gets one (waiting while the
         // phone is locked or at its service limit); then idle pooled ones.
-        let mut clients = match self.shared.take() {
-            Ok(c) => vec![c],
-            Err(e) => {
-                let msg = e.to_string();
-                return paths
-                    .into_iter()
-                    .map(|p| (p, Err(IdeviceError::InternalError(msg.clone()))))
-                    .collect();
-            }
-        };
+        let mut clients = vec![first];
         while clients.len() < n {
             match self
                 .shared
@@ -1049,7 +1147,7 @@ impl DeviceSource {
             for (mut client, chunk) in clients.into_iter().zip(chunks) {
                 set.spawn(async move {
                     let out = pipelined(&mut client, chunk, query).await;
-                    (out.1.then_some(client), out.0)
+                    (out.broke.is_none().then_some(client), out)
                 });
             }
             let mut all = Vec::new();
@@ -1060,15 +1158,21 @@ impl DeviceSource {
             }
             all
         });
-        let mut out = Vec::new();
+        let mut all = Pipelined {
+            answered: Vec::new(),
+            cut: Vec::new(),
+            broke: None,
+        };
         for (client, r) in results {
             // A connection whose replies fell out of step is dropped, not reused.
             if let Some(client) = client {
                 self.shared.give(client);
             }
-            out.extend(r);
+            all.answered.extend(r.answered);
+            all.cut.extend(r.cut);
+            all.broke = all.broke.or(r.broke);
         }
-        out
+        all
     }
 
     /// Copies Photos.sqlite (+ `-wal`, `-shm`) into the cache, unless the
@@ -1300,14 +1404,27 @@ impl Source for DeviceSource {
 
     fn scan_early(&self, early: &mut dyn FnMut(&SourceItem)) -> Result<Scan, SourceError> {
         let mut scan = Scan::default();
-        let unreadable = |e: IdeviceError| SourceError::Unreadable {
-            path: PathBuf::from("DCIM"),
-            source: io::Error::other(format!("{}: {e}", self.shared.name)),
+        let unreadable = |e: ListError| match e {
+            ListError::Gone(e) => SourceError::Gone {
+                message: format!("{e}. Nothing was listed or copied"),
+            },
+            ListError::Device(e) => SourceError::Unreadable {
+                path: PathBuf::from("DCIM"),
+                source: io::Error::other(format!("{}: {}", self.shared.name, chain(&e))),
+            },
         };
         // The library first: where originals live (scan roots), names for
         // iCloud-synced originals, capture hints, the checklist.
         let library = match self.fetch_library() {
             Ok(l) => Some(l),
+            // Cut off while copying the library and not back in time: nothing can be listed.
+            Err(_) if self.shared.gone_error().is_some() => {
+                return Err(unreadable(ListError::Gone(
+                    self.shared
+                        .gone_error()
+                        .unwrap_or_else(|| io::Error::other("gone")),
+                )))
+            }
             Err(reason) => {
                 eprintln!("camroll: warning: cannot read the iPhone's photo library ({reason}); exporting the files found in DCIM without the library checklist");
                 *self
@@ -1344,11 +1461,9 @@ impl Source for DeviceSource {
             for (dir, listed) in self.list_many(std::mem::take(&mut level)) {
                 let names = match listed {
                     Ok(n) => n,
-                    Err(IdeviceError::Afc(idevice::afc::errors::AfcError::ObjectNotFound))
-                        if !first || dir != "DCIM" =>
-                    {
-                        continue
-                    }
+                    Err(ListError::Device(IdeviceError::Afc(
+                        idevice::afc::errors::AfcError::ObjectNotFound,
+                    ))) if !first || dir != "DCIM" => continue,
                     Err(e) if first && dir == "DCIM" => return Err(unreadable(e)),
                     Err(e) => {
                         scan.failed.push((dir.clone(), format!("cannot list: {e}")));
@@ -1604,7 +1719,10 @@ impl Source for DeviceSource {
                 mtime: ns_to_time(info.mtime_ns),
                 ..item.clone()
             })
-            .map_err(|e| afc_io_error(e, &item.rel_path)),
+            .map_err(|e| match e {
+                ListError::Device(e) => afc_io_error(e, &item.rel_path),
+                ListError::Gone(e) => e,
+            }),
         )
     }
 
@@ -1640,11 +1758,8 @@ struct AfcReader {
 
 impl AfcReader {
     fn open(shared: Arc<Shared>, path: String, size: u64) -> io::Result<AfcReader> {
-        if shared.gone.load(Ordering::Relaxed) {
-            return Err(io::Error::new(
-                io::ErrorKind::NotConnected,
-                format!("{} is disconnected", shared.name),
-            ));
+        if let Some(e) = shared.gone_error() {
+            return Err(e);
         }
         // Counted until dropped (see `Drop`), a failed open included.
         shared.readers.fetch_add(1, Ordering::Relaxed);
@@ -1670,11 +1785,7 @@ impl AfcReader {
         let mut client = if after_error {
             self.shared.reconnect()?
         } else {
-            match self.shared.take() {
-                Ok(c) => c,
-                Err(e) if is_transport(&e) => self.shared.reconnect()?,
-                Err(e) => return Err(io::Error::other(format!("{}: {e}", self.shared.name))),
-            }
+            self.shared.take_or_wait()?
         };
         let mut header = (AfcFopenMode::RdOnly as u64).to_le_bytes().to_vec();
         header.extend(self.path.as_bytes());

@@ -113,6 +113,13 @@ pub enum SourceError {
         /// What went wrong.
         source: std::io::Error,
     },
+    /// The source (the phone) went away and did not come back in time
+    /// before it could be listed: nothing was read.
+    #[error("{message}")]
+    Gone {
+        /// What happened and what to do.
+        message: String,
+    },
     /// The source refused to open an item for a reason that may pass during the
     /// run (the phone's file service refuses a file that has extra hard links):
     /// worth one more try once everything else is done.
