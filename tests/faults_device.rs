@@ -319,5 +319,27 @@ fn another_phone_plugged_in_while_the_library_is_copied_ends_the_run_saying_so()
         said.contains("did not come back within 5 s; plug it in and run again"),
         "{said}"
     );
-    assert!(said.contains("Nothing was listed or copied"), "{said}");
+    // DCIM is listed beside the library copy: when it was listed before the
+    // cable went, every file in it is named as left behind; otherwise the
+    // one error says nothing could be listed.
+    if json.is_null() {
+        assert!(said.contains("Nothing was listed or copied"), "{said}");
+    } else {
+        assert_eq!(json["copied"], 0, "{json}");
+        let failed = json["failed"].as_array().unwrap();
+        for f in walkdir::WalkDir::new(media.join("DCIM"))
+            .into_iter()
+            .flatten()
+            .filter(|e| e.file_type().is_file())
+        {
+            let rel = f.path().strip_prefix(&media).unwrap().to_str().unwrap();
+            assert!(
+                failed.iter().any(|x| {
+                    let p = x["path"].as_str().unwrap();
+                    rel == p || rel.starts_with(&format!("{}/", p.trim_end_matches('/')))
+                }),
+                "{rel} is not named as left behind: {json}"
+            );
+        }
+    }
 }

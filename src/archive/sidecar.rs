@@ -18,9 +18,10 @@ pub const ROLE: &str = "metadata_sidecar";
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
 impl Archive {
-    /// Writes `bytes` to a new staging file, fsyncs it and reads it back;
-    /// returns its path. On any error nothing is left in staging.
-    pub fn stage_bytes(&self, bytes: &[u8]) -> io::Result<PathBuf> {
+    /// Writes `bytes` to a new staging file, not yet durable: a batch of
+    /// them is made durable at once ([`Archive::sync_staged`]) before any is
+    /// placed. Returns its path; on an error nothing is left in staging.
+    pub fn stage_bytes_unsynced(&self, bytes: &[u8]) -> io::Result<PathBuf> {
         let p = self.staging_dir().join(format!(
             "sidecar-{}-{}.part",
             std::process::id(),
@@ -28,15 +29,7 @@ impl Archive {
         ));
         let r = (|| {
             let mut f = super::staging::create_staged(&p)?;
-            f.write_all(bytes)?;
-            f.sync_all()?;
-            drop(f);
-            if fs::read(&p)? != bytes {
-                return Err(io::Error::other(
-                    "the sidecar read back differently from what was written: the disk is failing",
-                ));
-            }
-            Ok(())
+            f.write_all(bytes)
         })();
         match r {
             Ok(()) => Ok(p),

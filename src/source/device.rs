@@ -415,6 +415,9 @@ struct Shared {
     pool: Mutex<Vec<AfcClient>>,
     /// Files open for reading at this moment (see [`SHARED_READ_CHUNK`]).
     readers: AtomicUsize,
+    /// Connections listing rounds hold at this moment (the library's and
+    /// DCIM's run side by side): counted when learning the service limit.
+    listing: AtomicUsize,
     wait: Duration,
     /// Set when the phone left and did not come back in time: fail fast after that.
     gone: AtomicBool,
@@ -939,6 +942,7 @@ impl DeviceSource {
             pairing,
             pool: Mutex::new(Vec::new()),
             readers: AtomicUsize::new(0),
+            listing: AtomicUsize::new(0),
             wait: opts.wait,
             gone: AtomicBool::new(false),
             gone_why: Mutex::new(String::new()),
@@ -1037,7 +1041,11 @@ impl DeviceSource {
                 cut,
                 broke,
             } = match self.shared.take_or_wait() {
-                Ok(first) => self.afc_round(first, std::mem::take(&mut todo), query),
+                Ok(first) => {
+                    // Counted from now on (see `Shared::listing`), the others as opened.
+                    self.shared.listing.fetch_add(1, Ordering::Relaxed);
+                    self.afc_round(first, std::mem::take(&mut todo), query)
+                }
                 Err(e) => {
                     out.extend(
                         todo.drain(..)
@@ -1125,21 +1133,28 @@ impl DeviceSource {
                     Err(_) => {}
                 }
             }
-            // Back off to the connections granted, and remember.
-            if limited
-                && self
+            // Back off to the connections granted, and remember how many the
+            // phone allows: these, and those held elsewhere meanwhile (open
+            // files, another listing beside this one, idle in the pool).
+            // (`listing` counts the first of these already.)
+            let cap = clients.len() - 1
+                + self.shared.readers.load(Ordering::Relaxed)
+                + self.shared.listing.load(Ordering::Relaxed)
+                + self
                     .shared
-                    .service_cap
-                    .swap(clients.len(), Ordering::Relaxed)
-                    == usize::MAX
-            {
+                    .pool
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .len();
+            if limited && self.shared.service_cap.swap(cap, Ordering::Relaxed) == usize::MAX {
                 eprintln!(
-                    "camroll: {} allows {} connections at once (ServiceLimit); continuing with those.",
+                    "camroll: {} allows {cap} connections at once (ServiceLimit); continuing with those.",
                     self.shared.name,
-                    clients.len()
                 );
             }
         }
+        let held = clients.len();
+        self.shared.listing.fetch_add(held - 1, Ordering::Relaxed);
         let per = paths.len().div_ceil(clients.len());
         let chunks: Vec<Vec<String>> = paths.chunks(per).map(|c| c.to_vec()).collect();
         let results = self.shared.rt.block_on(async {
@@ -1158,6 +1173,7 @@ impl DeviceSource {
             }
             all
         });
+        self.shared.listing.fetch_sub(held, Ordering::Relaxed);
         let mut all = Pipelined {
             answered: Vec::new(),
             cut: Vec::new(),
@@ -1173,6 +1189,83 @@ impl DeviceSource {
             all.broke = all.broke.or(r.broke);
         }
         all
+    }
+
+    /// Lists the trees under `roots` breadth-first, level by level: every
+    /// folder of a level is listed, then every entry stat-ed, each batch
+    /// spread over several connections. Files go to `files`; each is also
+    /// handed to `early` as soon as it is listed, when given. A missing
+    /// root is skipped, except `DCIM`: it not being listable is the error.
+    fn list_trees(
+        &self,
+        roots: Vec<String>,
+        scan: &mut Scan,
+        files: &mut Vec<(String, FileInfo)>,
+        mut early: Option<&mut dyn FnMut(&SourceItem)>,
+    ) -> Result<(), ListError> {
+        let mut level: Vec<String> = roots;
+        let mut first = true;
+        while !level.is_empty() {
+            let mut paths = Vec::new();
+            for (dir, listed) in self.list_many(std::mem::take(&mut level)) {
+                let names = match listed {
+                    Ok(n) => n,
+                    Err(ListError::Device(IdeviceError::Afc(
+                        idevice::afc::errors::AfcError::ObjectNotFound,
+                    ))) if !first || dir != "DCIM" => continue,
+                    Err(e) if first && dir == "DCIM" => return Err(e),
+                    Err(e) => {
+                        scan.failed.push((dir.clone(), format!("cannot list: {e}")));
+                        continue;
+                    }
+                };
+                paths.extend(
+                    names
+                        .iter()
+                        .filter(|n| !n.starts_with('.'))
+                        .map(|n| format!("{dir}/{n}")),
+                );
+            }
+            first = false;
+            for (path, r) in self.stat_many(paths) {
+                match r {
+                    Err(e) => scan
+                        .failed
+                        .push((path, format!("cannot read file information: {e}"))),
+                    Ok(info) => match info.ifmt {
+                        Ifmt::Dir => level.push(path),
+                        Ifmt::File => {
+                            if let (Some(early), Some((dir, name))) =
+                                (early.as_mut(), path.rsplit_once('/'))
+                            {
+                                early(&SourceItem {
+                                    rel_path: path.clone(),
+                                    dir: dir.to_string(),
+                                    name: name.to_string(),
+                                    size: info.size.unwrap_or(0),
+                                    mtime: ns_to_time(info.mtime_ns),
+                                    locator: PathBuf::new(),
+                                });
+                            }
+                            files.push((path, info))
+                        }
+                        Ifmt::Link => scan.skipped.push(Skipped {
+                            path,
+                            reason: "symbolic link (not followed)".into(),
+                        }),
+                        Ifmt::Other(other) => scan.skipped.push(Skipped {
+                            path,
+                            reason: format!(
+                                "not a regular file ({})",
+                                other.as_deref().unwrap_or("unknown type")
+                            ),
+                        }),
+                    },
+                }
+            }
+            level.sort();
+        }
+        Ok(())
     }
 
     /// Copies Photos.sqlite (+ `-wal`, `-shm`) into the cache, unless the
@@ -1413,18 +1506,33 @@ impl Source for DeviceSource {
                 source: io::Error::other(format!("{}: {}", self.shared.name, chain(&e))),
             },
         };
-        // The library first: where originals live (scan roots), names for
-        // iCloud-synced originals, capture hints, the checklist.
-        let library = match self.fetch_library() {
-            Ok(l) => Some(l),
-            // Cut off while copying the library and not back in time: nothing can be listed.
-            Err(_) if self.shared.gone_error().is_some() => {
-                return Err(unreadable(ListError::Gone(
-                    self.shared
-                        .gone_error()
-                        .unwrap_or_else(|| io::Error::other("gone")),
-                )))
+        // DCIM is listed while the library is copied, and its files are
+        // handed out as they are listed: the first large transfers cross the
+        // link beside the library copy instead of after it. A file the
+        // library later calls cloud-only (a stand-in under the original's
+        // name) may be read early for nothing: the scan leaves it out, and
+        // the export drops what it read.
+        let mut files: Vec<(String, FileInfo)> = Vec::new();
+        let (library, dcim) = std::thread::scope(|s| {
+            let library = s.spawn(|| self.fetch_library());
+            let dcim = self.list_trees(vec!["DCIM".into()], &mut scan, &mut files, Some(early));
+            let library = library
+                .join()
+                .unwrap_or_else(|_| Err("the library reader stopped".into()));
+            (library, dcim)
+        });
+        // Gone while copying the library or listing DCIM and not back in
+        // time: nothing more can be listed.
+        if let Some(e) = self.shared.gone_error() {
+            if files.is_empty() {
+                return Err(unreadable(ListError::Gone(e)));
             }
+        }
+        dcim.map_err(unreadable)?;
+        // Where originals live (scan roots), names for iCloud-synced
+        // originals, capture hints, the checklist.
+        let library = match library {
+            Ok(l) => Some(l),
             Err(reason) => {
                 eprintln!("camroll: warning: cannot read the iPhone's photo library ({reason}); exporting the files found in DCIM without the library checklist");
                 *self
@@ -1436,88 +1544,17 @@ impl Source for DeviceSource {
                 None
             }
         };
-        // Breadth-first over the trees that hold originals: DCIM and every
-        // folder the library names (iCloud restores keep most under
-        // PhotoData/CPLAssets).
-        let mut roots = library::scan_roots(library.as_ref());
+        // Then every other folder the library names (iCloud restores keep
+        // most originals under PhotoData/CPLAssets).
+        let mut roots: Vec<String> = library::scan_roots(library.as_ref())
+            .into_iter()
+            .filter(|r| r != "DCIM")
+            .collect();
         if self.opts.edited {
             roots.push("PhotoData/Mutations".to_string());
         }
-        let mut files: Vec<(String, FileInfo)> = Vec::new();
-        // Originals under DCIM the library does not call cloud-only are handed
-        // out as soon as they are listed (their name is their own there).
-        let cloud_only: HashSet<String> = library
-            .iter()
-            .flat_map(|l| &l.assets)
-            .filter(|a| a.cloud_only)
-            .map(|a| a.path().to_lowercase())
-            .collect();
-        // Level by level: every folder of a level is listed, then every entry
-        // stat-ed, each batch spread over several connections.
-        let mut level: Vec<String> = roots;
-        let mut first = true;
-        while !level.is_empty() {
-            let mut paths = Vec::new();
-            for (dir, listed) in self.list_many(std::mem::take(&mut level)) {
-                let names = match listed {
-                    Ok(n) => n,
-                    Err(ListError::Device(IdeviceError::Afc(
-                        idevice::afc::errors::AfcError::ObjectNotFound,
-                    ))) if !first || dir != "DCIM" => continue,
-                    Err(e) if first && dir == "DCIM" => return Err(unreadable(e)),
-                    Err(e) => {
-                        scan.failed.push((dir.clone(), format!("cannot list: {e}")));
-                        continue;
-                    }
-                };
-                paths.extend(
-                    names
-                        .iter()
-                        .filter(|n| !n.starts_with('.'))
-                        .map(|n| format!("{dir}/{n}")),
-                );
-            }
-            first = false;
-            for (path, r) in self.stat_many(paths) {
-                match r {
-                    Err(e) => scan
-                        .failed
-                        .push((path, format!("cannot read file information: {e}"))),
-                    Ok(info) => match info.ifmt {
-                        Ifmt::Dir => level.push(path),
-                        Ifmt::File => {
-                            if path.starts_with("DCIM/")
-                                && !cloud_only.contains(&path.to_lowercase())
-                            {
-                                if let Some((dir, name)) = path.rsplit_once('/') {
-                                    early(&SourceItem {
-                                        rel_path: path.clone(),
-                                        dir: dir.to_string(),
-                                        name: name.to_string(),
-                                        size: info.size.unwrap_or(0),
-                                        mtime: ns_to_time(info.mtime_ns),
-                                        locator: PathBuf::new(),
-                                    });
-                                }
-                            }
-                            files.push((path, info))
-                        }
-                        Ifmt::Link => scan.skipped.push(Skipped {
-                            path,
-                            reason: "symbolic link (not followed)".into(),
-                        }),
-                        Ifmt::Other(other) => scan.skipped.push(Skipped {
-                            path,
-                            reason: format!(
-                                "not a regular file ({})",
-                                other.as_deref().unwrap_or("unknown type")
-                            ),
-                        }),
-                    },
-                }
-            }
-            level.sort();
-        }
+        // Only DCIM's own folder must exist: the others are optional.
+        let _ = self.list_trees(roots, &mut scan, &mut files, None);
         let by_path: HashMap<String, &library::LibraryAsset> = library
             .iter()
             .flat_map(|l| &l.assets)

@@ -261,6 +261,54 @@ pub(super) fn write(
     summary.sidecars = Some(s);
 }
 
+/// Stages every sidecar of `work` that is to be written (not one already
+/// there: adopted or left alone), then makes them durable with one flush
+/// ([`crate::archive::Archive::sync_staged`]) and reads each back. Per
+/// item: `None` when none was staged for it, else the staged path or why it
+/// could not be written. A failed flush fails them all and leaves nothing
+/// in staging.
+fn stage_all(d: &Dest, work: &[Work]) -> Vec<Option<Result<PathBuf, String>>> {
+    let mut out: Vec<Option<Result<PathBuf, String>>> = work
+        .iter()
+        .map(|w| {
+            let there = d.archive.root.join(&w.path).symlink_metadata().is_ok();
+            (w.replace || !there).then(|| {
+                d.archive
+                    .stage_bytes_unsynced(&w.bytes)
+                    .map_err(|e| format!("cannot write the sidecar {}: {e}", w.path))
+            })
+        })
+        .collect();
+    let files: Vec<&std::path::Path> = out
+        .iter()
+        .filter_map(|o| o.as_ref()?.as_ref().ok().map(|p| p.as_path()))
+        .collect();
+    if files.is_empty() {
+        return out;
+    }
+    let synced = d
+        .archive
+        .sync_staged(&files, d.fs.syncfs_flushes_all())
+        .map_err(|e| format!("cannot make the sidecars durable: {e}"));
+    for (o, w) in out.iter_mut().zip(work) {
+        let Some(Ok(p)) = o else { continue };
+        // Read back as before (a disk that fails on write is caught here).
+        let checked = synced.clone().and_then(|_| match std::fs::read(&*p) {
+            Ok(b) if b == w.bytes => Ok(()),
+            Ok(_) => Err(format!(
+                "cannot write the sidecar {}: it read back differently from what was written: the disk is failing",
+                w.path
+            )),
+            Err(e) => Err(format!("cannot write the sidecar {}: {e}", w.path)),
+        });
+        if let Err(e) = checked {
+            let _ = std::fs::remove_file(&*p);
+            *o = Some(Err(e));
+        }
+    }
+    out
+}
+
 fn write_one(
     d: &mut Dest,
     source_id: &str,
@@ -386,19 +434,32 @@ fn write_one(
         return Ok(());
     }
     d.archive.catalog.begin().map_err(|e| e.to_string())?;
+    // Staged all at once, made durable with one flush (not one fsync per
+    // sidecar: thousands of them kept the run going seconds after the last
+    // original), then placed one by one, their folders flushed once.
+    let staged = stage_all(d, &work);
     let mut placed_new = Vec::new();
-    for Work {
-        path,
-        rel_path,
-        replace,
-        updates,
-        bytes,
-        hash,
-    } in work
+    for (
+        Work {
+            path,
+            rel_path,
+            replace,
+            updates,
+            bytes,
+            hash,
+        },
+        staged,
+    ) in work.into_iter().zip(staged)
     {
         let (folder, name) = path.rsplit_once('/').unwrap_or(("", &path));
         let on_disk = d.archive.root.join(&path);
-        let r = if !replace && on_disk.symlink_metadata().is_ok() {
+        let r = if let Some(Err(e)) = staged {
+            Err(e)
+        } else if !replace && on_disk.symlink_metadata().is_ok() {
+            // Appeared since it was staged: as if it had been there.
+            if let Some(Ok(p)) = &staged {
+                let _ = std::fs::remove_file(p);
+            }
             // Not recorded, yet there: a killed run's (same bytes: adopt it),
             // or somebody else's file (left alone).
             if std::fs::read(&on_disk).is_ok_and(|b| b == bytes) {
@@ -413,17 +474,17 @@ fn write_one(
                 continue;
             }
         } else {
-            d.archive
-                .stage_bytes(&bytes)
-                .and_then(|staged| {
-                    d.archive
-                        .place_sidecar(&staged, folder, name, replace)
-                        .inspect_err(|_| {
-                            let _ = std::fs::remove_file(&staged);
-                        })
-                })
-                .map(|_| true)
-                .map_err(|e| format!("cannot write the sidecar {path}: {e}"))
+            match staged {
+                Some(Ok(staged)) => d
+                    .archive
+                    .place_sidecar(&staged, folder, name, replace)
+                    .inspect_err(|_| {
+                        let _ = std::fs::remove_file(&staged);
+                    })
+                    .map(|_| true)
+                    .map_err(|e| format!("cannot write the sidecar {path}: {e}")),
+                _ => Err(format!("cannot write the sidecar {path}: not staged")),
+            }
         };
         match r {
             Ok(wrote) => {
@@ -470,7 +531,7 @@ fn write_one(
     }
     let committed = d
         .archive
-        .sync_dirs()
+        .sync_dirs_batched(d.fs.syncfs_flushes_all())
         .map_err(|e| e.to_string())
         .and_then(|_| d.archive.catalog.commit().map_err(|e| e.to_string()));
     if let Err(e) = committed {
