@@ -18,9 +18,10 @@
 //! more than it listed is noticed); one AFC connection per parallel reader
 //! (every handle closed after its file, so only a few are open at once);
 //! files under `DCIM` are handed to the export as they are listed
-//! ([`Source::scan_early`]), so large ones start before the listing ends; a dropped
-//! connection (unplug, idle timeout) is re-established and the read resumes
-//! at the same offset once the same phone (same UDID) is back.
+//! ([`Source::scan_early`]), DCIM being listed while Photos.sqlite is
+//! copied, so large ones start before the listing (and the library copy)
+//! ends; a dropped connection (unplug, idle timeout) is re-established and the
+//! read, or the listing, resumes once the same phone (same UDID) is back.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Seek, SeekFrom};
