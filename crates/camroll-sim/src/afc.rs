@@ -128,16 +128,17 @@ pub(crate) async fn serve(dev: Arc<Device>, s: BoxStream, over_usb: bool) -> std
     loop {
         if rd.buffer().is_empty() {
             // Nothing more is waiting: send what was answered, then wait.
-            if !out.is_empty() {
-                wr.write_all(&out).await?;
-                wr.flush().await?;
-                out.clear();
-            }
+            flush(&mut wr, &mut out).await?;
             match rd.fill_buf().await {
                 Ok([]) => return Ok(()),
                 Ok(_) => arrived = std::time::Instant::now(),
                 Err(e) => return Err(e),
             }
+        }
+        if rd.buffer().len() < HDR {
+            // Only part of a request is here: what was answered goes out
+            // before waiting for the rest.
+            flush(&mut wr, &mut out).await?;
         }
         let mut hdr = [0u8; HDR];
         match rd.read_exact(&mut hdr).await {
@@ -154,6 +155,9 @@ pub(crate) async fn serve(dev: Arc<Device>, s: BoxStream, over_usb: bool) -> std
         let op = le64(&hdr[32..40]);
         if this < HDR as u64 || entire < this || entire > MAX_PACKET {
             return Err(std::io::Error::other("bad AFC lengths"));
+        }
+        if (rd.buffer().len() as u64) < entire - HDR as u64 {
+            flush(&mut wr, &mut out).await?;
         }
         let mut header_data = vec![0u8; (this - HDR as u64) as usize];
         rd.read_exact(&mut header_data).await?;
@@ -204,6 +208,19 @@ pub(crate) async fn serve(dev: Arc<Device>, s: BoxStream, over_usb: bool) -> std
             out.clear();
         }
     }
+}
+
+/// Sends the replies waiting in `out`, if any.
+async fn flush(
+    wr: &mut (impl tokio::io::AsyncWrite + Unpin),
+    out: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    if !out.is_empty() {
+        wr.write_all(out).await?;
+        wr.flush().await?;
+        out.clear();
+    }
+    Ok(())
 }
 
 /// A reply with one u64 in the header area (`this_length = entire_length = 48`).
