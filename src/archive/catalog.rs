@@ -363,19 +363,32 @@ impl Catalog {
         &self,
         role: &str,
     ) -> Result<HashMap<String, String>, CatalogError> {
+        // In table order, keeping the least path per hash: the same map as
+        // reading in path order and keeping the first, without walking the
+        // path index, which reads the rows in random order (1–1.5 s instead
+        // of 0.3 s at 230,000 files).
         let mut stmt = self
             .conn
-            .prepare("SELECT hash, path FROM files WHERE ?1 = '' OR role IS NOT ?1 ORDER BY path")
+            .prepare("SELECT hash, path FROM files WHERE ?1 = '' OR role IS NOT ?1")
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map(params![role], |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
             })
             .map_err(|e| self.err(e))?;
-        let mut out = HashMap::new();
+        let mut out: HashMap<String, String> = HashMap::new();
         for row in rows {
             let (h, p) = row.map_err(|e| self.err(e))?;
-            out.entry(h).or_insert(p);
+            match out.entry(h) {
+                std::collections::hash_map::Entry::Occupied(mut e) => {
+                    if p < *e.get() {
+                        e.insert(p);
+                    }
+                }
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(p);
+                }
+            }
         }
         Ok(out)
     }
@@ -401,7 +414,10 @@ impl Catalog {
     ) -> Result<HashMap<String, SourceRecord>, CatalogError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT rel_path, size, mtime_ns, hash FROM source_items WHERE source = ?1")
+            // `+source`: one pass over the table, not the (source, rel_path)
+            // index and a random row read per item (0.35 s instead of 0.55 s
+            // at 120,000 items).
+            .prepare("SELECT rel_path, size, mtime_ns, hash FROM source_items WHERE +source = ?1")
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map(params![source], |r| {
@@ -875,41 +891,55 @@ impl Catalog {
     /// `source`: every file's (path, hash, role) and the source's items'
     /// (path, hash). Streamed row by row, so it costs no memory whatever the
     /// archive's size; equal digests mean the stage would see the same rows.
+    /// Rows are read in table order and each is hashed alone; the row
+    /// hashes are summed (lane by lane, wrapping), which no row order
+    /// changes. Each table's rows are unique (their primary key is among
+    /// the columns), so the sum is a digest of the set. Sorting by path
+    /// instead walked the path index and read the rows in random order:
+    /// 1.5–2 s of a 100,000-asset re-run.
     pub fn sidecar_inputs_digest(&self, source: &str) -> Result<String, CatalogError> {
-        let mut h = blake3::Hasher::new();
         // Every text column of every row, each length-prefixed, so no two
-        // different listings hash alike.
-        let feed = |h: &mut blake3::Hasher,
-                    sql: &str,
-                    args: &[&dyn rusqlite::ToSql]|
-         -> Result<(), CatalogError> {
+        // different rows hash alike.
+        let feed = |sql: &str, args: &[&dyn rusqlite::ToSql]| -> Result<[u64; 4], CatalogError> {
             let mut stmt = self.conn.prepare(sql).map_err(|e| self.err(e))?;
             let columns = stmt.column_count();
             let mut rows = stmt.query(args).map_err(|e| self.err(e))?;
+            let mut sum = [0u64; 4];
+            let mut row = Vec::new();
             while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+                row.clear();
                 for i in 0..columns {
                     let t = r
                         .get_ref(i)
                         .ok()
                         .and_then(|v| v.as_str().ok())
                         .unwrap_or("");
-                    h.update(&(t.len() as u64).to_le_bytes());
-                    h.update(t.as_bytes());
+                    row.extend_from_slice(&(t.len() as u64).to_le_bytes());
+                    row.extend_from_slice(t.as_bytes());
+                }
+                let h = blake3::hash(&row);
+                for (lane, b) in sum.iter_mut().zip(h.as_bytes().chunks_exact(8)) {
+                    let mut w = [0u8; 8];
+                    w.copy_from_slice(b);
+                    *lane = lane.wrapping_add(u64::from_le_bytes(w));
                 }
             }
-            Ok(())
+            Ok(sum)
         };
-        feed(
-            &mut h,
-            "SELECT path, hash, COALESCE(role, '') FROM files ORDER BY path",
-            &[],
-        )?;
-        h.update(b"\0source_items\0");
-        feed(
-            &mut h,
-            "SELECT rel_path, hash FROM source_items WHERE source = ?1 ORDER BY rel_path",
+        let files = feed("SELECT path, hash, COALESCE(role, '') FROM files", &[])?;
+        let items = feed(
+            "SELECT rel_path, hash FROM source_items WHERE +source = ?1",
             params![source],
         )?;
+        let mut h = blake3::Hasher::new();
+        h.update(b"files\0");
+        for lane in files {
+            h.update(&lane.to_le_bytes());
+        }
+        h.update(b"\0source_items\0");
+        for lane in items {
+            h.update(&lane.to_le_bytes());
+        }
         Ok(h.finalize().to_hex().to_string())
     }
 

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
 use crate::device::{BoxStream, Device};
 
@@ -102,20 +102,46 @@ impl Drop for Conn {
     }
 }
 
-pub(crate) async fn serve(
-    dev: Arc<Device>,
-    mut s: BoxStream,
-    over_usb: bool,
-) -> std::io::Result<()> {
+/// Replies smaller than this wait in one buffer while more requests are
+/// already here, and go out with one write once none is (see [`serve`]).
+const COALESCE: usize = 64 << 10;
+
+/// Serves one AFC connection. Requests are read through a buffer: a client
+/// that pipelines (sends several requests in one write) has them all read
+/// with one system call, and their small replies go out together, in order,
+/// in one write once no more requests are waiting: the same bytes, in fewer
+/// system calls. `--latency-ms` is a link's: each reply leaves no earlier
+/// than that long after its request arrived, so requests that arrived
+/// together wait together (one after another, each waits the whole
+/// latency); a real link does not serialise the time in flight.
+pub(crate) async fn serve(dev: Arc<Device>, s: BoxStream, over_usb: bool) -> std::io::Result<()> {
     let mut conn = Conn {
         dev,
         handles: HashMap::new(),
         next_handle: 1,
         over_usb,
     };
+    let (rd, mut wr) = tokio::io::split(s);
+    let mut rd = tokio::io::BufReader::with_capacity(COALESCE, rd);
+    let mut out: Vec<u8> = Vec::new();
+    let mut arrived = std::time::Instant::now();
     loop {
+        if rd.buffer().is_empty() {
+            // Nothing more is waiting: send what was answered, then wait.
+            flush(&mut wr, &mut out).await?;
+            match rd.fill_buf().await {
+                Ok([]) => return Ok(()),
+                Ok(_) => arrived = std::time::Instant::now(),
+                Err(e) => return Err(e),
+            }
+        }
+        if rd.buffer().len() < HDR {
+            // Only part of a request is here: what was answered goes out
+            // before waiting for the rest.
+            flush(&mut wr, &mut out).await?;
+        }
         let mut hdr = [0u8; HDR];
-        match s.read_exact(&mut hdr).await {
+        match rd.read_exact(&mut hdr).await {
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
             Err(e) => return Err(e),
@@ -130,19 +156,32 @@ pub(crate) async fn serve(
         if this < HDR as u64 || entire < this || entire > MAX_PACKET {
             return Err(std::io::Error::other("bad AFC lengths"));
         }
+        if (rd.buffer().len() as u64) < entire - HDR as u64 {
+            flush(&mut wr, &mut out).await?;
+        }
         let mut header_data = vec![0u8; (this - HDR as u64) as usize];
-        s.read_exact(&mut header_data).await?;
+        rd.read_exact(&mut header_data).await?;
         let mut payload = vec![0u8; (entire - this) as usize];
-        s.read_exact(&mut payload).await?;
+        rd.read_exact(&mut payload).await?;
         if let Some(l) = conn.dev.cfg.faults.latency {
-            crate::link::sleep_until(std::time::Instant::now() + l).await;
+            let due = arrived + l;
+            if due > std::time::Instant::now() {
+                crate::link::sleep_until(due).await;
+            }
         }
         let reply = conn.handle(op, &header_data, payload).await;
-        let out = match reply {
-            Reply::Hangup => return Ok(()),
-            Reply::Status(code) => packet(packet_num, OP_STATUS, code),
-            Reply::Handle(h) => packet(packet_num, OP_FILE_OPEN_RES, h),
-            Reply::Tell(p) => packet(packet_num, OP_FILE_TELL_RES, p),
+        match reply {
+            Reply::Hangup => {
+                // What was answered before the cable was pulled got out.
+                if !out.is_empty() {
+                    let _ = wr.write_all(&out).await;
+                    let _ = wr.flush().await;
+                }
+                return Ok(());
+            }
+            Reply::Status(code) => out.extend_from_slice(&packet(packet_num, OP_STATUS, code)),
+            Reply::Handle(h) => out.extend_from_slice(&packet(packet_num, OP_FILE_OPEN_RES, h)),
+            Reply::Tell(p) => out.extend_from_slice(&packet(packet_num, OP_FILE_TELL_RES, p)),
             Reply::Data(mut buf) => {
                 let total = buf.len() as u64;
                 buf[..8].copy_from_slice(MAGIC);
@@ -150,12 +189,38 @@ pub(crate) async fn serve(
                 buf[16..24].copy_from_slice(&(HDR as u64).to_le_bytes());
                 buf[24..32].copy_from_slice(&packet_num.to_le_bytes());
                 buf[32..40].copy_from_slice(&OP_DATA.to_le_bytes());
-                buf
+                if out.len() + buf.len() <= COALESCE {
+                    out.extend_from_slice(&buf);
+                } else {
+                    // File data goes out as it is, behind what was answered before it.
+                    if !out.is_empty() {
+                        wr.write_all(&out).await?;
+                        out.clear();
+                    }
+                    wr.write_all(&buf).await?;
+                    wr.flush().await?;
+                }
             }
-        };
-        s.write_all(&out).await?;
-        s.flush().await?;
+        }
+        if out.len() >= COALESCE {
+            wr.write_all(&out).await?;
+            wr.flush().await?;
+            out.clear();
+        }
     }
+}
+
+/// Sends the replies waiting in `out`, if any.
+async fn flush(
+    wr: &mut (impl tokio::io::AsyncWrite + Unpin),
+    out: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    if !out.is_empty() {
+        wr.write_all(out).await?;
+        wr.flush().await?;
+        out.clear();
+    }
+    Ok(())
 }
 
 /// A reply with one u64 in the header area (`this_length = entire_length = 48`).

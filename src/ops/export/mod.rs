@@ -215,10 +215,10 @@ pub fn export(
             Some(o) => o,
             None => bucket::open_all(opts, &source_id, progress)?,
         };
-        let groups = plan::group(&items);
+        let mut groups = Vec::new();
         let plan = plan::plan(
             &items,
-            &groups,
+            &mut groups,
             &mut dests,
             source_fs.as_ref(),
             &mut summary,

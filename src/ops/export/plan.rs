@@ -26,7 +26,7 @@ pub(super) struct Plan<'g> {
 
 /// Stage 2: groups the scanned items by name (Live Photo pairs, sidecars,
 /// renders, RAW+JPEG).
-pub(super) fn group(items: &[SourceItem]) -> Vec<Group> {
+fn group(items: &[SourceItem]) -> Vec<Group> {
     let names: Vec<(&str, &str)> = items
         .iter()
         .map(|i| (i.dir.as_str(), i.name.as_str()))
@@ -35,9 +35,12 @@ pub(super) fn group(items: &[SourceItem]) -> Vec<Group> {
 }
 
 /// Stage 3: what each item still needs, and the order to read the groups in.
+/// The items are grouped (stage 2, into `groups`) only when something is
+/// to be read: a no-change re-run of 100,000 files does not hold a group
+/// per file beside the catalog's maps.
 pub(super) fn plan<'g>(
     items: &[SourceItem],
-    groups: &'g [Group],
+    groups: &'g mut Vec<Group>,
     dests: &mut [Dest],
     source_fs: Option<&FsInfo>,
     summary: &mut ExportSummary,
@@ -78,6 +81,12 @@ pub(super) fn plan<'g>(
             false
         });
     }
+    let groups: &'g [Group] = if needs.iter().any(|n| !n.is_empty()) {
+        *groups = group(items);
+        groups
+    } else {
+        groups
+    };
     // Movies standing alone go last: one whose ContentIdentifier matches a
     // still placed earlier joins that still as its Live Photo movie, whatever
     // its name (AirDropped and renamed pairs).

@@ -47,6 +47,7 @@ pub(super) fn scan(
         ok
     });
     items.shrink_to_fit();
+    give_back_freed_memory();
     for i in bad {
         let why = checked_rel_path(&i.rel_path)
             .and_then(|_| checked_rel_path(&i.name))
@@ -69,4 +70,18 @@ fn is_safe(i: &SourceItem) -> bool {
     checked_rel_path(&i.rel_path).is_ok()
         && checked_rel_path(&i.name).is_ok()
         && !i.name.contains('/')
+}
+
+/// Hands the memory the listing freed back to the system. Listing a phone
+/// builds and drops per-folder name lists, per-reply buffers and the
+/// library's rows on several threads; glibc keeps freed chunks in each
+/// thread's arena, so at 100,000 files tens of MiB stayed resident beside
+/// the plan's maps, the run's peak. One call after the scan, not per file.
+fn give_back_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap pages to the kernel; it
+    // touches no live allocation.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
