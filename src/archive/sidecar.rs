@@ -21,23 +21,10 @@ impl Archive {
     /// Writes `bytes` to a new staging file, fsyncs it and reads it back;
     /// returns its path. On any error nothing is left in staging.
     pub fn stage_bytes(&self, bytes: &[u8]) -> io::Result<PathBuf> {
-        let p = self.staging_dir().join(format!(
-            "sidecar-{}-{}.part",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed)
-        ));
-        let r = (|| {
-            let mut f = super::staging::create_staged(&p)?;
-            f.write_all(bytes)?;
-            f.sync_all()?;
-            drop(f);
-            if fs::read(&p)? != bytes {
-                return Err(io::Error::other(
-                    "the sidecar read back differently from what was written: the disk is failing",
-                ));
-            }
-            Ok(())
-        })();
+        let p = self.stage_unsynced(bytes)?;
+        let r = super::staging::open_staged(&p)
+            .and_then(|f| f.sync_all())
+            .and_then(|_| Self::check_staged(&p, bytes));
         match r {
             Ok(()) => Ok(p),
             Err(e) => {
@@ -45,6 +32,39 @@ impl Archive {
                 Err(e)
             }
         }
+    }
+
+    /// Writes `bytes` to a new staging file, not yet durable: a batch of
+    /// them is made durable at once ([`Archive::sync_staged`]) and each
+    /// checked with [`Archive::check_staged`] before it is placed. One
+    /// fsync per sidecar cost about a millisecond each on a first export
+    /// (2,000 sidecars: 2.3 s of `fsync`, issue 13). On any error nothing is
+    /// left in staging.
+    pub fn stage_unsynced(&self, bytes: &[u8]) -> io::Result<PathBuf> {
+        let p = self.staging_dir().join(format!(
+            "sidecar-{}-{}.part",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        let r = super::staging::create_staged(&p).and_then(|mut f| f.write_all(bytes));
+        match r {
+            Ok(()) => Ok(p),
+            Err(e) => {
+                let _ = fs::remove_file(&p);
+                Err(e)
+            }
+        }
+    }
+
+    /// Reads a staged sidecar back after its flush and compares it with what
+    /// was written.
+    pub fn check_staged(staged: &Path, bytes: &[u8]) -> io::Result<()> {
+        if fs::read(staged)? != bytes {
+            return Err(io::Error::other(
+                "the sidecar read back differently from what was written: the disk is failing",
+            ));
+        }
+        Ok(())
     }
 
     /// Moves a staged sidecar to `folder/name`. A new one never replaces

@@ -182,6 +182,20 @@ struct Work {
     hash: String,
 }
 
+/// Sidecars staged before one flush makes them durable (as originals'
+/// batches, `place::BATCH_FILES`): bounds what a killed run leaves in staging.
+const BATCH: usize = 256;
+
+/// A sidecar readied for placing.
+enum Prep {
+    /// Already in place with the same bytes (a killed run's): recorded as is.
+    Adopt,
+    /// Staged, durable once its batch is flushed.
+    Staged(PathBuf),
+    /// Could not be staged: why.
+    Failed(String),
+}
+
 /// Writes (or replaces) the sidecars in every destination.
 pub(super) fn write(
     dests: &mut [Dest],
@@ -387,90 +401,129 @@ fn write_one(
     }
     d.archive.catalog.begin().map_err(|e| e.to_string())?;
     let mut placed_new = Vec::new();
-    for Work {
-        path,
-        rel_path,
-        replace,
-        updates,
-        bytes,
-        hash,
-    } in work
-    {
-        let (folder, name) = path.rsplit_once('/').unwrap_or(("", &path));
-        let on_disk = d.archive.root.join(&path);
-        let r = if !replace && on_disk.symlink_metadata().is_ok() {
-            // Not recorded, yet there: a killed run's (same bytes: adopt it),
-            // or somebody else's file (left alone).
-            if std::fs::read(&on_disk).is_ok_and(|b| b == bytes) {
-                Ok(false)
-            } else {
-                // Say so, but it is not a failure: nothing was lost.
-                s.skipped += 1;
-                summary.warnings.push(Warning {
-                    path: path.clone(),
-                    warning: "a file camroll did not write has this sidecar's name: left alone, no sidecar written".into(),
-                });
-                continue;
-            }
-        } else {
-            d.archive
-                .stage_bytes(&bytes)
-                .and_then(|staged| {
-                    d.archive
-                        .place_sidecar(&staged, folder, name, replace)
-                        .inspect_err(|_| {
-                            let _ = std::fs::remove_file(&staged);
-                        })
-                })
-                .map(|_| true)
-                .map_err(|e| format!("cannot write the sidecar {path}: {e}"))
-        };
-        match r {
-            Ok(wrote) => {
-                let rec = FileRecord {
-                    path: path.clone(),
-                    hash,
-                    size: bytes.len() as u64,
-                    kind: Some(plan.format.extension().trim_start_matches('.').to_string()),
-                    capture: None,
-                    original_name: name.to_string(),
-                    source: source_id.to_string(),
-                    source_path: rel_path.clone(),
-                    role: Some(ROLE.to_string()),
-                };
-                if let Err(e) = d.archive.catalog.insert_file(&rec, d.run) {
-                    s.failed += 1;
-                    summary.failed.push(Failed {
-                        path: rel_path,
-                        error: e.to_string(),
-                        destination: Some(d.summary.path.clone()),
+    let whole_fs = d.fs.syncfs_flushes_all();
+    let mut work = work.into_iter().peekable();
+    while work.peek().is_some() {
+        // A batch is staged, made durable with one flush, then checked and
+        // placed: one fsync per sidecar cost ~1 ms each (issue 13).
+        let mut prepared: Vec<(Work, Prep)> = Vec::with_capacity(BATCH);
+        for w in work.by_ref().take(BATCH) {
+            let on_disk = d.archive.root.join(&w.path);
+            let prep = if !w.replace && on_disk.symlink_metadata().is_ok() {
+                // Not recorded, yet there: a killed run's (same bytes: adopt it),
+                // or somebody else's file (left alone).
+                if std::fs::read(&on_disk).is_ok_and(|b| b == w.bytes) {
+                    Prep::Adopt
+                } else {
+                    // Say so, but it is not a failure: nothing was lost.
+                    s.skipped += 1;
+                    summary.warnings.push(Warning {
+                        path: w.path.clone(),
+                        warning: "a file camroll did not write has this sidecar's name: left alone, no sidecar written".into(),
                     });
                     continue;
                 }
-                if wrote && !replace {
-                    placed_new.push(path.clone());
-                    d.archive.planner.take(folder, name);
+            } else {
+                match d.archive.stage_unsynced(&w.bytes) {
+                    Ok(p) => Prep::Staged(p),
+                    Err(e) => Prep::Failed(format!("cannot write the sidecar {}: {e}", w.path)),
                 }
-                if updates {
-                    s.updated += 1;
-                } else {
-                    s.written += 1;
-                }
-                d.changed = true;
+            };
+            prepared.push((w, prep));
+        }
+        let synced = {
+            let staged: Vec<&std::path::Path> = prepared
+                .iter()
+                .filter_map(|(_, p)| match p {
+                    Prep::Staged(p) => Some(p.as_path()),
+                    _ => None,
+                })
+                .collect();
+            if staged.is_empty() {
+                Ok(())
+            } else {
+                d.archive.sync_staged(&staged, whole_fs)
             }
-            Err(e) => {
-                s.failed += 1;
-                summary.failed.push(Failed {
-                    path: rel_path,
-                    error: e,
-                    destination: Some(d.summary.path.clone()),
-                });
+        };
+        if let Err(e) = synced {
+            for (w, p) in prepared.iter_mut() {
+                if let Prep::Staged(staged) = p {
+                    let _ = std::fs::remove_file(&*staged);
+                    *p = Prep::Failed(format!("cannot write the sidecar {}: {e}", w.path));
+                }
+            }
+        }
+        for (
+            Work {
+                path,
+                rel_path,
+                replace,
+                updates,
+                bytes,
+                hash,
+            },
+            prep,
+        ) in prepared
+        {
+            let (folder, name) = path.rsplit_once('/').unwrap_or(("", &path));
+            let r = match prep {
+                Prep::Adopt => Ok(false),
+                Prep::Failed(e) => Err(e),
+                Prep::Staged(staged) => crate::archive::Archive::check_staged(&staged, &bytes)
+                    .and_then(|_| d.archive.place_sidecar(&staged, folder, name, replace))
+                    .inspect_err(|_| {
+                        let _ = std::fs::remove_file(&staged);
+                    })
+                    .map(|_| true)
+                    .map_err(|e| format!("cannot write the sidecar {path}: {e}")),
+            };
+            match r {
+                Ok(wrote) => {
+                    let rec = FileRecord {
+                        path: path.clone(),
+                        hash,
+                        size: bytes.len() as u64,
+                        kind: Some(plan.format.extension().trim_start_matches('.').to_string()),
+                        capture: None,
+                        original_name: name.to_string(),
+                        source: source_id.to_string(),
+                        source_path: rel_path.clone(),
+                        role: Some(ROLE.to_string()),
+                    };
+                    if let Err(e) = d.archive.catalog.insert_file(&rec, d.run) {
+                        s.failed += 1;
+                        summary.failed.push(Failed {
+                            path: rel_path,
+                            error: e.to_string(),
+                            destination: Some(d.summary.path.clone()),
+                        });
+                        continue;
+                    }
+                    if wrote && !replace {
+                        placed_new.push(path.clone());
+                        d.archive.planner.take(folder, name);
+                    }
+                    if updates {
+                        s.updated += 1;
+                    } else {
+                        s.written += 1;
+                    }
+                    d.changed = true;
+                }
+                Err(e) => {
+                    s.failed += 1;
+                    summary.failed.push(Failed {
+                        path: rel_path,
+                        error: e,
+                        destination: Some(d.summary.path.clone()),
+                    });
+                }
             }
         }
     }
     let committed = d
         .archive
-        .sync_dirs()
+        .sync_dirs_batched(whole_fs)
         .map_err(|e| e.to_string())
         .and_then(|_| d.archive.catalog.commit().map_err(|e| e.to_string()));
     if let Err(e) = committed {
