@@ -137,9 +137,23 @@ impl Follower {
     /// Follows the writer's progress (bytes written; `u64::MAX` = the file
     /// is whole) and returns the hash of what it read back, or `None` when
     /// it stopped (the writer gave up, or the disk would not say).
+    ///
+    /// Everything written is sent to the disk at once without waiting
+    /// (`SYNC_FILE_RANGE_WRITE`), and what was told a step earlier is then
+    /// waited for and read back: the disk always has a step or more queued.
+    /// Flushing and waiting 8 MiB at a time, as before, left it idle between
+    /// steps (issue 13: the 400 MiB movie at 1.26× the fair copy).
     fn run(mut self, progress: crossbeam_channel::Receiver<u64>) -> Option<String> {
         let mut buf = vec![0u8; hash::CHUNK];
-        for upto in progress.iter() {
+        let (mut started, mut told) = (0u64, 0u64);
+        while let Ok(mut upto) = progress.recv() {
+            // A follower behind its writer takes the newest progress at once.
+            while upto != u64::MAX {
+                match progress.try_recv() {
+                    Ok(n) => upto = n,
+                    Err(_) => break,
+                }
+            }
             let whole = upto == u64::MAX;
             // Whole pages only until the end, so every byte read was dropped
             // from the cache first and comes from the disk.
@@ -148,7 +162,13 @@ impl Follower {
             } else {
                 upto & !(PAGE_ALIGN - 1)
             };
-            self.read_back(end, &mut buf).ok()?;
+            if end > started {
+                start_writeback(&self.file, started, end - started);
+                started = end;
+            }
+            self.read_back(if whole { end } else { told }, &mut buf)
+                .ok()?;
+            told = end;
             if whole {
                 return Some(self.hasher.finalize().to_hex().to_string());
             }
@@ -164,7 +184,16 @@ impl Follower {
             return Ok(());
         }
         flush_range(&self.file, self.done, end - self.done)?;
+        let mut asked = self.done;
         while self.done < end {
+            // The disk is asked for the next window or two at once (they
+            // come from the disk, their cached pages just dropped), not in
+            // readahead-sized pieces as the reads below come.
+            if asked < (self.done + READ_WINDOW).min(end) {
+                let upto = (self.done + 2 * READ_WINDOW).min(end);
+                read_ahead(&self.file, asked, upto - asked);
+                asked = upto;
+            }
             let want = ((end - self.done) as usize).min(buf.len());
             let n = self.file.read_at(&mut buf[..want], self.done)?;
             if n == 0 {
@@ -176,6 +205,9 @@ impl Follower {
         Ok(())
     }
 }
+
+/// How much of a large file's read-back is asked of the disk at a time.
+const READ_WINDOW: u64 = 16 << 20;
 
 /// Alignment of the follower's steps: a multiple of every page size Linux uses
 /// for file data on the machines camroll runs on.
@@ -215,6 +247,43 @@ fn flush_range(f: &File, off: u64, len: u64) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Starts writing `[off, off + len)` of `f` out to the disk without waiting
+/// for it (advisory: an error here shows again in [`flush_range`]).
+#[cfg(target_os = "linux")]
+fn start_writeback(f: &File, off: u64, len: u64) {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: plain system call on a valid descriptor with in-range offsets.
+    unsafe {
+        libc::sync_file_range(
+            f.as_raw_fd(),
+            off as libc::off64_t,
+            len as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        );
+    }
+}
+
+/// Asks the disk for `[off, off + len)` of `f` now (advisory).
+#[cfg(target_os = "linux")]
+fn read_ahead(f: &File, off: u64, len: u64) {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: advisory call on a valid descriptor.
+    unsafe {
+        libc::posix_fadvise(
+            f.as_raw_fd(),
+            off as libc::off_t,
+            len as libc::off_t,
+            libc::POSIX_FADV_WILLNEED,
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_f: &File, _off: u64, _len: u64) {}
+
+#[cfg(not(target_os = "linux"))]
+fn read_ahead(_f: &File, _off: u64, _len: u64) {}
 
 #[cfg(not(target_os = "linux"))]
 fn flush_range(_f: &File, _off: u64, _len: u64) -> io::Result<()> {

@@ -267,6 +267,10 @@ pub(super) fn write(
 /// item: `None` when none was staged for it, else the staged path or why it
 /// could not be written. A failed flush fails them all and leaves nothing
 /// in staging.
+/// Sidecars staged and flushed together (the originals' batches are
+/// `place::BATCH_FILES`).
+const STAGE_BATCH: usize = 256;
+
 fn stage_all(d: &Dest, work: &[Work]) -> Vec<Option<Result<PathBuf, String>>> {
     let mut out: Vec<Option<Result<PathBuf, String>>> = work
         .iter()
@@ -434,98 +438,104 @@ fn write_one(
         return Ok(());
     }
     d.archive.catalog.begin().map_err(|e| e.to_string())?;
-    // Staged all at once, made durable with one flush (not one fsync per
+    // Staged a batch at a time, made durable with one flush (not one fsync per
     // sidecar: thousands of them kept the run going seconds after the last
     // original), then placed one by one, their folders flushed once.
-    let staged = stage_all(d, &work);
+    // In batches of `STAGE_BATCH`, which bounds what a killed run leaves in
+    // staging for the next run to clear.
     let mut placed_new = Vec::new();
-    for (
-        Work {
-            path,
-            rel_path,
-            replace,
-            updates,
-            bytes,
-            hash,
-        },
-        staged,
-    ) in work.into_iter().zip(staged)
-    {
-        let (folder, name) = path.rsplit_once('/').unwrap_or(("", &path));
-        let on_disk = d.archive.root.join(&path);
-        let r = if let Some(Err(e)) = staged {
-            Err(e)
-        } else if !replace && on_disk.symlink_metadata().is_ok() {
-            // Appeared since it was staged: as if it had been there.
-            if let Some(Ok(p)) = &staged {
-                let _ = std::fs::remove_file(p);
-            }
-            // Not recorded, yet there: a killed run's (same bytes: adopt it),
-            // or somebody else's file (left alone).
-            if std::fs::read(&on_disk).is_ok_and(|b| b == bytes) {
-                Ok(false)
-            } else {
-                // Say so, but it is not a failure: nothing was lost.
-                s.skipped += 1;
-                summary.warnings.push(Warning {
+    let mut work = work.into_iter().peekable();
+    while work.peek().is_some() {
+        let batch: Vec<Work> = work.by_ref().take(STAGE_BATCH).collect();
+        let staged = stage_all(d, &batch);
+        for (
+            Work {
+                path,
+                rel_path,
+                replace,
+                updates,
+                bytes,
+                hash,
+            },
+            staged,
+        ) in batch.into_iter().zip(staged)
+        {
+            let (folder, name) = path.rsplit_once('/').unwrap_or(("", &path));
+            let on_disk = d.archive.root.join(&path);
+            let r = if let Some(Err(e)) = staged {
+                Err(e)
+            } else if !replace && on_disk.symlink_metadata().is_ok() {
+                // Appeared since it was staged: as if it had been there.
+                if let Some(Ok(p)) = &staged {
+                    let _ = std::fs::remove_file(p);
+                }
+                // Not recorded, yet there: a killed run's (same bytes: adopt it),
+                // or somebody else's file (left alone).
+                if std::fs::read(&on_disk).is_ok_and(|b| b == bytes) {
+                    Ok(false)
+                } else {
+                    // Say so, but it is not a failure: nothing was lost.
+                    s.skipped += 1;
+                    summary.warnings.push(Warning {
                     path: path.clone(),
                     warning: "a file camroll did not write has this sidecar's name: left alone, no sidecar written".into(),
                 });
-                continue;
-            }
-        } else {
-            match staged {
-                Some(Ok(staged)) => d
-                    .archive
-                    .place_sidecar(&staged, folder, name, replace)
-                    .inspect_err(|_| {
-                        let _ = std::fs::remove_file(&staged);
-                    })
-                    .map(|_| true)
-                    .map_err(|e| format!("cannot write the sidecar {path}: {e}")),
-                _ => Err(format!("cannot write the sidecar {path}: not staged")),
-            }
-        };
-        match r {
-            Ok(wrote) => {
-                let rec = FileRecord {
-                    path: path.clone(),
-                    hash,
-                    size: bytes.len() as u64,
-                    kind: Some(plan.format.extension().trim_start_matches('.').to_string()),
-                    capture: None,
-                    original_name: name.to_string(),
-                    source: source_id.to_string(),
-                    source_path: rel_path.clone(),
-                    role: Some(ROLE.to_string()),
-                };
-                if let Err(e) = d.archive.catalog.insert_file(&rec, d.run) {
+                    continue;
+                }
+            } else {
+                match staged {
+                    Some(Ok(staged)) => d
+                        .archive
+                        .place_sidecar(&staged, folder, name, replace)
+                        .inspect_err(|_| {
+                            let _ = std::fs::remove_file(&staged);
+                        })
+                        .map(|_| true)
+                        .map_err(|e| format!("cannot write the sidecar {path}: {e}")),
+                    _ => Err(format!("cannot write the sidecar {path}: not staged")),
+                }
+            };
+            match r {
+                Ok(wrote) => {
+                    let rec = FileRecord {
+                        path: path.clone(),
+                        hash,
+                        size: bytes.len() as u64,
+                        kind: Some(plan.format.extension().trim_start_matches('.').to_string()),
+                        capture: None,
+                        original_name: name.to_string(),
+                        source: source_id.to_string(),
+                        source_path: rel_path.clone(),
+                        role: Some(ROLE.to_string()),
+                    };
+                    if let Err(e) = d.archive.catalog.insert_file(&rec, d.run) {
+                        s.failed += 1;
+                        summary.failed.push(Failed {
+                            path: rel_path,
+                            error: e.to_string(),
+                            destination: Some(d.summary.path.clone()),
+                        });
+                        continue;
+                    }
+                    if wrote && !replace {
+                        placed_new.push(path.clone());
+                        d.archive.planner.take(folder, name);
+                    }
+                    if updates {
+                        s.updated += 1;
+                    } else {
+                        s.written += 1;
+                    }
+                    d.changed = true;
+                }
+                Err(e) => {
                     s.failed += 1;
                     summary.failed.push(Failed {
                         path: rel_path,
-                        error: e.to_string(),
+                        error: e,
                         destination: Some(d.summary.path.clone()),
                     });
-                    continue;
                 }
-                if wrote && !replace {
-                    placed_new.push(path.clone());
-                    d.archive.planner.take(folder, name);
-                }
-                if updates {
-                    s.updated += 1;
-                } else {
-                    s.written += 1;
-                }
-                d.changed = true;
-            }
-            Err(e) => {
-                s.failed += 1;
-                summary.failed.push(Failed {
-                    path: rel_path,
-                    error: e,
-                    destination: Some(d.summary.path.clone()),
-                });
             }
         }
     }
