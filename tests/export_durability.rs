@@ -37,17 +37,23 @@ fn sync_calls(table: &str) -> (u64, Vec<(String, u64)>) {
     (per.iter().map(|(_, n)| n).sum(), per)
 }
 
-#[test]
-fn small_photos_cost_at_most_one_flush_per_64_files() {
-    let Some(strace) = tool("strace") else { return };
-    // strace needs ptrace, which some containers forbid.
+/// strace, if it is installed and can trace here (it needs ptrace, which
+/// some containers forbid); `None` after saying why (a failure under
+/// `CAMROLL_REQUIRE_TOOLS=1`).
+fn working_strace() -> Option<std::path::PathBuf> {
+    let strace = tool("strace")?;
     let works = Command::new(&strace)
         .args(["-f", "-c", "-o", "/dev/null", "true"])
         .status()
         .is_ok_and(|s| s.success());
-    if !skip_unless(works, "strace cannot trace here (ptrace not permitted)") {
+    skip_unless(works, "strace cannot trace here (ptrace not permitted)").then_some(strace)
+}
+
+#[test]
+fn small_photos_cost_at_most_one_flush_per_64_files() {
+    let Some(strace) = working_strace() else {
         return;
-    }
+    };
     let t = Roll::new();
     for i in 0..PHOTOS {
         let month = 1 + (i % 2) as u32;
@@ -102,14 +108,9 @@ fn small_photos_cost_at_most_one_flush_per_64_files() {
 /// names the file of every flush.
 #[test]
 fn sidecars_are_flushed_in_batches_not_one_by_one() {
-    let Some(strace) = tool("strace") else { return };
-    let works = Command::new(&strace)
-        .args(["-f", "-c", "-o", "/dev/null", "true"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !skip_unless(works, "strace cannot trace here (ptrace not permitted)") {
+    let Some(strace) = working_strace() else {
         return;
-    }
+    };
     let t = tempfile::tempdir().unwrap();
     let media = generate(t.path(), 60, 13);
     let sim = SimProc::start(&media, &[]);

@@ -68,10 +68,9 @@ fn stalling_relay(upstream: String, stall_after: u64) -> String {
     addr
 }
 
-#[test]
-fn a_stalled_afc_read_times_out_reconnects_and_resumes() {
-    let t = tempfile::tempdir().unwrap();
-    let media = t.path().join("media");
+/// A phone at `media` with a photo and a 12 MiB movie in `DCIM/100APPLE`;
+/// returns the movie's path.
+fn photo_and_movie(media: &std::path::Path) -> std::path::PathBuf {
     let dcim = media.join("DCIM/100APPLE");
     std::fs::create_dir_all(&dcim).unwrap();
     std::fs::create_dir_all(media.join("PhotoData")).unwrap();
@@ -87,6 +86,14 @@ fn a_stalled_afc_read_times_out_reconnects_and_resumes() {
     spec.size_target = Some(12 << 20);
     let big = dcim.join("IMG_0002.MOV");
     write(&big, &camroll_sim::synth::mov(&spec));
+    big
+}
+
+#[test]
+fn a_stalled_afc_read_times_out_reconnects_and_resumes() {
+    let t = tempfile::tempdir().unwrap();
+    let media = t.path().join("media");
+    let big = photo_and_movie(&media);
     let sim = SimProc::start(&media, &[]);
     let relay = stalling_relay(sim.addr.clone(), 5 << 20);
     let a = t.path().join("a");
@@ -122,21 +129,7 @@ fn slow_listing_phone(
     root: &std::path::Path,
 ) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
     let media = root.join("media");
-    let dcim = media.join("DCIM/100APPLE");
-    std::fs::create_dir_all(&dcim).unwrap();
-    std::fs::create_dir_all(media.join("PhotoData")).unwrap();
-    write(
-        &dcim.join("IMG_0001.JPG"),
-        &iphone_jpeg(1, dt(2024, 2, 3, 4, 5, 6), 1),
-    );
-    let mut spec = camroll_sim::synth::VideoSpec::iphone(
-        7,
-        "iPhone 15",
-        chrono::TimeZone::with_ymd_and_hms(&off(1), 2024, 2, 3, 4, 6, 0).unwrap(),
-    );
-    spec.size_target = Some(12 << 20);
-    let big = dcim.join("IMG_0002.MOV");
-    write(&big, &camroll_sim::synth::mov(&spec));
+    let big = photo_and_movie(&media);
     let mut deep = media.join("DCIM/101APPLE");
     for i in 0..20 {
         deep = deep.join(format!("d{i}"));

@@ -420,11 +420,11 @@ struct Shared {
     /// DCIM's run side by side): counted when learning the service limit.
     listing: AtomicUsize,
     wait: Duration,
-    /// Set when the phone left and did not come back in time: fail fast after that.
-    gone: AtomicBool,
-    /// Why (the message every later request fails with, so a file opened
-    /// after the wait says the same as the one that waited).
-    gone_why: Mutex<String>,
+    /// Set, once, when the phone left and did not come back in time (or
+    /// stayed locked): why, the message every later request fails with at
+    /// once, so a file opened after the wait says the same as the one that
+    /// waited.
+    gone: std::sync::OnceLock<String>,
     /// One reconnect at a time; others wait for its outcome.
     reconnecting: Mutex<()>,
     /// When usbmuxd was last asked whether the phone is cabled again (while
@@ -620,11 +620,7 @@ impl Shared {
                     return Ok(c);
                 }
                 Err(IdeviceError::PasswordProtected) => {
-                    return Err(self.set_gone(format!(
-                        "{} stayed locked for {} s; unlock it and run again to finish",
-                        self.name,
-                        self.wait.as_secs()
-                    )));
+                    return Err(self.set_gone(self.locked_message()));
                 }
                 Err(_) => {}
             }
@@ -638,22 +634,24 @@ impl Shared {
 
     /// Notes that the phone is gone for the rest of the run, and why.
     fn set_gone(&self, why: String) -> io::Error {
-        *self.gone_why.lock().unwrap_or_else(|e| e.into_inner()) = why.clone();
-        self.gone.store(true, Ordering::Release);
-        io::Error::new(io::ErrorKind::NotConnected, why)
+        // The first reason stays: later ones are its consequences.
+        let why = self.gone.get_or_init(|| why);
+        io::Error::new(io::ErrorKind::NotConnected, why.clone())
     }
 
     /// Once the phone is gone: the error every request fails with at once.
     fn gone_error(&self) -> Option<io::Error> {
-        if !self.gone.load(Ordering::Acquire) {
-            return None;
-        }
-        let why = self
-            .gone_why
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        Some(io::Error::new(io::ErrorKind::NotConnected, why))
+        let why = self.gone.get()?;
+        Some(io::Error::new(io::ErrorKind::NotConnected, why.clone()))
+    }
+
+    /// What a phone that stayed locked through the wait is told.
+    fn locked_message(&self) -> String {
+        format!(
+            "{} stayed locked for {} s; unlock it and run again to finish",
+            self.name,
+            self.wait.as_secs()
+        )
     }
 
     /// A connection for a new request (a file to open, a batch to list):
@@ -669,11 +667,7 @@ impl Shared {
         }
         match self.take() {
             Ok(c) => Ok(c),
-            Err(IdeviceError::PasswordProtected) => Err(io::Error::other(format!(
-                "{} stayed locked for {} s; unlock it and run again to finish",
-                self.name,
-                self.wait.as_secs()
-            ))),
+            Err(IdeviceError::PasswordProtected) => Err(io::Error::other(self.locked_message())),
             Err(e) if is_service_limit(&e) => Err(io::Error::other(format!("{}: {e}", self.name))),
             Err(_) => self.reconnect(),
         }
@@ -945,8 +939,7 @@ impl DeviceSource {
             readers: AtomicUsize::new(0),
             listing: AtomicUsize::new(0),
             wait: opts.wait,
-            gone: AtomicBool::new(false),
-            gone_why: Mutex::new(String::new()),
+            gone: std::sync::OnceLock::new(),
             reconnecting: Mutex::new(()),
             usb_looked: Mutex::new(Instant::now()),
         });

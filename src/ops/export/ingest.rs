@@ -233,13 +233,20 @@ fn flush_range(f: &File, off: u64, len: u64) -> io::Result<()> {
     if r != 0 {
         return Err(io::Error::last_os_error());
     }
+    fadvise(f, off, len, libc::POSIX_FADV_DONTNEED)
+}
+
+/// `posix_fadvise` on `[off, off + len)` of `f`.
+#[cfg(target_os = "linux")]
+fn fadvise(f: &File, off: u64, len: u64, advice: libc::c_int) -> io::Result<()> {
+    use std::os::unix::io::AsRawFd;
     // SAFETY: advisory call on a valid descriptor.
     let r = unsafe {
         libc::posix_fadvise(
-            fd,
+            f.as_raw_fd(),
             off as libc::off_t,
             len as libc::off_t,
-            libc::POSIX_FADV_DONTNEED,
+            advice,
         )
     };
     if r != 0 {
@@ -267,16 +274,7 @@ fn start_writeback(f: &File, off: u64, len: u64) {
 /// Asks the disk for `[off, off + len)` of `f` now (advisory).
 #[cfg(target_os = "linux")]
 fn read_ahead(f: &File, off: u64, len: u64) {
-    use std::os::unix::io::AsRawFd;
-    // SAFETY: advisory call on a valid descriptor.
-    unsafe {
-        libc::posix_fadvise(
-            f.as_raw_fd(),
-            off as libc::off_t,
-            len as libc::off_t,
-            libc::POSIX_FADV_WILLNEED,
-        );
-    }
+    let _ = fadvise(f, off, len, libc::POSIX_FADV_WILLNEED);
 }
 
 #[cfg(not(target_os = "linux"))]
