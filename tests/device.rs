@@ -276,9 +276,12 @@ fn an_unparseable_original_the_library_lists_is_archived_whatever_its_name() {
     fs::write(media.join(dir).join(&renamed), &bytes).unwrap();
     fs::write(media.join(dir).join("NOTES.BIN"), pattern(1000, 78)).unwrap();
     let db = rusqlite::Connection::open(media.join("PhotoData/Photos.sqlite")).unwrap();
+    // The file carries no date: it is filed by the capture time the library
+    // recorded (2011-03-15 12:00 UTC, in Core Data seconds), not by its
+    // mtime (now).
     let n = db
         .execute(
-            "UPDATE ZASSET SET ZFILENAME = ?1 WHERE ZDIRECTORY = ?2 AND ZFILENAME = ?3",
+            "UPDATE ZASSET SET ZFILENAME = ?1, ZDATECREATED = 321883200 WHERE ZDIRECTORY = ?2 AND ZFILENAME = ?3",
             [renamed.as_str(), dir, file],
         )
         .unwrap();
@@ -301,6 +304,17 @@ fn an_unparseable_original_the_library_lists_is_archived_whatever_its_name() {
     let skipped = json["skipped"].to_string();
     assert!(skipped.contains("NOTES.BIN"), "{json}");
     assert!(!skipped.contains(&renamed), "{json}");
+    let filed: Vec<String> = walkdir::WalkDir::new(&a)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy() == renamed)
+        .map(|e| e.path().strip_prefix(&a).unwrap().display().to_string())
+        .collect();
+    assert_eq!(filed.len(), 1, "{filed:?}");
+    assert!(
+        filed[0].starts_with("2011/03/"),
+        "filed by the library's capture time: {filed:?}"
+    );
 }
 
 #[test]

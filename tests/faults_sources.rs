@@ -94,6 +94,7 @@ impl Scripted {
             size,
             mtime: Some(mtime),
             locator: PathBuf::from("IMG_0001.JPG"),
+            listed: None,
         }
     }
 }

@@ -393,6 +393,75 @@ impl Catalog {
         Ok(out)
     }
 
+    /// Calls `f(hash, path)` for every archived file, leaving out those
+    /// recorded with `role` ("": none left out), in table order (see
+    /// [`Catalog::files_by_hash_except`]), without holding the rows.
+    pub fn for_each_file_except(
+        &self,
+        role: &str,
+        mut f: impl FnMut(&str, &str),
+    ) -> Result<(), CatalogError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT hash, path FROM files WHERE ?1 = '' OR role IS NOT ?1")
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query(params![role]).map_err(|e| self.err(e))?;
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            // A value of another type (a damaged row) is left out, as is
+            // everything `by_hash` cannot hold.
+            if let (Ok(h), Ok(p)) = (r.get_ref(0), r.get_ref(1)) {
+                if let (Ok(h), Ok(p)) = (h.as_str(), p.as_str()) {
+                    f(h, p);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The paths of the files with content `hash`, leaving out those recorded
+    /// with `role` ("": none left out): one row of
+    /// [`Catalog::files_by_hash_except`] without loading the map.
+    pub fn paths_with_hash_except(
+        &self,
+        hash: &str,
+        role: &str,
+    ) -> Result<Vec<String>, CatalogError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT path FROM files WHERE hash = ?1 AND (?2 = '' OR role IS NOT ?2)",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![hash, role], |r| r.get::<_, String>(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// What the catalog recorded of one source item: one row of
+    /// [`Catalog::source_items`] without loading the map.
+    pub fn source_item(
+        &self,
+        source: &str,
+        rel_path: &str,
+    ) -> Result<Option<SourceRecord>, CatalogError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT size, mtime_ns, hash FROM source_items WHERE source = ?1 AND rel_path = ?2",
+            )
+            .map_err(|e| self.err(e))?;
+        stmt.query_row(params![source, rel_path], |r| {
+            Ok(SourceRecord {
+                size: r.get::<_, i64>(0)? as u64,
+                mtime_ns: r.get(1)?,
+                hash: r.get(2)?,
+            })
+        })
+        .optional()
+        .map_err(|e| self.err(e))
+    }
+
     /// Every archived file's (hash, path, size), ordered by path.
     pub fn all_files(&self) -> Result<Vec<(String, String, u64)>, CatalogError> {
         let mut stmt = self

@@ -79,11 +79,28 @@ pub struct Archive {
     pub catalog: Catalog,
     _lock: Option<ArchiveLock>,
     /// hash → archived path, from the catalog plus what this run placed.
+    /// An export loads it only when it has something to place
+    /// ([`Archive::load_duplicates`]): a no-change re-run never holds it.
     pub by_hash: HashMap<String, String>,
     /// The one name allocator for this archive's folders.
     pub planner: NamePlanner,
-    /// What the catalog knows of the current source: relative path → record.
+    /// What the catalog knows of the current source: relative path →
+    /// record, for the items whose content the archive still holds (the
+    /// record's hash is in the duplicate index). Empty until
+    /// [`Archive::load_index`] for an export.
     pub source_items: HashMap<String, SourceRecord>,
+    /// `source_items` holds the catalog's records. An export opens its
+    /// archives before the phone is listed and loads them only once the
+    /// listing is done: at 100,000 assets the catalog's maps are tens of
+    /// MiB, and the listing (with the phone's library) is the run's other
+    /// large moment. Until then [`Archive::knows_item`] asks the catalog.
+    indexed: bool,
+    /// `by_hash` holds the catalog's duplicate index.
+    hashes_loaded: bool,
+    /// The source this archive was opened for.
+    source_id: String,
+    /// Files recorded with this role stay out of `by_hash` ("": none).
+    skip_role: &'static str,
     /// Staging files found (and removed) when the archive was opened.
     pub leftovers_removed: u64,
     /// Folders changed since the last [`Archive::sync_dirs`].
@@ -104,16 +121,18 @@ impl Archive {
         source_id: &str,
         dry_run: bool,
     ) -> Result<Archive, ArchiveError> {
-        Archive::open_inner(root, source_id, dry_run, sidecar::ROLE)
+        Archive::open_inner(root, source_id, dry_run, sidecar::ROLE, false)
     }
 
     /// Opens for an export or a sync; `by_hash` leaves out the files
-    /// recorded with `skip_role` ("": none left out).
+    /// recorded with `skip_role` ("": none left out). With `load`, the
+    /// catalog's maps are loaded now, else by [`Archive::load_index`].
     fn open_inner(
         root: &Path,
         source_id: &str,
         dry_run: bool,
-        skip_role: &str,
+        skip_role: &'static str,
+        load: bool,
     ) -> Result<Archive, ArchiveError> {
         if root.exists() && !root.is_dir() {
             return Err(ArchiveError::NotADirectory {
@@ -125,7 +144,7 @@ impl Archive {
         let mut leftovers_removed = 0;
         let catalog = if dry_run {
             if !camroll.join(catalog::CATALOG_FILE).exists() {
-                return Archive::empty(root);
+                return Archive::empty(root, source_id);
             }
             Catalog::open_read_only(root)?
         } else {
@@ -138,14 +157,14 @@ impl Archive {
             leftovers_removed = w.leftovers_removed;
             Catalog::open(root, true)?
         };
-        // Rows whose path would leave the archive are never acted on
-        // (verify reports them; rebuild drops them).
-        let mut by_hash = catalog.files_by_hash_except(skip_role)?;
-        by_hash.retain(|_, p| layout::checked_rel_path(p).is_ok());
-        let archive = Archive {
+        let mut archive = Archive {
             root: root.to_path_buf(),
-            by_hash,
-            source_items: catalog.source_items(source_id)?,
+            by_hash: HashMap::new(),
+            source_items: HashMap::new(),
+            indexed: false,
+            hashes_loaded: false,
+            source_id: source_id.to_string(),
+            skip_role,
             catalog,
             _lock: lock,
             planner: NamePlanner::default(),
@@ -153,7 +172,117 @@ impl Archive {
             dirty_dirs: HashSet::new(),
             staging: std::sync::OnceLock::new(),
         };
+        if load {
+            archive.load_duplicates()?;
+            archive.load_index()?;
+        }
         Ok(archive)
+    }
+
+    /// Loads `source_items` from the catalog, once, keeping the records
+    /// whose content the archive still holds; does nothing when they are
+    /// loaded or were filled otherwise (a bucket's spool:
+    /// [`Archive::set_indexed`]). Which contents are held is worked out
+    /// without the duplicate index itself: a sorted list of 32-byte hashes
+    /// (4 MiB at 120,000 files, dropped on return), where the index is
+    /// ~25 MiB of `String`s and their table.
+    pub fn load_index(&mut self) -> Result<(), ArchiveError> {
+        if self.indexed {
+            return Ok(());
+        }
+        let mut items = self.catalog.source_items(&self.source_id)?;
+        if !self.hashes_loaded {
+            let held = self.held_hashes()?;
+            items.retain(|_, r| {
+                blake3::Hash::from_hex(&r.hash)
+                    .is_ok_and(|h| held.binary_search(h.as_bytes()).is_ok())
+            });
+        } else {
+            items.retain(|_, r| self.by_hash.contains_key(&r.hash));
+        }
+        self.source_items = items;
+        self.indexed = true;
+        Ok(())
+    }
+
+    /// The contents `by_hash` would hold: a hash is held when the least of
+    /// its paths is one inside the archive (rows whose path would leave
+    /// the archive are never acted on; verify reports them, rebuild drops
+    /// them). Rows of such paths are rare, and looked at one by one.
+    fn held_hashes(&self) -> Result<Vec<[u8; 32]>, ArchiveError> {
+        let mut held = Vec::new();
+        let mut doubtful = Vec::new();
+        self.catalog
+            .for_each_file_except(self.skip_role, |hash, path| {
+                if let Ok(h) = blake3::Hash::from_hex(hash) {
+                    if layout::checked_rel_path(path).is_ok() {
+                        held.push(*h.as_bytes());
+                    } else {
+                        doubtful.push(hash.to_string());
+                    }
+                }
+            })?;
+        held.sort_unstable();
+        held.dedup();
+        for hash in doubtful {
+            if !self.least_path_is_inside(&hash)? {
+                if let Ok(h) = blake3::Hash::from_hex(&hash) {
+                    if let Ok(i) = held.binary_search(h.as_bytes()) {
+                        held.remove(i);
+                    }
+                }
+            }
+        }
+        Ok(held)
+    }
+
+    /// Whether the least path recorded for `hash` (sidecars left out as in
+    /// `by_hash`) is one inside the archive: the path `by_hash` keeps.
+    fn least_path_is_inside(&self, hash: &str) -> Result<bool, ArchiveError> {
+        let paths = self.catalog.paths_with_hash_except(hash, self.skip_role)?;
+        Ok(paths
+            .iter()
+            .min()
+            .is_some_and(|p| layout::checked_rel_path(p).is_ok()))
+    }
+
+    /// Loads `by_hash` from the catalog, once (an export, when it has
+    /// something to place); does nothing when it is loaded or was filled
+    /// otherwise (a bucket's spool: [`Archive::set_indexed`]).
+    pub fn load_duplicates(&mut self) -> Result<(), ArchiveError> {
+        if self.hashes_loaded {
+            return Ok(());
+        }
+        // Rows whose path would leave the archive are never acted on
+        // (verify reports them; rebuild drops them).
+        let mut by_hash = self.catalog.files_by_hash_except(self.skip_role)?;
+        by_hash.retain(|_, p| layout::checked_rel_path(p).is_ok());
+        self.by_hash = by_hash;
+        self.hashes_loaded = true;
+        Ok(())
+    }
+
+    /// Marks `by_hash` and `source_items` as complete, filled by the caller
+    /// (a bucket's spool, from the bucket's manifest).
+    pub fn set_indexed(&mut self) {
+        self.indexed = true;
+        self.hashes_loaded = true;
+    }
+
+    /// Whether the archive recorded `rel_path` of this source with a record
+    /// `same` accepts, and still holds that content. From the maps once
+    /// loaded, else from the catalog (two lookups); a catalog that cannot
+    /// be read answers "no", so the item is read again, never skipped.
+    pub fn knows_item(&self, rel_path: &str, same: impl Fn(&SourceRecord) -> bool) -> bool {
+        if self.indexed {
+            return self.source_items.get(rel_path).is_some_and(|r| {
+                same(r) && (!self.hashes_loaded || self.by_hash.contains_key(&r.hash))
+            });
+        }
+        let Ok(Some(r)) = self.catalog.source_item(&self.source_id, rel_path) else {
+            return false;
+        };
+        same(&r) && self.least_path_is_inside(&r.hash).unwrap_or(false)
     }
 
     /// Opens an archive for an export from `source_id` (see
@@ -164,7 +293,7 @@ impl Archive {
         dry_run: bool,
     ) -> Result<Archive, ArchiveError> {
         // Sync copies sidecars too: its index has every file.
-        let mut archive = Archive::open_inner(root, source_id, dry_run, "")?;
+        let mut archive = Archive::open_inner(root, source_id, dry_run, "", true)?;
         archive.fill_planner()?;
         Ok(archive)
     }
@@ -181,7 +310,7 @@ impl Archive {
         Ok(())
     }
 
-    fn empty(root: &Path) -> Result<Archive, ArchiveError> {
+    fn empty(root: &Path, source_id: &str) -> Result<Archive, ArchiveError> {
         // A dry run against an archive that does not exist yet: an in-memory catalog.
         let catalog = Catalog::open_in_memory()?;
         Ok(Archive {
@@ -191,6 +320,10 @@ impl Archive {
             by_hash: HashMap::new(),
             planner: NamePlanner::default(),
             source_items: HashMap::new(),
+            indexed: true,
+            hashes_loaded: true,
+            source_id: source_id.to_string(),
+            skip_role: "",
             leftovers_removed: 0,
             dirty_dirs: HashSet::new(),
             staging: std::sync::OnceLock::new(),
@@ -380,5 +513,79 @@ mod tests {
         let err = contain::rename_in(&handle, "a", &handle, "b", false).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
         assert_eq!(fs::read(&b).unwrap(), b"old");
+    }
+
+    #[test]
+    fn an_export_knows_an_item_the_same_way_before_and_after_loading_the_catalog() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = "device:PHONE";
+        let record = |a: &Archive, rel: &str, path: &str, hash: &str, role: Option<&str>| {
+            let run = a.catalog.start_run("export", Some(src)).unwrap();
+            a.catalog
+                .insert_file(
+                    &catalog::FileRecord {
+                        path: path.into(),
+                        hash: hash.into(),
+                        size: 3,
+                        kind: None,
+                        capture: None,
+                        original_name: rel.rsplit('/').next().unwrap().into(),
+                        source: src.into(),
+                        source_path: rel.into(),
+                        role: role.map(str::to_string),
+                    },
+                    run,
+                )
+                .unwrap();
+            a.catalog
+                .record_source_item(
+                    src,
+                    rel,
+                    &SourceRecord {
+                        size: 3,
+                        mtime_ns: 7,
+                        hash: hash.into(),
+                    },
+                    run,
+                )
+                .unwrap();
+        };
+        let (h1, h2, h3) = ("1".repeat(64), "2".repeat(64), "3".repeat(64));
+        {
+            let a = Archive::open_for_export_unplanned(dir.path(), src, false).unwrap();
+            record(&a, "DCIM/A.JPG", "2020/01/A.JPG", &h1, None);
+            // Recorded only as a sidecar: not an original the archive holds.
+            record(&a, "DCIM/B.JPG", "2020/01/B.AAE", &h2, Some(sidecar::ROLE));
+            // A row whose path would leave the archive is never trusted.
+            record(&a, "DCIM/C.JPG", "../C.JPG", &h3, None);
+        }
+        let mut a = Archive::open_for_export_unplanned(dir.path(), src, false).unwrap();
+        assert!(a.by_hash.is_empty() && a.source_items.is_empty());
+        let same = |r: &SourceRecord| r.size == 3 && r.mtime_ns == 7;
+        let ask = |a: &Archive| {
+            [
+                a.knows_item("DCIM/A.JPG", same),
+                a.knows_item("DCIM/A.JPG", |r| r.mtime_ns == 8),
+                a.knows_item("DCIM/B.JPG", same),
+                a.knows_item("DCIM/C.JPG", same),
+                a.knows_item("DCIM/D.JPG", same),
+            ]
+        };
+        let before = ask(&a);
+        assert_eq!(before, [true, false, false, false, false]);
+        // A path outside the archive sorted first hides the hash, as in `by_hash`.
+        record(&a, "DCIM/E.JPG", "2020/01/E.JPG", &h3, None);
+        assert!(!a.knows_item("DCIM/E.JPG", same));
+        a.load_index().unwrap();
+        assert!(
+            a.by_hash.is_empty(),
+            "the duplicate index waits for something to place"
+        );
+        assert_eq!(a.source_items.len(), 1, "only records of held content");
+        assert_eq!(ask(&a), before);
+        assert!(!a.knows_item("DCIM/E.JPG", same));
+        a.load_duplicates().unwrap();
+        assert_eq!(a.by_hash.len(), 1);
+        assert_eq!(ask(&a), before);
     }
 }

@@ -23,7 +23,7 @@
 //! ends; a dropped connection (unplug, idle timeout) is re-established and the
 //! read, or the listing, resumes once the same phone (same UDID) is back.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::net::ToSocketAddrs;
 use std::path::{Path, PathBuf};
@@ -43,8 +43,7 @@ use thiserror::Error;
 
 use super::afc_wire::{self, FileInfo, Ifmt};
 use super::library::{self, Library, LibraryReport};
-use super::{ReadSeek, Scan, Skipped, Source, SourceError, SourceItem};
-use crate::media::CaptureTime;
+use super::{Listed, ReadSeek, Scan, Skipped, Source, SourceError, SourceItem};
 
 /// Bytes asked for per AFC read: large requests keep the link busy (a 35 MB/s
 /// link moves 4 MiB in ~120 ms, so per-request latency costs ~1%).
@@ -879,11 +878,6 @@ pub struct DeviceSource {
     /// The local copy of the phone's library read during the scan.
     library_db: Mutex<Option<PathBuf>>,
     library_report: Mutex<Option<LibraryReport>>,
-    /// Capture times from the library, by path relative to the media root (lower-case).
-    hints: Mutex<HashMap<String, CaptureTime>>,
-    /// Files the library lists as originals (lower-cased path), and whether
-    /// it says each is a video.
-    listed: Mutex<HashMap<String, Option<bool>>>,
 }
 
 impl DeviceSource {
@@ -983,8 +977,6 @@ impl DeviceSource {
             opts,
             library_db: Mutex::new(None),
             library_report: Mutex::new(None),
-            hints: Mutex::new(HashMap::new()),
-            listed: Mutex::new(HashMap::new()),
         })
     }
 
@@ -1239,6 +1231,8 @@ impl DeviceSource {
                                     size: info.size.unwrap_or(0),
                                     mtime: ns_to_time(info.mtime_ns),
                                     locator: PathBuf::new(),
+                                    // Not known until the library is read.
+                                    listed: None,
                                 });
                             }
                             files.push((path, info))
@@ -1549,11 +1543,12 @@ impl Source for DeviceSource {
         }
         // Only DCIM's own folder must exist: the others are optional.
         let _ = self.list_trees(roots, &mut scan, &mut files, None);
-        let by_path: HashMap<String, &library::LibraryAsset> = library
-            .iter()
-            .flat_map(|l| &l.assets)
-            .map(|a| (a.path().to_lowercase(), a))
-            .collect();
+        // Each listed file's asset: when two rows name one path, the last.
+        let index = library.as_ref().map(library::PathIndex::new);
+        let asset_of = |path: &str| {
+            let (l, index) = (library.as_ref()?, index.as_ref()?);
+            index.matches(l, path).last().map(|i| &l.assets[i])
+        };
         // iCloud-synced originals are stored under UUID names; the Live Photo
         // movie beside one shares its UUID stem but has no library row.
         let cpl_stems: HashMap<(String, String), String> = library
@@ -1574,11 +1569,9 @@ impl Source for DeviceSource {
                 ))
             })
             .collect();
-        let mut found = HashSet::new();
-        let mut hints = HashMap::new();
-        let mut listed = HashMap::new();
         let mut why_not: HashMap<String, String> = HashMap::new();
         let mut probe: Vec<String> = Vec::new();
+        scan.items.reserve(files.len());
         for (path, info) in files {
             let size = info.size.unwrap_or(0);
             let mtime = ns_to_time(info.mtime_ns);
@@ -1616,11 +1609,8 @@ impl Source for DeviceSource {
             } else if file.starts_with('.') {
                 continue;
             }
-            if let Some(a) = by_path.get(&path.to_lowercase()) {
-                listed.insert(path.to_lowercase(), a.is_video);
-                if let Some(c) = a.capture() {
-                    hints.insert(path.to_lowercase(), c);
-                }
+            let asset = asset_of(&path);
+            if let Some(a) = asset {
                 // "Optimize iPhone Storage": the library says the original is not
                 // here. A file of another size under its name is a stand-in, never
                 // the original; one of the original's size is checked below.
@@ -1637,15 +1627,18 @@ impl Source for DeviceSource {
                     }
                 }
             }
-            found.insert(path.clone());
             scan.items.push(SourceItem {
-                rel_path: path.clone(),
+                rel_path: path,
                 dir,
                 name,
                 size,
                 mtime,
                 // A phone's files are opened by `rel_path`.
                 locator: PathBuf::new(),
+                listed: asset.map(|a| Listed {
+                    capture: a.capture(),
+                    is_video: a.is_video,
+                }),
             });
         }
         // Cloud-only by the library, original's size on the phone: archive it
@@ -1671,19 +1664,24 @@ impl Source for DeviceSource {
                         format!("listed on the phone but it cannot be read ({e}); not archived"),
                     );
                     scan.items.retain(|i| i.rel_path != path);
-                    found.remove(&path);
                 }
             }
         }
         scan.items.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
-        if let Some(l) = &library {
+        if let (Some(l), Some(index)) = (&library, &index) {
+            // Which assets' originals the scan kept.
+            let mut found = vec![false; l.assets.len()];
+            for item in &scan.items {
+                for i in index.matches(l, &item.rel_path) {
+                    found[i] = true;
+                }
+            }
             *self
                 .library_report
                 .lock()
-                .unwrap_or_else(|e| e.into_inner()) = Some(LibraryReport::new(l, &found, &why_not));
+                .unwrap_or_else(|e| e.into_inner()) =
+                Some(LibraryReport::with_found(l, &found, &why_not));
         }
-        *self.hints.lock().unwrap_or_else(|e| e.into_inner()) = hints;
-        *self.listed.lock().unwrap_or_else(|e| e.into_inner()) = listed;
         // Only where the library copy is (for the sidecars): its rows are
         // not needed after the scan, and a large library is tens of MB.
         *self.library_db.lock().unwrap_or_else(|e| e.into_inner()) = library.map(|l| l.db);
@@ -1705,25 +1703,6 @@ impl Source for DeviceSource {
             },
         )?;
         Ok(Box::new(r))
-    }
-
-    fn capture_hint(&self, item: &SourceItem) -> Option<CaptureTime> {
-        self.hints
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&item.rel_path.to_lowercase())
-            .copied()
-    }
-
-    fn listed_kind(&self, item: &SourceItem) -> Option<crate::media::Kind> {
-        let listed = self.listed.lock().unwrap_or_else(|e| e.into_inner());
-        // The library says "a photo" or "a video"; the kind only steers
-        // which capture-time reader is tried, and the library's own capture
-        // time (the hint) is used when that reader finds nothing.
-        listed.get(&item.rel_path.to_lowercase()).map(|v| match v {
-            Some(true) => crate::media::Kind::QuickTime,
-            _ => crate::media::Kind::Jpeg,
-        })
     }
 
     fn library_report(&self) -> Option<LibraryReport> {

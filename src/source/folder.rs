@@ -105,6 +105,7 @@ impl Source for FolderSource {
                 size: meta.len(),
                 mtime: meta.modified().ok(),
                 locator: entry.path().to_path_buf(),
+                listed: None,
             });
         }
         Ok(scan)

@@ -250,6 +250,7 @@ impl BucketDest {
         a.by_hash.clear();
         a.planner = NamePlanner::default();
         a.source_items.clear();
+        a.set_indexed();
         for l in &listed {
             if !manifest::is_own_object(&l.rel) {
                 a.planner.add_listed(&l.rel);

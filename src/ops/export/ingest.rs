@@ -366,7 +366,7 @@ pub fn stream_item(
     let unrecognised = sniffed.is_none();
     let kind = match sniffed
         .or_else(|| ext.and_then(media::kind::kind_by_extension))
-        .or_else(|| source.listed_kind(item))
+        .or_else(|| item.listed_kind())
     {
         Some(k) => k,
         None => {
@@ -929,7 +929,7 @@ impl IngestCtx<'_> {
             },
         };
         // No date in the file: what the source knows (the phone's library), else the file's time.
-        let hint = self.source.capture_hint(item);
+        let hint = item.capture_hint();
         let mut capture = match (info.capture.take(), hint) {
             (Some(c), Some(h)) if c.source.is_utc() => match h.offset_seconds {
                 // A UTC-only video time: localise it with the zone the library recorded.

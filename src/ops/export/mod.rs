@@ -215,6 +215,13 @@ pub fn export(
             Some(o) => o,
             None => bucket::open_all(opts, &source_id, progress)?,
         };
+        // The catalog's maps, now that the listing (and the phone's library)
+        // is done with: the two never share the run's memory (see `Archive`).
+        for d in dests.iter_mut() {
+            if let Err(e) = d.archive.load_index() {
+                d.summary.error.get_or_insert(e.to_string());
+            }
+        }
         let mut groups = Vec::new();
         let plan = plan::plan(
             &items,
@@ -226,8 +233,12 @@ pub fn export(
         );
         // Names are only allocated when something is placed; a bucket's spool
         // has its names from the bucket already (`bucket::open_all`).
+        // The same for the duplicate index.
         if plan.items > 0 {
             for (i, d) in dests.iter_mut().enumerate() {
+                if let Err(e) = d.archive.load_duplicates() {
+                    d.summary.error.get_or_insert(e.to_string());
+                }
                 if !buckets.iter().any(|b| b.index == i) {
                     if let Err(e) = d.archive.fill_planner() {
                         d.summary.error.get_or_insert(e.to_string());

@@ -116,10 +116,9 @@ pub(super) fn plan<'g>(
 /// The item is recorded in this destination with the same size and mtime
 /// (the same stored time on the source's filesystem, see `archive::fs`).
 pub(super) fn known(d: &Dest, item: &SourceItem, source_fs: Option<&FsInfo>) -> bool {
-    d.archive.source_items.get(&item.rel_path).is_some_and(|r| {
-        let mtime = item.mtime_ns();
+    let mtime = item.mtime_ns();
+    d.archive.knows_item(&item.rel_path, |r| {
         r.size == item.size
             && source_fs.map_or(r.mtime_ns == mtime, |f| f.same_mtime(r.mtime_ns, mtime))
-            && d.archive.by_hash.contains_key(&r.hash)
     })
 }
