@@ -16,19 +16,5 @@ fn main() -> std::process::ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    // glibc gives each thread that allocates its own arena (up to 8 per
-    // core), and memory freed in one arena is not reused by another: a phone
-    // export's listing, library copy and readers each left their arena's
-    // free chunks resident (~20 MiB at 100,000 assets). Camroll's threads
-    // move data through buffers they reuse, so a few shared arenas cost no
-    // measurable time (docs/benchmarks.md, issue 13, goal 4). A
-    // MALLOC_ARENA_MAX the user set is left to glibc.
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-        // SAFETY: a malloc tuning call before any thread starts; it changes no allocation.
-        unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, 2);
-        }
-    }
     cli::main()
 }

@@ -73,6 +73,7 @@ impl SidecarArg {
 /// Exit 0 when everything was archived and verified, 1 when some items
 /// failed, 2 when nothing could be archived.
 pub fn run(a: ExportArgs) -> anyhow::Result<u8> {
+    super::share_malloc_arenas();
     let cfg = settings::load()?;
     let destinations = settings::archives(a.to, &cfg, "add --to <ARCHIVE>")?;
     if a.object_lock_days.is_some()

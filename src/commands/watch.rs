@@ -69,6 +69,7 @@ pub fn run(a: WatchArgs) -> anyhow::Result<u8> {
         print!("{}", service(kind, &a)?);
         return Ok(EXIT_OK);
     }
+    super::share_malloc_arenas();
     let cfg = settings::load()?;
     let destinations = settings::archives(a.to, &cfg, "add --to <ARCHIVE>")?;
     let enrolled = cfg.watched();
