@@ -367,29 +367,17 @@ impl Catalog {
         // reading in path order and keeping the first, without walking the
         // path index, which reads the rows in random order (1–1.5 s instead
         // of 0.3 s at 230,000 files).
-        let mut stmt = self
-            .conn
-            .prepare("SELECT hash, path FROM files WHERE ?1 = '' OR role IS NOT ?1")
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params![role], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })
-            .map_err(|e| self.err(e))?;
         let mut out: HashMap<String, String> = HashMap::new();
-        for row in rows {
-            let (h, p) = row.map_err(|e| self.err(e))?;
-            match out.entry(h) {
-                std::collections::hash_map::Entry::Occupied(mut e) => {
-                    if p < *e.get() {
-                        e.insert(p);
-                    }
-                }
-                std::collections::hash_map::Entry::Vacant(e) => {
+        self.for_each_file_except(role, |h, p| match out.entry(h) {
+            std::collections::hash_map::Entry::Occupied(mut e) => {
+                if p < *e.get() {
                     e.insert(p);
                 }
             }
-        }
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(p);
+            }
+        })?;
         Ok(out)
     }
 
@@ -399,7 +387,7 @@ impl Catalog {
     pub fn for_each_file_except(
         &self,
         role: &str,
-        mut f: impl FnMut(&str, &str),
+        mut f: impl FnMut(String, String),
     ) -> Result<(), CatalogError> {
         let mut stmt = self
             .conn
@@ -407,13 +395,8 @@ impl Catalog {
             .map_err(|e| self.err(e))?;
         let mut rows = stmt.query(params![role]).map_err(|e| self.err(e))?;
         while let Some(r) = rows.next().map_err(|e| self.err(e))? {
-            // A value of another type (a damaged row) is left out, as is
-            // everything `by_hash` cannot hold.
-            if let (Ok(h), Ok(p)) = (r.get_ref(0), r.get_ref(1)) {
-                if let (Ok(h), Ok(p)) = (h.as_str(), p.as_str()) {
-                    f(h, p);
-                }
-            }
+            let hash = r.get(0).map_err(|e| self.err(e))?;
+            f(hash, r.get(1).map_err(|e| self.err(e))?);
         }
         Ok(())
     }

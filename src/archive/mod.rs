@@ -214,11 +214,11 @@ impl Archive {
         let mut doubtful = Vec::new();
         self.catalog
             .for_each_file_except(self.skip_role, |hash, path| {
-                if let Ok(h) = blake3::Hash::from_hex(hash) {
-                    if layout::checked_rel_path(path).is_ok() {
+                if let Ok(h) = blake3::Hash::from_hex(&hash) {
+                    if layout::checked_rel_path(&path).is_ok() {
                         held.push(*h.as_bytes());
                     } else {
-                        doubtful.push(hash.to_string());
+                        doubtful.push(hash);
                     }
                 }
             })?;

@@ -715,17 +715,8 @@ mod tests {
     #[test]
     fn scan_roots_are_the_outermost_folders_the_library_names() {
         let asset = |dir: &str, shared: Option<Shared>| LibraryAsset {
-            uuid: "U".into(),
-            directory: dir.into(),
-            filename: "IMG_0001.HEIC".into(),
-            original_filename: None,
-            created_utc: None,
-            timezone_offset: None,
-            trashed: false,
-            cloud_only: false,
-            original_size: None,
             shared,
-            is_video: None,
+            ..asset_at(dir, "IMG_0001.HEIC")
         };
         let lib = Library {
             assets: vec![
